@@ -1,0 +1,32 @@
+"""``python -m xlprompt <stage> [args]``: run one workflow stage."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+STAGES = {
+    "generate_world": "Generate the offline multilingual world (tasks and corpus).",
+    "pretrain_backbone": "Train a tokenizer and pretrain a tiny XLM-R with masked-LM loss.",
+    "train_prompt": "Train one soft prompt (spt, full_ft, controls) on one task.",
+    "evaluate": "Evaluate one trained prompt on every language's test split.",
+    "aggregate": "Collect metrics into tidy tables.",
+    "plot": "Draw the figures from the tables.",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        width = max(map(len, STAGES))
+        lines = [f"  {name:<{width}}  {text}" for name, text in STAGES.items()]
+        print("usage: python -m xlprompt <stage> [--help | args]\n\nstages:\n" + "\n".join(lines))
+        return
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        sys.exit(f"xlprompt: unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+    importlib.import_module(f"xlprompt.stages.{stage}").main(rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command-line stages: one module per workflow rule, each with ``main(argv)``."""

@@ -1,0 +1,87 @@
+"""Draw the figures of an experiment from its tables (and from nothing else).
+
+Writes (under --out, a figures folder)::
+
+    heatmap_{task}.png         method x language, accuracy (mean over seeds), one per task
+    accuracy_vs_distance.png   accuracy against distance from English, per task and method
+
+Example:
+    python -m xlprompt plot --tables results/demo/tables --out results/demo/figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from xlprompt.io import atomic_file  # noqa: E402
+from xlprompt.logs import setup_logging  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+METHOD_ORDER = ["spt", "full_ft", "untrained", "no_prompt"]
+
+
+def _ordered(values) -> list[str]:
+    known = [m for m in METHOD_ORDER if m in set(values)]
+    return known + sorted(set(values) - set(known))
+
+
+def save(fig, path: Path) -> None:
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Path) -> None:
+    acc = summary[(summary.task == task) & (summary.metric == "accuracy")]
+    acc = acc.assign(row=acc["method"] + " L" + acc["prompt_length"].astype(str))
+    table = acc.pivot_table(index="row", columns="lang", values="mean")
+    lang_order = [l for l in languages["lang"] if l in table.columns]
+    row_order = [r for m in _ordered(acc["method"]) for r in sorted(acc.loc[acc.method == m, "row"].unique())]
+    table = table.loc[row_order, lang_order]
+    fig, ax = plt.subplots(figsize=(1.1 * len(lang_order) + 2, 0.55 * len(row_order) + 1.5))
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax, cbar_kws={"label": "accuracy"})
+    ax.set_title(f"{task}: test accuracy (mean over seeds); languages ordered by distance from English")
+    ax.set_xlabel("language")
+    ax.set_ylabel("method, prompt length")
+    save(fig, path)
+
+
+def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, path: Path) -> None:
+    acc = summary[summary.metric == "accuracy"].merge(languages[["lang", "distance"]], on="lang")
+    acc = acc.assign(method=acc["method"] + " L" + acc["prompt_length"].astype(str))
+    grid = sns.relplot(data=acc.sort_values("distance"), x="distance", y="mean", hue="method", col="task",
+                       kind="line", marker="o", height=3.2, aspect=1.1, facet_kws={"sharey": True})
+    grid.set_axis_labels("distance from English", "test accuracy")
+    grid.set(ylim=(0, 1.02))
+    save(grid.figure, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m xlprompt plot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    summary = pd.read_csv(args.tables / "summary.csv")
+    languages = pd.read_csv(args.tables / "languages.csv")
+    for task in sorted(summary["task"].unique()):
+        heatmap(summary, languages, task, args.out / f"heatmap_{task}.png")
+    accuracy_vs_distance(summary, languages, args.out / "accuracy_vs_distance.png")
+    logger.info("wrote figures to %s", args.out)

@@ -1,0 +1,42 @@
+rule aggregate:
+    """Collect every metrics.json into tidy tables (the only input of the figures)."""
+    input:
+        metrics=metrics_files,
+        languages=f"resources/data/{WORLD}",
+    output:
+        per_language="results/{experiment}/tables/per_language.csv",
+        summary="results/{experiment}/tables/summary.csv",
+        languages="results/{experiment}/tables/languages.csv",
+        distance="results/{experiment}/tables/distance_correlation.csv",
+    log:
+        "logs/{experiment}/aggregate.log",
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt aggregate --metrics {input.metrics:q} --languages {input.languages:q}/languages.json "
+        "--out results/{wildcards.experiment}/tables > {log:q} 2>&1"
+
+
+rule plot:
+    """Draw the figures from the tables."""
+    input:
+        summary="results/{experiment}/tables/summary.csv",
+        languages="results/{experiment}/tables/languages.csv",
+    output:
+        heatmaps=report(
+            expand("results/{{experiment}}/figures/heatmap_{task}.png", task=TASKS),
+            category="Accuracy per language",
+            caption="../report/heatmap.rst",
+        ),
+        distance=report(
+            "results/{experiment}/figures/accuracy_vs_distance.png",
+            category="Accuracy per language",
+            caption="../report/distance.rst",
+        ),
+    log:
+        "logs/{experiment}/plot.log",
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt plot --tables results/{wildcards.experiment}/tables "
+        "--out results/{wildcards.experiment}/figures > {log:q} 2>&1"

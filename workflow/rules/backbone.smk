@@ -1,0 +1,23 @@
+rule pretrain_backbone:
+    """Train a tokenizer and pretrain the tiny XLM-R on the world's corpus (masked LM)."""
+    input:
+        world=f"resources/data/{WORLD}",
+    output:
+        model=directory("resources/models/{model}"),
+    log:
+        "logs/pretrain_backbone/{model}.log",
+    benchmark:
+        "benchmarks/runs/pretrain_backbone/{model}.tsv"
+    params:
+        args=pretrain_args,
+        checkpoints="resources/checkpoints/{model}",
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt pretrain_backbone --world {input.world:q} --out {output.model:q} "
+        "--checkpoint-dir {params.checkpoints:q} --threads {threads} {params.args} > {log:q} 2>&1"

@@ -1,0 +1,25 @@
+rule train_prompt:
+    """Train one soft prompt on one task (backbone frozen unless the method says otherwise)."""
+    input:
+        backbone="resources/models/{model}",
+        world=f"resources/data/{WORLD}",
+    output:
+        prompt=directory("results/{experiment}/prompts/{model}/{task}/{method}/L{length}/seed{seed}"),
+    log:
+        "logs/{experiment}/train_prompt/{model}/{task}/{method}/L{length}/seed{seed}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/train_prompt/{model}/{task}/{method}/L{length}/seed{seed}.tsv"
+    params:
+        args=train_args,
+        checkpoints="results/{experiment}/checkpoints/{model}/{task}/{method}/L{length}/seed{seed}",
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.task} "
+        "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
+        "{params.args} > {log:q} 2>&1"
