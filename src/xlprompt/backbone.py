@@ -7,12 +7,14 @@ Both are saved as an ordinary Hugging Face folder, so everything downstream load
 from __future__ import annotations
 
 import logging
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 logger = logging.getLogger(__name__)
@@ -38,16 +40,38 @@ class BackboneShape:
             raise ValueError(f"backbone: hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
 
+def learn_vocabulary(corpus_files: Iterable[Path], vocab_size: int, min_frequency: int = 2) -> dict[str, int]:
+    """A WordPiece vocabulary, deterministically: special tokens, every character (as a word
+    start and as a ``##`` continuation, so any word can be spelled), then whole words by
+    descending frequency (ties broken alphabetically) until ``vocab_size``.
+
+    The tokenizers library's WordPiece trainer breaks frequency ties differently from run to
+    run (three different vocabularies in four runs on the demo corpus), which would make
+    the same seed give different models.
+    """
+    counts: Counter[str] = Counter()
+    for path in corpus_files:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                counts.update(unicodedata.normalize("NFC", line).split())
+    chars = sorted({ch for word in counts for ch in word})
+    tokens = list(SPECIAL_TOKENS) + chars + [f"##{ch}" for ch in chars]
+    if vocab_size < len(tokens):
+        raise ValueError(f"vocab_size {vocab_size} is below the {len(tokens)} special and character tokens the corpus needs")
+    seen = set(tokens)
+    ranked = sorted((w for w, c in counts.items() if c >= min_frequency and w not in seen), key=lambda w: (-counts[w], w))
+    tokens += ranked[: vocab_size - len(tokens)]
+    return {token: index for index, token in enumerate(tokens)}
+
+
 def train_tokenizer(corpus_files: Iterable[Path], vocab_size: int) -> PreTrainedTokenizerFast:
-    """WordPiece on whitespace-split words; XLM-R's special tokens and pair template."""
-    tok = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=64))
+    """WordPiece over whitespace-split words, with XLM-R's special tokens and pair template."""
+    vocab = learn_vocabulary(corpus_files, vocab_size)
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="<unk>", max_input_chars_per_word=64))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                        min_frequency=2, show_progress=False)
-    tok.train([str(p) for p in corpus_files], trainer)
-    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    bos, eos = vocab["<s>"], vocab["</s>"]
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", bos), ("</s>", eos)],

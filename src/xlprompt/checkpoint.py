@@ -8,7 +8,10 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ def _unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, to
 
 def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
                     plain: dict[str, Any]) -> None:
+    """``plain`` must hold a ``fingerprint`` (see :func:`fingerprint`) and the ``step``."""
     optim_tensors, optim_plain = _flatten_optimizer(optimizer)
     all_tensors = {f"state.{k}": v.detach().contiguous().clone() for k, v in tensors.items()}
     all_tensors.update(optim_tensors)
@@ -49,12 +53,27 @@ def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], optimizer: t
         write_json(tmp / "state.json", {**plain, "optimizer": optim_plain})
 
 
-def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """Restore optimizer and RNG state; return (tensors, plain state), or None if absent."""
+def fingerprint(*parts: Any) -> str:
+    """A digest of everything a checkpoint depends on (config, input checksums)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer,
+                    expected_fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """Restore optimizer and RNG state; return (tensors, plain state), or None if absent.
+
+    A checkpoint written by a different config or from different inputs is not resumed
+    from (it would give a model that no config describes); it is set aside and training
+    starts over.
+    """
     if not (folder / "state.json").exists():
         return None
-    all_tensors = load_file(folder / "tensors.safetensors")
     plain = read_json(folder / "state.json")
+    if plain.get("fingerprint") != expected_fingerprint:
+        logger.warning("checkpoint %s was written by another config or other inputs; starting over", folder)
+        shutil.rmtree(folder)
+        return None
+    all_tensors = load_file(folder / "tensors.safetensors")
     _unflatten_optimizer(optimizer, all_tensors, plain.pop("optimizer"))
     torch.set_rng_state(all_tensors["rng.torch"])
     tensors = {k[len("state."):]: v for k, v in all_tensors.items() if k.startswith("state.")}

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoint
+from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.data import LabelSpace, load_labels, load_split, split_path
 from xlprompt.encoding import EncodedSplit, encode_split
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
@@ -182,12 +182,16 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
     if cfg.method == "full_ft":
         groups.append({"params": list(backbone.parameters()), "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
     steps = cfg.steps if cfg.trains else 0
+    inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
+              "labels.json": sha256_file(Path(data_dir) / "labels.json"),
+              "train": sha256_file(split_path(data_dir, cfg.train_language, "train"))}
+    stamp = fingerprint(asdict(cfg), inputs)
     log_rows: list[dict] = []
     best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
     start_step = 0
     optimizer = torch.optim.AdamW(groups or [torch.zeros(1, requires_grad=True)], weight_decay=cfg.weight_decay)
     if steps and checkpoint_dir is not None:
-        restored = load_checkpoint(checkpoint_dir, optimizer)
+        restored = load_checkpoint(checkpoint_dir, optimizer, stamp)
         if restored is not None:
             tensors, plain = restored
             model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("live.")}, strict=False)
@@ -221,7 +225,7 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
             tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
             tensors.update({f"best.{k}": v for k, v in best["state"].items()})
             save_checkpoint(checkpoint_dir, tensors, optimizer,
-                            {"step": done, "best_loss": best["loss"], "best_step": best["step"], "log": log_rows})
+                            {"fingerprint": stamp, "step": done, "best_loss": best["loss"], "best_step": best["step"], "log": log_rows})
     model.load_state_dict(best["state"], strict=False)
     if not steps:
         _, dev_loss = predict(model, dev_data, pad)
@@ -230,9 +234,6 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
 
     summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": steps,
                "train_examples": len(train_data), "seconds": round(time.time() - started, 2)}
-    inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
-              "labels.json": sha256_file(Path(data_dir) / "labels.json"),
-              "train": sha256_file(split_path(data_dir, cfg.train_language, "train"))}
     write_artifact(out, model, tokenizer, cfg, labels, log_rows, run_metadata(asdict(cfg), cfg.seed, inputs, summary))
     if checkpoint_dir is not None and checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)

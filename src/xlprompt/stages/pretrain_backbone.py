@@ -16,13 +16,14 @@ import argparse
 import json
 import logging
 import random
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
 from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
-from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoint
+from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
 from xlprompt.logs import progress, setup_logging
 from xlprompt.meta import run_metadata
@@ -60,12 +61,16 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, steps: int, batch_siz
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
 
+    config = {"shape": shape.__dict__, "steps": steps, "batch_size": batch_size, "lr": lr,
+              "mask_prob": mask_prob, "focus_mask_prob": focus_mask_prob}
+    input_checksums = {"world_manifest": sha256_file(world / "manifest.json")}
+    stamp = fingerprint(config, seed, input_checksums)
     start_step, log_rows = 0, []
     if checkpoint_dir is not None:
-        restored = load_checkpoint(checkpoint_dir, optimizer)
+        restored = load_checkpoint(checkpoint_dir, optimizer, stamp)
         if restored is not None:
             tensors, plain = restored
-            model.load_state_dict(tensors)
+            model.load_state_dict(tensors, strict=False)
             start_step, log_rows = plain["step"], plain["log"]
 
     special = torch.tensor(sorted(tokenizer.all_special_ids))
@@ -79,10 +84,10 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, steps: int, batch_siz
                                    tokenizer.pad_token_id)
         maskable = attention.bool() & ~torch.isin(ids, special)
         prob = torch.where(torch.isin(ids, focus_ids), focus_mask_prob, mask_prob)
-        inputs, chosen = mask_tokens(ids, maskable, prob, tokenizer.mask_token_id, len(tokenizer), gen)
+        masked, chosen = mask_tokens(ids, maskable, prob, tokenizer.mask_token_id, len(tokenizer), gen)
         for group in optimizer.param_groups:
             group["lr"] = lr * linear_schedule(step, steps, warmup)
-        loss = masked_positions_loss(model, inputs, attention, ids, chosen)
+        loss = masked_positions_loss(model, masked, attention, ids, chosen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -91,7 +96,8 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, steps: int, batch_siz
             log_rows.append({"step": step, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"]})
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if checkpoint_dir is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-            save_checkpoint(checkpoint_dir, model.state_dict(), optimizer, {"step": step + 1, "log": log_rows})
+            save_checkpoint(checkpoint_dir, dict(model.named_parameters()), optimizer,
+                            {"fingerprint": stamp, "step": step + 1, "log": log_rows})
     logger.info("pretraining done: final loss %.3f", log_rows[-1]["loss"] if log_rows else float("nan"))
 
     model.eval()
@@ -101,15 +107,11 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, steps: int, batch_siz
         with open(tmp / "pretrain_log.jsonl", "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in log_rows)
         write_json(tmp / "meta.json", run_metadata(
-            config={"shape": shape.__dict__, "steps": steps, "batch_size": batch_size, "lr": lr,
-                    "mask_prob": mask_prob, "focus_mask_prob": focus_mask_prob},
-            seed=seed, inputs={"world_manifest": sha256_file(world / "manifest.json")},
+            config=config, seed=seed, inputs=input_checksums,
             extra={"seconds": round(time.time() - started, 1), "final_loss": log_rows[-1]["loss"] if log_rows else None,
                    "parameters": sum(p.numel() for p in model.parameters())},
         ))
     if checkpoint_dir is not None and checkpoint_dir.exists():
-        import shutil
-
         shutil.rmtree(checkpoint_dir)
 
 

@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny generated world and a tiny pretrained backbone, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("XLPROMPT_PROGRESS", "0")
+
+from xlprompt.backbone import BackboneShape  # noqa: E402
+from xlprompt.stages.generate_world import generate_world  # noqa: E402
+from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
+from xlprompt.world import LanguageSpec, WorldConfig  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_WORLD = WorldConfig(
+    seed=3,
+    languages=(
+        LanguageSpec("en"),
+        LanguageSpec("rev", word_order="reversed"),
+        LanguageSpec("half", shared_vocab=0.5, word_order="sov"),
+        LanguageSpec("far", shared_vocab=0.0, script="greek", morphology=1.0),
+    ),
+    n_topics=3,
+    corpus_documents=1500,
+    train_per_class=12,
+    dev_per_class=6,
+    test_per_class=6,
+)
+TINY_SHAPE = BackboneShape(layers=1, hidden=32, heads=2, ffn=64, vocab_size=500, max_length=48,
+                           max_prompt_length=16, dropout=0.1)
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    out.mkdir()
+    generate_world(TINY_WORLD, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def backbone_dir(world_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny-xlmr"
+    pretrain(world_dir, out, TINY_SHAPE, steps=8, batch_size=16, lr=2e-3, mask_prob=0.15,
+             focus_mask_prob=0.4, seed=0, checkpoint_dir=None, checkpoint_every=100)
+    return out
