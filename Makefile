@@ -12,6 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 CORES ?= all
 BIN := $(VENV)/bin
+SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --workflow-profile workflow/profiles/default
 STAMP := $(VENV)/.installed
 
 export HF_HUB_OFFLINE ?= 1
@@ -29,16 +30,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+	$(SNAKEMAKE) --cores $(CORES)
 
 smoke: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/smoke.yaml
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest
 
 lint: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
+	$(SNAKEMAKE) --lint
 
 clean:
 	rm -rf results logs .snakemake benchmarks/runs

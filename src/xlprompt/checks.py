@@ -7,7 +7,12 @@ value and what is allowed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from xlprompt.train import METHODS
 from xlprompt.world import TASKS
@@ -15,6 +20,47 @@ from xlprompt.world import TASKS
 
 class ConfigError(ValueError):
     """A config value that is not allowed; the message says which and why."""
+
+
+def _key_path(error: ValidationError) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _describe(error: ValidationError) -> str:
+    where, value, rule = _key_path(error), error.instance, error.validator_value
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        return f"{where}: unknown key(s) {unknown}; allowed: {allowed}"
+    if error.validator == "enum":
+        return f"{where}: {value!r} is not allowed; allowed: {rule}"
+    if error.validator == "type":
+        return f"{where}: {value!r} is not of type {rule}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "minItems":
+        return f"{where}: needs at least {rule} item(s), got {len(value)}"
+    if error.validator == "uniqueItems":
+        return f"{where}: duplicated values in {value}"
+    bounds = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    if error.validator in bounds:
+        return f"{where}: {value!r} must be {bounds[error.validator]} {rule}"
+    if error.validator == "pattern":
+        return f"{where}: {value!r} must match {rule}"
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Check ``config`` against the JSON Schema, one clear line per problem."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
+        raise ConfigError(f"invalid config ({len(errors)} problem(s)):\n{lines}")
+    check_config(config)
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ rule pretrain_backbone:
     params:
         args=pretrain_args,
         checkpoints="resources/checkpoints/{model}",
-    threads: workflow.cores
+    threads: PRETRAIN_THREADS
     resources:
         gpu=1,
         mem_mb=4000,

@@ -4,12 +4,10 @@
 import json
 import os
 
-from snakemake.utils import validate
+from xlprompt.checks import validate_config
 
-from xlprompt.checks import check_config
-
-validate(config, schema="../schemas/config.schema.yaml")
-check_config(config)
+# Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
+validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,6 +21,7 @@ METHODS = config["methods"]
 SEEDS = config["seeds"]
 LENGTHS = config["prompt"]["lengths"]
 THREADS = config.get("threads", 1)
+PRETRAIN_THREADS = config["backbone"].get("threads", 2)
 
 
 def _alternatives(values):
@@ -90,7 +89,7 @@ def _flags(section, skip=()):
 
 
 def pretrain_args(wildcards):
-    return _flags(config["backbone"], skip=("name",))
+    return _flags(config["backbone"], skip=("name", "threads"))
 
 
 def training_settings(method):

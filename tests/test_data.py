@@ -1,0 +1,60 @@
+"""The data contract rejects malformed files with the file and the problem in the message."""
+
+import pandas as pd
+import pytest
+
+from xlprompt.data import load_labels, load_split, write_split
+
+GOOD = pd.DataFrame({"id": ["a", "b"], "text": ["x y", "z"], "text_pair": [None, None], "label": [0, 1]})
+
+
+def write(tmp_path, frame):
+    path = tmp_path / "en" / "train.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def test_a_good_split_round_trips(tmp_path):
+    write_split(GOOD, tmp_path, "en", "train")
+    frame = load_split(tmp_path, "en", "train", n_labels=2)
+    assert list(frame["label"]) == [0, 1] and frame["text_pair"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (GOOD.drop(columns=["text_pair"]), r"missing column\(s\) \['text_pair'\]"),
+        (GOOD.assign(label=[0, 5]), "row 1 has label 5, outside 0..1"),
+        (GOOD.assign(label=[-1, 0]), "row 0 has label -1"),
+        (GOOD.iloc[:0], "the split is empty"),
+        (GOOD.assign(text=[7, 3]), "row 0: column 'text' is not a string"),
+        (GOOD.assign(id=["a", "a"]), "duplicated id 'a'"),
+        (GOOD.assign(label=["0", "1"]), "column 'label' must be integers"),
+    ],
+    ids=["missing-column", "label-too-large", "negative-label", "empty", "text-not-string", "duplicate-id",
+         "label-not-int"],
+)
+def test_malformed_split_is_rejected_naming_file_and_problem(tmp_path, frame, message):
+    path = write(tmp_path, frame)
+    with pytest.raises(ValueError, match=message) as err:
+        load_split(tmp_path, "en", "train", n_labels=2)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_parquet_is_rejected(tmp_path):
+    path = write(tmp_path, GOOD)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ValueError, match="cannot be read as parquet"):
+        load_split(tmp_path, "en", "train")
+
+
+def test_missing_split_names_the_language(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no test split for language 'xx'"):
+        load_split(tmp_path, "xx", "test")
+
+
+def test_labels_json_with_a_short_verbalizer_is_rejected(tmp_path):
+    (tmp_path / "labels.json").write_text('{"task": "t", "names": ["a", "b"], "verbalizers": {"masked_lm": ["x"]}}')
+    with pytest.raises(ValueError, match="has 1 words for 2 labels"):
+        load_labels(tmp_path)

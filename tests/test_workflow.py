@@ -1,0 +1,102 @@
+"""The workflow as a user runs it: lint, dry runs of every config, a complete smoke run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = ["--workflow-profile", str(REPO / "workflow" / "profiles" / "default")]
+CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
+
+
+def snakemake(*args: str, cwd: Path = REPO, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cwd), *PROFILE, *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def test_lint_passes():
+    result = snakemake("--lint")
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_dry_run_of_every_config(name, tmp_path):
+    result = snakemake("-n", "--configfile", str(REPO / "config" / name), cwd=tmp_path)
+    out = result.stdout + result.stderr
+    for rule in ("generate_world", "pretrain_backbone", "train_prompt", "evaluate", "aggregate", "plot"):
+        assert rule in out
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lora, "))
+    result = snakemake("--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "methods[0]: 'lora' is not allowed; allowed: ['spt', 'full_ft', 'untrained', 'no_prompt']" in result.stderr
+    assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
+    return workdir
+
+
+@pytest.mark.slow
+def test_smoke_config_runs_the_whole_graph(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    for table in ("per_language", "summary", "languages", "distance_correlation"):
+        assert (results / "tables" / f"{table}.csv").stat().st_size > 0
+    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance"):
+        assert (results / "figures" / f"{figure}.png").stat().st_size > 0
+    assert (smoke_run / "logs" / "smoke" / "aggregate.log").exists()
+    # every rule that trains writes a benchmark file
+    assert list((smoke_run / "benchmarks" / "runs").rglob("*.tsv"))
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(smoke_run):
+    result = snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=smoke_run)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_tables(smoke_run, tmp_path):
+    """kill -9 the whole run while prompts train; the rerun finishes with byte-identical tables."""
+    workdir = tmp_path / "killed"
+    workdir.mkdir()
+    shutil.copytree(smoke_run / "resources", workdir / "resources")  # start from the trained backbone
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *PROFILE, "--cores", "2",
+           "--configfile", str(REPO / "config" / "smoke.yaml")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    prompts = workdir / "results" / "smoke" / "prompts"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(prompts.rglob("meta.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for artifact in prompts.glob("*/*/*/*/seed*"):
+        assert (artifact / "meta.json").exists() and (artifact / "prompt.safetensors").exists(), artifact
+    assert not (workdir / "results" / "smoke" / "tables" / "per_language.csv").exists()
+
+    # As README says: a killed Snakemake keeps its lock; unlock, then run the same command again
+    # (the profile's rerun-incomplete redoes the job that was killed).
+    snakemake("--unlock", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
+    snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
+    for table in ("per_language", "summary", "distance_correlation"):
+        fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
+        assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table
