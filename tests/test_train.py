@@ -164,3 +164,16 @@ def test_multi_token_verbalizer_is_a_clear_error(world_dir, backbone_dir, tmp_pa
     with pytest.raises(ValueError, match="verbalizer word 'zzqqxxnotaword'"):
         train_prompt(backbone_dir, data, TrainConfig(method="spt", **FAST), tmp_path / "out")
     assert load_labels(data).names == labels["names"]
+
+
+def test_few_shot_sample_is_stratified_seeded_and_capped():
+    import pandas as pd
+
+    from xlprompt.train import few_shot
+
+    frame = pd.DataFrame({"label": [0] * 10 + [1] * 3, "text": list("abcdefghijklm")})
+    sample = few_shot(frame, 4, seed=0)
+    assert sample["label"].value_counts().to_dict() == {0: 4, 1: 3}
+    assert sample.equals(few_shot(frame, 4, seed=0))
+    assert not sample.equals(few_shot(frame, 4, seed=1))
+    assert few_shot(frame, 0, seed=0) is frame

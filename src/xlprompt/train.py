@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -103,13 +104,13 @@ def verbalizer_ids(tokenizer, labels: LabelSpace, data_dir: Path) -> list[int]:
     return ids
 
 
-def few_shot(frame, per_class: int, seed: int):
-    """Stratified sample of ``per_class`` rows of every label (all rows if fewer)."""
+def few_shot(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
+    """Stratified sample of ``per_class`` rows of every label (all rows of a smaller class)."""
     if per_class <= 0:
         return frame
-    return (frame.groupby("label", group_keys=False)
-            .apply(lambda g: g.sample(n=min(per_class, len(g)), random_state=seed))
-            .sort_index())
+    keep = [group.sample(n=min(per_class, len(group)), random_state=seed).index
+            for _, group in frame.groupby("label", sort=True)]
+    return frame.loc[sorted(index for part in keep for index in part)]
 
 
 def batch_rows(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
@@ -189,8 +190,8 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
     log_rows: list[dict] = []
     best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
     start_step = 0
-    optimizer = torch.optim.AdamW(groups or [torch.zeros(1, requires_grad=True)], weight_decay=cfg.weight_decay)
-    if steps and checkpoint_dir is not None:
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay) if steps else None
+    if optimizer is not None and checkpoint_dir is not None:
         restored = load_checkpoint(checkpoint_dir, optimizer, stamp)
         if restored is not None:
             tensors, plain = restored

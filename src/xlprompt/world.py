@@ -384,7 +384,6 @@ def nli_example(sampler: TopicSampler, label: int) -> Example:
 def paraphrase_example(sampler: TopicSampler, label: int) -> Example:
     rng = sampler.rng
     base = sampler.event(rng.randrange(sampler.cfg.n_topics))
-    base = Event(base.agent, base.verb, base.patient, base.place, base.number)
     voice = rng.random() < 0.5
     if PARAPHRASE_LABELS[label] == "paraphrase":
         other = Event(base.agent, base.verb, base.patient, base.place, base.number,

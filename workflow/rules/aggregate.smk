@@ -10,11 +10,13 @@ rule aggregate:
         distance="results/{experiment}/tables/distance_correlation.csv",
     log:
         "logs/{experiment}/aggregate.log",
+    params:
+        folder=folder_of_first_output,
     conda:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt aggregate --metrics {input.metrics:q} --languages {input.languages:q}/languages.json "
-        "--out results/{wildcards.experiment}/tables > {log:q} 2>&1"
+        "--out {params.folder:q} > {log:q} 2>&1"
 
 
 rule plot:
@@ -35,8 +37,10 @@ rule plot:
         ),
     log:
         "logs/{experiment}/plot.log",
+    params:
+        tables=folder_of_first_input,
+        folder=folder_of_first_output,
     conda:
         "../envs/xlprompt.yaml"
     shell:
-        "python -m xlprompt plot --tables results/{wildcards.experiment}/tables "
-        "--out results/{wildcards.experiment}/figures > {log:q} 2>&1"
+        "python -m xlprompt plot --tables {params.tables:q} --out {params.folder:q} > {log:q} 2>&1"

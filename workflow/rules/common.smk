@@ -69,6 +69,15 @@ def all_targets(wildcards):
     return figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
 
 
+def folder_of_first_output(wildcards, output):
+    """The folder a stage writes several files into (it is the folder of every output)."""
+    return os.path.dirname(output[0])
+
+
+def folder_of_first_input(wildcards, input):
+    return os.path.dirname(input[0])
+
+
 def world_spec(wildcards):
     """The world section as JSON: generation reruns exactly when it changes."""
     return json.dumps(config["world"], sort_keys=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table
 from xlprompt.io import atomic_file
-from xlprompt.logs import setup_logging
+from xlprompt.cli import stage_parser, start
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +31,16 @@ def write_csv(frame, path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt aggregate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("aggregate", __doc__)
     parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics.json files")
     parser.add_argument("--languages", required=True, type=Path, help="the world's languages.json")
     parser.add_argument("--out", required=True, type=Path, help="tables folder")
-    parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    start(args)
     per_language = per_language_table(sorted(args.metrics))
     languages = languages_table(args.languages)
     write_csv(per_language, args.out / "per_language.csv")

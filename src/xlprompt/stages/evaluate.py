@@ -17,12 +17,11 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
 
 from xlprompt.data import languages_of, load_split
 from xlprompt.encoding import encode_split
 from xlprompt.io import read_json, write_json
-from xlprompt.logs import setup_logging
+from xlprompt.cli import stage_parser, start
 from xlprompt.metrics import accuracy, macro_f1
 from xlprompt.train import load_trained, predict
 
@@ -50,8 +49,7 @@ def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: li
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("evaluate", __doc__, threads=True)
     parser.add_argument("--prompt", required=True, type=Path, help="trained prompt artifact folder")
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path)
@@ -59,14 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start(args)
     write_json(args.out, evaluate(args.prompt, args.backbone, args.data, args.languages, args.split, args.batch_size))

@@ -27,7 +27,8 @@ import pandas as pd
 from xlprompt.config import world_config_from_dict
 from xlprompt.data import SPLITS, LabelSpace, write_labels, write_split
 from xlprompt.io import atomic_dir, sha256_tree, write_json
-from xlprompt.logs import progress, setup_logging
+from xlprompt.cli import stage_parser, start
+from xlprompt.logs import progress
 from xlprompt.world import (
     TopicSampler,
     WorldConfig,
@@ -87,17 +88,15 @@ def generate_world(cfg: WorldConfig, out: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt generate_world", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("generate_world", __doc__)
     parser.add_argument("--spec", required=True, help="the config's `world` section as JSON")
     parser.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
-    parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    start(args)
     cfg = world_config_from_dict(json.loads(args.spec))
     with atomic_dir(args.out) as tmp:
         generate_world(cfg, tmp)

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from xlprompt.cli import stage_parser, start  # noqa: E402
 from xlprompt.io import atomic_file  # noqa: E402
-from xlprompt.logs import setup_logging  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +68,15 @@ def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, path: P
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt plot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("plot", __doc__)
     parser.add_argument("--tables", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    start(args)
     summary = pd.read_csv(args.tables / "summary.csv")
     languages = pd.read_csv(args.tables / "languages.csv")
     for task in sorted(summary["task"].unique()):

@@ -25,7 +25,8 @@ import torch
 from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
 from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
-from xlprompt.logs import progress, setup_logging
+from xlprompt.cli import stage_parser, start
+from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.mlm import mask_tokens, masked_positions_loss, pad_batch
 
@@ -116,8 +117,7 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, steps: int, batch_siz
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt pretrain_backbone", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("pretrain_backbone", __doc__, threads=True)
     parser.add_argument("--world", required=True, type=Path, help="world folder (from generate_world)")
     parser.add_argument("--out", required=True, type=Path, help="model folder to write")
     shape = BackboneShape()
@@ -130,18 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--focus-mask-prob", type=float, default=0.4,
                         help="masking probability of the topic names (the world's focus words)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=200)
-    parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start(args)
     shape = BackboneShape(**{k: getattr(args, k) for k in BackboneShape().__dict__})
     pretrain(args.world, args.out, shape, args.steps, args.batch_size, args.lr, args.mask_prob,
              args.focus_mask_prob, args.seed, args.checkpoint_dir, args.checkpoint_every)

@@ -18,37 +18,33 @@ import dataclasses
 import logging
 from pathlib import Path
 
-import torch
 
-from xlprompt.logs import setup_logging
+from xlprompt.cli import stage_parser, start
 from xlprompt.train import TrainConfig, train_prompt
 
 logger = logging.getLogger(__name__)
 
+_ARG_TYPES = {"int": int, "float": float, "str": str}  # TrainConfig's annotations (strings: postponed)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xlprompt train_prompt", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("train_prompt", __doc__, threads=True)
     parser.add_argument("--backbone", required=True, type=Path, help="Hugging Face model folder")
     parser.add_argument("--data", required=True, type=Path, help="data set folder of the task")
     parser.add_argument("--out", required=True, type=Path, help="artifact folder to write")
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    # One flag per TrainConfig field, so the CLI and the dataclass never drift apart.
     for field in dataclasses.fields(TrainConfig):
         flag = f"--{field.name.replace('_', '-')}"
-        if field.type in ("bool", bool):
+        if field.type == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
         else:
-            kind = {"int": int, "float": float, "str": str}[field.type if isinstance(field.type, str) else field.type.__name__]
-            parser.add_argument(flag, type=kind, default=field.default)
-    parser.add_argument("-v", "--verbose", action="store_true")
+            parser.add_argument(flag, type=_ARG_TYPES[field.type], default=field.default)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start(args)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     train_prompt(args.backbone, args.data, cfg, args.out, args.checkpoint_dir)

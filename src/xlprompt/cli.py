@@ -1,0 +1,26 @@
+"""What every stage's command line shares: its parser, and the start of its main()."""
+
+from __future__ import annotations
+
+import argparse
+
+from xlprompt.logs import setup_logging
+
+
+def stage_parser(stage: str, doc: str | None, threads: bool = False) -> argparse.ArgumentParser:
+    """A parser whose --help shows the stage module's docstring (what it writes, an example)."""
+    parser = argparse.ArgumentParser(prog=f"python -m xlprompt {stage}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if threads:
+        parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def start(args: argparse.Namespace) -> None:
+    """Logging to stderr (the job's log), and torch's thread count where the stage has one."""
+    setup_logging(args.verbose)
+    if getattr(args, "threads", 0):
+        import torch
+
+        torch.set_num_threads(args.threads)
