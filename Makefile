@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke test lint dryrun clean
+.PHONY: setup demo smoke test bench lint clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ smoke: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint

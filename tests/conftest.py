@@ -12,6 +12,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 
 from xlprompt.backbone import BackboneShape  # noqa: E402
+from xlprompt.mlm import MLMSettings  # noqa: E402
 from xlprompt.stages.generate_world import generate_world  # noqa: E402
 from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
 from xlprompt.world import LanguageSpec, WorldConfig  # noqa: E402
@@ -47,6 +48,18 @@ def world_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def backbone_dir(world_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny-xlmr"
-    pretrain(world_dir, out, TINY_SHAPE, steps=8, batch_size=16, lr=2e-3, mask_prob=0.15,
-             focus_mask_prob=0.4, seed=0, checkpoint_dir=None, checkpoint_every=100)
+    pretrain(world_dir, out, TINY_SHAPE, MLMSettings(steps=8, batch_size=16))
     return out
+
+
+@pytest.fixture(scope="session")
+def ticket_path(world_dir, backbone_dir, tmp_path_factory) -> Path:
+    """A 20% winning ticket of the tiny backbone (finetune_mlm + select_ticket, as the workflow runs them)."""
+    from xlprompt.stages import finetune_mlm, select_ticket
+
+    root = tmp_path_factory.mktemp("ltp")
+    finetune_mlm.main(["--backbone", str(backbone_dir), "--text", str(world_dir / "corpus" / "en.txt"),
+                       "--out", str(root / "mlm"), "--steps", "4", "--batch-size", "8", "--lr", "1e-3"])
+    select_ticket.main(["--backbone", str(backbone_dir), "--finetuned", str(root / "mlm"),
+                        "--out", str(root / "ticket"), "--sparsity", "0.2"])
+    return root / "ticket" / "mask.safetensors"

@@ -41,13 +41,15 @@ def test_pretrain_cli_resumes_from_its_checkpoint(world_dir, tmp_path, monkeypat
         original(*a, **k)
         raise Killed
 
-    original = pretrain_backbone.save_checkpoint
-    monkeypatch.setattr(pretrain_backbone, "save_checkpoint", save_then_die)
+    from xlprompt import mlm
+
+    original = mlm.save_checkpoint
+    monkeypatch.setattr(mlm, "save_checkpoint", save_then_die)
     ckpt = ["--checkpoint-dir", str(tmp_path / "ckpt"), "--out", str(tmp_path / "resumed")]
     with pytest.raises(Killed):
         pretrain_backbone.main(args + ckpt)
     assert not (tmp_path / "resumed").exists() and (tmp_path / "ckpt" / "state.json").exists()
-    monkeypatch.setattr(pretrain_backbone, "save_checkpoint", original)
+    monkeypatch.setattr(mlm, "save_checkpoint", original)
     pretrain_backbone.main(args + ckpt)
 
     assert not (tmp_path / "ckpt").exists()

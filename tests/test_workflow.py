@@ -43,7 +43,7 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lora, "))
     result = snakemake("--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert result.returncode != 0
-    assert "methods[0]: 'lora' is not allowed; allowed: ['spt', 'full_ft', 'untrained', 'no_prompt']" in result.stderr
+    assert "methods: unknown method 'lora'; allowed: ['spt', 'full_ft', 'ltp', 'untrained', 'no_prompt']" in result.stderr
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 

@@ -8,7 +8,9 @@ import sys
 STAGES = {
     "generate_world": "Generate the offline multilingual world (tasks and corpus).",
     "pretrain_backbone": "Train a tokenizer and pretrain a tiny XLM-R with masked-LM loss.",
-    "train_prompt": "Train one soft prompt (spt, full_ft, controls) on one task.",
+    "finetune_mlm": "LTP: masked-LM fine-tuning of a backbone on unlabeled text.",
+    "select_ticket": "LTP: the winning ticket, top p of |theta_MLM - theta_0|.",
+    "train_prompt": "Train one soft prompt (spt, full_ft, ltp, controls) on one task.",
     "evaluate": "Evaluate one trained prompt on every language's test split.",
     "aggregate": "Collect metrics into tidy tables.",
     "plot": "Draw the figures from the tables.",

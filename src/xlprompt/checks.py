@@ -18,6 +18,15 @@ from xlprompt.train import METHODS
 from xlprompt.world import TASKS
 
 
+def is_ltp(method: str) -> bool:
+    return method == "ltp" or method.startswith("ltp-")
+
+
+def ticket_of(method: str) -> str:
+    """The ticket an ltp method trains: ``ltp`` -> ``default``, ``ltp-<name>`` -> ``<name>``."""
+    return method[len("ltp-"):] if method.startswith("ltp-") else "default"
+
+
 class ConfigError(ValueError):
     """A config value that is not allowed; the message says which and why."""
 
@@ -75,12 +84,26 @@ def check_config(config: dict[str, Any]) -> None:
     for task in config["tasks"]:
         if task not in world_tasks:
             raise ConfigError(f"tasks: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
+    tickets = config.get("ltp", {}).get("tickets", {})
     for method in config["methods"]:
-        if method not in METHODS:
-            raise ConfigError(f"methods: unknown method {method!r}; allowed: {list(METHODS)}")
+        if method not in METHODS and not method.startswith("ltp-"):
+            raise ConfigError(f"methods: unknown method {method!r}; allowed: {list(METHODS)}, "
+                              "or ltp-<name> for a ticket named in ltp.tickets")
+        if method.startswith("ltp-") and ticket_of(method) not in tickets:
+            raise ConfigError(f"methods: {method!r} needs a ticket {ticket_of(method)!r} in ltp.tickets; "
+                              f"defined: {sorted(tickets)}")
+    for name, ticket in tickets.items():
+        last = ticket.get("last_layer", -1)
+        layers = config["backbone"].get("layers", 3)
+        if ticket.get("first_layer", 0) >= layers or last >= layers:
+            raise ConfigError(f"ltp.tickets.{name}: layer range {ticket.get('first_layer', 0)}..{last} "
+                              f"outside the backbone's {layers} layers (0..{layers - 1})")
     train_language = config.get("training", {}).get("train_language", "en")
     if train_language not in codes:
         raise ConfigError(f"training.train_language: unknown language {train_language!r}; allowed: {codes}")
+    for lang in config.get("ltp", {}).get("finetune", {}).get("languages", []):
+        if lang not in codes:
+            raise ConfigError(f"ltp.finetune.languages: unknown language {lang!r}; allowed: {codes}")
     for lang in config.get("evaluation", {}).get("languages", []):
         if lang not in codes:
             raise ConfigError(f"evaluation.languages: unknown language {lang!r}; allowed: {codes}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from xlprompt.logs import setup_logging
 
@@ -24,3 +25,23 @@ def start(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+
+
+_ARG_TYPES = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One --flag per field of dataclass ``cls``, with the field's default: the CLI and the
+    dataclass can never drift apart. Booleans get --flag / --no-flag."""
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        flag = f"--{field.name.replace('_', '-')}"
+        if field.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            parser.add_argument(flag, type=_ARG_TYPES[field.type], default=field.default)
+
+
+def dataclass_from_args(cls, args: argparse.Namespace):
+    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})

@@ -1,9 +1,34 @@
-"""Masked-LM batches and the masked-positions-only loss (pretraining and LTP's fine-tuning)."""
+"""Masked-LM training: batches, BERT masking, the masked-positions-only loss, and the loop
+shared by pretraining (``pretrain_backbone``) and LTP's fine-tuning (``finetune_mlm``)."""
 
 from __future__ import annotations
 
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+
+from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoint
+from xlprompt.logs import progress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """How a masked LM trains: the same for pretraining and for LTP's fine-tuning."""
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    mask_prob: float = 0.15
+    focus_mask_prob: float = 0.4  # masking probability of the focus words (the world's topic names)
+    seed: int = 0
+    checkpoint_every: int = 200
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,3 +87,54 @@ def lm_head_of(model: torch.nn.Module) -> torch.nn.Module:
         if hasattr(model, name):
             return getattr(model, name)
     raise TypeError(f"{type(model).__name__} has no known masked-LM head (lm_head or cls)")
+
+
+def train_masked_lm(model: torch.nn.Module, tokenizer, corpus: list[list[int]], settings: MLMSettings,
+                    focus_ids: set[int] = frozenset(), checkpoint_dir: Path | None = None, stamp: str = "",
+                    desc: str = "masked LM") -> list[dict]:
+    """Train ``model`` in place on token-id documents; return the loss log.
+
+    Batches are a pure function of (seed, step), and a checkpoint holds parameters, optimizer
+    and RNG state, so a run resumed from ``checkpoint_dir`` ends bit-identical to one that
+    never stopped.
+    """
+    s = settings
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    warmup = max(1, s.steps // 10)
+    start_step, log_rows = 0, []
+    if checkpoint_dir is not None:
+        restored = load_checkpoint(checkpoint_dir, optimizer, stamp)
+        if restored is not None:
+            tensors, plain = restored
+            model.load_state_dict(tensors, strict=False)
+            start_step, log_rows = plain["step"], plain["log"]
+
+    special = torch.tensor(sorted(tokenizer.all_special_ids))
+    focus = torch.tensor(sorted(focus_ids), dtype=torch.long)
+    bar = progress(range(start_step, s.steps), desc=desc, unit="step", initial=start_step, total=s.steps)
+    for step in bar:
+        rng = random.Random(f"{s.seed}-{step}")
+        gen = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
+        ids, attention = pad_batch([corpus[rng.randrange(len(corpus))] for _ in range(s.batch_size)],
+                                   tokenizer.pad_token_id)
+        maskable = attention.bool() & ~torch.isin(ids, special)
+        prob = torch.where(torch.isin(ids, focus), s.focus_mask_prob, s.mask_prob)
+        masked, chosen = mask_tokens(ids, maskable, prob, tokenizer.mask_token_id, len(tokenizer), gen)
+        for group in optimizer.param_groups:
+            group["lr"] = s.lr * linear_schedule(step, s.steps, warmup)
+        loss = masked_positions_loss(model, masked, attention, ids, chosen)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if step % 50 == 0 or step == s.steps - 1:
+            log_rows.append({"step": step, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"]})
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        done = step + 1
+        if checkpoint_dir is not None and done % s.checkpoint_every == 0 and done < s.steps:
+            save_checkpoint(checkpoint_dir, dict(model.named_parameters()), optimizer,
+                            {"fingerprint": stamp, "step": done, "log": log_rows})
+    model.eval()
+    logger.info("%s done: final loss %.3f", desc, log_rows[-1]["loss"] if log_rows else float("nan"))
+    return log_rows

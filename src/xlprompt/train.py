@@ -3,12 +3,16 @@
 Methods (``TrainConfig.method``):
 - ``spt``: frozen backbone; only the prompt (and its reparameterization) trains.
 - ``full_ft``: the prompt and every backbone weight train (the SPT paper's baseline).
+- ``ltp`` (or ``ltp-<ticket>``): from the original weights, the prompt and the entries of a
+  winning ticket (``select_ticket``'s mask) train; every other weight stays bit-identical.
 - ``untrained``: the initial prompt, never trained (a control).
 - ``no_prompt``: no prompt at all, the backbone alone at the mask slot (a control).
 
 The artifact (a folder) holds ``prompt.safetensors``, ``meta.json`` and ``train_log.jsonl``;
 ``full_ft`` adds ``backbone/`` (its weights changed), ``spt`` adds ``peft/``, an export that
-``peft.PeftModel.from_pretrained`` loads.
+``peft.PeftModel.from_pretrained`` loads. ``ltp`` stores only the ticket's entries in
+``prompt.safetensors``: ``ticket.<param>.index`` (flat positions) and ``ticket.<param>.value``
+(their trained values; values rather than deltas, so that the rebuilt model is bit-exact).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from xlprompt.prompting import INITS, PromptedMaskedLM, SoftPrompt, init_prompt
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("spt", "full_ft", "untrained", "no_prompt")
+METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
 FAMILY = "masked_lm"
 
 
@@ -64,8 +68,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method not in METHODS and not self.method.startswith("ltp-"):
+            raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
         if self.init not in INITS:
             raise ValueError(f"prompt init must be one of {INITS}, got {self.init!r}")
         if self.method == "no_prompt" and self.prompt_length != 0:
@@ -77,8 +81,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @property
+    def is_ltp(self) -> bool:
+        return self.method == "ltp" or self.method.startswith("ltp-")
+
+    @property
     def trains(self) -> bool:
-        return self.method in ("spt", "full_ft")
+        return self.method in ("spt", "full_ft") or self.is_ltp
+
+    @property
+    def trains_backbone(self) -> bool:
+        """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
+        return self.method == "full_ft" or self.is_ltp
 
 
 def load_backbone(path: str | Path) -> tuple[torch.nn.Module, object]:
@@ -160,8 +173,48 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, labels: LabelSpace, da
     return PromptedMaskedLM(backbone, prompt, label_ids)
 
 
+def load_ticket(path: Path | None, backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The ticket's boolean masks, checked against the backbone's parameters."""
+    if path is None:
+        raise ValueError("method ltp needs a ticket (--ticket mask.safetensors from select_ticket)")
+    masks = load_file(path)
+    params = dict(backbone.named_parameters())
+    for name, mask in masks.items():
+        if name not in params or params[name].shape != mask.shape or mask.dtype != torch.bool:
+            raise ValueError(f"{path}: mask {name!r} does not fit the backbone (a ticket of another model?)")
+    return masks
+
+
+def parameter_groups(model: PromptedMaskedLM, cfg: TrainConfig, masks: dict[str, torch.Tensor]) -> list[dict]:
+    """Optimizer groups of what the method trains; everything else gets no gradient.
+
+    Frozen means frozen: the backbone's ``requires_grad`` is off unless the method trains it
+    (full_ft: all of it; ltp: the ticket's parameters, with gradients masked to the ticket).
+    """
+    model.backbone.requires_grad_(cfg.method == "full_ft")
+    groups = []
+    if model.prompt is not None:
+        groups.append({"params": list(model.prompt.parameters()), "lr": cfg.lr, "base_lr": cfg.lr})
+    if cfg.method == "full_ft":
+        groups.append({"params": list(model.backbone.parameters()), "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
+    if masks:
+        groups.append({"params": ticket_parameters(model.backbone, masks), "lr": cfg.backbone_lr,
+                       "base_lr": cfg.backbone_lr, "weight_decay": 0.0})
+    return groups
+
+
+def train_step(model: PromptedMaskedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One optimisation step on one batch; returns the (detached) loss."""
+    logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])  # (B, n_labels)
+    loss = F.cross_entropy(logits, batch["labels"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path,
-                 checkpoint_dir: Path | None = None) -> dict:
+                 checkpoint_dir: Path | None = None, ticket: Path | None = None) -> dict:
     """Train (or, for the controls, just build) one prompt and write its artifact to ``out``."""
     started = time.time()
     torch.manual_seed(cfg.seed)
@@ -175,17 +228,14 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
     dev_data = encode_split(tokenizer, dev_frame, cfg.max_length)
     pad = tokenizer.pad_token_id
 
-    # Frozen means frozen: only what the method declares trainable gets gradients.
-    backbone.requires_grad_(cfg.method == "full_ft")
-    groups = []
-    if model.prompt is not None:
-        groups.append({"params": list(model.prompt.parameters()), "lr": cfg.lr, "base_lr": cfg.lr})
-    if cfg.method == "full_ft":
-        groups.append({"params": list(backbone.parameters()), "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
+    masks = load_ticket(ticket, backbone) if cfg.is_ltp else {}
+    groups = parameter_groups(model, cfg, masks)
     steps = cfg.steps if cfg.trains else 0
     inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
               "labels.json": sha256_file(Path(data_dir) / "labels.json"),
               "train": sha256_file(split_path(data_dir, cfg.train_language, "train"))}
+    if masks:
+        inputs["ticket"] = sha256_file(ticket)
     stamp = fingerprint(asdict(cfg), inputs)
     log_rows: list[dict] = []
     best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
@@ -204,15 +254,11 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
     bar = progress(range(start_step, steps), desc=f"train {cfg.method}", unit="step", initial=start_step, total=steps)
     for step in bar:
         # The backbone stays in eval mode unless it trains: no dropout noise in a frozen model.
-        model.train(cfg.method == "full_ft")
+        model.train(cfg.trains_backbone)
         batch = train_data.batch(batch_rows(len(train_data), cfg.batch_size, step, cfg.seed), pad)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * linear_schedule(step, steps, warmup)
-        logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
-        loss = F.cross_entropy(logits, batch["labels"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = train_step(model, optimizer, batch)
         done = step + 1
         if done % cfg.eval_every == 0 or done == steps:
             preds, dev_loss = predict(model, dev_data, pad)
@@ -234,16 +280,59 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
         log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
 
     summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": steps,
-               "train_examples": len(train_data), "seconds": round(time.time() - started, 2)}
-    write_artifact(out, model, tokenizer, cfg, labels, log_rows, run_metadata(asdict(cfg), cfg.seed, inputs, summary))
+               "train_examples": len(train_data), "seconds": round(time.time() - started, 2),
+               "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
+    write_artifact(out, model, tokenizer, cfg, labels, log_rows, run_metadata(asdict(cfg), cfg.seed, inputs, summary),
+                   masks)
+    if masks:
+        size = (out / "prompt.safetensors").stat().st_size
+        logger.info("ltp artifact: %d bytes, %.1f%% of a full checkpoint (%d bytes)", size,
+                    100 * size / summary["full_checkpoint_bytes"], summary["full_checkpoint_bytes"])
     if checkpoint_dir is not None and checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
     logger.info("%s: best dev loss %.4f at step %d (%.1fs)", cfg.method, best["loss"], best["step"], summary["seconds"])
     return summary
 
 
+def ticket_parameters(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
+    """Make the ticket's parameters trainable, with gradients zeroed outside the ticket.
+
+    With zero gradient and no weight decay (the ticket group has none), AdamW's update of an
+    entry outside the ticket is exactly 0, so those entries stay bit-identical to theta_0.
+    """
+    params = dict(backbone.named_parameters())
+    trainable = []
+    for name, mask in masks.items():
+        param = params[name]
+        param.requires_grad_(True)
+        keep = mask.to(param.dtype)
+        param.register_hook(lambda grad, keep=keep: grad * keep)
+        trainable.append(param)
+    return trainable
+
+
+def ticket_entries(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The trained values at the ticket's positions: ``ticket.<name>.index`` / ``.value``."""
+    params = dict(backbone.named_parameters())
+    out = {}
+    for name, mask in masks.items():
+        index = torch.nonzero(mask.flatten()).flatten()
+        out[f"ticket.{name}.index"] = index.to(torch.int32 if mask.numel() < 2**31 else torch.int64)
+        out[f"ticket.{name}.value"] = params[name].detach().flatten()[index].contiguous()
+    return out
+
+
+def apply_ticket_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(backbone.named_parameters())
+    with torch.no_grad():
+        for key, index in tensors.items():
+            if key.startswith("ticket.") and key.endswith(".index"):
+                name = key[len("ticket."):-len(".index")]
+                params[name].view(-1)[index.long()] = tensors[f"ticket.{name}.value"]
+
+
 def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConfig, labels: LabelSpace,
-                   log_rows: list[dict], meta: dict) -> None:
+                   log_rows: list[dict], meta: dict, masks: dict[str, torch.Tensor]) -> None:
     with atomic_dir(out) as tmp:
         tensors = {}
         if model.prompt is not None:
@@ -254,9 +343,11 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
                 tensors.update({f"reparam.{k}": v.contiguous() for k, v in model.prompt.reparam.state_dict().items()})
         else:
             tensors["prompt"] = torch.zeros(0, model.backbone.get_input_embeddings().weight.shape[1])
+        tensors.update(ticket_entries(model.backbone, masks))
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
         write_json(tmp / "meta.json", {**meta, "task": labels.task, "method": cfg.method,
-                                       "verbalizer": labels.verbalizer(FAMILY)})
+                                       "verbalizer": labels.verbalizer(FAMILY),
+                                       "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size})
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in log_rows)
         if cfg.method == "full_ft":
@@ -278,6 +369,7 @@ def load_trained(artifact: Path, backbone_dir: Path, data_dir: Path) -> tuple[Pr
     if labels.task != meta["task"]:
         raise ValueError(f"{artifact}: trained on task {meta['task']!r}, but {data_dir} holds task {labels.task!r}")
     tensors = load_file(artifact / "prompt.safetensors")
+    apply_ticket_entries(backbone, tensors)
     prompt = None
     if tensors["prompt"].shape[0]:
         # The stored prompt is the effective one (reparameterization already applied).

@@ -4,7 +4,7 @@
 import json
 import os
 
-from xlprompt.checks import validate_config
+from xlprompt.checks import is_ltp, ticket_of, validate_config
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -20,6 +20,8 @@ TASKS = config["tasks"]
 METHODS = config["methods"]
 SEEDS = config["seeds"]
 LENGTHS = config["prompt"]["lengths"]
+LTP = config.get("ltp", {})
+TICKETS = sorted({ticket_of(m) for m in METHODS if is_ltp(m)})
 THREADS = config.get("threads", 1)
 PRETRAIN_THREADS = config["backbone"].get("threads", 2)
 
@@ -34,6 +36,7 @@ wildcard_constraints:
     model=MODEL,
     task=_alternatives(TASKS),
     method=_alternatives(METHODS),
+    ticket=_alternatives(TICKETS or ["default"]),
     length=r"\d+",
     seed=r"\d+",
 
@@ -104,6 +107,32 @@ def pretrain_args(wildcards):
 def training_settings(method):
     """`training`, with `method_overrides.<method>` applied on top."""
     return {**config.get("training", {}), **config.get("method_overrides", {}).get(method, {})}
+
+
+def train_inputs(wildcards):
+    """Backbone and data; for ltp methods also the ticket they train."""
+    inputs = {"backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+    if is_ltp(wildcards.method):
+        inputs["ticket"] = f"results/{wildcards.experiment}/tickets/{wildcards.model}/{ticket_of(wildcards.method)}"
+    return inputs
+
+
+def ticket_flag(wildcards, input):
+    return f"--ticket {input.ticket}/mask.safetensors" if "ticket" in input.keys() else ""
+
+
+def finetune_text_files(wildcards):
+    """LTP's unlabeled text: the world's corpus in the configured languages (default English)."""
+    languages = LTP.get("finetune", {}).get("languages", ["en"])
+    return " ".join(f"resources/data/{WORLD}/corpus/{lang}.txt" for lang in languages)
+
+
+def finetune_args(wildcards):
+    return _flags(LTP.get("finetune", {}), skip=("languages",))
+
+
+def ticket_args(wildcards):
+    return _flags(LTP.get("tickets", {}).get(wildcards.ticket, {}))
 
 
 def train_args(wildcards):

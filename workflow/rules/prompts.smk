@@ -1,8 +1,7 @@
 rule train_prompt:
     """Train one soft prompt on one task (backbone frozen unless the method says otherwise)."""
     input:
-        backbone="resources/models/{model}",
-        world=f"resources/data/{WORLD}",
+        unpack(train_inputs),
     output:
         prompt=directory("results/{experiment}/prompts/{model}/{task}/{method}/L{length}/seed{seed}"),
     log:
@@ -11,6 +10,7 @@ rule train_prompt:
         "benchmarks/runs/{experiment}/train_prompt/{model}/{task}/{method}/L{length}/seed{seed}.tsv"
     params:
         args=train_args,
+        ticket=ticket_flag,
         checkpoints="results/{experiment}/checkpoints/{model}/{task}/{method}/L{length}/seed{seed}",
     threads: THREADS
     resources:
@@ -22,4 +22,4 @@ rule train_prompt:
     shell:
         "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.task} "
         "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
-        "{params.args} > {log:q} 2>&1"
+        "{params.ticket} {params.args} > {log:q} 2>&1"

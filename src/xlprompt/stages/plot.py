@@ -28,7 +28,7 @@ from xlprompt.io import atomic_file  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-METHOD_ORDER = ["spt", "full_ft", "untrained", "no_prompt"]
+METHOD_ORDER = ["spt", "full_ft", "ltp", "untrained", "no_prompt"]
 
 
 def _ordered(values) -> list[str]:

@@ -14,17 +14,14 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
 
-from xlprompt.cli import stage_parser, start
+from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
 from xlprompt.train import TrainConfig, train_prompt
 
 logger = logging.getLogger(__name__)
-
-_ARG_TYPES = {"int": int, "float": float, "str": str}  # TrainConfig's annotations (strings: postponed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,18 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, type=Path, help="data set folder of the task")
     parser.add_argument("--out", required=True, type=Path, help="artifact folder to write")
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
-    # One flag per TrainConfig field, so the CLI and the dataclass never drift apart.
-    for field in dataclasses.fields(TrainConfig):
-        flag = f"--{field.name.replace('_', '-')}"
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=_ARG_TYPES[field.type], default=field.default)
+    parser.add_argument("--ticket", type=Path, default=None, help="ltp: the ticket's mask.safetensors")
+    add_dataclass_flags(parser, TrainConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    train_prompt(args.backbone, args.data, cfg, args.out, args.checkpoint_dir)
+    train_prompt(args.backbone, args.data, dataclass_from_args(TrainConfig, args), args.out, args.checkpoint_dir,
+                 args.ticket)

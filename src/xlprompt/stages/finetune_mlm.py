@@ -1,0 +1,86 @@
+"""LTP step 1: fine-tune a backbone with the masked-LM loss on unlabeled text.
+
+Reads a backbone folder and text files (``.txt``: one document per line; ``.parquet``: the
+``text`` column of a data-set split); writes the fine-tuned model folder (theta_MLM) with
+``finetune_log.jsonl`` and ``meta.json``. Checkpoints into --checkpoint-dir and resumes.
+
+Example:
+    python -m xlprompt finetune_mlm --backbone resources/models/tiny-xlmr-demo \
+        --text resources/data/demo/corpus/en.txt --out results/demo/mlm/tiny-xlmr-demo --steps 200
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from xlprompt.checkpoint import fingerprint
+from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.io import atomic_dir, sha256_file, write_json
+from xlprompt.meta import run_metadata
+from xlprompt.mlm import MLMSettings, train_masked_lm
+from xlprompt.train import load_backbone
+
+logger = logging.getLogger(__name__)
+
+
+def read_documents(files: list[Path]) -> list[str]:
+    docs = []
+    for path in files:
+        if path.suffix == ".parquet":
+            docs += [t for t in pd.read_parquet(path, columns=["text"])["text"] if isinstance(t, str) and t.strip()]
+        elif path.suffix == ".txt":
+            docs += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        else:
+            raise ValueError(f"{path}: unlabeled text must be .txt (one document per line) or .parquet (a text column)")
+    if not docs:
+        raise ValueError(f"no text in {[str(f) for f in files]}")
+    return docs
+
+
+def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings: MLMSettings, max_length: int,
+                 checkpoint_dir: Path | None = None) -> None:
+    started = time.time()
+    model, tokenizer = load_backbone(backbone_dir)
+    docs = read_documents(text_files)
+    corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
+    logger.info("fine-tuning on %d documents from %d file(s)", len(corpus), len(text_files))
+    inputs = {"backbone": sha256_file(backbone_dir / "model.safetensors"),
+              **{f.name: sha256_file(f) for f in text_files}}
+    config = {**dataclasses.asdict(settings), "max_length": max_length}
+    log_rows = train_masked_lm(model, tokenizer, corpus, settings, checkpoint_dir=checkpoint_dir,
+                               stamp=fingerprint(config, inputs), desc="finetune_mlm")
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        with open(tmp / "finetune_log.jsonl", "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in log_rows)
+        write_json(tmp / "meta.json", run_metadata(config, settings.seed, inputs,
+                                                   {"seconds": round(time.time() - started, 1)}))
+    if checkpoint_dir is not None and checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+
+
+def build_parser():
+    parser = stage_parser("finetune_mlm", __doc__, threads=True)
+    parser.add_argument("--backbone", required=True, type=Path, help="model folder (theta_0)")
+    parser.add_argument("--text", required=True, nargs="+", type=Path, help=".txt or .parquet files")
+    parser.add_argument("--out", required=True, type=Path, help="fine-tuned model folder to write")
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None)
+    add_dataclass_flags(parser, MLMSettings)
+    parser.set_defaults(steps=200, lr=1e-4, focus_mask_prob=0.15)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    start(args)
+    finetune_mlm(args.backbone, args.text, args.out, dataclass_from_args(MLMSettings, args), args.max_length,
+                 args.checkpoint_dir)

@@ -1,0 +1,85 @@
+"""LTP steps 2-3: the winning ticket, the top p of |theta_MLM - theta_0| over the maskable weights.
+
+Reads the original backbone (theta_0) and its masked-LM fine-tuned copy (theta_MLM); writes
+(under --out)::
+
+    mask.safetensors     one boolean mask per maskable parameter (True = in the ticket)
+    ticket.json          the settings and "p% of what": maskable entries, selected, share,
+                         share of all parameters
+    ticket_share.csv     layer, module, entries, selected, share
+    ticket_share.png     the share per layer and module
+
+Example:
+    python -m xlprompt select_ticket --backbone resources/models/tiny-xlmr-demo \
+        --finetuned results/demo/mlm/tiny-xlmr-demo --out results/demo/tickets/tiny-xlmr-demo/p20 --sparsity 0.2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.io import atomic_dir, sha256_file, write_json
+from xlprompt.ltp import TicketConfig, select_ticket, ticket_share
+
+logger = logging.getLogger(__name__)
+
+
+def plot_share(table, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.6 * table["layer"].nunique() + 2), 3))
+    sns.barplot(data=table, x="layer", y="share", hue="module", ax=ax)
+    ax.set_ylabel("share of entries in the ticket")
+    ax.set_title("winning ticket per layer and module")
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
+    theta0, theta_mlm = load_file(backbone / "model.safetensors"), load_file(finetuned / "model.safetensors")
+    masks = select_ticket(theta0, theta_mlm, cfg)
+    table = ticket_share(masks)
+    maskable, selected = int(table["entries"].sum()), int(table["selected"].sum())
+    summary = {
+        "config": dataclasses.asdict(cfg),
+        "maskable_entries": maskable,
+        "selected_entries": selected,
+        "share_of_maskable": selected / maskable,
+        "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
+        "what_p_is_a_share_of": "the maskable entries: encoder attention and FFN weights"
+                                + (" and biases" if cfg.biases else "") + " of the chosen layers",
+        "inputs_sha256": {"backbone": sha256_file(backbone / "model.safetensors"),
+                          "finetuned": sha256_file(finetuned / "model.safetensors")},
+    }
+    with atomic_dir(out) as tmp:
+        save_file({name: mask.contiguous() for name, mask in masks.items()}, tmp / "mask.safetensors")
+        table.to_csv(tmp / "ticket_share.csv", index=False, float_format="%.6g")
+        write_json(tmp / "ticket.json", summary)
+        plot_share(table, tmp / "ticket_share.png")
+    logger.info("ticket: %d of %d maskable entries (%.3f%%), %.3f%% of all parameters", selected, maskable,
+                100 * summary["share_of_maskable"], 100 * summary["share_of_all_parameters"])
+    return summary
+
+
+def build_parser():
+    parser = stage_parser("select_ticket", __doc__)
+    parser.add_argument("--backbone", required=True, type=Path, help="original model folder (theta_0)")
+    parser.add_argument("--finetuned", required=True, type=Path, help="masked-LM fine-tuned folder (theta_MLM)")
+    parser.add_argument("--out", required=True, type=Path)
+    add_dataclass_flags(parser, TicketConfig)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    start(args)
+    write_ticket(args.backbone, args.finetuned, args.out, dataclass_from_args(TicketConfig, args))

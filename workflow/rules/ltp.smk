@@ -1,0 +1,46 @@
+rule finetune_mlm:
+    """LTP step 1: masked-LM fine-tuning of the backbone on unlabeled text (theta_MLM)."""
+    input:
+        backbone="resources/models/{model}",
+        world=f"resources/data/{WORLD}",
+    output:
+        model=directory("results/{experiment}/mlm/{model}"),
+    log:
+        "logs/{experiment}/finetune_mlm/{model}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/finetune_mlm/{model}.tsv"
+    params:
+        text=finetune_text_files,
+        args=finetune_args,
+        checkpoints="results/{experiment}/checkpoints/mlm/{model}",
+    threads: PRETRAIN_THREADS
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt finetune_mlm --backbone {input.backbone:q} --text {params.text} "
+        "--out {output.model:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
+        "{params.args} > {log:q} 2>&1"
+
+
+rule select_ticket:
+    """LTP steps 2-3: the winning ticket, the top p of |theta_MLM - theta_0|."""
+    input:
+        backbone="resources/models/{model}",
+        finetuned="results/{experiment}/mlm/{model}",
+    output:
+        ticket=directory("results/{experiment}/tickets/{model}/{ticket}"),
+    log:
+        "logs/{experiment}/select_ticket/{model}/{ticket}.log",
+    params:
+        args=ticket_args,
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt select_ticket --backbone {input.backbone:q} --finetuned {input.finetuned:q} "
+        "--out {output.ticket:q} {params.args} > {log:q} 2>&1"
