@@ -67,6 +67,16 @@ def test_layer_range_and_groups_restrict_what_is_maskable():
         f"{P}.0.attention.self.query.weight", f"{P}.1.attention.self.query.weight"]
 
 
+def test_excluded_groups_are_options():
+    shapes = {n: t.shape for n, t in THETA0.items()}
+    default = maskable_names(shapes, TicketConfig())
+    assert not any("embeddings" in n or "LayerNorm" in n or n.startswith("lm_head") for n in default)
+    everything = maskable_names(shapes, TicketConfig(embeddings=True, layer_norm=True, lm_head=True))
+    assert set(everything) == set(shapes)
+    assert everything["roberta.embeddings.word_embeddings.weight"] == (-1, "embeddings")
+    assert everything["lm_head.dense.weight"] == (2, "lm_head")
+
+
 def test_ties_are_broken_by_position_deterministically():
     assert top_k_mask(torch.tensor([1.0, 2.0, 2.0, 2.0, 0.5]), 2).tolist() == [False, True, True, False, False]
     assert top_k_mask(torch.zeros(4), 3).tolist() == [True, True, True, False]

@@ -7,7 +7,7 @@
 
 Choices the paper leaves open, each an option here (defaults in :class:`TicketConfig`):
 maskable = the encoder layers' attention and FFN weights and biases (embeddings, LM head and
-LayerNorms excluded); one global threshold over all maskable entries, or one per layer; an
+LayerNorms excluded by default, each an option); one global threshold over all maskable entries, or one per layer; an
 optional layer range; "p" is a share of the maskable entries. Ties at the threshold are
 broken deterministically: earlier parameters (in the model's order) and earlier positions win.
 """
@@ -32,44 +32,65 @@ class TicketConfig:
     last_layer: int = -1  # -1: the last layer
     attention: bool = True  # attention projections (query, key, value, output) are maskable
     ffn: bool = True  # feed-forward projections (intermediate, output) are maskable
-    biases: bool = True  # biases of those projections are maskable too
+    biases: bool = True  # biases are maskable too
+    layer_norm: bool = False  # the encoder layers' LayerNorms
+    embeddings: bool = False  # word, position and type embeddings (about 70% of XLM-R base)
+    lm_head: bool = False  # the masked-LM head's own weights (its decoder is tied to the embeddings)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sparsity <= 1.0:
             raise ValueError(f"ticket sparsity must be in (0, 1], got {self.sparsity}")
         if self.scope not in SCOPES:
             raise ValueError(f"ticket scope must be one of {SCOPES}, got {self.scope!r}")
-        if not (self.attention or self.ffn):
-            raise ValueError("a ticket needs attention or ffn (or both) to be maskable")
+        if not (self.attention or self.ffn or self.layer_norm or self.embeddings or self.lm_head):
+            raise ValueError("a ticket needs at least one maskable group (attention, ffn, layer_norm, embeddings, lm_head)")
 
 
-def module_kind(name: str) -> str | None:
-    """'attention', 'ffn' or None (not maskable) for an encoder parameter name."""
-    if "LayerNorm" in name or "layer_norm" in name or _LAYER.search(name) is None:
-        return None  # LayerNorms, embeddings, pooler, LM head
+def module_kind(name: str) -> str:
+    """The group a parameter belongs to: attention, ffn, layer_norm, embeddings, lm_head or other."""
+    if "embeddings" in name:
+        return "embeddings"
+    if name.startswith(("lm_head.", "cls.")):
+        return "lm_head"
+    if _LAYER.search(name) is None:
+        return "other"  # e.g. a pooler
+    if "LayerNorm" in name or "layer_norm" in name:
+        return "layer_norm"
     if ".attention." in name:
         return "attention"
     if ".intermediate." in name or ".output." in name:
         return "ffn"
-    return None
+    return "other"
+
+
+def layer_of(name: str, n_layers: int) -> int:
+    """Encoder layer index; -1 for embeddings, n_layers for the LM head (as in the share table)."""
+    match = _LAYER.search(name)
+    if match:
+        return int(match.group(1))
+    return -1 if module_kind(name) == "embeddings" else n_layers
 
 
 def maskable_names(named_shapes: dict[str, torch.Size], cfg: TicketConfig) -> dict[str, tuple[int, str]]:
-    """Maskable parameters in model order -> (layer index, module kind)."""
-    layers = [int(m.group(1)) for name in named_shapes if (m := _LAYER.search(name))]
-    last = cfg.last_layer if cfg.last_layer >= 0 else max(layers, default=-1)
+    """Maskable parameters in model order -> (layer index, group).
+
+    The layer range restricts the encoder layers; embeddings and LM head, when enabled, are
+    maskable whatever the range.
+    """
+    layers = sorted({int(m.group(1)) for name in named_shapes if (m := _LAYER.search(name))})
+    n_layers = len(layers)
+    last = cfg.last_layer if cfg.last_layer >= 0 else n_layers - 1
+    enabled = {kind for kind in ("attention", "ffn", "layer_norm", "embeddings", "lm_head") if getattr(cfg, kind)}
     out = {}
     for name in named_shapes:
         kind = module_kind(name)
-        if kind is None or (kind == "attention" and not cfg.attention) or (kind == "ffn" and not cfg.ffn):
+        if kind not in enabled or (name.endswith(".bias") and kind != "layer_norm" and not cfg.biases):
             continue
-        if name.endswith(".bias") and not cfg.biases:
-            continue
-        layer = int(_LAYER.search(name).group(1))
-        if cfg.first_layer <= layer <= last:
+        layer = layer_of(name, n_layers)
+        if kind in ("embeddings", "lm_head") or cfg.first_layer <= layer <= last:
             out[name] = (layer, kind)
     if not out:
-        raise ValueError(f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of {sorted(set(layers))})")
+        raise ValueError(f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of {layers})")
     return out
 
 
@@ -110,9 +131,10 @@ def select_ticket(theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Te
 
 def ticket_share(masks: dict[str, torch.Tensor]) -> pd.DataFrame:
     """The ticket's share per layer and module kind: layer, module, entries, selected, share."""
+    n_layers = len({int(m.group(1)) for name in masks if (m := _LAYER.search(name))})
     rows: dict[tuple[int, str], list[int]] = {}
     for name, mask in masks.items():
-        key = (int(_LAYER.search(name).group(1)), module_kind(name))
+        key = (layer_of(name, n_layers), module_kind(name))
         entry = rows.setdefault(key, [0, 0])
         entry[0] += mask.numel()
         entry[1] += int(mask.sum())

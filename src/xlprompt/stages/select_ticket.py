@@ -44,6 +44,14 @@ def plot_share(table, path: Path) -> None:
     plt.close(fig)
 
 
+def what_p_means(cfg: TicketConfig) -> str:
+    groups = [g for g in ("attention", "ffn", "layer_norm") if getattr(cfg, g)]
+    text = f"the maskable entries: {', '.join(groups)} weights" + (" and biases" if cfg.biases else "")
+    text += f" of encoder layers {cfg.first_layer}..{'last' if cfg.last_layer < 0 else cfg.last_layer}"
+    extra = [g for g in ("embeddings", "lm_head") if getattr(cfg, g)]
+    return text + (f", plus {' and '.join(extra)}" if extra else "")
+
+
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
     theta0, theta_mlm = load_file(backbone / "model.safetensors"), load_file(finetuned / "model.safetensors")
     masks = select_ticket(theta0, theta_mlm, cfg)
@@ -55,8 +63,7 @@ def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) 
         "selected_entries": selected,
         "share_of_maskable": selected / maskable,
         "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
-        "what_p_is_a_share_of": "the maskable entries: encoder attention and FFN weights"
-                                + (" and biases" if cfg.biases else "") + " of the chosen layers",
+        "what_p_is_a_share_of": what_p_means(cfg),
         "inputs_sha256": {"backbone": sha256_file(backbone / "model.safetensors"),
                           "finetuned": sha256_file(finetuned / "model.safetensors")},
     }
