@@ -97,6 +97,8 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
                                           "metric", "value"]
     assert len(per_language) == 3 * 4 * 2  # methods x languages x metrics
     assert set(pd.read_csv(tables / "languages.csv")["lang"]) == {"en", "rev", "half", "far"}
+    assert pd.read_csv(tables / "tasks.csv").to_dict("records") == [
+        {"task": "topic", "labels": 3, "chance_accuracy": pytest.approx(1 / 3)}]
 
     plot.main(["--tables", str(tables), "--out", str(tmp_path / "figures")])
     for name in ("heatmap_topic.png", "accuracy_vs_distance.png"):

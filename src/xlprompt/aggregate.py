@@ -51,3 +51,13 @@ def distance_correlation(per_language: pd.DataFrame, languages: pd.DataFrame) ->
         rows.append(dict(zip(["model", "task", "method", "prompt_length", "source"], keys),
                          spearman_rho=rho, languages=len(group)))
     return pd.DataFrame(rows)
+
+
+def tasks_table(metric_files: Iterable[Path]) -> pd.DataFrame:
+    """Per task: number of labels and chance accuracy (test sets are balanced)."""
+    rows = {}
+    for path in metric_files:
+        result = read_json(path)
+        rows[result["task"]] = {"task": result["task"], "labels": round(1 / result["chance"]),
+                                "chance_accuracy": result["chance"]}
+    return pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]))

@@ -8,6 +8,7 @@ rule aggregate:
         summary="results/{experiment}/tables/summary.csv",
         languages="results/{experiment}/tables/languages.csv",
         distance="results/{experiment}/tables/distance_correlation.csv",
+        tasks="results/{experiment}/tables/tasks.csv",
     log:
         "logs/{experiment}/aggregate.log",
     params:
@@ -24,6 +25,7 @@ rule plot:
     input:
         summary="results/{experiment}/tables/summary.csv",
         languages="results/{experiment}/tables/languages.csv",
+        tasks="results/{experiment}/tables/tasks.csv",
     output:
         heatmaps=report(
             expand("results/{{experiment}}/figures/heatmap_{task}.png", task=TASKS),

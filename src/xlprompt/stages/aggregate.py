@@ -6,6 +6,7 @@ Writes (under --out, a tables folder)::
     summary.csv            the same without seed: mean, std and number of seeds
     languages.csv          every language's knobs and its distance from English
     distance_correlation.csv  Spearman rho of accuracy with distance, per task and method
+    tasks.csv              per task: number of labels and chance accuracy
 
 Example:
     python -m xlprompt aggregate --metrics results/demo/metrics/**/*.json \
@@ -18,7 +19,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table
+from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table, tasks_table
 from xlprompt.io import atomic_file
 from xlprompt.cli import stage_parser, start
 
@@ -47,4 +48,5 @@ def main(argv: list[str] | None = None) -> None:
     write_csv(summary_table(per_language), args.out / "summary.csv")
     write_csv(languages, args.out / "languages.csv")
     write_csv(distance_correlation(per_language, languages), args.out / "distance_correlation.csv")
+    write_csv(tasks_table(sorted(args.metrics)), args.out / "tasks.csv")
     logger.info("wrote tables for %d metrics files to %s", len(args.metrics), args.out)

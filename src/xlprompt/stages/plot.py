@@ -3,7 +3,7 @@
 Writes (under --out, a figures folder)::
 
     heatmap_{task}.png         method x language, accuracy (mean over seeds), one per task
-    accuracy_vs_distance.png   accuracy against distance from English, per task and method
+    accuracy_vs_distance.png   accuracy against distance from English, per task and method (dashed: chance)
 
 Example:
     python -m xlprompt plot --tables results/demo/tables --out results/demo/figures
@@ -57,13 +57,19 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
     save(fig, path)
 
 
-def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, path: Path) -> None:
+def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
     acc = summary[summary.metric == "accuracy"].merge(languages[["lang", "distance"]], on="lang")
+    order = [f"{m} L{length}" for m in _ordered(acc["method"])
+             for length in sorted(acc.loc[acc.method == m, "prompt_length"].unique())]
     acc = acc.assign(method=acc["method"] + " L" + acc["prompt_length"].astype(str))
-    grid = sns.relplot(data=acc.sort_values("distance"), x="distance", y="mean", hue="method", col="task",
+    grid = sns.relplot(data=acc.sort_values("distance"), x="distance", y="mean", hue="method", hue_order=order,
+                       col="task",
                        kind="line", marker="o", height=3.2, aspect=1.1, facet_kws={"sharey": True})
     grid.set_axis_labels("distance from English", "test accuracy")
     grid.set(ylim=(0, 1.02))
+    chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
+    for task, ax in grid.axes_dict.items():
+        ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
     save(grid.figure, path)
 
 
@@ -81,5 +87,5 @@ def main(argv: list[str] | None = None) -> None:
     languages = pd.read_csv(args.tables / "languages.csv")
     for task in sorted(summary["task"].unique()):
         heatmap(summary, languages, task, args.out / f"heatmap_{task}.png")
-    accuracy_vs_distance(summary, languages, args.out / "accuracy_vs_distance.png")
+    accuracy_vs_distance(summary, languages, pd.read_csv(args.tables / "tasks.csv"), args.out / "accuracy_vs_distance.png")
     logger.info("wrote figures to %s", args.out)
