@@ -158,3 +158,14 @@ def test_select_ticket_stage_writes_mask_table_figure_and_what_p_means(ticket_pa
     table = pd.read_csv(folder / "ticket_share.csv")
     assert set(table["module"]) == {"attention", "ffn"} and table["selected"].sum() == summary["selected_entries"]
     assert (folder / "ticket_share.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_finetune_mlm_is_deterministic(world_dir, backbone_dir, tmp_path):
+    from xlprompt.stages import finetune_mlm
+
+    outputs = []
+    for run in ("a", "b"):
+        finetune_mlm.main(["--backbone", str(backbone_dir), "--text", str(world_dir / "corpus" / "en.txt"),
+                           "--out", str(tmp_path / run), "--steps", "3", "--batch-size", "8", "--lr", "1e-3"])
+        outputs.append((tmp_path / run / "model.safetensors").read_bytes())
+    assert outputs[0] == outputs[1]

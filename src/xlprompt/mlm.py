@@ -96,7 +96,8 @@ def train_masked_lm(model: torch.nn.Module, tokenizer, corpus: list[list[int]], 
 
     Batches are a pure function of (seed, step), and a checkpoint holds parameters, optimizer
     and RNG state, so a run resumed from ``checkpoint_dir`` ends bit-identical to one that
-    never stopped.
+    never stopped. Dropout draws from torch's global generator: callers seed it first
+    (``build_model`` does for pretraining, ``finetune_mlm`` before fine-tuning).
     """
     s = settings
     model.train()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
@@ -54,6 +55,7 @@ def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings
     inputs = {"backbone": sha256_file(backbone_dir / "model.safetensors"),
               **{f.name: sha256_file(f) for f in text_files}}
     config = {**dataclasses.asdict(settings), "max_length": max_length}
+    torch.manual_seed(settings.seed)  # dropout draws from torch's global generator
     log_rows = train_masked_lm(model, tokenizer, corpus, settings, checkpoint_dir=checkpoint_dir,
                                stamp=fingerprint(config, inputs), desc="finetune_mlm")
     with atomic_dir(out) as tmp:
