@@ -14,8 +14,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from xlprompt.backbone import BackboneShape
 from xlprompt.train import METHODS
-from xlprompt.world import TASKS
+from xlprompt.world import TASKS, WorldConfig
 
 
 def is_ltp(method: str) -> bool:
@@ -94,7 +95,7 @@ def check_config(config: dict[str, Any]) -> None:
                               f"defined: {sorted(tickets)}")
     for name, ticket in tickets.items():
         last = ticket.get("last_layer", -1)
-        layers = config["backbone"].get("layers", 3)
+        layers = config["backbone"].get("layers", BackboneShape.layers)
         if ticket.get("first_layer", 0) >= layers or last >= layers:
             raise ConfigError(f"ltp.tickets.{name}: layer range {ticket.get('first_layer', 0)}..{last} "
                               f"outside the backbone's {layers} layers (0..{layers - 1})")
@@ -115,12 +116,12 @@ def check_config(config: dict[str, Any]) -> None:
     if len(set(lengths)) != len(lengths):
         raise ConfigError(f"prompt.lengths: duplicated values in {lengths}")
     backbone = config["backbone"]
-    room = backbone.get("max_prompt_length", 64)
+    room = backbone.get("max_prompt_length", BackboneShape.max_prompt_length)
     too_long = [n for n in lengths if n > room]
     if too_long:
         raise ConfigError(
             f"prompt.lengths: {too_long} longer than backbone.max_prompt_length ({room}), "
             "the longest prompt the backbone's position table has room for")
-    n_topics = world.get("n_topics", 6)
-    if world.get("generic_nouns", 16) < n_topics:
+    n_topics = world.get("n_topics", WorldConfig.n_topics)
+    if world.get("generic_nouns", WorldConfig.generic_nouns) < n_topics:
         raise ConfigError("world.generic_nouns must be >= world.n_topics (generic nouns are the verbalizer words)")

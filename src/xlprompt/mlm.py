@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +30,21 @@ class MLMSettings:
     focus_mask_prob: float = 0.4  # masking probability of the focus words (the world's topic names)
     seed: int = 0
     checkpoint_every: int = 200
+
+
+def read_documents(files: list[Path]) -> list[str]:
+    """Unlabeled documents: ``.txt`` (one per non-empty line) or ``.parquet`` (its text column)."""
+    docs = []
+    for path in files:
+        if path.suffix == ".parquet":
+            docs += [t for t in pd.read_parquet(path, columns=["text"])["text"] if isinstance(t, str) and t.strip()]
+        elif path.suffix == ".txt":
+            docs += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        else:
+            raise ValueError(f"{path}: unlabeled text must be .txt (one document per line) or .parquet (a text column)")
+    if not docs:
+        raise ValueError(f"no text in {[str(f) for f in files]}")
+    return docs
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

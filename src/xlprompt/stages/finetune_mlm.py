@@ -18,31 +18,16 @@ import shutil
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
 from xlprompt.io import atomic_dir, sha256_file, write_json
 from xlprompt.meta import run_metadata
-from xlprompt.mlm import MLMSettings, train_masked_lm
+from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
 from xlprompt.train import load_backbone
 
 logger = logging.getLogger(__name__)
-
-
-def read_documents(files: list[Path]) -> list[str]:
-    docs = []
-    for path in files:
-        if path.suffix == ".parquet":
-            docs += [t for t in pd.read_parquet(path, columns=["text"])["text"] if isinstance(t, str) and t.strip()]
-        elif path.suffix == ".txt":
-            docs += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        else:
-            raise ValueError(f"{path}: unlabeled text must be .txt (one document per line) or .parquet (a text column)")
-    if not docs:
-        raise ValueError(f"no text in {[str(f) for f in files]}")
-    return docs
 
 
 def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings: MLMSettings, max_length: int,

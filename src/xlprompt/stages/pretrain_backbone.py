@@ -25,19 +25,9 @@ from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
 from xlprompt.meta import run_metadata
-from xlprompt.mlm import MLMSettings, train_masked_lm
+from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
 
 logger = logging.getLogger(__name__)
-
-
-def load_corpus(files: list[Path], tokenizer, max_length: int) -> list[list[int]]:
-    """Tokenise every document (one per non-empty line) once."""
-    if not files:
-        raise FileNotFoundError("no corpus files given")
-    docs = [line for f in files for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not docs:
-        raise ValueError(f"corpus files {[str(f) for f in files]} hold no text")
-    return tokenizer(docs, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
 
 
 def single_token_ids(tokenizer, words_by_language: dict[str, list[str]]) -> set[int]:
@@ -56,7 +46,7 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, settings: MLMSettings
     started = time.time()
     corpus_files = sorted((world / "corpus").glob("*.txt"))
     tokenizer = train_tokenizer(corpus_files, shape.vocab_size)
-    corpus = load_corpus(corpus_files, tokenizer, shape.max_length)
+    corpus = tokenizer(read_documents(corpus_files), truncation=True, max_length=shape.max_length)["input_ids"]
     focus = single_token_ids(tokenizer, read_json(world / "corpus" / "focus_words.json"))
     logger.info("tokenizer: %d tokens; corpus: %d documents, %d tokens", len(tokenizer), len(corpus),
                 sum(map(len, corpus)))
