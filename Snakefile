@@ -21,6 +21,7 @@ include: "workflow/rules/backbone.smk"
 include: "workflow/rules/ltp.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/spot.smk"
 include: "workflow/rules/aggregate.smk"
 
 

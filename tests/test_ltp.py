@@ -130,7 +130,7 @@ def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, t
     # The artifact holds only the ticket's entries and rebuilds exactly the trained weights.
     tensors = load_file(tmp_path / "ltp" / "prompt.safetensors")
     assert sum(t.numel() for k, t in tensors.items() if k.endswith(".value")) == ticket_entries
-    rebuilt = load_trained(tmp_path / "ltp", backbone_dir, world_dir / "topic")[0].backbone.state_dict()
+    rebuilt = load_trained(tmp_path / "ltp", backbone_dir)[0].backbone.state_dict()
     assert all(torch.equal(rebuilt[name], trained[name]) for name in theta0)
     meta = __import__("json").loads((tmp_path / "ltp" / "meta.json").read_text())
     assert meta["inputs_sha256"]["ticket"]

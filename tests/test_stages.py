@@ -11,7 +11,7 @@ from xlprompt.stages import aggregate, evaluate, generate_world, plot, pretrain_
 
 
 def test_generate_world_cli_writes_the_contract(tmp_path):
-    spec = {"seed": 1, "n_topics": 2, "corpus_documents": 200, "train_per_class": 3, "dev_per_class": 2,
+    spec = {"seed": 1, "n_topics": 2, "tasks": ["topic", "nli"], "corpus_documents": 200, "train_per_class": 3, "dev_per_class": 2,
             "test_per_class": 2, "languages": [{"code": "en"}, {"code": "rev", "word_order": "reversed"}]}
     generate_world.main(["--spec", json.dumps(spec), "--out", str(tmp_path / "w")])
     assert json.loads((tmp_path / "w" / "languages.json").read_text())[1] == {

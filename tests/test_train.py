@@ -60,7 +60,7 @@ def test_same_config_and_seed_give_identical_metrics(world_dir, backbone_dir, tm
 @pytest.mark.parametrize("method", ["spt", "full_ft"])
 def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_dir, backbone_dir, tmp_path, method,
                                                                          monkeypatch):
-    cfg = TrainConfig(method=method, **FAST)
+    cfg = TrainConfig(method=method, snapshot_step=6, **FAST)  # the snapshot is taken before the kill
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
     # Interrupted: die right after the checkpoint of step 8 (of 12), then restart.
@@ -86,9 +86,10 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_d
     assert json.loads((ckpt / "state.json").read_text())["step"] == 8
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", ckpt)
     assert not ckpt.exists(), "the checkpoint is removed once the artifact is complete"
-    a = load_file(tmp_path / "straight" / "prompt.safetensors")["prompt"]
-    b = load_file(tmp_path / "resumed" / "prompt.safetensors")["prompt"]
-    assert torch.equal(a, b)
+    a = load_file(tmp_path / "straight" / "prompt.safetensors")
+    b = load_file(tmp_path / "resumed" / "prompt.safetensors")
+    assert a.keys() == b.keys() >= {"prompt", "prompt_init", "prompt_snapshot"}
+    assert all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_peft_export_loads_with_peft_and_holds_the_prompt(world_dir, backbone_dir, tmp_path):
@@ -106,14 +107,14 @@ def test_reloaded_prompt_gives_the_same_predictions(world_dir, backbone_dir, tmp
     out = tmp_path / "rep"
     cfg = TrainConfig(method="spt", reparameterization=True, reparam_hidden=16, **{**FAST, "lr": 0.01})
     train_prompt(backbone_dir, world_dir / "topic", cfg, out)
-    model, tokenizer = load_trained(out, backbone_dir, world_dir / "topic")
+    model, tokenizer = load_trained(out, backbone_dir)
     tensors = load_file(out / "prompt.safetensors")
     assert {"prompt", "prompt_raw", "reparam.0.weight", "reparam.3.weight"} <= set(tensors)
     data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
     batch = data.batch(range(len(data)), tokenizer.pad_token_id)
     with torch.no_grad():
         first = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
-        again = load_trained(out, backbone_dir, world_dir / "topic")[0](
+        again = load_trained(out, backbone_dir)[0](
             batch["input_ids"], batch["attention_mask"], batch["mask_index"])
     assert torch.equal(first, again)
 
@@ -122,7 +123,7 @@ def test_no_prompt_path_equals_the_plain_token_forward(world_dir, backbone_dir, 
     """inputs_embeds with no prompt must be exactly the model's own token-id forward."""
     out = tmp_path / "none"
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="no_prompt", **{**FAST, "prompt_length": 0}), out)
-    model, tokenizer = load_trained(out, backbone_dir, world_dir / "topic")
+    model, tokenizer = load_trained(out, backbone_dir)
     data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
     batch = data.batch(range(8), tokenizer.pad_token_id)
     with torch.no_grad():
@@ -169,7 +170,7 @@ def test_multi_token_verbalizer_is_a_clear_error(world_dir, backbone_dir, tmp_pa
 def test_few_shot_sample_is_stratified_seeded_and_capped():
     import pandas as pd
 
-    from xlprompt.train import few_shot
+    from xlprompt.tasks import few_shot
 
     frame = pd.DataFrame({"label": [0] * 10 + [1] * 3, "text": list("abcdefghijklm")})
     sample = few_shot(frame, 4, seed=0)

@@ -67,6 +67,30 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
+    import pandas as pd
+
+    tables = smoke_run / "results" / "smoke" / "tables"
+    transfer = pd.read_csv(tables / "transfer.csv")
+    runs = transfer[transfer.applicable].groupby(["target", "init"])["source"].agg(lambda s: sorted(set(s)))
+    for target in ("domain", "rte"):
+        assert runs[(target, "transfer")] == ["mix", "topic", "topic_rev"]
+        assert runs[(target, "random")] == runs[(target, "label_words")] == ["none"]
+    # zero-shot where a label map exists: topic (and the mix holding topic) on domain, the mix's nli on rte
+    assert runs[("domain", "zero_shot")] == ["mix", "topic", "topic_rev"]
+    assert runs[("rte", "zero_shot")] == ["mix"]
+    assert set(transfer.loc[~transfer.applicable, "source"]) == {"topic", "topic_rev"}
+    assert set(transfer.loc[transfer.source == "topic_rev", "source_language"]) == {"rev"}
+    assert (transfer.loc[transfer.init == "random", "gain"] == 0).all()
+    retrieval = pd.read_csv(tables / "retrieval.csv")
+    assert set(retrieval.similarity) == {"avg_cos", "tok_cos"} and set(retrieval.target) == {"domain", "rte", "mean"}
+    assert (retrieval.oracle >= retrieval.best_of_top3).all() and (retrieval.best_of_top3 >= retrieval.top1).all()
+    assert (smoke_run / "results" / "smoke" / "figures" / "transfer_gain.png").stat().st_size > 0
+    # the single-task English source is the experiment's own spt prompt, not trained twice
+    assert not (smoke_run / "results" / "smoke" / "sources" / "tiny-xlmr-smoke" / "topic").exists()
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(smoke_run):
     result = snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=smoke_run)
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -97,6 +121,6 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_ta
     # (the profile's rerun-incomplete redoes the job that was killed).
     snakemake("--unlock", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
     snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
-    for table in ("per_language", "summary", "distance_correlation"):
+    for table in ("per_language", "summary", "distance_correlation", "transfer", "retrieval", "similarity"):
         fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
         assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table

@@ -20,7 +20,7 @@ def test_same_seed_gives_byte_identical_world(tmp_path, world_dir):
 
 
 def test_every_task_language_and_split_follows_the_data_contract(world_dir):
-    for task, n_labels in (("topic", 3), ("nli", 3), ("paraphrase", 2)):
+    for task, n_labels in (("topic", 3), ("nli", 3), ("paraphrase", 2), ("domain", 2), ("rte", 2)):
         labels = json.loads((world_dir / task / "labels.json").read_text())
         assert len(labels["names"]) == n_labels == len(labels["verbalizers"]["masked_lm"])
         for lang in ("en", "rev", "half", "far"):
@@ -29,7 +29,7 @@ def test_every_task_language_and_split_follows_the_data_contract(world_dir):
                 assert list(frame.columns) == ["id", "text", "text_pair", "label"]
                 assert sorted(frame["label"].unique()) == list(range(n_labels))
                 assert frame["id"].is_unique
-                assert frame["text_pair"].isna().all() == (task == "topic")
+                assert frame["text_pair"].isna().all() == (task in ("topic", "domain"))
 
 
 def test_test_sets_are_parallel_across_languages(world_dir):
@@ -71,3 +71,21 @@ def test_paraphrase_pairs_share_their_bag_of_words(world_dir):
 def test_bad_language_knob_is_rejected_with_its_name():
     with pytest.raises(ValueError, match="language zz: word_order"):
         LanguageSpec("zz", word_order="vso")
+
+
+def test_related_tasks_share_their_structure(world_dir):
+    """domain groups topics in pairs; rte's pairs are nli pairs with two labels merged."""
+    assert json.loads((world_dir / "domain" / "labels.json").read_text())["names"] == ["sports+health", "politics"]
+    assert json.loads((world_dir / "rte" / "labels.json").read_text())["names"] == ["entailment", "not_entailment"]
+    lexicon = build_lexicon(TINY_WORLD)
+    domain = pd.read_parquet(world_dir / "domain" / "en" / "train.parquet")
+    # A domain-1 document (topic 2, politics) uses politics' nouns, never those of topics 0 or 1.
+    own = set(lexicon.topic_nouns[2])
+    other = set(lexicon.topic_nouns[0]) | set(lexicon.topic_nouns[1])
+    words = set(" ".join(domain.loc[domain.label == 1, "text"]).split())
+    assert words & own and not words & other
+    rte = pd.read_parquet(world_dir / "rte" / "en" / "train.parquet")
+    negated = rte["text_pair"].str.split().map(lambda tokens: "not" in tokens)
+    # contradiction (negated hypothesis) occurs only in not_entailment, and in about half of it
+    assert not negated[rte.label == 0].any()
+    assert 0.25 < negated[rte.label == 1].mean() < 0.75

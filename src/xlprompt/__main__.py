@@ -12,8 +12,12 @@ STAGES = {
     "select_ticket": "LTP: the winning ticket, top p of |theta_MLM - theta_0|.",
     "train_prompt": "Train one soft prompt (spt, full_ft, ltp, controls) on one task.",
     "evaluate": "Evaluate one trained prompt on every language's test split.",
+    "evaluate_transfer": "SPoT: evaluate a target's transferred prompts, and the sources zero-shot.",
+    "similarity": "SPoT: prompt similarity (avg_cos, tok_cos) of sources and targets.",
     "aggregate": "Collect metrics into tidy tables.",
+    "transfer_tables": "SPoT: transfer.csv (gain over random init) and retrieval.csv.",
     "plot": "Draw the figures from the tables.",
+    "plot_transfer": "SPoT: the source x target heatmap of transfer gains.",
 }
 
 

@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from xlprompt.backbone import BackboneShape
-from xlprompt.train import METHODS
-from xlprompt.world import TASKS, WorldConfig
+from xlprompt.train import METHODS, TrainConfig
+from xlprompt.world import TASKS, WorldConfig, label_names
 
 
 def is_ltp(method: str) -> bool:
@@ -125,3 +125,55 @@ def check_config(config: dict[str, Any]) -> None:
     n_topics = world.get("n_topics", WorldConfig.n_topics)
     if world.get("generic_nouns", WorldConfig.generic_nouns) < n_topics:
         raise ConfigError("world.generic_nouns must be >= world.n_topics (generic nouns are the verbalizer words)")
+    if "domain" in world_tasks and n_topics < 3:
+        raise ConfigError(f"world.n_topics: task domain (pairs of topics) needs at least 3 topics, got {n_topics}; "
+                          "raise n_topics or leave domain out of world.tasks")
+    if "spot" in config:
+        check_spot(config, world_tasks, codes, n_topics)
+
+
+SPOT_BASELINES = ("random", "label_words")
+DEFAULT_EMBEDDING_STEP = 100
+
+
+def _steps(config: dict[str, Any], *sections: dict[str, Any]) -> int:
+    merged = {**config.get("training", {})}
+    for section in sections:
+        merged.update(section)
+    return merged.get("steps", TrainConfig.steps)
+
+
+def check_spot(config: dict[str, Any], world_tasks: list[str], codes: list[str], n_topics: int) -> None:
+    """Sources, targets and zero-shot label maps of the `spot` section."""
+    spot = config["spot"]
+    for name, source in spot["sources"].items():
+        where = f"spot.sources.{name}"
+        if name in SPOT_BASELINES:
+            raise ConfigError(f"{where}: {name!r} is the name of a baseline init; choose another source name")
+        for task in source["tasks"]:
+            if task not in world_tasks:
+                raise ConfigError(f"{where}.tasks: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
+        if source.get("language", config.get("training", {}).get("train_language", "en")) not in codes:
+            raise ConfigError(f"{where}.language: unknown language {source['language']!r}; allowed: {codes}")
+    for task in spot["targets"]:
+        if task not in world_tasks:
+            raise ConfigError(f"spot.targets: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
+    step = spot.get("embedding_step", DEFAULT_EMBEDDING_STEP)
+    source_steps = _steps(config, config.get("method_overrides", {}).get("spt", {}))
+    target_steps = _steps(config, spot.get("training", {}))
+    if step > min(source_steps, target_steps):
+        raise ConfigError(f"spot.embedding_step: {step} is after the end of training (source prompts train "
+                          f"{source_steps} steps, target prompts {target_steps})")
+    for source_task, maps in spot.get("zero_shot", {}).items():
+        for target_task, mapping in maps.items():
+            where = f"spot.zero_shot.{source_task}.{target_task}"
+            for task in (source_task, target_task):
+                if task not in world_tasks:
+                    raise ConfigError(f"{where}: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
+            source_labels, target_labels = label_names(source_task, n_topics), label_names(target_task, n_topics)
+            if sorted(mapping) != sorted(source_labels):
+                raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
+                                  f"labels: {source_labels}, mapped: {sorted(mapping)}")
+            unknown = sorted(set(mapping.values()) - set(target_labels))
+            if unknown:
+                raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")

@@ -12,11 +12,17 @@ from xlprompt.mlm import pad_batch
 
 @dataclass
 class EncodedSplit:
-    """Token ids with the <mask> slot, one row per example (lists: variable length)."""
+    """Token ids with the <mask> slot, one row per example (lists: variable length).
+
+    ``choices`` is set when several tasks share one prompt (a SPoT multi-task source): the
+    verbalizer then lists every task's label words side by side, ``labels`` index into that
+    list, and row r may only choose among ``choices[r] = (start, stop)``.
+    """
 
     input_ids: list[list[int]]
     mask_index: list[int]
     labels: list[int]
+    choices: list[tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -24,12 +30,36 @@ class EncodedSplit:
     def batch(self, rows: list[int] | torch.Tensor, pad_id: int) -> dict[str, torch.Tensor]:
         rows = [int(r) for r in rows]
         ids, attention = pad_batch([self.input_ids[r] for r in rows], pad_id)
-        return {
+        batch = {
             "input_ids": ids,
             "attention_mask": attention,
             "mask_index": torch.tensor([self.mask_index[r] for r in rows]),
             "labels": torch.tensor([self.labels[r] for r in rows]),
         }
+        if self.choices is not None:
+            batch["choices"] = torch.tensor([self.choices[r] for r in rows])  # (B, 2)
+        return batch
+
+    @classmethod
+    def concatenate(cls, parts: list[EncodedSplit], n_labels: list[int]) -> EncodedSplit:
+        """Several tasks' splits as one, labels shifted into the side-by-side label list."""
+        ids, mask_index, labels, choices, offset = [], [], [], [], 0
+        for part, n in zip(parts, n_labels):
+            ids += part.input_ids
+            mask_index += part.mask_index
+            labels += [offset + label for label in part.labels]
+            choices += [(offset, offset + n)] * len(part)
+            offset += n
+        return cls(ids, mask_index, labels, choices)
+
+
+def restrict_to_choices(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits (B, n_labels) with every label outside a row's task set to -inf."""
+    if "choices" not in batch:
+        return logits
+    label = torch.arange(logits.shape[1], device=logits.device)  # (n_labels,)
+    start, stop = batch["choices"][:, :1], batch["choices"][:, 1:]  # (B, 1) each
+    return logits.masked_fill((label < start) | (label >= stop), float("-inf"))
 
 
 def encode_split(tokenizer, frame: pd.DataFrame, max_length: int) -> EncodedSplit:

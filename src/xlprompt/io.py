@@ -84,3 +84,9 @@ def sha256_tree(folder: str | os.PathLike) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and not p.name.startswith(".")
     }
+
+
+def write_csv(frame, path: str | os.PathLike) -> None:
+    """A pandas table as CSV, atomically, with fixed float formatting (stable diffs)."""
+    with atomic_file(path) as handle:
+        frame.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")

@@ -8,6 +8,12 @@ Methods (``TrainConfig.method``):
 - ``untrained``: the initial prompt, never trained (a control).
 - ``no_prompt``: no prompt at all, the backbone alone at the mask slot (a control).
 
+A prompt trains on one task or on a mixture of tasks (:class:`xlprompt.tasks.TaskSet`), and
+starts from an init of :data:`xlprompt.prompting.INITS` or from another prompt (``init
+source``: SPoT's transfer, :func:`train_prompt`'s ``source``). With ``snapshot_step`` the
+artifact also keeps the prompt at that step (SPoT's task embedding), and always the prompt
+it started from (``prompt_init``).
+
 The artifact (a folder) holds ``prompt.safetensors``, ``meta.json`` and ``train_log.jsonl``;
 ``full_ft`` adds ``backbone/`` (its weights changed), ``spt`` adds ``peft/``, an export that
 ``peft.PeftModel.from_pretrained`` loads. ``ltp`` stores only the ticket's entries in
@@ -25,24 +31,23 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
-from xlprompt.data import LabelSpace, load_labels, load_split, split_path
-from xlprompt.encoding import EncodedSplit, encode_split
+from xlprompt.encoding import EncodedSplit, restrict_to_choices
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.prompting import INITS, PromptedMaskedLM, SoftPrompt, init_prompt
+from xlprompt.tasks import FAMILY, TaskSet, word_ids
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
-FAMILY = "masked_lm"
+PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class TrainConfig:
 
     method: str = "spt"
     prompt_length: int = 16
-    init: str = "vocab"  # uniform | vocab | label_words
+    init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
     reparameterization: bool = False
     reparam_hidden: int = 200
     steps: int = 400
@@ -65,13 +70,14 @@ class TrainConfig:
     train_language: str = "en"
     train_per_class: int = 0  # few-shot: this many training examples per class (0: all)
     max_length: int = 64
+    snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS and not self.method.startswith("ltp-"):
             raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
-        if self.init not in INITS:
-            raise ValueError(f"prompt init must be one of {INITS}, got {self.init!r}")
+        if self.init not in PROMPT_INITS:
+            raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
         if self.method == "no_prompt" and self.prompt_length != 0:
             raise ValueError("method no_prompt takes prompt_length 0")
         if self.method != "no_prompt" and self.prompt_length < 1:
@@ -79,6 +85,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
             if getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.snapshot_step <= self.steps:
+            raise ValueError(f"snapshot_step must be in [0, steps={self.steps}], got {self.snapshot_step}")
 
     @property
     def is_ltp(self) -> bool:
@@ -104,28 +112,6 @@ def load_backbone(path: str | Path) -> tuple[torch.nn.Module, object]:
     return model, tokenizer
 
 
-def verbalizer_ids(tokenizer, labels: LabelSpace, data_dir: Path) -> list[int]:
-    ids = []
-    for word in labels.verbalizer(FAMILY):
-        pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(pieces) != 1:
-            raise ValueError(
-                f"{data_dir / 'labels.json'}: verbalizer word {word!r} is {len(pieces)} tokens for this tokenizer; "
-                "the masked-LM read-out needs single-token label words"
-            )
-        ids.append(pieces[0])
-    return ids
-
-
-def few_shot(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
-    """Stratified sample of ``per_class`` rows of every label (all rows of a smaller class)."""
-    if per_class <= 0:
-        return frame
-    keep = [group.sample(n=min(per_class, len(group)), random_state=seed).index
-            for _, group in frame.groupby("label", sort=True)]
-    return frame.loc[sorted(index for part in keep for index in part)]
-
-
 def batch_rows(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
     """Rows of training batch ``step``: epochs of seeded permutations, a pure function of step."""
     start = step * batch_size
@@ -148,14 +134,15 @@ def predict(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int, batch_size
     preds, loss_sum = [], 0.0
     for start in range(0, len(data), batch_size):
         batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
-        logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+        logits = restrict_to_choices(model(batch["input_ids"], batch["attention_mask"], batch["mask_index"]), batch)
         loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
         preds.extend(logits.argmax(dim=-1).tolist())
     return preds, loss_sum / len(data)
 
 
-def build_prompted(backbone, tokenizer, cfg: TrainConfig, labels: LabelSpace, data_dir: Path) -> PromptedMaskedLM:
-    label_ids = verbalizer_ids(tokenizer, labels, data_dir)
+def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[int],
+                   source: dict[str, torch.Tensor] | None = None) -> PromptedMaskedLM:
+    """The prompted model at step 0: prompt from ``cfg.init``, or copied from ``source``."""
     prompt = None
     if cfg.prompt_length:
         dim = backbone.get_input_embeddings().weight.shape[1]
@@ -167,10 +154,45 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, labels: LabelSpace, da
             for layer in prompt.reparam:
                 if hasattr(layer, "reset_parameters"):
                     layer.reset_parameters()
-        special = set(tokenizer.all_special_ids)
-        candidates = [i for i in range(len(tokenizer)) if i not in special]
-        init_prompt(prompt, cfg.init, backbone.get_input_embeddings().weight.detach(), candidates, label_ids, generator)
+        if cfg.init == "source":
+            copy_source_prompt(prompt, source)
+        else:
+            special = set(tokenizer.all_special_ids)
+            candidates = [i for i in range(len(tokenizer)) if i not in special]
+            init_prompt(prompt, cfg.init, backbone.get_input_embeddings().weight.detach(), candidates, label_ids,
+                        generator)
     return PromptedMaskedLM(backbone, prompt, label_ids)
+
+
+def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | None) -> None:
+    """Start exactly where the source prompt ended (with its reparameterization, if any)."""
+    if source is None:
+        raise ValueError("init 'source' needs a source prompt (train_prompt's --source)")
+    with torch.no_grad():
+        if prompt.reparam is None:
+            prompt.embedding.copy_(source["prompt"])
+            return
+        if "prompt_raw" not in source:
+            raise ValueError("a reparameterised prompt can only start from a source trained with reparameterization")
+        prompt.embedding.copy_(source["prompt_raw"])
+        prompt.reparam.load_state_dict({k[len("reparam."):]: v for k, v in source.items() if k.startswith("reparam.")})
+
+
+def load_source(path: Path, cfg: TrainConfig, backbone_sha: str, dim: int) -> dict[str, torch.Tensor]:
+    """A trained prompt to transfer from, checked to fit: same backbone, same length."""
+    meta = read_json(path / "meta.json")
+    tensors = load_file(path / "prompt.safetensors")
+    if meta["inputs_sha256"]["backbone"] != backbone_sha:
+        raise ValueError(f"{path}: the source prompt was trained on another backbone "
+                         "(cross-model transfer needs a projector)")
+    if tuple(tensors["prompt"].shape) != (cfg.prompt_length, dim):
+        raise ValueError(f"{path}: source prompt is {tuple(tensors['prompt'].shape)} (length x width), "
+                         f"the target prompt {(cfg.prompt_length, dim)}: transfer needs the same length")
+    if ("prompt_raw" in tensors) != cfg.reparameterization or (
+            cfg.reparameterization and tensors["prompt_raw"].shape != (cfg.prompt_length, dim)):
+        raise ValueError(f"{path}: reparameterization of the source ({'prompt_raw' in tensors}) and of the "
+                         f"target ({cfg.reparameterization}) differ")
+    return tensors
 
 
 def load_ticket(path: Path | None, backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -206,37 +228,52 @@ def parameter_groups(model: PromptedMaskedLM, cfg: TrainConfig, masks: dict[str,
 def train_step(model: PromptedMaskedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """One optimisation step on one batch; returns the (detached) loss."""
     logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])  # (B, n_labels)
-    loss = F.cross_entropy(logits, batch["labels"])
+    loss = F.cross_entropy(restrict_to_choices(logits, batch), batch["labels"])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss.detach()
 
 
-def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path,
-                 checkpoint_dir: Path | None = None, ticket: Path | None = None) -> dict:
-    """Train (or, for the controls, just build) one prompt and write its artifact to ``out``."""
+def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, out: Path,
+                 checkpoint_dir: Path | None = None, ticket: Path | None = None,
+                 source: Path | None = None) -> dict:
+    """Train (or, for the controls, just build) one prompt and write its artifact to ``out``.
+
+    ``data``: one data set folder, or several (a multi-task prompt); ``source``: the trained
+    prompt to start from (``cfg.init == "source"``).
+    """
     started = time.time()
     torch.manual_seed(cfg.seed)
-    labels = load_labels(data_dir)
+    if (source is not None) != (cfg.init == "source"):
+        raise ValueError("a source prompt goes with init 'source', and init 'source' needs a source prompt")
+    tasks = TaskSet.load([data] if isinstance(data, (str, Path)) else data)
     backbone, tokenizer = load_backbone(backbone_dir)
-    model = build_prompted(backbone, tokenizer, cfg, labels, data_dir)
-    train_frame = few_shot(load_split(data_dir, cfg.train_language, "train", len(labels.names)),
-                           cfg.train_per_class, cfg.seed)
-    dev_frame = load_split(data_dir, cfg.train_language, "validation", len(labels.names))
-    train_data = encode_split(tokenizer, train_frame, cfg.max_length)
-    dev_data = encode_split(tokenizer, dev_frame, cfg.max_length)
+    backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
+    dim = backbone.get_input_embeddings().weight.shape[1]
+    source_tensors = load_source(Path(source), cfg, backbone_sha, dim) if source is not None else None
+    model = build_prompted(backbone, tokenizer, cfg, tasks.verbalizer_ids(tokenizer), source_tensors)
+    train_data = tasks.encode(tokenizer, cfg.train_language, "train", cfg.max_length, cfg.train_per_class, cfg.seed)
+    dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length)
     pad = tokenizer.pad_token_id
 
     masks = load_ticket(ticket, backbone) if cfg.is_ltp else {}
     groups = parameter_groups(model, cfg, masks)
     steps = cfg.steps if cfg.trains else 0
-    inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
-              "labels.json": sha256_file(Path(data_dir) / "labels.json"),
-              "train": sha256_file(split_path(data_dir, cfg.train_language, "train"))}
+    inputs = {"backbone": backbone_sha}
+    for data_dir, train_file in zip(tasks.data_dirs, tasks.split_files(cfg.train_language, "train")):
+        prefix = f"{data_dir.name}/" if len(tasks.data_dirs) > 1 else ""
+        inputs[f"{prefix}labels.json"] = sha256_file(data_dir / "labels.json")
+        inputs[f"{prefix}train"] = sha256_file(train_file)
     if masks:
         inputs["ticket"] = sha256_file(ticket)
+    if source is not None:
+        inputs["source"] = sha256_file(Path(source) / "prompt.safetensors")
     stamp = fingerprint(asdict(cfg), inputs)
+    snapshots = {}
+    if model.prompt is not None:
+        with torch.no_grad():
+            snapshots["prompt_init"] = model.prompt().detach().clone()  # (L, d): where training starts
     log_rows: list[dict] = []
     best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
     start_step = 0
@@ -248,6 +285,7 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
             model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("live.")}, strict=False)
             best = {"loss": plain["best_loss"], "step": plain["best_step"],
                     "state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}}
+            snapshots.update({k[len("snapshot."):]: v for k, v in tensors.items() if k.startswith("snapshot.")})
             start_step, log_rows = plain["step"], plain["log"]
 
     warmup = int(cfg.warmup_ratio * steps)
@@ -260,9 +298,11 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
             group["lr"] = group["base_lr"] * linear_schedule(step, steps, warmup)
         loss = train_step(model, optimizer, batch)
         done = step + 1
+        if done == cfg.snapshot_step and model.prompt is not None:
+            with torch.no_grad():
+                snapshots["prompt_snapshot"] = model.prompt().detach().clone()
         if done % cfg.eval_every == 0 or done == steps:
-            preds, dev_loss = predict(model, dev_data, pad)
-            dev_acc = sum(p == g for p, g in zip(preds, dev_data.labels)) / len(dev_data)
+            dev_loss, dev_acc = evaluate_split(model, dev_data, pad)
             log_rows.append({"step": done, "train_loss": round(loss.item(), 5), "dev_loss": round(dev_loss, 5),
                              "dev_accuracy": round(dev_acc, 5)})
             bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
@@ -271,19 +311,25 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
         if checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < steps:
             tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
             tensors.update({f"best.{k}": v for k, v in best["state"].items()})
+            tensors.update({f"snapshot.{k}": v for k, v in snapshots.items()})
             save_checkpoint(checkpoint_dir, tensors, optimizer,
                             {"fingerprint": stamp, "step": done, "best_loss": best["loss"], "best_step": best["step"], "log": log_rows})
     model.load_state_dict(best["state"], strict=False)
     if not steps:
-        _, dev_loss = predict(model, dev_data, pad)
+        dev_loss, _ = evaluate_split(model, dev_data, pad)
         best["loss"] = dev_loss
         log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
 
     summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": steps,
                "train_examples": len(train_data), "seconds": round(time.time() - started, 2),
                "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
-    write_artifact(out, model, tokenizer, cfg, labels, log_rows, run_metadata(asdict(cfg), cfg.seed, inputs, summary),
-                   masks)
+    meta = run_metadata(asdict(cfg), cfg.seed, inputs, summary)
+    meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
+                 "verbalizers": tasks.verbalizers(), "label_names": tasks.label_names(),
+                 "train_language": cfg.train_language, "source": str(source) if source is not None else "none"})
+    if len(tasks.labels) == 1:
+        meta["verbalizer"] = tasks.labels[0].verbalizer(FAMILY)
+    write_artifact(out, model, tokenizer, cfg, log_rows, meta, masks, snapshots)
     if masks:
         size = (out / "prompt.safetensors").stat().st_size
         logger.info("ltp artifact: %d bytes, %.1f%% of a full checkpoint (%d bytes)", size,
@@ -292,6 +338,12 @@ def train_prompt(backbone_dir: Path, data_dir: Path, cfg: TrainConfig, out: Path
         shutil.rmtree(checkpoint_dir)
     logger.info("%s: best dev loss %.4f at step %d (%.1fs)", cfg.method, best["loss"], best["step"], summary["seconds"])
     return summary
+
+
+def evaluate_split(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int) -> tuple[float, float]:
+    """Mean loss and accuracy over ``data``."""
+    preds, loss = predict(model, data, pad_id)
+    return loss, sum(p == g for p, g in zip(preds, data.labels)) / len(data)
 
 
 def ticket_parameters(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
@@ -331,8 +383,8 @@ def apply_ticket_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Ten
                 params[name].view(-1)[index.long()] = tensors[f"ticket.{name}.value"]
 
 
-def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConfig, labels: LabelSpace,
-                   log_rows: list[dict], meta: dict, masks: dict[str, torch.Tensor]) -> None:
+def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConfig, log_rows: list[dict],
+                   meta: dict, masks: dict[str, torch.Tensor], snapshots: dict[str, torch.Tensor]) -> None:
     with atomic_dir(out) as tmp:
         tensors = {}
         if model.prompt is not None:
@@ -341,12 +393,12 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
             if model.prompt.reparam is not None:
                 tensors["prompt_raw"] = model.prompt.embedding.detach().contiguous()
                 tensors.update({f"reparam.{k}": v.contiguous() for k, v in model.prompt.reparam.state_dict().items()})
+            tensors.update({k: v.contiguous() for k, v in snapshots.items()})
         else:
             tensors["prompt"] = torch.zeros(0, model.backbone.get_input_embeddings().weight.shape[1])
         tensors.update(ticket_entries(model.backbone, masks))
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
-        write_json(tmp / "meta.json", {**meta, "task": labels.task, "method": cfg.method,
-                                       "verbalizer": labels.verbalizer(FAMILY),
+        write_json(tmp / "meta.json", {**meta, "snapshot_step": cfg.snapshot_step if "prompt_snapshot" in snapshots else 0,
                                        "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size})
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in log_rows)
@@ -359,22 +411,32 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
             export_prompt_tuning(tmp / "peft", tensors["prompt"], model.backbone)
 
 
-def load_trained(artifact: Path, backbone_dir: Path, data_dir: Path) -> tuple[PromptedMaskedLM, object]:
-    """Rebuild the prompted model of an artifact (full_ft brings its own backbone weights)."""
+def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
+                 shared: tuple[torch.nn.Module, object] | None = None) -> tuple[PromptedMaskedLM, object]:
+    """Rebuild the prompted model of an artifact, reading labels through ``task``'s words.
+
+    ``task`` defaults to the artifact's only task (a multi-task prompt needs it named).
+    ``shared``: an already loaded (backbone, tokenizer) of ``backbone_dir`` to reuse, for
+    artifacts that leave the backbone as it is (full_ft and ltp bring their own weights).
+    """
     meta = read_json(artifact / "meta.json")
-    weights = artifact / "backbone" if (artifact / "backbone").exists() else backbone_dir
-    backbone, tokenizer = load_backbone(weights)
-    backbone.requires_grad_(False)
-    labels = load_labels(data_dir)
-    if labels.task != meta["task"]:
-        raise ValueError(f"{artifact}: trained on task {meta['task']!r}, but {data_dir} holds task {labels.task!r}")
+    tasks = meta.get("tasks", [meta["task"]])
+    task = task or (tasks[0] if len(tasks) == 1 else None)
+    if task not in tasks:
+        raise ValueError(f"{artifact}: trained on {tasks}; name one of them to read its labels (got {task!r})")
     tensors = load_file(artifact / "prompt.safetensors")
+    own_weights = (artifact / "backbone").exists() or any(k.startswith("ticket.") for k in tensors)
+    if shared is not None and not own_weights:
+        backbone, tokenizer = shared
+    else:
+        backbone, tokenizer = load_backbone(artifact / "backbone" if (artifact / "backbone").exists() else backbone_dir)
+    backbone.requires_grad_(False)
     apply_ticket_entries(backbone, tensors)
     prompt = None
     if tensors["prompt"].shape[0]:
         # The stored prompt is the effective one (reparameterization already applied).
         prompt = SoftPrompt(*tensors["prompt"].shape)
         prompt.embedding.data.copy_(tensors["prompt"])
-    model = PromptedMaskedLM(backbone, prompt, verbalizer_ids(tokenizer, labels, data_dir))
+    model = PromptedMaskedLM(backbone, prompt, word_ids(tokenizer, meta["verbalizers"][task], artifact / "meta.json"))
     model.eval()
     return model, tokenizer

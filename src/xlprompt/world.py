@@ -27,6 +27,10 @@ Tasks, mirroring real benchmarks:
 - ``paraphrase`` (like PAWS-X): two sentences with the same words; paraphrase when they
   describe the same event (active vs passive voice, or a moved phrase), not a paraphrase
   when agent and patient swap. Bag-of-words models cannot solve it.
+- ``domain``: a coarse topic task, the topics grouped in pairs ("sports+health", ...), with
+  its own examples. Related to ``topic`` as a target is to a good source in SPoT.
+- ``rte`` (like RTE/CB next to MNLI): two-way entailment, ``nli``'s neutral and
+  contradiction merged into not_entailment. Related to ``nli``.
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ logger = logging.getLogger(__name__)
 
 WORD_ORDERS = ("svo", "sov", "reversed")
 SCRIPTS = ("latin", "greek", "cyrillic")
-TASKS = ("topic", "nli", "paraphrase")
+TASKS = ("topic", "nli", "paraphrase", "domain", "rte")
 TOPIC_NAMES = ("sports", "health", "politics", "science", "travel", "music", "food", "weather")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 PARAPHRASE_LABELS = ("different", "paraphrase")
+RTE_LABELS = ("entailment", "not_entailment")
 
 # Function words of the base language. They are translated like any other word type.
 FUNCTION_WORDS = ("the", "a", "in", "with", "and", "not", "is", "by", "this", "story", "about", ".")
@@ -140,6 +145,8 @@ class WorldConfig:
         for task in self.tasks:
             if task not in TASKS:
                 raise ValueError(f"world.tasks: unknown task {task!r}; allowed: {TASKS}")
+        if "domain" in self.tasks and self.n_topics < 3:
+            raise ValueError("world.n_topics must be >= 3 for task domain (pairs of topics, at least 2 domains)")
 
 
 # --------------------------------------------------------------------------------------
@@ -394,10 +401,31 @@ def paraphrase_example(sampler: TopicSampler, label: int) -> Example:
     return Example((base,), label, (other,))
 
 
-def label_names(task: str, cfg: WorldConfig) -> list[str]:
+def domain_example(sampler: TopicSampler, domain: int) -> Example:
+    """A topic document labelled with its topic's group: topics 2k and 2k+1 form domain k."""
+    topics = [t for t in (2 * domain, 2 * domain + 1) if t < sampler.cfg.n_topics]
+    return Example(topic_example(sampler, sampler.rng.choice(topics)).events, domain)
+
+
+def rte_example(sampler: TopicSampler, label: int) -> Example:
+    """Two-way entailment: not_entailment is nli's neutral or contradiction, half each."""
+    nli_label = 0 if label == 0 else sampler.rng.choice((1, 2))
+    example = nli_example(sampler, nli_label)
+    return Example(example.events, label, example.pair)
+
+
+def domain_names(n_topics: int) -> list[str]:
+    return ["+".join(TOPIC_NAMES[t] for t in range(first, min(first + 2, n_topics)))
+            for first in range(0, n_topics, 2)]
+
+
+def label_names(task: str, n_topics: int) -> list[str]:
+    """Label names of a task of a world with ``n_topics`` topics."""
     if task == "topic":
-        return list(TOPIC_NAMES[: cfg.n_topics])
-    return list(NLI_LABELS if task == "nli" else PARAPHRASE_LABELS)
+        return list(TOPIC_NAMES[:n_topics])
+    if task == "domain":
+        return domain_names(n_topics)
+    return list({"nli": NLI_LABELS, "paraphrase": PARAPHRASE_LABELS, "rte": RTE_LABELS}[task])
 
 
 def verbalizer_words(task: str, cfg: WorldConfig, lexicon: Lexicon) -> list[str]:
@@ -408,14 +436,15 @@ def verbalizer_words(task: str, cfg: WorldConfig, lexicon: Lexicon) -> list[str]
     is what its trained prompt (or weights) learned. ``label`` uses the label names, which
     the corpus ties to their topics (zero-shot prompting already works then).
     """
-    names = label_names(task, cfg)
+    names = label_names(task, cfg.n_topics)
     if cfg.verbalizer == "label" and task == "topic":
         return names
     return lexicon.generic_nouns[: len(names)]
 
 
 def sample_examples(task: str, sampler: TopicSampler, per_class: int, n_classes: int) -> list[Example]:
-    make = {"topic": topic_example, "nli": nli_example, "paraphrase": paraphrase_example}[task]
+    make = {"topic": topic_example, "nli": nli_example, "paraphrase": paraphrase_example,
+            "domain": domain_example, "rte": rte_example}[task]
     examples = [make(sampler, label) for label in range(n_classes) for _ in range(per_class)]
     sampler.rng.shuffle(examples)
     return examples

@@ -3,8 +3,10 @@
 
 import json
 import os
+import shlex
 
-from xlprompt.checks import is_ltp, ticket_of, validate_config
+from xlprompt.io import sha256_file
+from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, is_ltp, ticket_of, validate_config
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -24,10 +26,29 @@ LTP = config.get("ltp", {})
 TICKETS = sorted({ticket_of(m) for m in METHODS if is_ltp(m)})
 THREADS = config.get("threads", 1)
 PRETRAIN_THREADS = config["backbone"].get("threads", 2)
+TRAIN_LANGUAGE = config.get("training", {}).get("train_language", "en")
+SPOT = config.get("spot", {})
+SPOT_SOURCES = SPOT.get("sources", {})
+SPOT_TARGETS = SPOT.get("targets", [])
+EMBEDDING_STEP = SPOT.get("embedding_step", DEFAULT_EMBEDDING_STEP)
+SPOT_INITS = list(SPOT_BASELINES) + sorted(SPOT_SOURCES)
 
 
 def _alternatives(values):
     return "|".join(str(v) for v in values)
+
+
+def source_language(name):
+    return SPOT_SOURCES[name].get("language", TRAIN_LANGUAGE)
+
+
+def reuses_main_prompt(name):
+    """A single-task source in the training language is the spt prompt the experiment trains anyway."""
+    tasks = SPOT_SOURCES[name]["tasks"]
+    return len(tasks) == 1 and tasks[0] in TASKS and "spt" in METHODS and source_language(name) == TRAIN_LANGUAGE
+
+
+TRAINED_SOURCES = sorted(name for name in SPOT_SOURCES if not reuses_main_prompt(name))
 
 
 wildcard_constraints:
@@ -35,6 +56,9 @@ wildcard_constraints:
     world=WORLD,
     model=MODEL,
     task=_alternatives(TASKS),
+    target=_alternatives(SPOT_TARGETS or ["no-target"]),
+    init=_alternatives(SPOT_INITS),
+    source=_alternatives(TRAINED_SOURCES or ["no-source"]),
     method=_alternatives(METHODS),
     ticket=_alternatives(TICKETS or ["default"]),
     length=r"\d+",
@@ -69,7 +93,11 @@ def figure_files():
 
 
 def all_targets(wildcards):
-    return figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
+    targets = figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
+    if SPOT:
+        targets += [f"results/{EXPERIMENT}/tables/{name}.csv" for name in ("transfer", "retrieval")]
+        targets.append(f"results/{EXPERIMENT}/figures/transfer_gain.png")
+    return targets
 
 
 def folder_of_first_output(wildcards, output):
@@ -84,6 +112,13 @@ def folder_of_first_input(wildcards, input):
 def world_spec(wildcards):
     """The world section as JSON: generation reruns exactly when it changes."""
     return json.dumps(config["world"], sort_keys=True)
+
+
+def world_code_version(wildcards):
+    """A digest of the code that generates worlds: a new version of it regenerates the world."""
+    import xlprompt.world
+
+    return sha256_file(xlprompt.world.__file__)[:16]
 
 
 def _flags(section, skip=()):
@@ -144,7 +179,87 @@ def train_args(wildcards):
         _flags(training_settings(wildcards.method)),
         _flags(prompt, skip=("lengths",)),
     ]
+    if SPOT and wildcards.method == "spt":
+        flags.append(f"--snapshot-step {EMBEDDING_STEP}")  # spt prompts may serve as SPoT sources
     return " ".join(f for f in flags if f)
+
+
+# --- SPoT ------------------------------------------------------------------------------
+
+
+def source_prompt(name, length, seed):
+    """Where source ``name``'s prompt is: the experiment's own spt prompt, or a source run."""
+    if reuses_main_prompt(name):
+        task = SPOT_SOURCES[name]["tasks"][0]
+        return f"results/{EXPERIMENT}/prompts/{MODEL}/{task}/spt/L{length}/seed{seed}"
+    return f"results/{EXPERIMENT}/sources/{MODEL}/{name}/L{length}/seed{seed}"
+
+
+def source_data(wildcards):
+    return " ".join(f"resources/data/{WORLD}/{task}" for task in SPOT_SOURCES[wildcards.source]["tasks"])
+
+
+def source_args(wildcards):
+    settings = {**training_settings("spt"), "train_language": source_language(wildcards.source)}
+    flags = [f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}",
+             f"--snapshot-step {EMBEDDING_STEP}", _flags(settings), _flags(config["prompt"], skip=("lengths",))]
+    return " ".join(f for f in flags if f)
+
+
+def transfer_inputs(wildcards):
+    inputs = {"backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+    if wildcards.init not in SPOT_BASELINES:
+        inputs["source"] = source_prompt(wildcards.init, wildcards.length, wildcards.seed)
+    return inputs
+
+
+def transfer_args(wildcards, input):
+    """Target training: `training` with `spot.training` on top; the init names the start."""
+    if wildcards.init == "random":
+        init = f"--init {SPOT.get('random_init', 'vocab')}"
+    elif wildcards.init == "label_words":
+        init = "--init label_words"
+    else:
+        init = f"--init source --source {input.source}"
+    settings = {**config.get("training", {}), **SPOT.get("training", {})}
+    flags = [f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}", init,
+             f"--snapshot-step {EMBEDDING_STEP}", _flags(settings), _flags(config["prompt"], skip=("lengths", "init"))]
+    return " ".join(f for f in flags if f)
+
+
+def transfer_runs(wildcards):
+    """Every target prompt of one target task and length: each init, each seed."""
+    return {f"{init}={path}": path for init in SPOT_INITS for seed in SEEDS
+            for path in [f"results/{wildcards.experiment}/transfer/{wildcards.model}/{wildcards.target}/{init}/L{wildcards.length}/seed{seed}"]}
+
+
+def source_runs(wildcards):
+    return {f"{name}={source_prompt(name, wildcards.length, seed)}": source_prompt(name, wildcards.length, seed)
+            for name in sorted(SPOT_SOURCES) for seed in SEEDS}
+
+
+def evaluate_transfer_inputs(wildcards):
+    return {"runs": list(transfer_runs(wildcards).values()), "sources": list(source_runs(wildcards).values()),
+            "backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+
+
+def evaluate_transfer_args(wildcards):
+    return (f"--runs {' '.join(transfer_runs(wildcards))} --sources {' '.join(source_runs(wildcards))} "
+            f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} {eval_args(wildcards)}")
+
+
+def similarity_prompts(wildcards):
+    """Task embeddings: every source prompt and every target's random-init prompt, each seed and length."""
+    sources = {f"{name}={source_prompt(name, length, seed)}": source_prompt(name, length, seed)
+               for name in sorted(SPOT_SOURCES) for length in LENGTHS for seed in SEEDS}
+    targets = {f"{target}={path}": path for target in SPOT_TARGETS for length in LENGTHS for seed in SEEDS
+               for path in [f"results/{wildcards.experiment}/transfer/{MODEL}/{target}/random/L{length}/seed{seed}"]}
+    return sources, targets
+
+
+def transfer_metric_files(wildcards):
+    return [f"results/{wildcards.experiment}/transfer_metrics/{MODEL}/{target}/L{length}.json"
+            for target in SPOT_TARGETS for length in LENGTHS]
 
 
 def eval_args(wildcards):

@@ -6,6 +6,7 @@ rule generate_world:
         "logs/generate_world/{world}.log",
     params:
         spec=world_spec,
+        code=world_code_version,
     conda:
         "../envs/xlprompt.yaml"
     shell:

@@ -20,15 +20,10 @@ import logging
 from pathlib import Path
 
 from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table, tasks_table
-from xlprompt.io import atomic_file
+from xlprompt.io import write_csv
 from xlprompt.cli import stage_parser, start
 
 logger = logging.getLogger(__name__)
-
-
-def write_csv(frame, path: Path) -> None:
-    with atomic_file(path) as handle:
-        frame.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

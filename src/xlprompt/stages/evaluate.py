@@ -18,34 +18,32 @@ import logging
 from pathlib import Path
 
 
-from xlprompt.data import languages_of, load_split
-from xlprompt.encoding import encode_split
-from xlprompt.io import read_json, write_json
 from xlprompt.cli import stage_parser, start
-from xlprompt.metrics import accuracy, macro_f1
-from xlprompt.train import load_trained, predict
+from xlprompt.evaluation import TestSets, score
+from xlprompt.io import read_json, write_json
+from xlprompt.train import load_trained
 
 logger = logging.getLogger(__name__)
 
 
 def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: list[str] | None,
              split: str = "test", batch_size: int = 128) -> dict:
-    model, tokenizer = load_trained(prompt_dir, backbone_dir, data_dir)
     meta = read_json(prompt_dir / "meta.json")
-    n_labels = len(model.verbalizer_ids)
-    max_length = meta["config"]["max_length"]
-    rows = []
-    for lang in languages or languages_of(data_dir):
-        frame = load_split(data_dir, lang, split, n_labels)
-        data = encode_split(tokenizer, frame, max_length)
-        preds, loss = predict(model, data, tokenizer.pad_token_id, batch_size)
-        rows.append({"lang": lang, "accuracy": accuracy(data.labels, preds),
-                     "macro_f1": macro_f1(data.labels, preds, n_labels), "loss": loss, "n": len(data)})
-        logger.info("%s: accuracy %.3f, macro-F1 %.3f (n=%d)", lang, rows[-1]["accuracy"], rows[-1]["macro_f1"], len(data))
+    model, tokenizer = load_trained(prompt_dir, backbone_dir)
+    tests = TestSets(data_dir, tokenizer, languages, split)
+    if tests.labels.task != meta["task"]:
+        raise ValueError(f"{prompt_dir}: trained on task {meta['task']!r}, but {data_dir} holds task "
+                         f"{tests.labels.task!r}")
     cfg = meta["config"]
+    rows = []
+    for lang in tests.languages:
+        data = tests.encoded(lang, cfg["max_length"])
+        rows.append({"lang": lang, **score(model, data, tokenizer.pad_token_id, len(tests.labels.names),
+                                           batch_size=batch_size)})
+        logger.info("%s: accuracy %.3f, macro-F1 %.3f (n=%d)", lang, rows[-1]["accuracy"], rows[-1]["macro_f1"], len(data))
     return {"model": backbone_dir.name, "task": meta["task"], "method": cfg["method"], "prompt_length": cfg["prompt_length"],
-            "seed": cfg["seed"], "source": meta.get("source", "none"), "train_language": cfg["train_language"], "split": split,
-            "chance": 1.0 / n_labels, "rows": rows}
+            "seed": cfg["seed"], "source": "none", "train_language": cfg["train_language"], "split": split,
+            "chance": 1.0 / len(tests.labels.names), "rows": rows}
 
 
 def build_parser() -> argparse.ArgumentParser:

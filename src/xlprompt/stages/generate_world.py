@@ -56,7 +56,7 @@ def generate_world(cfg: WorldConfig, out: Path) -> None:
 
     sizes = {"train": cfg.train_per_class, "validation": cfg.dev_per_class, "test": cfg.test_per_class}
     for task in cfg.tasks:
-        names = label_names(task, cfg)
+        names = label_names(task, cfg.n_topics)
         words = verbalizer_words(task, cfg, lexicon)
         write_labels(out / task, LabelSpace(task, names, {"masked_lm": words}))
         for split in SPLITS:

@@ -1,0 +1,129 @@
+"""Evaluate every prompt of one SPoT target task, and the sources zero-shot, in one process.
+
+One backbone and one tokenisation of the test sets serve all prompts. Reads the target
+prompts (``--runs NAME=PATH``, NAME = random, label_words or the source it started from),
+the source prompts (``--sources NAME=PATH``, one per seed) and the zero-shot label maps;
+writes one JSON::
+
+    {"model", "target", "prompt_length", "split", "chance",
+     "runs": [{"init": random|label_words|transfer|zero_shot, "source", "source_tasks",
+               "source_language", "seed", "applicable", "rows": [{"lang", "accuracy", ...}]}]}
+
+A source is scored zero-shot on the target when exactly one of its tasks has a label map to
+the target (``spot.zero_shot``); otherwise its zero-shot run is recorded as not applicable.
+
+Example:
+    python -m xlprompt evaluate_transfer --backbone resources/models/tiny-xlmr-demo \
+        --data resources/data/demo/domain \
+        --runs random=results/demo/transfer/tiny-xlmr-demo/domain/random/L16/seed0 \
+               topic=results/demo/transfer/tiny-xlmr-demo/domain/topic/L16/seed0 \
+        --sources topic=results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 \
+        --label-maps '{"topic": {"domain": {"sports": "sports+health", ...}}}' \
+        --out results/demo/transfer_metrics/tiny-xlmr-demo/domain/L16.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from xlprompt.cli import stage_parser, start
+from xlprompt.evaluation import TestSets, score
+from xlprompt.io import read_json, write_json
+from xlprompt.spot import BASELINES
+from xlprompt.train import load_backbone, load_trained
+
+logger = logging.getLogger(__name__)
+
+
+def named_paths(values: list[str], flag: str) -> list[tuple[str, Path]]:
+    pairs = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag}: expected NAME=PATH, got {value!r}")
+        pairs.append((name, Path(path)))
+    return pairs
+
+
+def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> str | None:
+    """The one task of a source that has a label map to ``target`` (None: not applicable)."""
+    mapped = [task for task in source_tasks if target in label_maps.get(task, {})]
+    return mapped[0] if len(mapped) == 1 else None
+
+
+def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, Path]],
+                      sources: list[tuple[str, Path]], label_maps: dict, languages: list[str] | None,
+                      split: str = "test") -> dict:
+    shared = load_backbone(backbone_dir)
+    tokenizer = shared[1]
+    tests = TestSets(data_dir, tokenizer, languages, split)
+    target, n_labels = tests.labels.task, len(tests.labels.names)
+    source_meta = {}
+    for name, path in sources:
+        meta = read_json(path / "meta.json")
+        source_meta[name] = {"source_tasks": meta["tasks"], "source_language": meta["train_language"]}
+    lengths = set()
+
+    def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
+        return [{"lang": lang, **score(model, tests.encoded(lang, max_length), tokenizer.pad_token_id, n_labels,
+                                       label_map)}
+                for lang in tests.languages]
+
+    out_runs = []
+    for name, path in runs:
+        meta = read_json(path / "meta.json")
+        if meta["task"] != target:
+            raise ValueError(f"{path}: a prompt of task {meta['task']!r}, but {data_dir} holds task {target!r}")
+        if name not in BASELINES and name not in source_meta:
+            raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
+        cfg = meta["config"]
+        lengths.add(cfg["prompt_length"])
+        model, _ = load_trained(path, backbone_dir, shared=shared)
+        described = source_meta.get(name, {"source_tasks": [], "source_language": ""})
+        out_runs.append({"init": name if name in BASELINES else "transfer", "source": "none" if name in BASELINES else name,
+                         **described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
+        logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
+                    " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
+    for name, path in sources:
+        meta = read_json(path / "meta.json")
+        cfg = meta["config"]
+        task = zero_shot_task(meta["tasks"], target, label_maps)
+        run = {"init": "zero_shot", "source": name, **source_meta[name], "seed": cfg["seed"], "applicable": task is not None,
+               "rows": []}
+        if task is not None:
+            mapping = label_maps[task][target]
+            label_map = [tests.labels.names.index(mapping[label]) for label in meta["label_names"][task]]
+            model, _ = load_trained(path, backbone_dir, task=task, shared=shared)
+            run["rows"] = rows_of(model, cfg["max_length"], label_map)
+            logger.info("zero-shot %s -> %s (via %s), seed %d: accuracy %s", name, target, task, cfg["seed"],
+                        " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in run["rows"]))
+        out_runs.append(run)
+    if len(lengths) > 1:
+        raise ValueError(f"prompts of different lengths {sorted(lengths)} in one target's evaluation")
+    return {"model": backbone_dir.name, "target": target, "prompt_length": lengths.pop() if lengths else 0,
+            "split": split, "chance": 1.0 / n_labels, "runs": out_runs}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = stage_parser("evaluate_transfer", __doc__, threads=True)
+    parser.add_argument("--backbone", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="the target task's data set folder")
+    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=PATH", help="target prompts")
+    parser.add_argument("--sources", nargs="*", default=[], metavar="NAME=PATH", help="source prompts (every seed)")
+    parser.add_argument("--label-maps", default="{}", help="spot.zero_shot as JSON")
+    parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    start(args)
+    result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
+                               named_paths(args.sources, "--sources"), json.loads(args.label_maps),
+                               args.languages, args.split)
+    write_json(args.out, result)

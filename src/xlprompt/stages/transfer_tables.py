@@ -1,0 +1,45 @@
+"""SPoT's tables: every transfer run with its gain over random init, and source retrieval.
+
+Reads evaluate_transfer's JSON files and similarity.csv; writes (under --out)::
+
+    transfer.csv    model, target, prompt_length, init, source, source_tasks, source_language,
+                    seed, lang, metric, value, applicable, gain (value - random init's)
+    retrieval.csv   per target, similarity and language: no transfer, top-1 and best-of-top-3
+                    retrieved sources, oracle best source (target 'mean': over targets)
+
+Example:
+    python -m xlprompt transfer_tables --results results/demo/transfer_metrics/tiny-xlmr-demo/*/L16.json \
+        --similarity results/demo/tables/similarity.csv --out results/demo/tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from xlprompt.cli import stage_parser, start
+from xlprompt.io import read_json, write_csv
+from xlprompt.spot import retrieval_table, transfer_table
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = stage_parser("transfer_tables", __doc__)
+    parser.add_argument("--results", nargs="+", required=True, type=Path, help="evaluate_transfer JSON files")
+    parser.add_argument("--similarity", required=True, type=Path, help="similarity.csv")
+    parser.add_argument("--out", required=True, type=Path, help="tables folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    start(args)
+    transfer = transfer_table([read_json(path) for path in sorted(args.results)])
+    retrieval = retrieval_table(transfer, pd.read_csv(args.similarity))
+    write_csv(transfer, args.out / "transfer.csv")
+    write_csv(retrieval, args.out / "retrieval.csv")
+    logger.info("wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s", len(transfer), len(retrieval), args.out)

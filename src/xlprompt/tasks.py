@@ -1,0 +1,97 @@
+"""The task(s) one prompt trains on: one data set, or a mixture (SPoT's multi-task source).
+
+A mixture puts the tasks' label words side by side in one verbalizer list; every example
+chooses only among its own task's words (``EncodedSplit.choices``). A single task is the
+mixture of one, so training and evaluation have one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from xlprompt.data import LabelSpace, load_labels, load_split, split_path
+from xlprompt.encoding import EncodedSplit, encode_split
+
+logger = logging.getLogger(__name__)
+
+FAMILY = "masked_lm"
+
+
+def few_shot(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
+    """Stratified sample of ``per_class`` rows of every label (all rows of a smaller class)."""
+    if per_class <= 0:
+        return frame
+    keep = [group.sample(n=min(per_class, len(group)), random_state=seed).index
+            for _, group in frame.groupby("label", sort=True)]
+    return frame.loc[sorted(index for part in keep for index in part)]
+
+
+def word_ids(tokenizer, words: list[str], where: str | Path) -> list[int]:
+    """Token id of every label word; the masked-LM read-out needs one token per word."""
+    ids = []
+    for word in words:
+        pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise ValueError(f"{where}: verbalizer word {word!r} is {len(pieces)} tokens for this tokenizer; "
+                             "the masked-LM read-out needs single-token label words")
+        ids.append(pieces[0])
+    return ids
+
+
+def verbalizer_ids(tokenizer, labels: LabelSpace, data_dir: Path) -> list[int]:
+    return word_ids(tokenizer, labels.verbalizer(FAMILY), data_dir / "labels.json")
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """Data folders of the task(s) a prompt trains on, with their label spaces."""
+
+    data_dirs: tuple[Path, ...]
+    labels: tuple[LabelSpace, ...]
+
+    @classmethod
+    def load(cls, data_dirs: list[Path] | tuple[Path, ...]) -> TaskSet:
+        dirs = tuple(Path(d) for d in data_dirs)
+        if not dirs:
+            raise ValueError("no data set given")
+        labels = tuple(load_labels(d) for d in dirs)
+        names = [space.task for space in labels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"the same task twice in one mixture: {names}")
+        return cls(dirs, labels)
+
+    @property
+    def name(self) -> str:
+        """``topic``, or ``topic+nli`` for a mixture."""
+        return "+".join(space.task for space in self.labels)
+
+    @property
+    def label_counts(self) -> list[int]:
+        return [len(space.names) for space in self.labels]
+
+    def verbalizer_ids(self, tokenizer) -> list[int]:
+        return [i for d, space in zip(self.data_dirs, self.labels) for i in verbalizer_ids(tokenizer, space, d)]
+
+    def verbalizers(self) -> dict[str, list[str]]:
+        return {space.task: space.verbalizer(FAMILY) for space in self.labels}
+
+    def label_names(self) -> dict[str, list[str]]:
+        return {space.task: list(space.names) for space in self.labels}
+
+    def split_files(self, language: str, split: str) -> list[Path]:
+        return [split_path(d, language, split) for d in self.data_dirs]
+
+    def encode(self, tokenizer, language: str, split: str, max_length: int, per_class: int = 0,
+               seed: int = 0) -> EncodedSplit:
+        """One split of every task, encoded; few-shot sampled when ``per_class`` > 0."""
+        parts = []
+        for data_dir, space in zip(self.data_dirs, self.labels):
+            frame = few_shot(load_split(data_dir, language, split, len(space.names)), per_class, seed)
+            parts.append(encode_split(tokenizer, frame, max_length))
+        if len(parts) == 1:
+            return parts[0]
+        return EncodedSplit.concatenate(parts, self.label_counts)

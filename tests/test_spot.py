@@ -1,0 +1,199 @@
+"""SPoT: prompt similarity, transfer from a source prompt, multi-task sources, zero-shot reuse,
+and the transfer and retrieval tables."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xlprompt.encoding import EncodedSplit, restrict_to_choices
+from xlprompt.io import read_json
+from xlprompt.spot import avg_cos, mean_similarity, retrieval_table, similarity_table, tok_cos, transfer_table
+from xlprompt.train import TrainConfig, load_trained, predict, train_prompt
+
+FAST = dict(prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48)
+
+# ---------------------------------------------------------------------------------------
+# Similarities against hand-computed values
+# ---------------------------------------------------------------------------------------
+
+
+def test_avg_cos_is_the_cosine_of_the_mean_tokens():
+    p1 = torch.tensor([[3.0, 4.0]])
+    p2 = torch.tensor([[4.0, 3.0], [0.0, -5.0]])
+    # mean of p2 = (2, -1): cos((3, 4), (2, -1)) = (6 - 4) / (5 * sqrt(5))
+    assert avg_cos(p1, p2) == pytest.approx(2 / (5 * math.sqrt(5)), abs=1e-12)
+    assert avg_cos(p2, p1) == pytest.approx(avg_cos(p1, p2), abs=1e-12)
+
+
+def test_tok_cos_averages_every_token_pair_for_prompts_of_different_lengths():
+    p1 = torch.tensor([[3.0, 4.0]])  # L1 = 1
+    p2 = torch.tensor([[4.0, 3.0], [0.0, -5.0]])  # L2 = 2
+    # cos((3,4),(4,3)) = 24/25; cos((3,4),(0,-5)) = -20/25; mean = 0.08
+    assert tok_cos(p1, p2) == pytest.approx(0.08, abs=1e-12)
+    # Not position-aligned: all L1 x L2 = 4 pairs, each 1/sqrt(2) here.
+    assert tok_cos(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0], [2.0, 2.0]])) == pytest.approx(
+        1 / math.sqrt(2), abs=1e-12)
+
+
+def test_similarity_is_averaged_over_every_pair_of_seeds():
+    a = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])]
+    b = [torch.tensor([[1.0, 0.0]])]
+    assert mean_similarity(a, b, "avg_cos") == pytest.approx(0.5)  # (1 + 0) / 2
+    table = similarity_table({"src": a}, {"tgt": b, "other": [torch.ones(3, 2)]})
+    row = table[(table.target == "tgt") & (table.metric == "tok_cos")].iloc[0]
+    assert (row.value, row.pairs, row.prompt_length) == (pytest.approx(0.5), 2, 1)
+    # Prompts of different lengths are not compared: "other" has length 3, the source length 1.
+    assert set(table.target) == {"tgt"}
+
+
+# ---------------------------------------------------------------------------------------
+# Training from a source prompt, and multi-task sources
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source_dir(world_dir, backbone_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("spot") / "topic-source"
+    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", snapshot_step=3, **FAST), out)
+    return out
+
+
+def test_transferred_prompt_starts_exactly_from_the_source_prompt(world_dir, backbone_dir, source_dir, tmp_path,
+                                                                  monkeypatch):
+    from xlprompt import train as train_module
+
+    first = []
+    real_step = train_module.train_step
+
+    def spy(model, optimizer, batch):
+        if not first:
+            first.append(model.prompt().detach().clone())
+        return real_step(model, optimizer, batch)
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    cfg = TrainConfig(method="spt", init="source", seed=7, **FAST)
+    train_prompt(backbone_dir, world_dir / "domain", cfg, tmp_path / "target", source=source_dir)
+    source = load_file(source_dir / "prompt.safetensors")["prompt"]
+    assert torch.equal(first[0], source)
+    target = load_file(tmp_path / "target" / "prompt.safetensors")
+    assert torch.equal(target["prompt_init"], source)
+    assert not torch.equal(target["prompt"], source), "the target prompt trained on from there"
+
+
+def test_transfer_rejects_a_source_of_another_length_or_no_source(world_dir, backbone_dir, source_dir, tmp_path):
+    longer = TrainConfig(method="spt", init="source", **{**FAST, "prompt_length": 6})
+    with pytest.raises(ValueError, match=r"source prompt is \(4, 32\).*target prompt \(6, 32\): transfer needs the same length"):
+        train_prompt(backbone_dir, world_dir / "domain", longer, tmp_path / "a", source=source_dir)
+    with pytest.raises(ValueError, match="init 'source' needs a source prompt"):
+        train_prompt(backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir, tmp_path, monkeypatch):
+    from xlprompt import train as train_module
+
+    after = []
+    real_step = train_module.train_step
+
+    def spy(model, optimizer, batch):
+        loss = real_step(model, optimizer, batch)
+        after.append(model.prompt().detach().clone())
+        return loss
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", snapshot_step=3, **FAST), tmp_path / "p")
+    tensors = load_file(tmp_path / "p" / "prompt.safetensors")
+    assert read_json(tmp_path / "p" / "meta.json")["snapshot_step"] == 3
+    assert torch.equal(tensors["prompt_snapshot"], after[2])
+    assert not torch.equal(tensors["prompt_snapshot"], after[1]) and not torch.equal(tensors["prompt_snapshot"], after[3])
+
+
+def test_restrict_to_choices_keeps_each_rows_own_task():
+    logits = torch.zeros(2, 5)
+    batch = {"choices": torch.tensor([[0, 3], [3, 5]])}
+    masked = restrict_to_choices(logits, batch)
+    assert torch.isinf(masked[0, 3:]).all() and torch.isfinite(masked[0, :3]).all()
+    assert torch.isinf(masked[1, :3]).all() and torch.isfinite(masked[1, 3:]).all()
+    joined = EncodedSplit.concatenate([EncodedSplit([[1]], [0], [2]), EncodedSplit([[1]], [0], [1])], [3, 2])
+    assert joined.labels == [2, 4] and joined.choices == [(0, 3), (3, 5)]
+
+
+def test_multi_task_prompt_trains_on_both_tasks_and_reads_each_through_its_own_words(world_dir, backbone_dir, tmp_path):
+    out = tmp_path / "mix"
+    summary = train_prompt(backbone_dir, [world_dir / "topic", world_dir / "nli"], TrainConfig(method="spt", **FAST), out)
+    meta = read_json(out / "meta.json")
+    assert meta["task"] == "topic+nli" and meta["tasks"] == ["topic", "nli"]
+    assert summary["train_examples"] == 2 * 3 * 12  # 3 topics and 3 nli labels, 12 per class each
+    with pytest.raises(ValueError, match="name one of them"):
+        load_trained(out, backbone_dir)
+    nli_model, _ = load_trained(out, backbone_dir, task="nli")
+    assert nli_model.verbalizer_ids.tolist() == load_trained(out, backbone_dir, task="topic")[0].verbalizer_ids.tolist()[:3]
+
+
+def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbone_dir, source_dir, tmp_path):
+    from xlprompt.encoding import encode_split
+    from xlprompt.data import load_split
+    from xlprompt.stages.evaluate_transfer import evaluate_transfer
+
+    topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
+    nli_source = tmp_path / "nli"
+    train_prompt(backbone_dir, world_dir / "nli", TrainConfig(method="spt", **FAST), nli_source)
+    random_run = tmp_path / "random"
+    train_prompt(backbone_dir, world_dir / "domain", TrainConfig(method="spt", **FAST), random_run)
+    result = evaluate_transfer(backbone_dir, world_dir / "domain", [("random", random_run)],
+                               [("topic", source_dir), ("nli", nli_source)], {"topic": {"domain": topic_to_domain}},
+                               ["en", "far"])
+    zero = {run["source"]: run for run in result["runs"] if run["init"] == "zero_shot"}
+    assert not zero["nli"]["applicable"] and zero["nli"]["rows"] == []
+    # Recompute by hand: the topic prompt's predictions on domain's English test set, mapped.
+    model, tokenizer = load_trained(source_dir, backbone_dir)
+    frame = load_split(world_dir / "domain", "en", "test")
+    preds, _ = predict(model, encode_split(tokenizer, frame, 48), tokenizer.pad_token_id)
+    mapped = [[0, 0, 1][p] for p in preds]
+    expected = sum(m == g for m, g in zip(mapped, frame["label"])) / len(frame)
+    assert zero["topic"]["rows"][0] == {**zero["topic"]["rows"][0], "lang": "en", "accuracy": expected}
+    assert zero["topic"]["source_tasks"] == ["topic"] and zero["topic"]["source_language"] == "en"
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------
+
+
+def _run(init, source, seed, accuracy):
+    return {"init": init, "source": source, "source_tasks": [source] if source != "none" else [],
+            "source_language": "en", "seed": seed, "applicable": True,
+            "rows": [{"lang": "en", "accuracy": accuracy, "macro_f1": accuracy}]}
+
+
+def _results(scores: dict[str, list[float]]) -> list[dict]:
+    runs = []
+    for name, values in scores.items():
+        for seed, value in enumerate(values):
+            init = name if name in ("random", "label_words") else "transfer"
+            runs.append(_run(init, "none" if init != "transfer" else name, seed, value))
+    runs.append({**_run("zero_shot", "a", 0, 0), "applicable": False, "rows": []})
+    return [{"model": "m", "target": "t", "prompt_length": 4, "runs": runs}]
+
+
+def test_transfer_table_gain_is_against_random_init_of_the_same_seed():
+    table = transfer_table(_results({"random": [0.5, 0.7], "label_words": [0.6, 0.6], "a": [0.9, 0.8]}))
+    acc = table[table.metric == "accuracy"].set_index(["init", "source", "seed"])
+    assert acc.loc[("transfer", "a", 0), "gain"] == pytest.approx(0.4)
+    assert acc.loc[("transfer", "a", 1), "gain"] == pytest.approx(0.1)
+    assert acc.loc[("label_words", "none", 1), "gain"] == pytest.approx(-0.1)
+    not_applicable = acc.loc[("zero_shot", "a", 0)]
+    assert not not_applicable["applicable"] and math.isnan(not_applicable["value"])
+
+
+def test_retrieval_reports_top1_best_of_top3_and_oracle():
+    transfer = transfer_table(_results({"random": [0.5], "a": [0.6], "b": [0.9], "c": [0.7], "d": [0.95]}))
+    similarity = pd.DataFrame([{"source": s, "target": "t", "prompt_length": 4, "metric": "tok_cos", "value": v}
+                               for s, v in {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}.items()])
+    table = retrieval_table(transfer, similarity)
+    row = table[(table.target == "t") & (table.lang == "en")].iloc[0]
+    assert (row.top1_source, row.top1, row.best_of_top3, row.oracle_source, row.oracle, row.no_transfer) == (
+        "a", pytest.approx(0.6), pytest.approx(0.9), "d", pytest.approx(0.95), pytest.approx(0.5))

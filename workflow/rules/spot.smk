@@ -1,0 +1,137 @@
+# SPoT (Vu et al. 2022): source prompts, target prompts started from each source and from
+# the baselines, evaluation (also zero-shot), prompt similarity, transfer and retrieval tables.
+
+
+rule train_source:
+    """A source prompt the main grid does not train: a task mixture, or another language."""
+    input:
+        backbone="resources/models/{model}",
+        world=f"resources/data/{WORLD}",
+    output:
+        prompt=directory("results/{experiment}/sources/{model}/{source}/L{length}/seed{seed}"),
+    log:
+        "logs/{experiment}/train_source/{model}/{source}/L{length}/seed{seed}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/train_source/{model}/{source}/L{length}/seed{seed}.tsv"
+    params:
+        data=source_data,
+        args=source_args,
+        checkpoints="results/{experiment}/checkpoints/sources/{model}/{source}/L{length}/seed{seed}",
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {params.data} "
+        "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
+        "{params.args} > {log:q} 2>&1"
+
+
+rule transfer_prompt:
+    """A target task's prompt, started from a source prompt (or a baseline init), then tuned."""
+    input:
+        unpack(transfer_inputs),
+    output:
+        prompt=directory("results/{experiment}/transfer/{model}/{target}/{init}/L{length}/seed{seed}"),
+    log:
+        "logs/{experiment}/transfer_prompt/{model}/{target}/{init}/L{length}/seed{seed}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/transfer_prompt/{model}/{target}/{init}/L{length}/seed{seed}.tsv"
+    params:
+        args=transfer_args,
+        checkpoints="results/{experiment}/checkpoints/transfer/{model}/{target}/{init}/L{length}/seed{seed}",
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
+        "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
+        "{params.args} > {log:q} 2>&1"
+
+
+rule evaluate_transfer:
+    """Every prompt of one target (all inits and seeds) and every source zero-shot, one process."""
+    input:
+        unpack(evaluate_transfer_inputs),
+    output:
+        metrics="results/{experiment}/transfer_metrics/{model}/{target}/L{length}.json",
+    log:
+        "logs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.log",
+    params:
+        args=evaluate_transfer_args,
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt evaluate_transfer --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
+        "--out {output.metrics:q} --threads {threads} {params.args} > {log:q} 2>&1"
+
+
+rule similarity:
+    """Prompt similarity of every source and target (avg_cos, tok_cos of task embeddings)."""
+    input:
+        sources=lambda wildcards: list(similarity_prompts(wildcards)[0].values()),
+        targets=lambda wildcards: list(similarity_prompts(wildcards)[1].values()),
+    output:
+        table="results/{experiment}/tables/similarity.csv",
+    log:
+        "logs/{experiment}/similarity.log",
+    params:
+        sources=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
+        targets=lambda wildcards: " ".join(similarity_prompts(wildcards)[1]),
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt similarity --sources {params.sources} --targets {params.targets} "
+        "--out {output.table:q} > {log:q} 2>&1"
+
+
+rule transfer_tables:
+    """transfer.csv (every run, gain over random init) and retrieval.csv (SPoT's Table 3)."""
+    input:
+        results=transfer_metric_files,
+        similarity="results/{experiment}/tables/similarity.csv",
+    output:
+        transfer="results/{experiment}/tables/transfer.csv",
+        retrieval="results/{experiment}/tables/retrieval.csv",
+    log:
+        "logs/{experiment}/transfer_tables.log",
+    params:
+        folder=folder_of_first_output,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt transfer_tables --results {input.results:q} --similarity {input.similarity:q} "
+        "--out {params.folder:q} > {log:q} 2>&1"
+
+
+rule plot_transfer:
+    """The source x target matrix of transfer gains."""
+    input:
+        transfer="results/{experiment}/tables/transfer.csv",
+    output:
+        figure=report(
+            "results/{experiment}/figures/transfer_gain.png",
+            category="Prompt transfer (SPoT)",
+            caption="../report/transfer.rst",
+        ),
+    log:
+        "logs/{experiment}/plot_transfer.log",
+    params:
+        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt plot_transfer --transfer {input.transfer:q} --train-language {params.train_language} "
+        "--out {output.figure:q} > {log:q} 2>&1"
