@@ -52,7 +52,7 @@ BAD = [
     ("missing-required", mutate("world.name", KeyError), r"world: 'name' is a required property"),
     ("bad-experiment-name", mutate("experiment", "my run"), r"experiment: 'my run' must match"),
     ("spot-source-named-like-a-baseline", mutate("spot.sources.random", {"tasks": ["nli"]}),
-     r"spot.sources.random: 'random' is the name of a baseline init"),
+     r"spot.sources.random: 'random' is the name of an init \(random, label_words, projector, projector_zero_shot\)"),
     ("spot-unknown-target", mutate("spot.targets", ["domain", "sentiment"]), r"spot.targets\[1\]: 'sentiment' is not allowed"),
     ("spot-target-not-in-world", mutate("world.tasks", ["topic", "nli", "paraphrase", "rte"]),
      r"spot.sources|spot.targets: unknown task 'domain'"),

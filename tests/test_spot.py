@@ -197,3 +197,79 @@ def test_retrieval_reports_top1_best_of_top3_and_oracle():
     row = table[(table.target == "t") & (table.lang == "en")].iloc[0]
     assert (row.top1_source, row.top1, row.best_of_top3, row.oracle_source, row.oracle, row.no_transfer) == (
         "a", pytest.approx(0.6), pytest.approx(0.9), "d", pytest.approx(0.95), pytest.approx(0.5))
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-model transfer through a projector
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_backbone_dir(world_dir, tmp_path_factory):
+    """A second backbone of another width and depth, pretrained on the same world."""
+    from dataclasses import replace
+
+    from conftest import TINY_SHAPE
+    from xlprompt.mlm import MLMSettings
+    from xlprompt.stages.pretrain_backbone import pretrain
+
+    out = tmp_path_factory.mktemp("models") / "small"
+    pretrain(world_dir, out, replace(TINY_SHAPE, layers=2, hidden=24, heads=2, ffn=48), MLMSettings(steps=4, batch_size=16))
+    return out
+
+
+def test_projector_has_su_et_al_shape():
+    from xlprompt.projector import PromptProjector
+
+    projector = PromptProjector(length=4, source_dim=32, target_dim=24, hidden=10)
+    layers = list(projector.net)
+    assert [type(layer).__name__ for layer in layers] == ["Linear", "LeakyReLU", "Linear"]
+    assert (layers[0].in_features, layers[0].out_features, layers[2].out_features) == (4 * 32, 10, 4 * 24)
+    prompt = torch.randn(4, 32)
+    assert projector(prompt).shape == (4, 24)
+    assert torch.equal(projector(prompt), layers[2](layers[1](layers[0](prompt.reshape(-1)))).view(4, 24))
+
+
+def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, small_backbone_dir, source_dir, tmp_path,
+                                                       monkeypatch):
+    from xlprompt import projector as projector_module
+    from xlprompt.projector import ProjectorConfig, PromptProjector, project_prompt, train_projector
+    from xlprompt.stages.evaluate import evaluate
+    from xlprompt.train import load_backbone
+
+    loaded = []  # keep hold of the target backbone that the projector trains through
+    monkeypatch.setattr(projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    out = tmp_path / "projector"
+    train_projector(source_dir, small_backbone_dir, [world_dir / "topic"],
+                    ProjectorConfig(hidden=16, steps=4, batch_size=8, eval_every=2, max_length=48), out)
+    before = load_file(small_backbone_dir / "model.safetensors")
+    after = loaded[0][0].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the target backbone stays frozen"
+    projected = load_file(out / "prompt.safetensors")["prompt"]
+    assert projected.shape == (4, 24)
+    # The projected training prompt is the projector applied to the (frozen) source prompt.
+    projector = PromptProjector(4, 32, 24, 16)
+    projector.load_state_dict(load_file(out / "projector.safetensors"))
+    with torch.no_grad():
+        assert torch.allclose(projector(load_file(source_dir / "prompt.safetensors")["prompt"]), projected)
+    # Zero-shot on the target backbone: a prompt artifact like any other.
+    metrics = evaluate(out, small_backbone_dir, world_dir / "topic", ["en"])
+    assert metrics["rows"][0]["n"] == 18 and 0 <= metrics["rows"][0]["accuracy"] <= 1
+    # Another prompt of the source backbone (a domain prompt) maps through the same projector,
+    # and starts prompt tuning on the target backbone.
+    domain_a = tmp_path / "domain-a"
+    train_prompt(backbone_dir, world_dir / "domain", TrainConfig(method="spt", **FAST), domain_a)
+    project_prompt(out, domain_a, small_backbone_dir, tmp_path / "domain-b")
+    with torch.no_grad():
+        expected = projector(load_file(domain_a / "prompt.safetensors")["prompt"])
+    assert torch.allclose(load_file(tmp_path / "domain-b" / "prompt.safetensors")["prompt"], expected)
+    train_prompt(small_backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST),
+                 tmp_path / "domain-tuned", source=tmp_path / "domain-b")
+    assert torch.allclose(load_file(tmp_path / "domain-tuned" / "prompt.safetensors")["prompt_init"], expected)
+    # A prompt of the target backbone is not something this projector maps.
+    with pytest.raises(ValueError, match="trained on another backbone than the one"):
+        project_prompt(out, tmp_path / "domain-tuned", small_backbone_dir, tmp_path / "wrong")
+    # Nor does a source prompt start tuning on another backbone without a projector.
+    with pytest.raises(ValueError, match="trained on another backbone"):
+        train_prompt(small_backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST),
+                     tmp_path / "no-projector", source=domain_a)

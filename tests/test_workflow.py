@@ -71,7 +71,8 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     import pandas as pd
 
     tables = smoke_run / "results" / "smoke" / "tables"
-    transfer = pd.read_csv(tables / "transfer.csv")
+    everything = pd.read_csv(tables / "transfer.csv")
+    transfer = everything[everything.model == "tiny-xlmr-smoke"]
     runs = transfer[transfer.applicable].groupby(["target", "init"])["source"].agg(lambda s: sorted(set(s)))
     for target in ("domain", "rte"):
         assert runs[(target, "transfer")] == ["mix", "topic", "topic_rev"]
@@ -86,6 +87,11 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     assert set(retrieval.similarity) == {"avg_cos", "tok_cos"} and set(retrieval.target) == {"domain", "rte", "mean"}
     assert (retrieval.oracle >= retrieval.best_of_top3).all() and (retrieval.best_of_top3 >= retrieval.top1).all()
     assert (smoke_run / "results" / "smoke" / "figures" / "transfer_gain.png").stat().st_size > 0
+    # cross-model: the small backbone's targets start from prompts projected from the main one
+    cross = everything[everything.model == "tiny-xlmr-smoke-small"]
+    assert set(cross.init) == {"random", "label_words", "projector", "projector_zero_shot"}
+    assert set(cross.loc[cross.init.str.startswith("projector"), "source"]) == {"tiny-xlmr-smoke"}
+    assert set(cross.target) == {"domain", "rte"} and cross.applicable.all()
     # the single-task English source is the experiment's own spt prompt, not trained twice
     assert not (smoke_run / "results" / "smoke" / "sources" / "tiny-xlmr-smoke" / "topic").exists()
 

@@ -13,6 +13,8 @@ STAGES = {
     "train_prompt": "Train one soft prompt (spt, full_ft, ltp, controls) on one task.",
     "evaluate": "Evaluate one trained prompt on every language's test split.",
     "evaluate_transfer": "SPoT: evaluate a target's transferred prompts, and the sources zero-shot.",
+    "train_projector": "Cross-model transfer: train a projector from one backbone's prompt into another.",
+    "project_prompt": "Cross-model transfer: map a prompt into another backbone with a projector.",
     "similarity": "SPoT: prompt similarity (avg_cos, tok_cos) of sources and targets.",
     "aggregate": "Collect metrics into tidy tables.",
     "transfer_tables": "SPoT: transfer.csv (gain over random init) and retrieval.csv.",

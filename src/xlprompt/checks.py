@@ -133,6 +133,7 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 SPOT_BASELINES = ("random", "label_words")
+SPOT_RESERVED = SPOT_BASELINES + ("projector", "projector_zero_shot")  # inits that are not source names
 DEFAULT_EMBEDDING_STEP = 100
 
 
@@ -148,8 +149,9 @@ def check_spot(config: dict[str, Any], world_tasks: list[str], codes: list[str],
     spot = config["spot"]
     for name, source in spot["sources"].items():
         where = f"spot.sources.{name}"
-        if name in SPOT_BASELINES:
-            raise ConfigError(f"{where}: {name!r} is the name of a baseline init; choose another source name")
+        if name in SPOT_RESERVED:
+            raise ConfigError(f"{where}: {name!r} is the name of an init ({', '.join(SPOT_RESERVED)}); "
+                              "choose another source name")
         for task in source["tasks"]:
             if task not in world_tasks:
                 raise ConfigError(f"{where}.tasks: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
@@ -164,6 +166,17 @@ def check_spot(config: dict[str, Any], world_tasks: list[str], codes: list[str],
     if step > min(source_steps, target_steps):
         raise ConfigError(f"spot.embedding_step: {step} is after the end of training (source prompts train "
                           f"{source_steps} steps, target prompts {target_steps})")
+    cross = spot.get("cross_model")
+    if cross:
+        if cross["source"] not in spot["sources"]:
+            raise ConfigError(f"spot.cross_model.source: {cross['source']!r} is not a source; "
+                              f"allowed (spot.sources): {sorted(spot['sources'])}")
+        if cross["backbone"]["name"] == config["backbone"]["name"]:
+            raise ConfigError("spot.cross_model.backbone.name: must differ from backbone.name (it is another model)")
+        room = cross["backbone"].get("max_prompt_length", BackboneShape.max_prompt_length)
+        too_long = [n for n in config["prompt"]["lengths"] if n > room]
+        if too_long:
+            raise ConfigError(f"prompt.lengths: {too_long} longer than spot.cross_model.backbone.max_prompt_length ({room})")
     for source_task, maps in spot.get("zero_shot", {}).items():
         for target_task, mapping in maps.items():
             where = f"spot.zero_shot.{source_task}.{target_task}"

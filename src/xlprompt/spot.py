@@ -26,6 +26,9 @@ import torch.nn.functional as F
 logger = logging.getLogger(__name__)
 
 BASELINES = ("random", "label_words")  # target inits that start from no source
+# Cross-model transfer (Su et al.): a prompt projected from another backbone, used as the
+# target's initialisation (then tuned) or as it is (zero-shot).
+CROSS_MODEL_INITS = ("projector", "projector_zero_shot")
 
 
 def avg_cos(p1: torch.Tensor, p2: torch.Tensor) -> float:

@@ -32,6 +32,9 @@ SPOT_SOURCES = SPOT.get("sources", {})
 SPOT_TARGETS = SPOT.get("targets", [])
 EMBEDDING_STEP = SPOT.get("embedding_step", DEFAULT_EMBEDDING_STEP)
 SPOT_INITS = list(SPOT_BASELINES) + sorted(SPOT_SOURCES)
+CROSS = SPOT.get("cross_model", {})  # cross-model transfer into a second backbone
+CROSS_MODEL = CROSS["backbone"]["name"] if CROSS else None
+MODELS = [MODEL] + ([CROSS_MODEL] if CROSS else [])
 
 
 def _alternatives(values):
@@ -54,11 +57,12 @@ TRAINED_SOURCES = sorted(name for name in SPOT_SOURCES if not reuses_main_prompt
 wildcard_constraints:
     experiment=EXPERIMENT,
     world=WORLD,
-    model=MODEL,
+    model=_alternatives(MODELS),
     task=_alternatives(TASKS),
     target=_alternatives(SPOT_TARGETS or ["no-target"]),
-    init=_alternatives(SPOT_INITS),
+    init=_alternatives(SPOT_INITS + (["projector"] if CROSS else [])),
     source=_alternatives(TRAINED_SOURCES or ["no-source"]),
+    source_name=_alternatives([CROSS["source"]] if CROSS else ["no-source"]),
     method=_alternatives(METHODS),
     ticket=_alternatives(TICKETS or ["default"]),
     length=r"\d+",
@@ -135,8 +139,12 @@ def _flags(section, skip=()):
     return " ".join(parts)
 
 
+def backbone_section(model):
+    return CROSS["backbone"] if model == CROSS_MODEL else config["backbone"]
+
+
 def pretrain_args(wildcards):
-    return _flags(config["backbone"], skip=("name", "threads"))
+    return _flags(backbone_section(wildcards.model), skip=("name", "threads"))
 
 
 def training_settings(method):
@@ -206,9 +214,21 @@ def source_args(wildcards):
     return " ".join(f for f in flags if f)
 
 
+def projected_prompt(wildcards, seed=None):
+    """A target's random-init prompt of the main backbone, mapped into the cross model."""
+    return (f"results/{wildcards.experiment}/projected/{CROSS_MODEL}/{wildcards.target}/L{wildcards.length}/"
+            f"seed{wildcards.seed if seed is None else seed}")
+
+
 def transfer_inputs(wildcards):
     inputs = {"backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
-    if wildcards.init not in SPOT_BASELINES:
+    if wildcards.init == "projector":
+        if wildcards.model != CROSS_MODEL:
+            raise ValueError(f"init projector applies to the cross model {CROSS_MODEL}, not {wildcards.model}")
+        inputs["source"] = projected_prompt(wildcards)
+    elif wildcards.init not in SPOT_BASELINES:
+        if wildcards.model != MODEL:
+            raise ValueError(f"SPoT sources are prompts of {MODEL}; {wildcards.model} takes random, label_words, projector")
         inputs["source"] = source_prompt(wildcards.init, wildcards.length, wildcards.seed)
     return inputs
 
@@ -228,12 +248,22 @@ def transfer_args(wildcards, input):
 
 
 def transfer_runs(wildcards):
-    """Every target prompt of one target task and length: each init, each seed."""
-    return {f"{init}={path}": path for init in SPOT_INITS for seed in SEEDS
+    """Every target prompt of one target task, model and length: each init, each seed.
+
+    The main backbone's targets start from every source; the cross model's from a projected
+    prompt (tuned: projector; as it is: projector_zero_shot).
+    """
+    inits = SPOT_INITS if wildcards.model == MODEL else list(SPOT_BASELINES) + ["projector"]
+    runs = {f"{init}={path}": path for init in inits for seed in SEEDS
             for path in [f"results/{wildcards.experiment}/transfer/{wildcards.model}/{wildcards.target}/{init}/L{wildcards.length}/seed{seed}"]}
+    if wildcards.model == CROSS_MODEL:
+        runs.update({f"projector_zero_shot={path}": path for seed in SEEDS for path in [projected_prompt(wildcards, seed)]})
+    return runs
 
 
 def source_runs(wildcards):
+    if wildcards.model != MODEL:
+        return {}
     return {f"{name}={source_prompt(name, wildcards.length, seed)}": source_prompt(name, wildcards.length, seed)
             for name in sorted(SPOT_SOURCES) for seed in SEEDS}
 
@@ -244,8 +274,10 @@ def evaluate_transfer_inputs(wildcards):
 
 
 def evaluate_transfer_args(wildcards):
+    cross = f" --source-model {MODEL}" if wildcards.model == CROSS_MODEL else ""
     return (f"--runs {' '.join(transfer_runs(wildcards))} --sources {' '.join(source_runs(wildcards))} "
-            f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} {eval_args(wildcards)}")
+            f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} "
+            f"{eval_args(wildcards)}{cross}")
 
 
 def similarity_prompts(wildcards):
@@ -258,8 +290,33 @@ def similarity_prompts(wildcards):
 
 
 def transfer_metric_files(wildcards):
-    return [f"results/{wildcards.experiment}/transfer_metrics/{MODEL}/{target}/L{length}.json"
-            for target in SPOT_TARGETS for length in LENGTHS]
+    return [f"results/{wildcards.experiment}/transfer_metrics/{model}/{target}/L{length}.json"
+            for model in MODELS for target in SPOT_TARGETS for length in LENGTHS]
+
+
+def projector_inputs(wildcards):
+    return {"source": source_prompt(CROSS["source"], wildcards.length, wildcards.seed),
+            "backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+
+
+def projector_data(wildcards):
+    return " ".join(f"resources/data/{WORLD}/{task}" for task in SPOT_SOURCES[CROSS["source"]]["tasks"])
+
+
+def projector_args(wildcards):
+    settings = {key: value for key, value in {**config.get("training", {}), **CROSS.get("training", {})}.items()
+                if key in ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")}
+    if "hidden" in CROSS:
+        settings["hidden"] = CROSS["hidden"]
+    return f"--seed {wildcards.seed} {_flags(settings)}"
+
+
+def project_inputs(wildcards):
+    return {"projector": f"results/{wildcards.experiment}/projectors/{wildcards.model}/{CROSS['source']}/"
+                         f"L{wildcards.length}/seed{wildcards.seed}",
+            "source": f"results/{wildcards.experiment}/transfer/{MODEL}/{wildcards.target}/random/"
+                      f"L{wildcards.length}/seed{wildcards.seed}",
+            "backbone": f"resources/models/{wildcards.model}"}
 
 
 def eval_args(wildcards):

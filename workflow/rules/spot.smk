@@ -135,3 +135,43 @@ rule plot_transfer:
     shell:
         "python -m xlprompt plot_transfer --transfer {input.transfer:q} --train-language {params.train_language} "
         "--out {output.figure:q} > {log:q} 2>&1"
+
+
+rule train_projector:
+    """Cross-model transfer: a projector from the main backbone's source prompt into the cross model."""
+    input:
+        unpack(projector_inputs),
+    output:
+        projector=directory("results/{experiment}/projectors/{model}/{source_name}/L{length}/seed{seed}"),
+    log:
+        "logs/{experiment}/train_projector/{model}/{source_name}/L{length}/seed{seed}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/train_projector/{model}/{source_name}/L{length}/seed{seed}.tsv"
+    params:
+        data=projector_data,
+        args=projector_args,
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt train_projector --source {input.source:q} --backbone {input.backbone:q} "
+        "--data {params.data} --out {output.projector:q} --threads {threads} {params.args} > {log:q} 2>&1"
+
+
+rule project_prompt:
+    """Cross-model transfer: a target's prompt of the main backbone, mapped into the cross model."""
+    input:
+        unpack(project_inputs),
+    output:
+        prompt=directory("results/{experiment}/projected/{model}/{target}/L{length}/seed{seed}"),
+    log:
+        "logs/{experiment}/project_prompt/{model}/{target}/L{length}/seed{seed}.log",
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt project_prompt --projector {input.projector:q} --source {input.source:q} "
+        "--backbone {input.backbone:q} --out {output.prompt:q} > {log:q} 2>&1"

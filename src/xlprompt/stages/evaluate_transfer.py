@@ -1,12 +1,14 @@
 """Evaluate every prompt of one SPoT target task, and the sources zero-shot, in one process.
 
 One backbone and one tokenisation of the test sets serve all prompts. Reads the target
-prompts (``--runs NAME=PATH``, NAME = random, label_words or the source it started from),
+prompts (``--runs NAME=PATH``, NAME = random, label_words, the source it started from, or
+for cross-model transfer projector (tuned from a projected prompt) and projector_zero_shot
+(the projected prompt as it is; ``--source-model`` names the backbone it came from)),
 the source prompts (``--sources NAME=PATH``, one per seed) and the zero-shot label maps;
 writes one JSON::
 
     {"model", "target", "prompt_length", "split", "chance",
-     "runs": [{"init": random|label_words|transfer|zero_shot, "source", "source_tasks",
+     "runs": [{"init": random|label_words|transfer|zero_shot|projector|projector_zero_shot, "source", "source_tasks",
                "source_language", "seed", "applicable", "rows": [{"lang", "accuracy", ...}]}]}
 
 A source is scored zero-shot on the target when exactly one of its tasks has a label map to
@@ -32,7 +34,7 @@ from pathlib import Path
 from xlprompt.cli import stage_parser, start
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import read_json, write_json
-from xlprompt.spot import BASELINES
+from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
 from xlprompt.train import load_backbone, load_trained
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> st
 
 def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, Path]],
                       sources: list[tuple[str, Path]], label_maps: dict, languages: list[str] | None,
-                      split: str = "test") -> dict:
+                      split: str = "test", source_model: str = "") -> dict:
     shared = load_backbone(backbone_dir)
     tokenizer = shared[1]
     tests = TestSets(data_dir, tokenizer, languages, split)
@@ -77,14 +79,21 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
         meta = read_json(path / "meta.json")
         if meta["task"] != target:
             raise ValueError(f"{path}: a prompt of task {meta['task']!r}, but {data_dir} holds task {target!r}")
-        if name not in BASELINES and name not in source_meta:
-            raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
         cfg = meta["config"]
+        if name in BASELINES:
+            described = {"init": name, "source": "none", "source_tasks": [], "source_language": ""}
+        elif name in CROSS_MODEL_INITS:
+            if not source_model:
+                raise ValueError(f"--runs {name}=...: cross-model runs need --source-model")
+            described = {"init": name, "source": source_model, "source_tasks": [target],
+                         "source_language": meta["train_language"]}
+        elif name in source_meta:
+            described = {"init": "transfer", "source": name, **source_meta[name]}
+        else:
+            raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
         lengths.add(cfg["prompt_length"])
         model, _ = load_trained(path, backbone_dir, shared=shared)
-        described = source_meta.get(name, {"source_tasks": [], "source_language": ""})
-        out_runs.append({"init": name if name in BASELINES else "transfer", "source": "none" if name in BASELINES else name,
-                         **described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
+        out_runs.append({**described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
         logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
                     " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
     for name, path in sources:
@@ -116,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-maps", default="{}", help="spot.zero_shot as JSON")
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--source-model", default="", help="cross-model runs: the backbone their prompts came from")
     parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
     return parser
 
@@ -125,5 +135,5 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
                                named_paths(args.sources, "--sources"), json.loads(args.label_maps),
-                               args.languages, args.split)
+                               args.languages, args.split, args.source_model)
     write_json(args.out, result)
