@@ -64,6 +64,10 @@ BAD = [
      r"spot.zero_shot.topic.domain: the map must give every label of topic exactly once"),
     ("spot-label-map-unknown-target-label", mutate("spot.zero_shot.nli.rte.neutral", "maybe"),
      r"spot.zero_shot.nli.rte: unknown rte label\(s\) \['maybe'\]; allowed: \['entailment', 'not_entailment'\]"),
+    ("cross-model-unknown-source", mutate("spot.cross_model.source", "nli"),
+     r"spot.cross_model.source: 'nli' is not a source; allowed \(spot.sources\): \['mix', 'topic', 'topic_rev'\]"),
+    ("cross-model-same-backbone", mutate("spot.cross_model.backbone.name", "tiny-xlmr-smoke"),
+     r"spot.cross_model.backbone.name: must differ from backbone.name"),
     ("domain-needs-three-topics", mutate("world.n_topics", 2), r"world.n_topics: task domain \(pairs of topics\) needs at least 3"),
 ]
 
