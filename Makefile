@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke test bench lint clean
+.PHONY: setup demo smoke run test bench lint clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: $(STAMP)
 
 smoke: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/smoke.yaml
+
+# Any other experiment: make run CONFIG=config/cross-model.yaml
+run: $(STAMP)
+	@test -n "$(CONFIG)" || { echo "make run needs CONFIG=config/<experiment>.yaml"; exit 2; }
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest
