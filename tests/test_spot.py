@@ -191,7 +191,8 @@ def test_transfer_table_gain_is_against_random_init_of_the_same_seed():
 
 def test_retrieval_reports_top1_best_of_top3_and_oracle():
     transfer = transfer_table(_results({"random": [0.5], "a": [0.6], "b": [0.9], "c": [0.7], "d": [0.95]}))
-    similarity = pd.DataFrame([{"source": s, "target": "t", "prompt_length": 4, "metric": "tok_cos", "value": v}
+    similarity = pd.DataFrame([{"source": s, "target": "t", "prompt_length": 4, "metric": "tok_cos",
+                                "embedding": "snapshot", "layers": "prompt", "value": v}
                                for s, v in {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}.items()])
     table = retrieval_table(transfer, similarity)
     row = table[(table.target == "t") & (table.lang == "en")].iloc[0]

@@ -92,6 +92,17 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     assert set(cross.init) == {"random", "label_words", "projector", "projector_zero_shot"}
     assert set(cross.loc[cross.init.str.startswith("projector"), "source"]) == {"tiny-xlmr-smoke"}
     assert set(cross.target) == {"domain", "rte"} and cross.applicable.all()
+    # activated-neuron overlap, correlation with transfer, and the masking check
+    similarity = pd.read_csv(tables / "similarity.csv")
+    assert {"snapshot", "final", "activations"} == set(similarity.embedding)
+    assert {"on", "jaccard"} <= set(similarity.metric) and similarity["value"].notna().all()
+    correlation = pd.read_csv(tables / "correlation.csv")
+    assert {"gain_en", "gain_mean", "zero_shot_en"} == set(correlation.outcome)
+    masking = pd.read_csv(tables / "neuron_masking.csv")
+    assert set(masking.condition) == {"all_on", "top_off", "random_off"}
+    assert set(masking.name) == {"topic", "topic_rev"}  # the mixture has no single task to test
+    for figure in ("similarity_vs_transfer", "neuron_masking"):
+        assert (smoke_run / "results" / "smoke" / "figures" / f"{figure}.png").stat().st_size > 0
     # the single-task English source is the experiment's own spt prompt, not trained twice
     assert not (smoke_run / "results" / "smoke" / "sources" / "tiny-xlmr-smoke" / "topic").exists()
 
@@ -127,6 +138,7 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_ta
     # (the profile's rerun-incomplete redoes the job that was killed).
     snakemake("--unlock", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
     snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
-    for table in ("per_language", "summary", "distance_correlation", "transfer", "retrieval", "similarity"):
+    for table in ("per_language", "summary", "distance_correlation", "transfer", "retrieval", "similarity",
+                  "correlation", "neuron_masking"):
         fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
         assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table

@@ -15,11 +15,15 @@ STAGES = {
     "evaluate_transfer": "SPoT: evaluate a target's transferred prompts, and the sources zero-shot.",
     "train_projector": "Cross-model transfer: train a projector from one backbone's prompt into another.",
     "project_prompt": "Cross-model transfer: map a prompt into another backbone with a projector.",
-    "similarity": "SPoT: prompt similarity (avg_cos, tok_cos) of sources and targets.",
+    "similarity": "Similarity of sources and targets: prompt cosines, Euclidean, neuron overlap (ON).",
+    "prompt_activations": "ON: activated FFN neurons of trained prompts, one batched pass.",
+    "neuron_masking": "ON: accuracy with a prompt's most activated neurons switched off.",
+    "correlate": "ON: correlation of every similarity with transfer, bootstrap intervals.",
     "aggregate": "Collect metrics into tidy tables.",
     "transfer_tables": "SPoT: transfer.csv (gain over random init) and retrieval.csv.",
     "plot": "Draw the figures from the tables.",
     "plot_transfer": "SPoT: the source x target heatmap of transfer gains.",
+    "plot_similarity": "ON: similarity against transfer, and the neuron masking check.",
 }
 
 

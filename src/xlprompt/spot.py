@@ -43,7 +43,19 @@ def tok_cos(p1: torch.Tensor, p2: torch.Tensor) -> float:
     return (a @ b.T).mean().item()
 
 
-SIMILARITIES: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {"avg_cos": avg_cos, "tok_cos": tok_cos}
+def flat_cos(p1: torch.Tensor, p2: torch.Tensor) -> float:
+    """Cosine of the flattened prompts (position-aligned; same shape)."""
+    return F.cosine_similarity(p1.double().flatten(), p2.double().flatten(), dim=0).item()
+
+
+def euclidean(p1: torch.Tensor, p2: torch.Tensor) -> float:
+    """Euclidean distance of the flattened prompts (a distance: smaller is more similar)."""
+    return torch.linalg.vector_norm(p1.double() - p2.double()).item()
+
+
+SIMILARITIES: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
+    "avg_cos": avg_cos, "tok_cos": tok_cos, "flat_cos": flat_cos, "euclidean": euclidean}
+SPOT_SIMILARITIES = ("avg_cos", "tok_cos")  # SPoT's, on task embeddings (early snapshots)
 
 
 def mean_similarity(first: list[torch.Tensor], second: list[torch.Tensor], metric: str) -> float:
@@ -54,11 +66,12 @@ def mean_similarity(first: list[torch.Tensor], second: list[torch.Tensor], metri
 
 
 def similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, list[torch.Tensor]],
-                     metrics: tuple[str, ...] = tuple(SIMILARITIES)) -> pd.DataFrame:
+                     metrics: tuple[str, ...] = SPOT_SIMILARITIES, embedding: str = "snapshot") -> pd.DataFrame:
     """One row per source, target, prompt length and metric: the mean over seed pairs.
 
-    ``sources`` / ``targets``: name -> task embeddings (one per seed); embeddings of each
-    prompt length are compared with those of the same length only.
+    ``sources`` / ``targets``: name -> prompts (one per seed); prompts of each length are
+    compared with those of the same length only. ``embedding`` says which prompts these are
+    (``snapshot``: SPoT's task embeddings; ``final``: the trained prompts).
     """
     rows = []
     for source, target in itertools.product(sorted(sources), sorted(targets)):
@@ -67,11 +80,35 @@ def similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, 
             second = [p for p in targets[target] if p.shape[0] == length]
             for metric in metrics:
                 rows.append({"source": source, "target": target, "prompt_length": length, "metric": metric,
-                             "layers": "prompt", "value": mean_similarity(first, second, metric),
-                             "pairs": len(first) * len(second)})
+                             "embedding": embedding, "layers": "prompt",
+                             "value": mean_similarity(first, second, metric), "pairs": len(first) * len(second)})
     if not rows:
         raise ValueError("similarity_table: no source and target prompts of the same length")
     return pd.DataFrame(rows)
+
+
+def neuron_similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, list[torch.Tensor]],
+                            length: int, window: int = 3, metrics: tuple[str, ...] = ("on", "jaccard")) -> pd.DataFrame:
+    """Overlap of activated neurons (Su et al.'s ON; Jaccard) for every source and target.
+
+    ``sources`` / ``targets``: name -> activations (n_layers, ffn), one per seed. One row per
+    metric and layer range ('all', then windows of ``window`` layers), mean over seed pairs.
+    """
+    from xlprompt.neurons import windowed_overlap
+
+    rows = []
+    for source, target in itertools.product(sorted(sources), sorted(targets)):
+        for metric in metrics:
+            pairs = [windowed_overlap(a, b, window, metric)
+                     for a, b in itertools.product(sources[source], targets[target])]
+            for layers in pairs[0]:
+                rows.append({"source": source, "target": target, "prompt_length": length, "metric": metric,
+                             "embedding": "activations", "layers": layers,
+                             "value": sum(p[layers] for p in pairs) / len(pairs), "pairs": len(pairs)})
+    return pd.DataFrame(rows)
+
+
+SIMILARITY_KEYS = ["metric", "embedding", "layers"]  # what one similarity measure is
 
 
 TRANSFER_KEYS = ["model", "target", "prompt_length", "init", "source", "source_tasks", "source_language", "seed", "lang"]
@@ -135,13 +172,15 @@ def retrieval_table(transfer: pd.DataFrame, similarity: pd.DataFrame, metric: st
             continue
         oracle_source = by_source.idxmax()
         mine = similarity[(similarity["target"] == target) & (similarity["prompt_length"] == length)]
-        for sim_metric, sims in mine.groupby("metric", sort=True):
+        for (sim_metric, embedding, layers), sims in mine.groupby(SIMILARITY_KEYS, sort=True):
+            # Euclidean is a distance: the nearest source ranks first.
+            ascending = sim_metric == "euclidean"
             ranked = (sims[sims["source"].isin(by_source.index)]
-                      .sort_values(["value", "source"], ascending=[False, True], kind="stable")["source"].tolist())
+                      .sort_values(["value", "source"], ascending=[ascending, True], kind="stable")["source"].tolist())
             if not ranked:
                 continue
             rows.append({"model": model, "target": target, "prompt_length": length, "similarity": sim_metric,
-                         "lang": lang, "metric": metric, "no_transfer": no_transfer.iloc[0],
+                         "embedding": embedding, "layers": layers, "lang": lang, "metric": metric, "no_transfer": no_transfer.iloc[0],
                          "top1_source": ranked[0], "top1": by_source[ranked[0]],
                          "best_of_top3": by_source[ranked[:3]].max(),
                          "oracle_source": oracle_source, "oracle": by_source[oracle_source],
@@ -150,6 +189,7 @@ def retrieval_table(transfer: pd.DataFrame, similarity: pd.DataFrame, metric: st
     if table.empty:
         raise ValueError("retrieval_table: no target has both random-init and transferred runs with similarities")
     numbers = ["no_transfer", "top1", "best_of_top3", "oracle"]
-    mean = (table.groupby(["model", "prompt_length", "similarity", "lang", "metric"], sort=True)[numbers].mean()
+    mean = (table.groupby(["model", "prompt_length", "similarity", "embedding", "layers", "lang", "metric"],
+                          sort=True)[numbers].mean()
             .reset_index().assign(target="mean", top1_source="", oracle_source="", sources=0))
     return pd.concat([table, mean[table.columns]], ignore_index=True)

@@ -35,6 +35,7 @@ SPOT_INITS = list(SPOT_BASELINES) + sorted(SPOT_SOURCES)
 CROSS = SPOT.get("cross_model", {})  # cross-model transfer into a second backbone
 CROSS_MODEL = CROSS["backbone"]["name"] if CROSS else None
 MODELS = [MODEL] + ([CROSS_MODEL] if CROSS else [])
+NEURONS = config.get("neurons", {})  # activated-neuron overlap of SPoT's sources and targets
 
 
 def _alternatives(values):
@@ -99,8 +100,10 @@ def figure_files():
 def all_targets(wildcards):
     targets = figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
     if SPOT:
-        targets += [f"results/{EXPERIMENT}/tables/{name}.csv" for name in ("transfer", "retrieval")]
-        targets.append(f"results/{EXPERIMENT}/figures/transfer_gain.png")
+        targets += [f"results/{EXPERIMENT}/tables/{name}.csv"
+                    for name in ("transfer", "retrieval", "similarity", "correlation", "neuron_masking")]
+        targets += [f"results/{EXPERIMENT}/figures/{name}.png"
+                    for name in ("transfer_gain", "similarity_vs_transfer", "neuron_masking")]
     return targets
 
 
@@ -278,6 +281,20 @@ def evaluate_transfer_args(wildcards):
     return (f"--runs {' '.join(transfer_runs(wildcards))} --sources {' '.join(source_runs(wildcards))} "
             f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} "
             f"{eval_args(wildcards)}{cross}")
+
+
+def activation_prompts(wildcards):
+    """Every prompt whose activated neurons are compared: SPoT's sources and targets."""
+    sources, targets = similarity_prompts(wildcards)
+    return {**sources, **targets}
+
+
+def activation_args(wildcards, input):
+    mode = NEURONS.get("mode", "alone")
+    flags = f"--mode {mode}"
+    if mode == "task":
+        flags += f" --data-root {input.world} --examples {NEURONS.get('examples', 200)}"
+    return flags
 
 
 def similarity_prompts(wildcards):

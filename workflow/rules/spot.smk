@@ -78,11 +78,37 @@ rule evaluate_transfer:
         "--out {output.metrics:q} --threads {threads} {params.args} > {log:q} 2>&1"
 
 
+rule prompt_activations:
+    """Activated neurons (FFN, after the non-linearity) of every source and target prompt, one batched pass."""
+    input:
+        prompts=lambda wildcards: list(activation_prompts(wildcards).values()),
+        backbone=f"resources/models/{MODEL}",
+        world=f"resources/data/{WORLD}",
+    output:
+        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
+    log:
+        "logs/{experiment}/prompt_activations.log",
+    params:
+        prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
+        args=activation_args,
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt prompt_activations --backbone {input.backbone:q} --prompts {params.prompts} "
+        "--out {output.activations:q} --threads {threads} {params.args} > {log:q} 2>&1"
+
+
 rule similarity:
-    """Prompt similarity of every source and target (avg_cos, tok_cos of task embeddings)."""
+    """Similarity of every source and target: SPoT's task embeddings, the prompts, activated neurons (ON)."""
     input:
         sources=lambda wildcards: list(similarity_prompts(wildcards)[0].values()),
         targets=lambda wildcards: list(similarity_prompts(wildcards)[1].values()),
+        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
     output:
         table="results/{experiment}/tables/similarity.csv",
     log:
@@ -90,11 +116,12 @@ rule similarity:
     params:
         sources=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         targets=lambda wildcards: " ".join(similarity_prompts(wildcards)[1]),
+        window=NEURONS.get("window", 3),
     conda:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt similarity --sources {params.sources} --targets {params.targets} "
-        "--out {output.table:q} > {log:q} 2>&1"
+        "--activations {input.activations:q} --window {params.window} --out {output.table:q} > {log:q} 2>&1"
 
 
 rule transfer_tables:
@@ -175,3 +202,80 @@ rule project_prompt:
     shell:
         "python -m xlprompt project_prompt --projector {input.projector:q} --source {input.source:q} "
         "--backbone {input.backbone:q} --out {output.prompt:q} > {log:q} 2>&1"
+
+
+rule neuron_masking:
+    """Each source's own task with its most activated neurons switched off (and as many random ones)."""
+    input:
+        prompts=lambda wildcards: list(similarity_prompts(wildcards)[0].values()),
+        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
+        backbone=f"resources/models/{MODEL}",
+        world=f"resources/data/{WORLD}",
+    output:
+        table="results/{experiment}/tables/neuron_masking.csv",
+    log:
+        "logs/{experiment}/neuron_masking.log",
+    params:
+        prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
+        share=NEURONS.get("mask_share", 0.2),
+        languages=eval_args,
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt neuron_masking --backbone {input.backbone:q} --data-root {input.world:q} "
+        "--prompts {params.prompts} --activations {input.activations:q} --share {params.share} {params.languages} "
+        "--out {output.table:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule correlate:
+    """Spearman and Pearson correlation (bootstrap intervals) of every similarity with transfer."""
+    input:
+        similarity="results/{experiment}/tables/similarity.csv",
+        transfer="results/{experiment}/tables/transfer.csv",
+    output:
+        table="results/{experiment}/tables/correlation.csv",
+    log:
+        "logs/{experiment}/correlate.log",
+    params:
+        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt correlate --similarity {input.similarity:q} --transfer {input.transfer:q} "
+        "--train-language {params.train_language} --out {output.table:q} > {log:q} 2>&1"
+
+
+rule plot_similarity:
+    """Similarity against transfer (one panel per measure) and the neuron masking check."""
+    input:
+        similarity="results/{experiment}/tables/similarity.csv",
+        transfer="results/{experiment}/tables/transfer.csv",
+        correlation="results/{experiment}/tables/correlation.csv",
+        masking="results/{experiment}/tables/neuron_masking.csv",
+    output:
+        scatter=report(
+            "results/{experiment}/figures/similarity_vs_transfer.png",
+            category="Transferability (ON)",
+            caption="../report/similarity.rst",
+        ),
+        masking=report(
+            "results/{experiment}/figures/neuron_masking.png",
+            category="Transferability (ON)",
+            caption="../report/masking.rst",
+        ),
+    log:
+        "logs/{experiment}/plot_similarity.log",
+    params:
+        tables=folder_of_first_input,
+        folder=folder_of_first_output,
+        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt plot_similarity --tables {params.tables:q} --train-language {params.train_language} "
+        "--out {params.folder:q} > {log:q} 2>&1"

@@ -1,0 +1,140 @@
+"""Activated neurons of soft prompts (Su et al. 2022) and their overlap (ON).
+
+A prompt's activation vector is every layer's FFN intermediate output after the
+non-linearity, at the prediction position, with the frozen backbone. As Su et al. compute it,
+the prompt is fed alone with the model's special tokens, here ``[P_1..P_L] <s> <mask> </s>``
+(the label is read at ``<mask>``); optionally the vector is averaged over real task inputs.
+
+A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
+``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
+windows of consecutive layers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from xlprompt.encoding import EncodedSplit
+
+logger = logging.getLogger(__name__)
+
+
+def ffn_modules(backbone: nn.Module) -> list[nn.Module]:
+    """Per layer, the module whose output is the FFN activation after the non-linearity.
+
+    Encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x)).
+    """
+    base = backbone.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is not None and all(hasattr(layer, "intermediate") for layer in layers):
+        return [layer.intermediate for layer in layers]
+    raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
+
+
+@contextmanager
+def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None) -> Iterator[list[torch.Tensor]]:
+    """Record each layer's FFN activations (B, S, ffn) while the block runs.
+
+    ``switch_off[l]``: a boolean (ffn,) mask of layer l's neurons to set to 0 (the masking
+    check); what is recorded is then the output after switching off.
+    """
+    modules = ffn_modules(backbone)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
+
+    def hook(index: int):
+        def record(module, args, output):
+            if switch_off is not None:
+                output = output.masked_fill(switch_off[index], 0.0)
+            outputs[index] = output
+            return output
+        return record
+
+    handles = [module.register_forward_hook(hook(i)) for i, module in enumerate(modules)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
+    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at <mask>.
+
+    All prompts go through the backbone in one batched forward pass.
+    """
+    n_prompts, length, _ = prompts.shape
+    ids = torch.tensor([[tokenizer.bos_token_id, tokenizer.mask_token_id, tokenizer.eos_token_id]])
+    tokens = backbone.get_input_embeddings()(ids).expand(n_prompts, -1, -1)  # (P, 3, d)
+    embeds = torch.cat([prompts.to(tokens.dtype), tokens], dim=1)  # (P, L + 3, d)
+    backbone.eval()
+    with record_ffn(backbone) as outputs:
+        backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+    position = length + 1  # the <mask> slot
+    return torch.stack([out[:, position] for out in outputs], dim=1)  # (P, n_layers, ffn)
+
+
+@torch.no_grad()
+def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
+    """One prompted model's activations at <mask>, averaged over ``data``: (n_layers, ffn)."""
+    model.eval()
+    total = None
+    length = model.prompt.length if model.prompt is not None else 0
+    for start in range(0, len(data), batch_size):
+        batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
+        with record_ffn(model.backbone) as outputs:
+            model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+        rows = torch.arange(len(batch["mask_index"]))
+        at_mask = torch.stack([out[rows, batch["mask_index"] + length] for out in outputs], dim=1)  # (B, layers, ffn)
+        total = at_mask.sum(0) if total is None else total + at_mask.sum(0)
+    return total / len(data)
+
+
+def layer_windows(n_layers: int, window: int) -> list[tuple[int, int]]:
+    """Consecutive layer ranges [start, stop) of ``window`` layers; the last may be shorter."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    return [(start, min(start + window, n_layers)) for start in range(0, n_layers, window)]
+
+
+def overlap(a: torch.Tensor, b: torch.Tensor, metric: str = "on") -> float:
+    """ON (cosine of binary vectors) or Jaccard of two activation tensors; active = > 0."""
+    x, y = (a.flatten() > 0), (b.flatten() > 0)
+    both = (x & y).sum().item()
+    if metric == "on":
+        denominator = math.sqrt(x.sum().item() * y.sum().item())
+    elif metric == "jaccard":
+        denominator = (x | y).sum().item()
+    else:
+        raise ValueError(f"overlap metric must be 'on' or 'jaccard', got {metric!r}")
+    return both / denominator if denominator else 0.0
+
+
+def windowed_overlap(a: torch.Tensor, b: torch.Tensor, window: int, metric: str = "on") -> dict[str, float]:
+    """Overlap over all layers ('all') and per window ('1-3', '4-6', ...; layers count from 1).
+
+    a, b: (n_layers, ffn).
+    """
+    values = {"all": overlap(a, b, metric)}
+    if window < a.shape[0]:
+        for start, stop in layer_windows(a.shape[0], window):
+            name = f"{start + 1}-{stop}" if stop - start > 1 else f"{start + 1}"
+            values[name] = overlap(a[start:stop], b[start:stop], metric)
+    return values
+
+
+def top_neurons(activations: torch.Tensor, share: float) -> torch.Tensor:
+    """Boolean mask (n_layers, ffn) of the ``share`` most activated neurons over all layers."""
+    flat = activations.flatten()
+    k = round(share * flat.numel())
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    if k:
+        # Ties go to lower indices, as in the LTP ticket: a stable sort makes it deterministic.
+        mask[torch.sort(flat, descending=True, stable=True).indices[:k]] = True
+    return mask.view_as(activations)

@@ -1,0 +1,88 @@
+"""Activated neurons of trained prompts (Su et al. 2022), all prompts in one batched pass.
+
+For each prompt: every layer's FFN activation after the non-linearity at the prediction
+position (<mask>) of the frozen backbone, with the prompt fed alone (``[P] <s> <mask> </s>``,
+as Su et al.), or with ``--mode task`` averaged over the first ``--examples`` validation
+examples of the prompt's (first) task in its training language. Writes one safetensors
+file: a tensor (n_layers, ffn) per prompt, named ``<NAME>/L<length>/seed<seed>``.
+
+Example:
+    python -m xlprompt prompt_activations --backbone resources/models/tiny-xlmr-demo \
+        --prompts topic=results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 \
+                  domain=results/demo/transfer/tiny-xlmr-demo/domain/random/L16/seed0 \
+        --out results/demo/activations/tiny-xlmr-demo/L16.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from xlprompt.cli import stage_parser, start
+from xlprompt.io import atomic_file, read_json
+from xlprompt.neurons import prompt_alone_activations, task_input_activations
+from xlprompt.stages.evaluate_transfer import named_paths
+from xlprompt.tasks import TaskSet
+from xlprompt.train import load_backbone, load_trained
+
+logger = logging.getLogger(__name__)
+
+
+def activation_key(name: str, artifact: Path) -> str:
+    """``<name>/L<length>/seed<seed>``: the name of a prompt's activations in the file."""
+    config = read_json(artifact / "meta.json")["config"]
+    return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
+
+
+def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "alone", data_root: Path | None = None,
+            examples: int = 200) -> dict[str, torch.Tensor]:
+    backbone, tokenizer = load_backbone(backbone_dir)
+    backbone.requires_grad_(False)
+    keys = [activation_key(name, path) for name, path in prompts]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two prompts with the same name and seed in {keys}")
+    if mode == "alone":
+        tensors = {key: load_file(path / "prompt.safetensors")["prompt"] for key, (_, path) in zip(keys, prompts)}
+        out = {}
+        for length in sorted({t.shape[0] for t in tensors.values()}):  # one batched pass per prompt length
+            batch = [key for key in keys if tensors[key].shape[0] == length]
+            activations = prompt_alone_activations(backbone, tokenizer, torch.stack([tensors[k] for k in batch]))
+            out.update({key: activations[i].contiguous() for i, key in enumerate(batch)})
+        return out
+    if mode != "task" or data_root is None:
+        raise ValueError("--mode task needs --data-root (the folder of the task data sets)")
+    out = {}
+    for key, (_, path) in zip(keys, prompts):
+        meta = read_json(path / "meta.json")
+        task = meta["tasks"][0]
+        model, _ = load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))
+        data = TaskSet.load([data_root / task]).encode(tokenizer, meta["train_language"], "validation",
+                                                       meta["config"]["max_length"])
+        data = type(data)(data.input_ids[:examples], data.mask_index[:examples], data.labels[:examples])
+        out[key] = task_input_activations(model, data, tokenizer.pad_token_id).contiguous()
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = stage_parser("prompt_activations", __doc__, threads=True)
+    parser.add_argument("--backbone", required=True, type=Path)
+    parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH", help="prompt artifacts, every seed")
+    parser.add_argument("--mode", choices=("alone", "task"), default="alone")
+    parser.add_argument("--data-root", type=Path, default=None, help="--mode task: folder holding <task>/ data sets")
+    parser.add_argument("--examples", type=int, default=200, help="--mode task: validation examples to average over")
+    parser.add_argument("--out", required=True, type=Path, help="safetensors file to write")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    start(args)
+    activations = collect(args.backbone, named_paths(args.prompts, "--prompts"), args.mode, args.data_root, args.examples)
+    with atomic_file(args.out, "wb") as handle:
+        handle.write(save(activations, metadata={"mode": args.mode}))
+    logger.info("activations of %d prompts (%s) -> %s", len(activations), args.mode, args.out)
+
