@@ -85,7 +85,7 @@ rule prompt_activations:
         backbone=f"resources/models/{MODEL}",
         world=f"resources/data/{WORLD}",
     output:
-        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
+        activations=f"results/{{experiment}}/activations/{MODEL}/activations.safetensors",
     log:
         "logs/{experiment}/prompt_activations.log",
     params:
@@ -108,7 +108,7 @@ rule similarity:
     input:
         sources=lambda wildcards: list(similarity_prompts(wildcards)[0].values()),
         targets=lambda wildcards: list(similarity_prompts(wildcards)[1].values()),
-        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
+        activations=f"results/{{experiment}}/activations/{MODEL}/activations.safetensors",
     output:
         table="results/{experiment}/tables/similarity.csv",
     log:
@@ -208,7 +208,7 @@ rule neuron_masking:
     """Each source's own task with its most activated neurons switched off (and as many random ones)."""
     input:
         prompts=lambda wildcards: list(similarity_prompts(wildcards)[0].values()),
-        activations="results/{experiment}/activations/" + MODEL + "/activations.safetensors",
+        activations=f"results/{{experiment}}/activations/{MODEL}/activations.safetensors",
         backbone=f"resources/models/{MODEL}",
         world=f"resources/data/{WORLD}",
     output:
