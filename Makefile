@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke run test bench lint clean
+.PHONY: setup demo smoke run report test bench lint clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,13 @@ smoke: $(STAMP)
 run: $(STAMP)
 	@test -n "$(CONFIG)" || { echo "make run needs CONFIG=config/<experiment>.yaml"; exit 2; }
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
+
+# The HTML report of the demo (or of CONFIG=...): every figure with its caption, written to
+# results/<experiment>/report.html.
+REPORT_CONFIG = $(or $(CONFIG),config/config.yaml)
+report: $(STAMP)
+	$(SNAKEMAKE) --configfile $(REPORT_CONFIG) \
+		--report results/$(shell awk '/^experiment:/ {print $$2; exit}' $(REPORT_CONFIG))/report.html
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest

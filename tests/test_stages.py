@@ -1,6 +1,7 @@
 """Every stage's command line, run in process on tiny data, in the order the workflow runs them."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -89,6 +90,14 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
         assert all(0 <= row["accuracy"] <= 1 for row in result["rows"])
         metrics.append(str(out))
     assert (tmp_path / "prompts" / "spt" / "peft" / "adapter_config.json").exists()
+    # All prompts in one call (one backbone, one tokenisation) give the same metrics files.
+    together = [str(tmp_path / "together" / f"{method}.json") for method in ("spt", "untrained", "no_prompt")]
+    evaluate.main(["--prompt", *(str(tmp_path / "prompts" / m) for m in ("spt", "untrained", "no_prompt")),
+                   "--backbone", str(backbone_dir), "--data", str(world_dir / "topic"), "--out", *together])
+    assert [json.loads(Path(p).read_text()) for p in together] == [json.loads(Path(p).read_text()) for p in metrics]
+    with pytest.raises(ValueError, match="give one output per prompt"):
+        evaluate.main(["--prompt", str(tmp_path / "prompts" / "spt"), "--backbone", str(backbone_dir),
+                       "--data", str(world_dir / "topic"), "--out", *together])
 
     tables = tmp_path / "tables"
     aggregate.main(["--metrics", *metrics, "--languages", str(world_dir / "languages.json"), "--out", str(tables)])

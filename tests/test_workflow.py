@@ -84,7 +84,8 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     assert set(transfer.loc[transfer.source == "topic_rev", "source_language"]) == {"rev"}
     assert (transfer.loc[transfer.init == "random", "gain"] == 0).all()
     retrieval = pd.read_csv(tables / "retrieval.csv")
-    assert set(retrieval.similarity) == {"avg_cos", "tok_cos"} and set(retrieval.target) == {"domain", "rte", "mean"}
+    assert set(retrieval.similarity) == {"avg_cos", "tok_cos", "flat_cos", "euclidean", "on", "jaccard"}
+    assert set(retrieval.target) == {"domain", "rte", "mean"}
     assert (retrieval.oracle >= retrieval.best_of_top3).all() and (retrieval.best_of_top3 >= retrieval.top1).all()
     assert (smoke_run / "results" / "smoke" / "figures" / "transfer_gain.png").stat().st_size > 0
     # cross-model: the small backbone's targets start from prompts projected from the main one
@@ -105,6 +106,17 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
         assert (smoke_run / "results" / "smoke" / "figures" / f"{figure}.png").stat().st_size > 0
     # the single-task English source is the experiment's own spt prompt, not trained twice
     assert not (smoke_run / "results" / "smoke" / "sources" / "tiny-xlmr-smoke" / "topic").exists()
+
+
+@pytest.mark.slow
+def test_report_gathers_every_figure_with_its_caption(smoke_run):
+    report = smoke_run / "results" / "smoke" / "report.html"
+    snakemake("--configfile", str(REPO / "config" / "smoke.yaml"), "--report", str(report), cwd=smoke_run)
+    html = report.read_text(encoding="utf-8")
+    for figure in ("heatmap_topic", "accuracy_vs_distance", "transfer_gain", "similarity_vs_transfer", "neuron_masking"):
+        assert f"{figure}.png" in html, figure
+    for caption in ("Soft prompt transfer (SPoT)", "Does prompt similarity predict transfer?", "Neuron masking check"):
+        assert caption in html, caption
 
 
 @pytest.mark.slow

@@ -84,6 +84,10 @@ def prompt_runs():
                     yield task, method, length, seed
 
 
+# What every task trains: "<method>/L<length>/seed<seed>" (the same list for each task).
+TASK_RUNS = [f"{method}/L{length}/seed{seed}" for task, method, length, seed in prompt_runs() if task == TASKS[0]]
+
+
 def metrics_files(wildcards=None):
     return [
         f"results/{EXPERIMENT}/metrics/{MODEL}/{task}/{method}/L{length}/seed{seed}.json"

@@ -1,13 +1,14 @@
 rule evaluate:
-    """Evaluate one trained prompt on the test split of every evaluation language."""
+    """Evaluate every trained prompt of one task on the test split of every evaluation language,
+    in one process: one backbone load and one tokenisation serve all prompts."""
     input:
-        prompt="results/{experiment}/prompts/{model}/{task}/{method}/L{length}/seed{seed}",
+        prompts=[f"results/{{experiment}}/prompts/{{model}}/{{task}}/{run}" for run in TASK_RUNS],
         backbone="resources/models/{model}",
         world=f"resources/data/{WORLD}",
     output:
-        metrics="results/{experiment}/metrics/{model}/{task}/{method}/L{length}/seed{seed}.json",
+        metrics=[f"results/{{experiment}}/metrics/{{model}}/{{task}}/{run}.json" for run in TASK_RUNS],
     log:
-        "logs/{experiment}/evaluate/{model}/{task}/{method}/L{length}/seed{seed}.log",
+        "logs/{experiment}/evaluate/{model}/{task}.log",
     params:
         args=eval_args,
     threads: THREADS
@@ -18,6 +19,6 @@ rule evaluate:
     conda:
         "../envs/xlprompt.yaml"
     shell:
-        "python -m xlprompt evaluate --prompt {input.prompt:q} --backbone {input.backbone:q} "
+        "python -m xlprompt evaluate --prompt {input.prompts:q} --backbone {input.backbone:q} "
         "--data {input.world:q}/{wildcards.task} --out {output.metrics:q} --threads {threads} "
         "{params.args} > {log:q} 2>&1"
