@@ -130,3 +130,39 @@ def test_correlation_of_a_monotone_relation_is_one_with_a_degenerate_interval():
     table = correlation_table(similarity, transfer, "en", resamples=100)
     row = table[table.outcome == "gain_en"].iloc[0]
     assert (row.pairs, row.spearman) == (4, pytest.approx(1.0))
+
+
+def _tiny_family_models(vocab_size: int, pad_id: int):
+    from transformers import (BloomConfig, BloomForCausalLM, MT5Config, MT5ForConditionalGeneration, XGLMConfig,
+                              XGLMForCausalLM)
+
+    torch.manual_seed(0)
+    return {
+        "xglm": XGLMForCausalLM(XGLMConfig(vocab_size=vocab_size, d_model=16, ffn_dim=32, num_layers=2,
+                                           attention_heads=2, max_position_embeddings=64)),
+        "bloom": BloomForCausalLM(BloomConfig(vocab_size=vocab_size, hidden_size=16, n_layer=3, n_head=2)),
+        "mt5": MT5ForConditionalGeneration(MT5Config(vocab_size=vocab_size, d_model=16, d_ff=24, num_layers=2,
+                                                     num_decoder_layers=2, num_heads=2, d_kv=8,
+                                                     decoder_start_token_id=pad_id, pad_token_id=pad_id)),
+    }
+
+
+@pytest.mark.parametrize("name, layers, ffn", [("xglm", 2, 32), ("bloom", 3, 64), ("mt5", 2, 24)])
+def test_activations_of_decoder_and_encoder_decoder_families(backbone_dir, name, layers, ffn):
+    _, tokenizer = load_backbone(backbone_dir)
+    model = _tiny_family_models(len(tokenizer), tokenizer.pad_token_id)[name]
+    prompts = torch.randn(3, 4, 16, generator=torch.Generator().manual_seed(1))
+    activations = prompt_alone_activations(model, tokenizer, prompts)
+    assert activations.shape == (3, layers, ffn)
+    assert torch.allclose(prompt_alone_activations(model, tokenizer, prompts[2:3])[0], activations[2], atol=1e-5)
+    if name == "xglm":
+        # Explicit recomputation of layer 0: GELU(fc1(x)) at the last position (L = 4 after <s>).
+        layer = model.model.layers[0]
+        seen = {}
+        handle = layer.fc1.register_forward_pre_hook(lambda module, args: seen.setdefault("x", args[0]))
+        try:
+            prompt_alone_activations(model, tokenizer, prompts)
+        finally:
+            handle.remove()
+        expected = F.gelu(seen["x"][:, 4] @ layer.fc1.weight.T + layer.fc1.bias)
+        assert torch.allclose(activations[:, 0], expected, atol=1e-6)

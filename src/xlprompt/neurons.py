@@ -2,8 +2,10 @@
 
 A prompt's activation vector is every layer's FFN intermediate output after the
 non-linearity, at the prediction position, with the frozen backbone. As Su et al. compute it,
-the prompt is fed alone with the model's special tokens, here ``[P_1..P_L] <s> <mask> </s>``
-(the label is read at ``<mask>``); optionally the vector is averaged over real task inputs.
+the prompt is fed alone with the model's special tokens, e.g. ``[P_1..P_L] <s> <mask> </s>``
+for encoder masked LMs (the label is read at ``<mask>``; decoder-only and encoder-decoder
+models in :func:`prompt_alone_activations`); optionally the vector is averaged over real task
+inputs (masked LMs, whose prompted model this package trains so far).
 
 A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
 ``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
@@ -25,16 +27,39 @@ from xlprompt.encoding import EncodedSplit
 logger = logging.getLogger(__name__)
 
 
+def model_family(backbone: nn.Module) -> str:
+    """``masked`` (encoder masked LM), ``causal`` (decoder-only) or ``seq2seq`` (encoder-decoder)."""
+    config = backbone.config
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    if type(backbone).__name__.endswith("ForCausalLM"):
+        return "causal"
+    return "masked"
+
+
 def ffn_modules(backbone: nn.Module) -> list[nn.Module]:
     """Per layer, the module whose output is the FFN activation after the non-linearity.
 
-    Encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x)).
+    - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
+    - XGLM: ``layers[i].activation_fn`` (applied to fc1); BLOOM: ``h[i].mlp.gelu_impl``;
+    - mT5 / T5 (Su et al. hook the decoder): ``decoder.block[i].layer[-1].DenseReluDense.act``
+      (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0).
     """
     base = backbone.base_model
     layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if layers is not None and all(hasattr(layer, "intermediate") for layer in layers):
-        return [layer.intermediate for layer in layers]
-    raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
+    if model_family(backbone) == "masked" and layers is not None and all(hasattr(l, "intermediate") for l in layers):
+        modules = [layer.intermediate for layer in layers]
+    elif hasattr(base, "layers") and all(hasattr(l, "activation_fn") for l in base.layers):  # XGLM
+        modules = [layer.activation_fn for layer in base.layers]
+    elif hasattr(base, "h") and all(hasattr(getattr(l, "mlp", None), "gelu_impl") for l in base.h):  # BLOOM
+        modules = [layer.mlp.gelu_impl for layer in base.h]
+    elif model_family(backbone) == "seq2seq" and hasattr(base, "decoder"):  # T5, mT5
+        modules = [block.layer[-1].DenseReluDense.act for block in base.decoder.block]
+    else:
+        raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
+    if not all(isinstance(m, nn.Module) for m in modules) or len({id(m) for m in modules}) != len(modules):
+        raise ValueError(f"{type(backbone).__name__}: the FFN activations are not one module per layer; cannot hook them")
+    return modules
 
 
 @contextmanager
@@ -65,18 +90,38 @@ def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None
 
 @torch.no_grad()
 def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
-    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at <mask>.
+    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the prediction position.
 
-    All prompts go through the backbone in one batched forward pass.
+    All prompts go through the backbone in one batched forward pass. The input and the
+    prediction position follow each family's prompt layout:
+    masked ``[P] <s> <mask> </s>`` at <mask>; causal ``<s> [P]`` at the last position (the
+    next token is the label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first
+    position.
     """
     n_prompts, length, _ = prompts.shape
-    ids = torch.tensor([[tokenizer.bos_token_id, tokenizer.mask_token_id, tokenizer.eos_token_id]])
-    tokens = backbone.get_input_embeddings()(ids).expand(n_prompts, -1, -1)  # (P, 3, d)
-    embeds = torch.cat([prompts.to(tokens.dtype), tokens], dim=1)  # (P, L + 3, d)
+    family = model_family(backbone)
+    embed = backbone.get_input_embeddings()
+
+    def tokens(ids: list[int]) -> torch.Tensor:  # (P, len(ids), d)
+        return embed(torch.tensor([ids])).expand(n_prompts, -1, -1)
+
     backbone.eval()
     with record_ffn(backbone) as outputs:
-        backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
-    position = length + 1  # the <mask> slot
+        if family == "masked":
+            embeds = torch.cat([prompts, tokens([tokenizer.bos_token_id, tokenizer.mask_token_id,
+                                                 tokenizer.eos_token_id])], dim=1)  # (P, L + 3, d)
+            backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+            position = length + 1  # the <mask> slot
+        elif family == "causal":
+            embeds = torch.cat([tokens([tokenizer.bos_token_id]), prompts], dim=1)  # (P, 1 + L, d)
+            backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+            position = length  # the last position predicts the label word
+        else:
+            embeds = torch.cat([prompts, tokens([tokenizer.eos_token_id])], dim=1)  # (P, L + 1, d)
+            start = torch.full((n_prompts, 1), backbone.config.decoder_start_token_id)
+            backbone(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+                     decoder_input_ids=start)
+            position = 0  # the decoder's first position predicts the label word
     return torch.stack([out[:, position] for out in outputs], dim=1)  # (P, n_layers, ffn)
 
 
