@@ -23,13 +23,9 @@ from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
 from xlprompt.prompting import PromptedMaskedLM, SoftPrompt
 from xlprompt.train import TrainConfig, parameter_groups, train_step
 
+from shapes import SHAPES  # benchmarks/ is on sys.path when a script runs
+
 RESULTS = Path(__file__).with_name("results.json")
-SHAPES = {
-    "tiny (demo: 3 x 128)": dict(num_hidden_layers=3, hidden_size=128, num_attention_heads=4, intermediate_size=512,
-                                 vocab_size=800),
-    "xlm-r-base width (2 x 768, vocab cut to 8k)": dict(num_hidden_layers=2, hidden_size=768, num_attention_heads=12,
-                                                       intermediate_size=3072, vocab_size=8000),
-}
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 5, 6
 
 

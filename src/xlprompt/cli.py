@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from xlprompt.logs import setup_logging
 
@@ -45,3 +46,14 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
 
 def dataclass_from_args(cls, args: argparse.Namespace):
     return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+
+
+def named_paths(values: list[str], flag: str) -> list[tuple[str, Path]]:
+    """``NAME=PATH`` arguments as (name, path) pairs; a malformed one names the flag."""
+    pairs = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag}: expected NAME=PATH, got {value!r}")
+        pairs.append((name, Path(path)))
+    return pairs

@@ -14,7 +14,6 @@ source prompt.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -31,7 +30,7 @@ from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.prompting import PromptedMaskedLM
 from xlprompt.tasks import TaskSet
-from xlprompt.train import batch_rows, evaluate_split, load_backbone, train_step, trainable_state
+from xlprompt.train import batch_rows, load_backbone, train_step, trainable_state, validate, write_train_log
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +130,7 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
         loss = train_step(model, optimizer, batch)
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            dev_loss, dev_acc = evaluate_split(model, dev_data, pad)
-            log_rows.append({"step": done, "train_loss": round(loss.item(), 5), "dev_loss": round(dev_loss, 5),
-                             "dev_accuracy": round(dev_acc, 5)})
-            bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
-            if dev_loss < best["loss"]:
-                best = {"loss": dev_loss, "step": done, "state": trainable_state(model)}
+            best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
     model.load_state_dict(best["state"], strict=False)
     inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
               "source": sha256_file(source / "prompt.safetensors"),
@@ -150,8 +144,7 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
         save_file({"prompt": projected}, tmp / "prompt.safetensors", metadata={"method": "projector"})
         save_file({k: v.contiguous() for k, v in projector.state_dict().items()}, tmp / "projector.safetensors")
         write_json(tmp / "meta.json", meta)
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row) + "\n" for row in log_rows)
+        write_train_log(tmp / "train_log.jsonl", log_rows)
     logger.info("projector: best dev loss %.4f at step %d (%.1fs)", best["loss"], best["step"], summary["seconds"])
     return summary
 

@@ -302,12 +302,7 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
             with torch.no_grad():
                 snapshots["prompt_snapshot"] = model.prompt().detach().clone()
         if done % cfg.eval_every == 0 or done == steps:
-            dev_loss, dev_acc = evaluate_split(model, dev_data, pad)
-            log_rows.append({"step": done, "train_loss": round(loss.item(), 5), "dev_loss": round(dev_loss, 5),
-                             "dev_accuracy": round(dev_acc, 5)})
-            bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
-            if dev_loss < best["loss"]:
-                best = {"loss": dev_loss, "step": done, "state": trainable_state(model)}
+            best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
         if checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < steps:
             tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
             tensors.update({f"best.{k}": v for k, v in best["state"].items()})
@@ -344,6 +339,26 @@ def evaluate_split(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int) -> 
     """Mean loss and accuracy over ``data``."""
     preds, loss = predict(model, data, pad_id)
     return loss, sum(p == g for p, g in zip(preds, data.labels)) / len(data)
+
+
+def validate(model: PromptedMaskedLM, dev_data: EncodedSplit, pad_id: int, step: int, train_loss: torch.Tensor,
+             log_rows: list[dict], best: dict, bar) -> dict:
+    """Validation at ``step``: log it (``log_rows``, the progress bar) and return the best so far.
+
+    ``best`` = {"loss", "step", "state"}: the trainable state with the lowest validation loss.
+    """
+    dev_loss, dev_acc = evaluate_split(model, dev_data, pad_id)
+    log_rows.append({"step": step, "train_loss": round(train_loss.item(), 5), "dev_loss": round(dev_loss, 5),
+                     "dev_accuracy": round(dev_acc, 5)})
+    bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
+    if dev_loss < best["loss"]:
+        return {"loss": dev_loss, "step": step, "state": trainable_state(model)}
+    return best
+
+
+def write_train_log(path: Path, log_rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in log_rows)
 
 
 def ticket_parameters(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
@@ -400,8 +415,7 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
         write_json(tmp / "meta.json", {**meta, "snapshot_step": cfg.snapshot_step if "prompt_snapshot" in snapshots else 0,
                                        "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size})
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row) + "\n" for row in log_rows)
+        write_train_log(tmp / "train_log.jsonl", log_rows)
         if cfg.method == "full_ft":
             model.backbone.save_pretrained(tmp / "backbone")
             tokenizer.save_pretrained(tmp / "backbone")

@@ -30,6 +30,7 @@ TRAIN_LANGUAGE = config.get("training", {}).get("train_language", "en")
 SPOT = config.get("spot", {})
 SPOT_SOURCES = SPOT.get("sources", {})
 SPOT_TARGETS = SPOT.get("targets", [])
+TARGET_LANGUAGE = SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE)  # targets train in it
 EMBEDDING_STEP = SPOT.get("embedding_step", DEFAULT_EMBEDDING_STEP)
 SPOT_INITS = list(SPOT_BASELINES) + sorted(SPOT_SOURCES)
 CROSS = SPOT.get("cross_model", {})  # cross-model transfer into a second backbone

@@ -156,7 +156,7 @@ rule plot_transfer:
     log:
         "logs/{experiment}/plot_transfer.log",
     params:
-        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+        train_language=TARGET_LANGUAGE,
     conda:
         "../envs/xlprompt.yaml"
     shell:
@@ -242,7 +242,7 @@ rule correlate:
     log:
         "logs/{experiment}/correlate.log",
     params:
-        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+        train_language=TARGET_LANGUAGE,
     conda:
         "../envs/xlprompt.yaml"
     shell:
@@ -273,7 +273,7 @@ rule plot_similarity:
     params:
         tables=folder_of_first_input,
         folder=folder_of_first_output,
-        train_language=SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE),
+        train_language=TARGET_LANGUAGE,
     conda:
         "../envs/xlprompt.yaml"
     shell:

@@ -31,23 +31,13 @@ import json
 import logging
 from pathlib import Path
 
-from xlprompt.cli import stage_parser, start
+from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import read_json, write_json
 from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
 from xlprompt.train import load_backbone, load_trained
 
 logger = logging.getLogger(__name__)
-
-
-def named_paths(values: list[str], flag: str) -> list[tuple[str, Path]]:
-    pairs = []
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"{flag}: expected NAME=PATH, got {value!r}")
-        pairs.append((name, Path(path)))
-    return pairs
 
 
 def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> str | None:
@@ -63,10 +53,9 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
     tokenizer = shared[1]
     tests = TestSets(data_dir, tokenizer, languages, split)
     target, n_labels = tests.labels.task, len(tests.labels.names)
-    source_meta = {}
-    for name, path in sources:
-        meta = read_json(path / "meta.json")
-        source_meta[name] = {"source_tasks": meta["tasks"], "source_language": meta["train_language"]}
+    metas = {path: read_json(path / "meta.json") for _, path in sources}
+    source_meta = {name: {"source_tasks": metas[path]["tasks"], "source_language": metas[path]["train_language"]}
+                   for name, path in sources}
     lengths = set()
 
     def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
@@ -97,7 +86,7 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
         logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
                     " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
     for name, path in sources:
-        meta = read_json(path / "meta.json")
+        meta = metas[path]
         cfg = meta["config"]
         task = zero_shot_task(meta["tasks"], target, label_maps)
         run = {"init": "zero_shot", "source": name, **source_meta[name], "seed": cfg["seed"], "applicable": task is not None,

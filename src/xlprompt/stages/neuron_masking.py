@@ -24,11 +24,10 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
-from xlprompt.cli import stage_parser, start
+from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import read_json, write_csv
 from xlprompt.neurons import record_ffn, top_neurons
-from xlprompt.stages.evaluate_transfer import named_paths
 from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import load_backbone, load_trained
 

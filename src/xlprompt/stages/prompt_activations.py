@@ -22,10 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from xlprompt.cli import stage_parser, start
+from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import atomic_file, read_json
 from xlprompt.neurons import prompt_alone_activations, task_input_activations
-from xlprompt.stages.evaluate_transfer import named_paths
 from xlprompt.tasks import TaskSet
 from xlprompt.train import load_backbone, load_trained
 

@@ -33,27 +33,26 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
-from xlprompt.cli import stage_parser, start
+from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import write_csv
 from xlprompt.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
-from xlprompt.stages.evaluate_transfer import named_paths
 from xlprompt.stages.prompt_activations import activation_key
 
 logger = logging.getLogger(__name__)
 
 
-def prompt_tensor(artifact: Path, key: str) -> torch.Tensor:
-    tensors = load_file(artifact / "prompt.safetensors")
+def prompt_tensor(artifact: Path, tensors: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in tensors:
         hint = "; train it with --snapshot-step" if key == "prompt_snapshot" else ""
         raise ValueError(f"{artifact}: no {key} in prompt.safetensors{hint}")
     return tensors[key]
 
 
-def group(pairs: list[tuple[str, Path]], key: str) -> dict[str, list[torch.Tensor]]:
+def group(pairs: list[tuple[str, Path]], loaded: dict[Path, dict[str, torch.Tensor]],
+          key: str) -> dict[str, list[torch.Tensor]]:
     grouped: dict[str, list[torch.Tensor]] = defaultdict(list)
     for name, path in pairs:
-        grouped[name].append(prompt_tensor(path, key))
+        grouped[name].append(prompt_tensor(path, loaded[path], key))
     return dict(grouped)
 
 
@@ -70,17 +69,19 @@ def group_activations(pairs: list[tuple[str, Path]], activations: dict[str, torc
 
 def similarities(sources: list[tuple[str, Path]], targets: list[tuple[str, Path]], activations: Path | None,
                  window: int) -> pd.DataFrame:
-    tables = [similarity_table(group(sources, "prompt_snapshot"), group(targets, "prompt_snapshot"),
+    loaded = {path: load_file(path / "prompt.safetensors") for _, path in sources + targets}  # each file once
+    tables = [similarity_table(group(sources, loaded, "prompt_snapshot"), group(targets, loaded, "prompt_snapshot"),
                                SPOT_SIMILARITIES, "snapshot"),
-              similarity_table(group(sources, "prompt"), group(targets, "prompt"), tuple(SIMILARITIES), "final")]
+              similarity_table(group(sources, loaded, "prompt"), group(targets, loaded, "prompt"),
+                               tuple(SIMILARITIES), "final")]
     if activations is not None:
-        loaded = load_file(activations)
-        length_of = {path: prompt_tensor(path, "prompt").shape[0] for _, path in sources + targets}
+        neurons = load_file(activations)
+        length_of = {path: tensors["prompt"].shape[0] for path, tensors in loaded.items()}
         for length in sorted(set(length_of.values())):
             mine = [[(name, path) for name, path in pairs if length_of[path] == length] for pairs in (sources, targets)]
             if all(mine):
-                tables.append(neuron_similarity_table(group_activations(mine[0], loaded, activations),
-                                                      group_activations(mine[1], loaded, activations), length, window))
+                tables.append(neuron_similarity_table(group_activations(mine[0], neurons, activations),
+                                                      group_activations(mine[1], neurons, activations), length, window))
     return pd.concat(tables, ignore_index=True)
 
 
