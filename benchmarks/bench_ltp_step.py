@@ -11,10 +11,8 @@ that machine noise hits both alike, and the ratio of the medians is reported.
 from __future__ import annotations
 
 import copy
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
@@ -23,9 +21,9 @@ from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
 from xlprompt.prompting import PromptedMaskedLM, SoftPrompt
 from xlprompt.train import TrainConfig, parameter_groups, train_step
 
-from shapes import SHAPES  # benchmarks/ is on sys.path when a script runs
+from record import ratio, save  # benchmarks/ is on sys.path when a script runs
+from shapes import SHAPES
 
-RESULTS = Path(__file__).with_name("results.json")
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 5, 6
 
 
@@ -68,8 +66,7 @@ def measure(shape: dict) -> dict:
                 train_step(model, optimizer, batch)
             times[method].append((time.perf_counter() - start) / STEPS)
     full, ltp = statistics.median(times["full_ft"]), statistics.median(times["ltp"])
-    return {"full_ft_step_s": round(full, 5), "ltp_step_s": round(ltp, 5), "ratio": round(ltp / full, 3),
-            "target": "<= 1.15", "met": ltp / full <= 1.15, "batch": BATCH, "seq": SEQ, "prompt": PROMPT,
+    return {"full_ft_step_s": round(full, 5), "ltp_step_s": round(ltp, 5), **ratio(ltp / full, "<= 1.15"), "batch": BATCH, "seq": SEQ, "prompt": PROMPT,
             "threads": torch.get_num_threads()}
 
 
@@ -78,9 +75,7 @@ def main() -> None:
     print(f"{'model':<45} {'full_ft s/step':>15} {'ltp s/step':>11} {'ratio':>6}  target  met")
     for name, r in rows.items():
         print(f"{name:<45} {r['full_ft_step_s']:>15.4f} {r['ltp_step_s']:>11.4f} {r['ratio']:>6.3f}  <=1.15  {r['met']}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["ltp_step_vs_full_ft_step"] = rows
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("ltp_step_vs_full_ft_step", rows)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,16 @@ with XLM-R's full 250,002-token vocabulary (depth cut to 2 layers to fit the CPU
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xlprompt.mlm import masked_positions_loss
 
-RESULTS = Path(__file__).with_name("results.json")
+from record import ratio, save  # benchmarks/ is on sys.path when a script runs
+
 SHAPES = {
     "tiny (demo: 3 x 128, vocab 768)": (dict(num_hidden_layers=3, hidden_size=128, num_attention_heads=4,
                                              intermediate_size=512, vocab_size=768), 128, 40),
@@ -69,7 +68,7 @@ def measure(shape: dict, batch: int, seq: int) -> dict:
     full, masked = statistics.median(times["full"]), statistics.median(times["masked_only"])
     tokens = batch * seq
     return {"full_head_tokens_per_s": round(tokens / full, 1), "masked_only_tokens_per_s": round(tokens / masked, 1),
-            "ratio": round(full / masked, 3), "target": ">= 2", "met": full / masked >= 2, "batch": batch, "seq": seq,
+            **ratio(full / masked, ">= 2"), "batch": batch, "seq": seq,
             "threads": torch.get_num_threads()}
 
 
@@ -79,9 +78,7 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<45} {r['full_head_tokens_per_s']:>16.1f} {r['masked_only_tokens_per_s']:>18.1f} "
               f"{r['ratio']:>6.2f}  >= 2    {r['met']}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["mlm_masked_only_vs_full_head"] = rows
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("mlm_masked_only_vs_full_head", rows)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-from shapes import SHAPES  # benchmarks/ is on sys.path when a script runs
+from record import ratio, save  # benchmarks/ is on sys.path when a script runs
+from shapes import SHAPES
 
-RESULTS = Path(__file__).with_name("results.json")
 KINDS = ("spt", "full_ft", "peft")
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 3, 5
 
@@ -112,8 +112,7 @@ def measure(shape_name: str) -> dict:
     }
     return {"step_s": {k: round(v, 5) for k, v in step.items()},
             "training_memory_mb": {k: round(v, 1) for k, v in memory.items()},
-            "ratios": {name: {"ratio": round(value, 3), "target": f"<= {limit}", "met": value <= limit}
-                       for name, (value, limit) in ratios.items()},
+            "ratios": {name: ratio(value, f"<= {limit}") for name, (value, limit) in ratios.items()},
             "batch": BATCH, "seq": SEQ, "prompt": PROMPT, "rounds": ROUNDS, "steps": STEPS,
             "threads": rounds["spt"][0]["threads"]}
 
@@ -122,12 +121,10 @@ def main() -> None:
     rows = {name: measure(name) for name in SHAPES}
     print(f"{'model':<45} {'ratio':<24} {'value':>7}  target   met")
     for name, r in rows.items():
-        for ratio, v in r["ratios"].items():
-            print(f"{name:<45} {ratio:<24} {v['ratio']:>7.3f}  {v['target']:<7}  {v['met']}")
+        for what, v in r["ratios"].items():
+            print(f"{name:<45} {what:<24} {v['ratio']:>7.3f}  {v['target']:<7}  {v['met']}")
         print(f"{'':<45} step s: {r['step_s']}, training memory MB: {r['training_memory_mb']}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["spt_step_vs_full_ft_and_peft"] = rows
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save("spt_step_vs_full_ft_and_peft", rows)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 from xlprompt.data import load_labels, load_split
-from xlprompt.encoding import encode_split
+from xlprompt.encoding import EncodedSplit, encode_split
+from xlprompt.evaluation import batchable, score, score_together
 from xlprompt.mlm import masked_positions_loss, mask_tokens, pad_batch
+from xlprompt.prompting import SoftPrompt, prompted_logits
 from xlprompt.stages.evaluate import evaluate
 from xlprompt.train import TrainConfig, batch_rows, load_backbone, load_trained, train_prompt
 
@@ -117,6 +119,43 @@ def test_reloaded_prompt_gives_the_same_predictions(world_dir, backbone_dir, tmp
         again = load_trained(out, backbone_dir)[0](
             batch["input_ids"], batch["attention_mask"], batch["mask_index"])
     assert torch.equal(first, again)
+
+
+def test_prompts_scored_together_equal_each_prompt_scored_alone(world_dir, backbone_dir, tmp_path):
+    """Several prompts of one backbone in shared forward passes: the same logits, predictions
+    and losses as each prompt on its own, also when rows may only choose their task's labels."""
+    backbone, tokenizer = load_backbone(backbone_dir)
+    model, _ = load_trained(_trained_spt(world_dir, backbone_dir, tmp_path), backbone_dir, shared=(backbone, tokenizer))
+    models = []
+    for seed in range(3):  # same backbone and verbalizer, three different prompts
+        prompt = SoftPrompt(4, backbone.config.hidden_size)
+        prompt.embedding.data.copy_(torch.randn(4, backbone.config.hidden_size, generator=torch.Generator().manual_seed(seed)))
+        models.append(type(model)(backbone, prompt, model.verbalizer_ids.tolist()))
+    data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
+    pad = tokenizer.pad_token_id
+    batch = data.batch(range(10), pad)
+    with torch.no_grad():
+        together = prompted_logits(backbone, torch.stack([m.prompt() for m in models]), model.verbalizer_ids,
+                                   batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+        for i, m in enumerate(models):
+            torch.testing.assert_close(together[i], m(batch["input_ids"], batch["attention_mask"], batch["mask_index"]),
+                                       rtol=1e-5, atol=1e-5)
+    assert batchable(models) and not batchable([*models, model.__class__(backbone, None, [5, 6, 7])])
+    # Two "tasks" side by side: rows of the first may choose labels 0-1, of the second 2.
+    mixed = EncodedSplit.concatenate([data, data], [2, 1])
+    mixed.labels = [min(label, 1) for label in data.labels] + [2] * len(data)
+    for split in (data, mixed):
+        rows = score_together(models, split, pad, 3, batch_size=16)  # 16 // 3 = 5 examples per pass
+        for row, m in zip(rows, models):
+            alone = score(m, split, pad, 3, batch_size=7)
+            assert row.pop("loss") == pytest.approx(alone.pop("loss"), rel=1e-5)
+            assert row == alone
+
+
+def _trained_spt(world_dir, backbone_dir, tmp_path) -> Path:
+    out = tmp_path / "spt"
+    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", **{**FAST, "steps": 2}), out)
+    return out
 
 
 def test_no_prompt_path_equals_the_plain_token_forward(world_dir, backbone_dir, tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from xlprompt.logs import log_section_times
+
 STAGES = {
     "generate_world": "Generate the offline multilingual world (tasks and corpus).",
     "pretrain_backbone": "Train a tokenizer and pretrain a tiny XLM-R with masked-LM loss.",
@@ -37,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:
         sys.exit(f"xlprompt: unknown stage {stage!r}; choose from {', '.join(STAGES)}")
-    importlib.import_module(f"xlprompt.stages.{stage}").main(rest)
+    try:
+        importlib.import_module(f"xlprompt.stages.{stage}").main(rest)
+    finally:
+        log_section_times()  # e.g. "time in tokenising: 0.031 s" (benchmarks/bench_workflow.py sums them)
 
 
 if __name__ == "__main__":

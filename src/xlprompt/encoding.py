@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import pandas as pd
 import torch
 
+from xlprompt.logs import timed
 from xlprompt.mlm import pad_batch
 
 
@@ -40,6 +42,16 @@ class EncodedSplit:
             batch["choices"] = torch.tensor([self.choices[r] for r in rows])  # (B, 2)
         return batch
 
+    def inference_batches(self, batch_size: int, pad_id: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """Batches for scoring, rows sorted by length so that little of each batch is padding.
+
+        Yields (rows, batch): callers put each row's result back at its position in the split.
+        """
+        order = sorted(range(len(self)), key=lambda r: len(self.input_ids[r]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            yield rows, self.batch(rows, pad_id)
+
     @classmethod
     def concatenate(cls, parts: list[EncodedSplit], n_labels: list[int]) -> EncodedSplit:
         """Several tasks' splits as one, labels shifted into the side-by-side label list."""
@@ -54,19 +66,21 @@ class EncodedSplit:
 
 
 def restrict_to_choices(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Logits (B, n_labels) with every label outside a row's task set to -inf."""
+    """Logits (..., B, n_labels) with every label outside a row's task set to -inf."""
     if "choices" not in batch:
         return logits
-    label = torch.arange(logits.shape[1], device=logits.device)  # (n_labels,)
+    label = torch.arange(logits.shape[-1], device=logits.device)  # (n_labels,)
     start, stop = batch["choices"][:, :1], batch["choices"][:, 1:]  # (B, 1) each
     return logits.masked_fill((label < start) | (label >= stop), float("-inf"))
 
 
 def encode_split(tokenizer, frame: pd.DataFrame, max_length: int) -> EncodedSplit:
     """``<s> text [</s> </s> pair] <mask> </s>``; the text (then the pair) is cut to fit."""
-    texts = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
-    has_pair = frame["text_pair"].notna()
-    pairs = tokenizer([p if isinstance(p, str) else "" for p in frame["text_pair"]], add_special_tokens=False)["input_ids"]
+    with timed("tokenising"):
+        texts = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
+        has_pair = frame["text_pair"].notna()
+        pairs = tokenizer([p if isinstance(p, str) else "" for p in frame["text_pair"]],
+                          add_special_tokens=False)["input_ids"]
     bos, eos, mask = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id
     ids, mask_index = [], []
     for text, pair, paired in zip(texts, pairs, has_pair):

@@ -3,7 +3,9 @@
 :class:`TestSets` reads and tokenises each language once, so that every prompt evaluated in
 the same process shares one tokenisation. :func:`score` turns a prompted model's predictions
 into one metrics row; with a label map it scores a prompt of another task zero-shot (its
-predicted source labels mapped onto the target's labels).
+predicted source labels mapped onto the target's labels). :func:`score_together` scores
+several prompts of one frozen backbone in the same forward passes (benchmarks/bench_evaluation.py
+measures what that saves).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
 from xlprompt.data import languages_of, load_labels, load_split
-from xlprompt.encoding import EncodedSplit, encode_split
+from xlprompt.encoding import EncodedSplit, encode_split, restrict_to_choices
 from xlprompt.metrics import accuracy, macro_f1
-from xlprompt.prompting import PromptedMaskedLM
+from xlprompt.prompting import PromptedMaskedLM, prompted_logits
 from xlprompt.train import predict
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,11 @@ def score(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int, n_labels: in
     ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse).
     """
     preds, loss = predict(model, data, pad_id, batch_size)
+    return metrics_row(data, preds, loss, n_labels, label_map)
+
+
+def metrics_row(data: EncodedSplit, preds: list[int], loss: float, n_labels: int,
+                label_map: list[int] | None = None) -> dict:
     row = {}
     if label_map is not None:
         preds = [label_map[p] for p in preds]
@@ -52,3 +62,39 @@ def score(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int, n_labels: in
         row["loss"] = loss
     return {**row, "accuracy": accuracy(data.labels, preds), "macro_f1": macro_f1(data.labels, preds, n_labels),
             "n": len(data)}
+
+
+def batchable(models: list[PromptedMaskedLM]) -> bool:
+    """Whether ``models`` can run as one batch: one backbone object, one verbalizer, one prompt length."""
+    first = models[0]
+    return all(m.backbone is first.backbone and torch.equal(m.verbalizer_ids, first.verbalizer_ids)
+               and m.prompt is not None and first.prompt is not None and m.prompt.length == first.prompt.length
+               for m in models)
+
+
+@torch.no_grad()
+def score_together(models: list[PromptedMaskedLM], data: EncodedSplit, pad_id: int, n_labels: int,
+                   batch_size: int = 128) -> list[dict]:
+    """:func:`score` of each model, all prompts run in the same forward passes.
+
+    The models must be :func:`batchable`. ``batch_size`` counts sequences per pass (prompts x
+    examples), so memory stays that of one :func:`score` call whatever the number of prompts.
+    """
+    if not batchable(models):
+        raise ValueError("score_together needs prompts of one length on one shared backbone and verbalizer")
+    first = models[0]
+    first.eval()
+    prompts = torch.stack([m.prompt() for m in models])  # (P, L, d)
+    per_pass = max(1, batch_size // len(models))
+    preds = [[0] * len(data) for _ in models]
+    loss_sums = torch.zeros(len(models), dtype=torch.float64)
+    for rows, batch in data.inference_batches(per_pass, pad_id):
+        logits = prompted_logits(first.backbone, prompts, first.verbalizer_ids, batch["input_ids"],
+                                 batch["attention_mask"], batch["mask_index"])  # (P, B, n_labels)
+        logits = restrict_to_choices(logits, batch)  # the (B, n_labels) mask broadcasts over prompts
+        labels = batch["labels"].expand(len(models), -1)
+        loss_sums += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(dim=1).double()
+        for p, predicted in enumerate(logits.argmax(dim=-1).tolist()):
+            for row, pred in zip(rows, predicted):
+                preds[p][row] = pred
+    return [metrics_row(data, p, (loss_sum / len(data)).item(), n_labels) for p, loss_sum in zip(preds, loss_sums)]

@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Iterable, TypeVar
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# Seconds spent per section in this process (see timed); each stage logs them as it exits, so
+# a job's log says, e.g., how much of it went into tokenising (benchmarks/bench_workflow.py
+# sums them over a run).
+_SECTION_SECONDS: dict[str, float] = defaultdict(float)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -30,3 +39,23 @@ def progress(iterable: Iterable[T] | None = None, **kwargs) -> tqdm:
     disable = os.environ.get("XLPROMPT_PROGRESS", "1") == "0"
     interval = 0.5 if sys.stderr.isatty() else 15.0
     return tqdm(iterable, disable=disable, mininterval=interval, file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+
+@contextmanager
+def timed(section: str) -> Iterator[None]:
+    """Add the wall time of the ``with`` block to ``section``'s total for this process."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        _SECTION_SECONDS[section] += time.perf_counter() - start
+
+
+def section_seconds() -> dict[str, float]:
+    return dict(_SECTION_SECONDS)
+
+
+def log_section_times() -> None:
+    """One line per section, ``time in <section>: <seconds> s``, for the job's log."""
+    for section, seconds in sorted(_SECTION_SECONDS.items()):
+        logger.info("time in %s: %.3f s", section, seconds)

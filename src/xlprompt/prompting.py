@@ -78,14 +78,27 @@ class PromptedMaskedLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor) -> torch.Tensor:
         """input_ids, attention_mask: (B, S) right-padded; mask_index: (B,). Returns (B, n_labels)."""
-        embeds = self.backbone.get_input_embeddings()(input_ids)  # (B, S, d)
-        if self.prompt is not None and self.prompt.length:
-            batch = input_ids.shape[0]
-            prompt = self.prompt().unsqueeze(0).expand(batch, -1, -1)  # (B, L, d)
-            embeds = torch.cat([prompt, embeds], dim=1)  # (B, L + S, d)
-            ones = attention_mask.new_ones(batch, self.prompt.length)
-            attention_mask = torch.cat([ones, attention_mask], dim=1)
-            mask_index = mask_index + self.prompt.length
-        hidden = self.backbone.base_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-        at_mask = hidden[torch.arange(hidden.shape[0]), mask_index]  # (B, d)
-        return lm_head_of(self.backbone)(at_mask)[:, self.verbalizer_ids]  # (B, n_labels)
+        prompts = self.prompt().unsqueeze(0) if self.prompt is not None else None
+        return prompted_logits(self.backbone, prompts, self.verbalizer_ids, input_ids, attention_mask, mask_index)[0]
+
+
+def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
+                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor) -> torch.Tensor:
+    """Label-word logits at the mask slot of every prompt on every row, in one forward pass.
+
+    prompts: (P, L, d), P prompts of one length sharing ``backbone`` (None: no prompt, P = 1);
+    input_ids, attention_mask: (B, S) right-padded; mask_index: (B,). Returns (P, B, n_labels):
+    the P x B sequences run as one batch, so evaluating P prompts costs one pass over the data.
+    """
+    embeds = backbone.get_input_embeddings()(input_ids)  # (B, S, d)
+    batch = input_ids.shape[0]
+    n_prompts = 1
+    if prompts is not None and prompts.shape[1]:
+        n_prompts, length = prompts.shape[:2]
+        embeds = torch.cat([prompts.unsqueeze(1).expand(-1, batch, -1, -1),
+                            embeds.unsqueeze(0).expand(n_prompts, -1, -1, -1)], dim=2).flatten(0, 1)  # (P*B, L+S, d)
+        attention_mask = torch.cat([attention_mask.new_ones(batch, length), attention_mask], dim=1).repeat(n_prompts, 1)
+        mask_index = (mask_index + length).repeat(n_prompts)
+    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+    at_mask = hidden[torch.arange(hidden.shape[0]), mask_index]  # (P*B, d)
+    return lm_head_of(backbone)(at_mask)[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)

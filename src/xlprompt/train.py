@@ -131,12 +131,12 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def predict(model: PromptedMaskedLM, data: EncodedSplit, pad_id: int, batch_size: int = 128) -> tuple[list[int], float]:
     """Predicted label ids and mean cross-entropy over ``data``."""
     model.eval()
-    preds, loss_sum = [], 0.0
-    for start in range(0, len(data), batch_size):
-        batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
+    preds, loss_sum = [0] * len(data), 0.0
+    for rows, batch in data.inference_batches(batch_size, pad_id):
         logits = restrict_to_choices(model(batch["input_ids"], batch["attention_mask"], batch["mask_index"]), batch)
         loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
-        preds.extend(logits.argmax(dim=-1).tolist())
+        for row, pred in zip(rows, logits.argmax(dim=-1).tolist()):
+            preds[row] = pred
     return preds, loss_sum / len(data)
 
 

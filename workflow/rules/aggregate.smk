@@ -11,6 +11,8 @@ rule aggregate:
         tasks="results/{experiment}/tables/tasks.csv",
     log:
         "logs/{experiment}/aggregate.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/aggregate.tsv"
     params:
         folder=folder_of_first_output,
     conda:
@@ -39,6 +41,8 @@ rule plot:
         ),
     log:
         "logs/{experiment}/plot.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/plot.tsv"
     params:
         tables=folder_of_first_input,
         folder=folder_of_first_output,

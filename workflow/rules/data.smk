@@ -4,6 +4,8 @@ rule generate_world:
         world=directory("resources/data/{world}"),
     log:
         "logs/generate_world/{world}.log",
+    benchmark:
+        "benchmarks/runs/generate_world/{world}.tsv"
     params:
         spec=world_spec,
         code=world_code_version,

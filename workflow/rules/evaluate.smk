@@ -9,6 +9,8 @@ rule evaluate:
         metrics=[f"results/{{experiment}}/metrics/{{model}}/{{task}}/{run}.json" for run in TASK_RUNS],
     log:
         "logs/{experiment}/evaluate/{model}/{task}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/evaluate/{model}/{task}.tsv"
     params:
         args=eval_args,
     threads: THREADS

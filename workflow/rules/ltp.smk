@@ -35,6 +35,8 @@ rule select_ticket:
         ticket=directory("results/{experiment}/tickets/{model}/{ticket}"),
     log:
         "logs/{experiment}/select_ticket/{model}/{ticket}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/select_ticket/{model}/{ticket}.tsv"
     params:
         args=ticket_args,
     resources:

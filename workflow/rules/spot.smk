@@ -64,6 +64,8 @@ rule evaluate_transfer:
         metrics="results/{experiment}/transfer_metrics/{model}/{target}/L{length}.json",
     log:
         "logs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.tsv"
     params:
         args=evaluate_transfer_args,
     threads: THREADS
@@ -88,6 +90,8 @@ rule prompt_activations:
         activations=f"results/{{experiment}}/activations/{MODEL}/activations.safetensors",
     log:
         "logs/{experiment}/prompt_activations.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/prompt_activations.tsv"
     params:
         prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
         args=activation_args,
@@ -113,6 +117,8 @@ rule similarity:
         table="results/{experiment}/tables/similarity.csv",
     log:
         "logs/{experiment}/similarity.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/similarity.tsv"
     params:
         sources=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         targets=lambda wildcards: " ".join(similarity_prompts(wildcards)[1]),
@@ -134,6 +140,8 @@ rule transfer_tables:
         retrieval="results/{experiment}/tables/retrieval.csv",
     log:
         "logs/{experiment}/transfer_tables.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/transfer_tables.tsv"
     params:
         folder=folder_of_first_output,
     conda:
@@ -155,6 +163,8 @@ rule plot_transfer:
         ),
     log:
         "logs/{experiment}/plot_transfer.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/plot_transfer.tsv"
     params:
         train_language=TARGET_LANGUAGE,
     conda:
@@ -197,6 +207,8 @@ rule project_prompt:
         prompt=directory("results/{experiment}/projected/{model}/{target}/L{length}/seed{seed}"),
     log:
         "logs/{experiment}/project_prompt/{model}/{target}/L{length}/seed{seed}.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/project_prompt/{model}/{target}/L{length}/seed{seed}.tsv"
     conda:
         "../envs/xlprompt.yaml"
     shell:
@@ -215,6 +227,8 @@ rule neuron_masking:
         table="results/{experiment}/tables/neuron_masking.csv",
     log:
         "logs/{experiment}/neuron_masking.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/neuron_masking.tsv"
     params:
         prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         share=NEURONS.get("mask_share", 0.2),
@@ -241,6 +255,8 @@ rule correlate:
         table="results/{experiment}/tables/correlation.csv",
     log:
         "logs/{experiment}/correlate.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/correlate.tsv"
     params:
         train_language=TARGET_LANGUAGE,
     conda:
@@ -270,6 +286,8 @@ rule plot_similarity:
         ),
     log:
         "logs/{experiment}/plot_similarity.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/plot_similarity.tsv"
     params:
         tables=folder_of_first_input,
         folder=folder_of_first_output,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 from xlprompt.cli import stage_parser, start
-from xlprompt.evaluation import TestSets, score
+from xlprompt.evaluation import TestSets, score, score_together
 from xlprompt.io import read_json, write_json
 from xlprompt.train import load_backbone, load_trained
 
@@ -29,37 +29,59 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: list[str] | None,
-             split: str = "test", batch_size: int = 128, shared: tuple | None = None,
-             tests: TestSets | None = None) -> dict:
-    """Metrics of one prompt on every language; ``shared`` / ``tests`` reuse a loaded backbone
-    and tokenised test sets across prompts."""
-    meta = read_json(prompt_dir / "meta.json")
-    model, tokenizer = load_trained(prompt_dir, backbone_dir, shared=shared)
-    tests = tests or TestSets(data_dir, tokenizer, languages, split)
-    if tests.labels.task != meta["task"]:
-        raise ValueError(f"{prompt_dir}: trained on task {meta['task']!r}, but {data_dir} holds task "
-                         f"{tests.labels.task!r}")
+             split: str = "test", batch_size: int = 128) -> dict:
+    """The metrics document of one prompt on every language."""
+    return evaluate_prompts([prompt_dir], backbone_dir, data_dir, languages, split, batch_size)[0]
+
+
+def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path, languages: list[str] | None,
+                     split: str = "test", batch_size: int = 128, batch_prompts: bool = True) -> list[dict]:
+    """Metrics documents of every prompt, with one backbone load and one tokenisation.
+
+    Prompts that leave the backbone as it is (spt, untrained) and share a length run in the
+    same forward passes (``batch_prompts``); full_ft and ltp prompts bring their own weights
+    and run one by one.
+    """
+    shared = load_backbone(backbone_dir)
+    tests = TestSets(data_dir, shared[1], languages, split)  # reads and checks every file first
+    metas = [read_json(prompt_dir / "meta.json") for prompt_dir in prompt_dirs]
+    for prompt_dir, meta in zip(prompt_dirs, metas):
+        if meta["task"] != tests.labels.task:
+            raise ValueError(f"{prompt_dir}: trained on task {meta['task']!r}, but {data_dir} holds task "
+                             f"{tests.labels.task!r}")
+    groups: dict[tuple, list[int]] = {}
+    models = []
+    for i, prompt_dir in enumerate(prompt_dirs):
+        model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
+        models.append(model)
+        together = batch_prompts and model.backbone is shared[0] and model.prompt is not None
+        key = ("shared", model.prompt.length, metas[i]["config"]["max_length"]) if together else ("alone", i)
+        groups.setdefault(key, []).append(i)
+    rows: list[list[dict]] = [[] for _ in prompt_dirs]
+    pad_id, n_labels = shared[1].pad_token_id, len(tests.labels.names)
+    for members in groups.values():
+        max_length = metas[members[0]]["config"]["max_length"]
+        for lang in tests.languages:
+            data = tests.encoded(lang, max_length)
+            if len(members) > 1:
+                scores = score_together([models[i] for i in members], data, pad_id, n_labels, batch_size)
+            else:
+                scores = [score(models[members[0]], data, pad_id, n_labels, batch_size=batch_size)]
+            for i, row in zip(members, scores):
+                rows[i].append({"lang": lang, **row})
+        for i in members:
+            # The next group's models may hold their own backbone copies: let these go first.
+            models[i] = None
+    for prompt_dir, prompt_rows in zip(prompt_dirs, rows):
+        logger.info("%s: accuracy %s", prompt_dir, " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in prompt_rows))
+    return [metrics_document(meta, backbone_dir, tests, split, prompt_rows) for meta, prompt_rows in zip(metas, rows)]
+
+
+def metrics_document(meta: dict, backbone_dir: Path, tests: TestSets, split: str, rows: list[dict]) -> dict:
     cfg = meta["config"]
-    rows = []
-    for lang in tests.languages:
-        data = tests.encoded(lang, cfg["max_length"])
-        rows.append({"lang": lang, **score(model, data, tokenizer.pad_token_id, len(tests.labels.names),
-                                           batch_size=batch_size)})
-    logger.info("%s: accuracy %s", prompt_dir, " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in rows))
     return {"model": backbone_dir.name, "task": meta["task"], "method": cfg["method"], "prompt_length": cfg["prompt_length"],
             "seed": cfg["seed"], "source": "none", "train_language": cfg["train_language"], "split": split,
             "chance": 1.0 / len(tests.labels.names), "rows": rows}
-
-
-def evaluate_many(prompt_dirs: list[Path], outs: list[Path], backbone_dir: Path, data_dir: Path,
-                  languages: list[str] | None, split: str = "test", batch_size: int = 128) -> None:
-    """Evaluate every prompt with one backbone load and one tokenisation; one file each."""
-    if len(prompt_dirs) != len(outs):
-        raise ValueError(f"{len(prompt_dirs)} --prompt but {len(outs)} --out: give one output per prompt")
-    shared = load_backbone(backbone_dir)
-    tests = TestSets(data_dir, shared[1], languages, split)  # reads and checks every file first
-    for prompt_dir, out in zip(prompt_dirs, outs):
-        write_json(out, evaluate(prompt_dir, backbone_dir, data_dir, languages, split, batch_size, shared, tests))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,11 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, nargs="+", help="metrics.json to write, one per prompt")
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="sequences per forward pass")
+    parser.add_argument("--one-by-one", action="store_true",
+                        help="evaluate prompts one after another instead of in shared forward passes")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    evaluate_many(args.prompt, args.out, args.backbone, args.data, args.languages, args.split, args.batch_size)
+    if len(args.prompt) != len(args.out):
+        raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(args.out)} --out; give one output per prompt")
+    documents = evaluate_prompts(args.prompt, args.backbone, args.data, args.languages, args.split, args.batch_size,
+                                 batch_prompts=not args.one_by_one)
+    for out, document in zip(args.out, documents):
+        write_json(out, document)

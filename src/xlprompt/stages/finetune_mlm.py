@@ -23,6 +23,7 @@ import torch
 from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
 from xlprompt.io import atomic_dir, sha256_file, write_json
+from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
 from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
 from xlprompt.train import load_backbone
@@ -35,7 +36,8 @@ def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings
     started = time.time()
     model, tokenizer = load_backbone(backbone_dir)
     docs = read_documents(text_files)
-    corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
+    with timed("tokenising"):
+        corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
     logger.info("fine-tuning on %d documents from %d file(s)", len(corpus), len(text_files))
     inputs = {"backbone": sha256_file(backbone_dir / "model.safetensors"),
               **{f.name: sha256_file(f) for f in text_files}}

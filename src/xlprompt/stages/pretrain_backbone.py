@@ -24,6 +24,7 @@ from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
 from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
+from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
 from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
 
@@ -45,8 +46,10 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, settings: MLMSettings
              checkpoint_dir: Path | None = None) -> None:
     started = time.time()
     corpus_files = sorted((world / "corpus").glob("*.txt"))
-    tokenizer = train_tokenizer(corpus_files, shape.vocab_size)
-    corpus = tokenizer(read_documents(corpus_files), truncation=True, max_length=shape.max_length)["input_ids"]
+    with timed("training the tokenizer"):
+        tokenizer = train_tokenizer(corpus_files, shape.vocab_size)
+    with timed("tokenising"):
+        corpus = tokenizer(read_documents(corpus_files), truncation=True, max_length=shape.max_length)["input_ids"]
     focus = single_token_ids(tokenizer, read_json(world / "corpus" / "focus_words.json"))
     logger.info("tokenizer: %d tokens; corpus: %d documents, %d tokens", len(tokenizer), len(corpus),
                 sum(map(len, corpus)))

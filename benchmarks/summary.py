@@ -1,0 +1,36 @@
+"""Every target in benchmarks/results.json, one line each: what was measured, the value, the
+target and whether it is met (make bench prints this last).
+
+    python benchmarks/summary.py
+"""
+
+from __future__ import annotations
+
+import json
+
+from record import RESULTS
+
+
+def targets(node: object, path: tuple[str, ...] = ()) -> list[tuple[str, object, str, bool]]:
+    """(where, value, target, met) of every measurement with a target, depth first."""
+    if not isinstance(node, dict):
+        return []
+    if "target" in node and "met" in node:
+        return [(" / ".join(path), node.get("ratio", node.get("value")), node["target"], node["met"])]
+    return [row for key, child in node.items() for row in targets(child, (*path, key))]
+
+
+def main() -> None:
+    results = json.loads(RESULTS.read_text())
+    rows = targets(results)
+    width = max(len(where) for where, *_ in rows)
+    print(f"{'measurement':<{width}}  {'value':>8}  {'target':<8}  met")
+    for where, value, target, met in rows:
+        print(f"{where:<{width}}  {value:>8}  {target:<8}  {'yes' if met else 'NO'}")
+    gpu = results.get("gpu_spt_throughput", {})
+    if not gpu.get("measured"):
+        print(f"GPU spt throughput and MFU: not measured ({gpu.get('reason', 'run benchmarks/bench_gpu.py on a GPU')})")
+
+
+if __name__ == "__main__":
+    main()
