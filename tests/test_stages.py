@@ -49,7 +49,7 @@ def test_pretrain_cli_resumes_from_its_checkpoint(world_dir, tmp_path, monkeypat
     ckpt = ["--checkpoint-dir", str(tmp_path / "ckpt"), "--out", str(tmp_path / "resumed")]
     with pytest.raises(Killed):
         pretrain_backbone.main(args + ckpt)
-    assert not (tmp_path / "resumed").exists() and (tmp_path / "ckpt" / "state.json").exists()
+    assert not (tmp_path / "resumed").exists() and (tmp_path / "ckpt" / "latest.json").exists()
     monkeypatch.setattr(mlm, "save_checkpoint", original)
     pretrain_backbone.main(args + ckpt)
 

@@ -85,7 +85,8 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_d
         train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", ckpt)
     monkeypatch.setattr(train_module, "save_checkpoint", original)
     assert not (tmp_path / "resumed").exists(), "a killed job must leave no output that looks complete"
-    assert json.loads((ckpt / "state.json").read_text())["step"] == 8
+    assert json.loads((ckpt / "latest.json").read_text()) == {"folder": "step-00000008", "step": 8}
+    assert sorted(p.name for p in ckpt.iterdir()) == ["latest.json", "step-00000008"]  # older steps deleted
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", ckpt)
     assert not ckpt.exists(), "the checkpoint is removed once the artifact is complete"
     a = load_file(tmp_path / "straight" / "prompt.safetensors")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
 from xlprompt.logs import log_section_times
+
+# A full disk, a quota, a read-only or foreign-owned folder: the user's to fix, not a bug.
+UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 STAGES = {
     "generate_world": "Generate the offline multilingual world (tasks and corpus).",
@@ -41,6 +45,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"xlprompt: unknown stage {stage!r}; choose from {', '.join(STAGES)}")
     try:
         importlib.import_module(f"xlprompt.stages.{stage}").main(rest)
+    except OSError as err:
+        if err.errno not in UNWRITABLE:
+            raise
+        # Outputs are written under temporary names and renamed when complete: the failed
+        # write left no partial file behind, so the message can say so.
+        where = err.filename or "the output folder"
+        sys.exit(f"xlprompt {stage}: cannot write {where}: {err.strerror}; nothing was kept. "
+                 "Free space or make the folder writable, then rerun the same command.")
     finally:
         log_section_times()  # e.g. "time in tokenising: 0.031 s" (benchmarks/bench_workflow.py sums them)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -17,27 +16,12 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaForMaskedLM
 
+from xlprompt.io import read_utf8
+from xlprompt.settings import BackboneShape
+
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R's ids 0..3, mask last
-
-
-@dataclass(frozen=True)
-class BackboneShape:
-    """Size of the tiny encoder. Defaults: the demo's 3 x 128 model."""
-
-    layers: int = 3
-    hidden: int = 128
-    heads: int = 4
-    ffn: int = 512
-    vocab_size: int = 2000
-    max_length: int = 64  # longest tokenised input, special tokens included
-    max_prompt_length: int = 64  # prompts up to this length fit into the position table
-    dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.hidden % self.heads:
-            raise ValueError(f"backbone: hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
 
 def learn_vocabulary(corpus_files: Iterable[Path], vocab_size: int, min_frequency: int = 2) -> dict[str, int]:
@@ -51,9 +35,8 @@ def learn_vocabulary(corpus_files: Iterable[Path], vocab_size: int, min_frequenc
     """
     counts: Counter[str] = Counter()
     for path in corpus_files:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                counts.update(unicodedata.normalize("NFC", line).split())
+        for line in read_utf8(path).splitlines():
+            counts.update(unicodedata.normalize("NFC", line).split())
     chars = sorted({ch for word in counts for ch in word})
     tokens = list(SPECIAL_TOKENS) + chars + [f"##{ch}" for ch in chars]
     if vocab_size < len(tokens):

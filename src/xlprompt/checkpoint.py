@@ -1,9 +1,11 @@
 """Periodic training checkpoints that survive a killed job, written without pickle.
 
-A checkpoint is a folder with ``tensors.safetensors`` (model/prompt tensors, optimizer
-state, RNG state) and ``state.json`` (step, best score, anything else plain). It is written
-to a temporary folder and renamed, so a job killed while writing leaves the previous
-checkpoint intact.
+A job's checkpoint folder holds one ``step-<N>/`` folder per kept checkpoint, each with
+``tensors.safetensors`` (model/prompt tensors, optimizer state, RNG state) and
+``state.json`` (step, best score, anything else plain), and ``latest.json`` naming the
+newest complete one. A checkpoint is written under a temporary name and renamed, then
+``latest.json`` is replaced (one atomic rename), then older steps are deleted: a job killed
+at any moment leaves ``latest.json`` pointing at a complete checkpoint, or no checkpoint.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from xlprompt.io import atomic_dir, read_json, write_json
+from xlprompt.io import atomic_dir, load_tensors, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,14 @@ def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], optimizer: t
     all_tensors = {f"state.{k}": v.detach().contiguous().clone() for k, v in tensors.items()}
     all_tensors.update(optim_tensors)
     all_tensors["rng.torch"] = torch.get_rng_state()
-    with atomic_dir(folder) as tmp:
+    name = f"step-{plain['step']:08d}"
+    with atomic_dir(folder / name) as tmp:
         save_file(all_tensors, tmp / "tensors.safetensors")
         write_json(tmp / "state.json", {**plain, "optimizer": optim_plain})
+    write_json(folder / "latest.json", {"folder": name, "step": plain["step"]})
+    for old in folder.glob("step-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -66,18 +73,26 @@ def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer,
     from (it would give a model that no config describes); it is set aside and training
     starts over.
     """
-    if not (folder / "state.json").exists():
+    for stale in folder.glob(".step-*.partial-*"):  # a checkpoint whose writer was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    if not (folder / "latest.json").exists():
         return None
-    plain = read_json(folder / "state.json")
+    latest = folder / read_json(folder / "latest.json")["folder"]
+    try:
+        plain = read_json(latest / "state.json")
+        all_tensors = load_tensors(latest / "tensors.safetensors")
+    except (OSError, ValueError) as err:
+        logger.warning("checkpoint %s cannot be read (%s); starting over", latest, err)
+        shutil.rmtree(folder)
+        return None
     if plain.get("fingerprint") != expected_fingerprint:
         logger.warning("checkpoint %s was written by another config or other inputs; starting over", folder)
         shutil.rmtree(folder)
         return None
-    all_tensors = load_file(folder / "tensors.safetensors")
     _unflatten_optimizer(optimizer, all_tensors, plain.pop("optimizer"))
     torch.set_rng_state(all_tensors["rng.torch"])
     tensors = {k[len("state."):]: v for k, v in all_tensors.items() if k.startswith("state.")}
-    logger.info("resumed from checkpoint %s at step %s", folder, plain.get("step"))
+    logger.info("resumed from checkpoint %s at step %s", latest, plain.get("step"))
     return tensors, plain
 
 

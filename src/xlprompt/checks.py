@@ -14,8 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.backbone import BackboneShape
-from xlprompt.train import METHODS, TrainConfig
+from xlprompt.settings import METHODS, BackboneShape, TrainConfig
 from xlprompt.world import TASKS, WorldConfig, label_names
 
 
@@ -67,9 +66,11 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON Schema, one clear line per problem."""
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if len(errors) == 1:
+        raise ConfigError(_describe(errors[0]))
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
-        raise ConfigError(f"invalid config ({len(errors)} problem(s)):\n{lines}")
+        raise ConfigError(f"{len(errors)} problems:\n{lines}")
     check_config(config)
 
 

@@ -90,6 +90,9 @@ def load_split(folder: str | Path, lang: str, split: str, n_labels: int | None =
         raise ValueError(f"{path}: missing column(s) {missing}; expected {list(COLUMNS)}")
     if frame.empty:
         raise ValueError(f"{path}: the split is empty")
+    missing_label = frame.index[frame["label"].isna()]
+    if len(missing_label):
+        raise ValueError(f"{path}: row {int(missing_label[0])}: column 'label' is empty")
     if not pd.api.types.is_integer_dtype(frame["label"]):
         raise ValueError(f"{path}: column 'label' must be integers, got dtype {frame['label'].dtype}")
     if n_labels is not None:
@@ -102,6 +105,15 @@ def load_split(folder: str | Path, lang: str, split: str, n_labels: int | None =
     not_text = frame.index[~frame["text"].map(lambda v: isinstance(v, str))]
     if len(not_text):
         raise ValueError(f"{path}: row {int(not_text[0])}: column 'text' is not a string")
+    blank = frame.index[frame["text"].str.strip() == ""]
+    if len(blank):
+        raise ValueError(f"{path}: row {int(blank[0])}: column 'text' is blank")
+    bad_pair = frame.index[~frame["text_pair"].map(lambda v: v is None or isinstance(v, str) or pd.isna(v))]
+    if len(bad_pair):
+        raise ValueError(f"{path}: row {int(bad_pair[0])}: column 'text_pair' must be a string or empty")
+    bad_id = frame.index[~frame["id"].map(lambda v: isinstance(v, str) and v != "")]
+    if len(bad_id):
+        raise ValueError(f"{path}: row {int(bad_id[0])}: column 'id' must be a non-empty string")
     if frame["id"].duplicated().any():
         dup = frame["id"][frame["id"].duplicated()].iloc[0]
         raise ValueError(f"{path}: duplicated id {dup!r}")

@@ -19,17 +19,39 @@ from typing import Any, Iterator
 logger = logging.getLogger(__name__)
 
 
+def remove_partials(target: Path) -> None:
+    """Delete what a killed writer of ``target`` left behind (``.<name>.partial-*``).
+
+    A SIGKILL skips every ``finally``; one job writes a given target at a time, so whatever
+    partial copy of it exists when the next writer starts is garbage.
+    """
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary folder; on success it replaces ``target`` in one rename."""
+    """Yield a fresh temporary folder; on success it replaces ``target`` in one rename.
+
+    An existing ``target`` is first renamed aside (not deleted), so that at every moment
+    either the old or the new folder is complete under one of the two names.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_partials(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         yield tmp
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-old-", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -40,6 +62,7 @@ def atomic_file(target: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside ``target``; it becomes ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_partials(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
@@ -66,6 +89,53 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"{path}: file not found") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_utf8(path: str | os.PathLike) -> str:
+    """A text file's content; a file that is not UTF-8 is an error naming it and the byte."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
+                         "convert it, e.g. iconv -f <encoding> -t UTF-8") from None
+
+
+def check_safetensors(path: str | os.PathLike) -> None:
+    """Reject a safetensors file whose header does not account for exactly its bytes.
+
+    A file cut short (a killed copy, a full disk) or with a damaged header fails here, with
+    its name, instead of deep inside a loader.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        header_bytes = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < header_bytes <= size - 8:
+            raise ValueError(f"{path}: not a complete safetensors file ({size} bytes, no valid header)")
+        try:
+            header = json.loads(handle.read(header_bytes))
+            end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise ValueError(f"{path}: not a complete safetensors file (damaged header: {err})") from None
+    if 8 + header_bytes + end != size:
+        raise ValueError(f"{path}: not a complete safetensors file (its header describes {8 + header_bytes + end} "
+                         f"bytes, the file has {size})")
+
+
+def load_tensors(path: str | os.PathLike, expected_sha256: str | None = None) -> dict:
+    """Tensors of a safetensors file (never pickle), checked first: complete, and when
+    ``expected_sha256`` is given (recorded when the file was written), unchanged since."""
+    from safetensors.torch import load_file
+
+    check_safetensors(path)
+    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        raise ValueError(f"{path}: its sha256 differs from the one recorded when it was written "
+                         "(the file was changed or damaged); rerun the job that writes it")
+    return load_file(path)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

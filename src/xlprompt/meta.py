@@ -35,7 +35,7 @@ def git_commit() -> str | None:
         return None
 
 
-def run_metadata(config: dict[str, Any], seed: int, inputs: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+def run_metadata(config: dict[str, Any], seed: int | None, inputs: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "config": config,
         "seed": seed,

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoint
+from xlprompt.io import read_utf8
 from xlprompt.logs import progress
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def read_documents(files: list[Path]) -> list[str]:
         if path.suffix == ".parquet":
             docs += [t for t in pd.read_parquet(path, columns=["text"])["text"] if isinstance(t, str) and t.strip()]
         elif path.suffix == ".txt":
-            docs += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            docs += [line for line in read_utf8(path).splitlines() if line.strip()]
         else:
             raise ValueError(f"{path}: unlabeled text must be .txt (one document per line) or .parquet (a text column)")
     if not docs:

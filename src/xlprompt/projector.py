@@ -21,16 +21,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from xlprompt.checkpoint import linear_schedule
-from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
+from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.prompting import PromptedMaskedLM
 from xlprompt.tasks import TaskSet
-from xlprompt.train import batch_rows, load_backbone, train_step, trainable_state, validate, write_train_log
+from xlprompt.train import artifact_tensors, batch_rows, load_backbone, train_step, trainable_state, validate, write_train_log
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class ProjectedPrompt(nn.Module):
 def read_prompt(artifact: Path) -> tuple[torch.Tensor, dict]:
     """The effective prompt (L, d) and meta.json of a prompt artifact."""
     meta = read_json(artifact / "meta.json")
-    prompt = load_file(artifact / "prompt.safetensors")["prompt"]
+    prompt = artifact_tensors(artifact)["prompt"]
     if prompt.shape[0] == 0:
         raise ValueError(f"{artifact}: has no prompt to project (method {meta.get('method')})")
     return prompt, meta
@@ -168,7 +168,7 @@ def project_prompt(projector_dir: Path, source: Path, backbone_dir: Path, out: P
         raise ValueError(f"{source}: trained on another backbone than the one {projector_dir} projects from")
     if sha256_file(Path(backbone_dir) / "model.safetensors") != meta["inputs_sha256"]["backbone"]:
         raise ValueError(f"{backbone_dir}: not the backbone {projector_dir} projects into")
-    weights = load_file(projector_dir / "projector.safetensors")
+    weights = load_tensors(projector_dir / "projector.safetensors")
     expected = weights["net.0.weight"].shape[1]  # L * H_src
     if prompt.numel() != expected:
         raise ValueError(f"{source}: a prompt of shape {tuple(prompt.shape)}; {projector_dir} projects prompts of "

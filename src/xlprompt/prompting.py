@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from xlprompt.mlm import lm_head_of
+from xlprompt.settings import INITS
 
 logger = logging.getLogger(__name__)
 
-INITS = ("uniform", "vocab", "label_words")
 
 
 class SoftPrompt(nn.Module):

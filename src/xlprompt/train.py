@@ -9,7 +9,7 @@ Methods (``TrainConfig.method``):
 - ``no_prompt``: no prompt at all, the backbone alone at the mask slot (a control).
 
 A prompt trains on one task or on a mixture of tasks (:class:`xlprompt.tasks.TaskSet`), and
-starts from an init of :data:`xlprompt.prompting.INITS` or from another prompt (``init
+starts from an init of :data:`xlprompt.settings.INITS` or from another prompt (``init
 source``: SPoT's transfer, :func:`train_prompt`'s ``source``). With ``snapshot_step`` the
 artifact also keeps the prompt at that step (SPoT's task embedding), and always the prompt
 it started from (``prompt_init``).
@@ -28,87 +28,39 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.encoding import EncodedSplit, restrict_to_choices
-from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
+from xlprompt.io import atomic_dir, check_safetensors, load_tensors, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
-from xlprompt.prompting import INITS, PromptedMaskedLM, SoftPrompt, init_prompt
+from xlprompt.prompting import PromptedMaskedLM, SoftPrompt, init_prompt
+from xlprompt.settings import TrainConfig
 from xlprompt.tasks import FAMILY, TaskSet, word_ids
 
 logger = logging.getLogger(__name__)
-
-METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
-PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines one trained prompt (the seed included)."""
-
-    method: str = "spt"
-    prompt_length: int = 16
-    init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
-    reparameterization: bool = False
-    reparam_hidden: int = 200
-    steps: int = 400
-    batch_size: int = 32
-    lr: float = 0.3  # prompt learning rate
-    backbone_lr: float = 1e-4  # full_ft: learning rate of the backbone weights
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
-    checkpoint_every: int = 100
-    train_language: str = "en"
-    train_per_class: int = 0  # few-shot: this many training examples per class (0: all)
-    max_length: int = 64
-    snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS and not self.method.startswith("ltp-"):
-            raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
-        if self.init not in PROMPT_INITS:
-            raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
-        if self.method == "no_prompt" and self.prompt_length != 0:
-            raise ValueError("method no_prompt takes prompt_length 0")
-        if self.method != "no_prompt" and self.prompt_length < 1:
-            raise ValueError(f"prompt_length must be >= 1 for method {self.method}, got {self.prompt_length}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
-            if getattr(self, name) < (0 if name == "steps" else 1):
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 <= self.snapshot_step <= self.steps:
-            raise ValueError(f"snapshot_step must be in [0, steps={self.steps}], got {self.snapshot_step}")
-
-    @property
-    def is_ltp(self) -> bool:
-        return self.method == "ltp" or self.method.startswith("ltp-")
-
-    @property
-    def trains(self) -> bool:
-        return self.method in ("spt", "full_ft") or self.is_ltp
-
-    @property
-    def trains_backbone(self) -> bool:
-        """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
-        return self.method == "full_ft" or self.is_ltp
-
 
 def load_backbone(path: str | Path) -> tuple[torch.nn.Module, object]:
     """A masked LM and its tokenizer from a Hugging Face folder (never remote code)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")
+    if not (path / "model.safetensors").exists():
+        pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt*"))
+        raise ValueError(f"{path}: no model.safetensors" + (f" (only {pickled})" if pickled else "") +
+                         "; xlprompt loads weights from safetensors only (pickle files can run code when loaded). "
+                         "Convert them once in a trusted environment: model.save_pretrained(folder)")
+    check_safetensors(path / "model.safetensors")
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    model = AutoModelForMaskedLM.from_pretrained(path, trust_remote_code=False, attn_implementation="eager")
+    model = AutoModelForMaskedLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True,
+                                                 attn_implementation="eager")
     return model, tokenizer
 
 
@@ -181,7 +133,7 @@ def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | Non
 def load_source(path: Path, cfg: TrainConfig, backbone_sha: str, dim: int) -> dict[str, torch.Tensor]:
     """A trained prompt to transfer from, checked to fit: same backbone, same length."""
     meta = read_json(path / "meta.json")
-    tensors = load_file(path / "prompt.safetensors")
+    tensors = artifact_tensors(path, meta)
     if meta["inputs_sha256"]["backbone"] != backbone_sha:
         raise ValueError(f"{path}: the source prompt was trained on another backbone "
                          "(cross-model transfer needs a projector)")
@@ -199,7 +151,7 @@ def load_ticket(path: Path | None, backbone: torch.nn.Module) -> dict[str, torch
     """The ticket's boolean masks, checked against the backbone's parameters."""
     if path is None:
         raise ValueError("method ltp needs a ticket (--ticket mask.safetensors from select_ticket)")
-    masks = load_file(path)
+    masks = load_tensors(path)
     params = dict(backbone.named_parameters())
     for name, mask in masks.items():
         if name not in params or params[name].shape != mask.shape or mask.dtype != torch.bool:
@@ -414,7 +366,8 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
         tensors.update(ticket_entries(model.backbone, masks))
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
         write_json(tmp / "meta.json", {**meta, "snapshot_step": cfg.snapshot_step if "prompt_snapshot" in snapshots else 0,
-                                       "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size})
+                                       "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size,
+                                       "files_sha256": {"prompt.safetensors": sha256_file(tmp / "prompt.safetensors")}})
         write_train_log(tmp / "train_log.jsonl", log_rows)
         if cfg.method == "full_ft":
             model.backbone.save_pretrained(tmp / "backbone")
@@ -423,6 +376,13 @@ def write_artifact(out: Path, model: PromptedMaskedLM, tokenizer, cfg: TrainConf
             from xlprompt.peft_export import export_prompt_tuning
 
             export_prompt_tuning(tmp / "peft", tensors["prompt"], model.backbone)
+
+
+def artifact_tensors(artifact: Path, meta: dict | None = None) -> dict[str, torch.Tensor]:
+    """An artifact's ``prompt.safetensors``, checked against the sha256 its meta.json recorded."""
+    meta = meta if meta is not None else read_json(Path(artifact) / "meta.json")
+    expected = meta.get("files_sha256", {}).get("prompt.safetensors")
+    return load_tensors(Path(artifact) / "prompt.safetensors", expected)
 
 
 def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
@@ -438,7 +398,7 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
     task = task or (tasks[0] if len(tasks) == 1 else None)
     if task not in tasks:
         raise ValueError(f"{artifact}: trained on {tasks}; name one of them to read its labels (got {task!r})")
-    tensors = load_file(artifact / "prompt.safetensors")
+    tensors = artifact_tensors(artifact, meta)
     own_weights = (artifact / "backbone").exists() or any(k.startswith("ticket.") for k in tensors)
     if shared is not None and not own_weights:
         backbone, tokenizer = shared

@@ -6,10 +6,14 @@ import os
 import shlex
 
 from xlprompt.io import sha256_file
-from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, is_ltp, ticket_of, validate_config
+from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
-validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+# A mistake is the user's to fix, not a bug: the message alone, without a traceback.
+try:
+    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ConfigError as err:
+    raise SystemExit(f"config error: {err}") from None
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

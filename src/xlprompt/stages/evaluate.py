@@ -1,7 +1,9 @@
 """Evaluate trained prompts of one task on the test split of every language.
 
-Several prompts in one call share one loaded backbone and one tokenisation of the test sets
-(full_ft and ltp prompts bring their own weights). Writes one ``metrics.json`` per prompt
+Several prompts in one call share one loaded backbone and one tokenisation of the test sets,
+and prompts of one length on the frozen backbone (spt, untrained) run in the same forward
+passes (full_ft and ltp prompts bring their own weights and run one by one; ``--one-by-one``
+runs every prompt alone, as benchmarks/bench_evaluation.py compares). Writes one ``metrics.json`` per prompt
 (--out lists them in the order of --prompt)::
 
     {"task": ..., "method": ..., "prompt_length": ..., "seed": ..., "split": "test",
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-
 
 from xlprompt.cli import stage_parser, start
 from xlprompt.evaluation import TestSets, score, score_together

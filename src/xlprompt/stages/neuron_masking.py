@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.evaluation import TestSets, score
-from xlprompt.io import read_json, write_csv
+from xlprompt.io import load_tensors, read_json, write_csv
 from xlprompt.neurons import record_ffn, top_neurons
 from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import load_backbone, load_trained
@@ -93,6 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     if not 0 < args.share < 1:
         raise ValueError(f"--share must be in (0, 1), got {args.share}")
-    table = masking(args.backbone, args.data_root, named_paths(args.prompts, "--prompts"), load_file(args.activations),
+    table = masking(args.backbone, args.data_root, named_paths(args.prompts, "--prompts"), load_tensors(args.activations),
                     args.share, args.languages)
     write_csv(table, args.out)

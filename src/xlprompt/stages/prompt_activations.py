@@ -20,13 +20,13 @@ import logging
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import atomic_file, read_json
 from xlprompt.neurons import prompt_alone_activations, task_input_activations
 from xlprompt.tasks import TaskSet
-from xlprompt.train import load_backbone, load_trained
+from xlprompt.train import artifact_tensors, load_backbone, load_trained
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "al
     if len(set(keys)) != len(keys):
         raise ValueError(f"two prompts with the same name and seed in {keys}")
     if mode == "alone":
-        tensors = {key: load_file(path / "prompt.safetensors")["prompt"] for key, (_, path) in zip(keys, prompts)}
+        tensors = {key: artifact_tensors(path)["prompt"] for key, (_, path) in zip(keys, prompts)}
         out = {}
         for length in sorted({t.shape[0] for t in tensors.values()}):  # one batched pass per prompt length
             batch = [key for key in keys if tensors[key].shape[0] == length]

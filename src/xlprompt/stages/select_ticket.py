@@ -20,11 +20,12 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.io import atomic_dir, sha256_file, write_json
+from xlprompt.io import atomic_dir, load_tensors, sha256_file, write_json
 from xlprompt.ltp import TicketConfig, select_ticket, ticket_share
+from xlprompt.meta import run_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,20 @@ def what_p_means(cfg: TicketConfig) -> str:
 
 
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
-    theta0, theta_mlm = load_file(backbone / "model.safetensors"), load_file(finetuned / "model.safetensors")
+    theta0, theta_mlm = load_tensors(backbone / "model.safetensors"), load_tensors(finetuned / "model.safetensors")
     masks = select_ticket(theta0, theta_mlm, cfg)
     table = ticket_share(masks)
     maskable, selected = int(table["entries"].sum()), int(table["selected"].sum())
-    summary = {
-        "config": dataclasses.asdict(cfg),
+    inputs = {"backbone": sha256_file(backbone / "model.safetensors"),
+              "finetuned": sha256_file(finetuned / "model.safetensors")}
+    # No seed: the ticket is a deterministic function of the two checkpoints.
+    summary = run_metadata(dataclasses.asdict(cfg), None, inputs, {
         "maskable_entries": maskable,
         "selected_entries": selected,
         "share_of_maskable": selected / maskable,
         "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
         "what_p_is_a_share_of": what_p_means(cfg),
-        "inputs_sha256": {"backbone": sha256_file(backbone / "model.safetensors"),
-                          "finetuned": sha256_file(finetuned / "model.safetensors")},
-    }
+    })
     with atomic_dir(out) as tmp:
         save_file({name: mask.contiguous() for name, mask in masks.items()}, tmp / "mask.safetensors")
         table.to_csv(tmp / "ticket_share.csv", index=False, float_format="%.6g")

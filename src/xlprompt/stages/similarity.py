@@ -31,12 +31,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 
 from xlprompt.cli import named_paths, stage_parser, start
-from xlprompt.io import write_csv
+from xlprompt.io import load_tensors, write_csv
 from xlprompt.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
 from xlprompt.stages.prompt_activations import activation_key
+from xlprompt.train import artifact_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,13 @@ def group_activations(pairs: list[tuple[str, Path]], activations: dict[str, torc
 
 def similarities(sources: list[tuple[str, Path]], targets: list[tuple[str, Path]], activations: Path | None,
                  window: int) -> pd.DataFrame:
-    loaded = {path: load_file(path / "prompt.safetensors") for _, path in sources + targets}  # each file once
+    loaded = {path: artifact_tensors(path) for _, path in sources + targets}  # each file once
     tables = [similarity_table(group(sources, loaded, "prompt_snapshot"), group(targets, loaded, "prompt_snapshot"),
                                SPOT_SIMILARITIES, "snapshot"),
               similarity_table(group(sources, loaded, "prompt"), group(targets, loaded, "prompt"),
                                tuple(SIMILARITIES), "final")]
     if activations is not None:
-        neurons = load_file(activations)
+        neurons = load_tensors(activations)
         length_of = {path: tensors["prompt"].shape[0] for path, tensors in loaded.items()}
         for length in sorted(set(length_of.values())):
             mine = [[(name, path) for name, path in pairs if length_of[path] == length] for pairs in (sources, targets)]

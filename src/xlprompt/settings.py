@@ -1,0 +1,84 @@
+"""The settings that describe one run of a stage, importable without torch.
+
+The workflow's config checks (``xlprompt.checks``, run by Snakemake while it parses the
+Snakefile) read the defaults and allowed values here; keeping torch and transformers out of
+this module keeps ``snakemake -n`` and a nothing-to-do run fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprompt.prompting.init_prompt)
+METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
+PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one trained prompt (the seed included)."""
+
+    method: str = "spt"
+    prompt_length: int = 16
+    init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
+    reparameterization: bool = False
+    reparam_hidden: int = 200
+    steps: int = 400
+    batch_size: int = 32
+    lr: float = 0.3  # prompt learning rate
+    backbone_lr: float = 1e-4  # full_ft: learning rate of the backbone weights
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
+    checkpoint_every: int = 100
+    train_language: str = "en"
+    train_per_class: int = 0  # few-shot: this many training examples per class (0: all)
+    max_length: int = 64
+    snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS and not self.method.startswith("ltp-"):
+            raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
+        if self.init not in PROMPT_INITS:
+            raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
+        if self.method == "no_prompt" and self.prompt_length != 0:
+            raise ValueError("method no_prompt takes prompt_length 0")
+        if self.method != "no_prompt" and self.prompt_length < 1:
+            raise ValueError(f"prompt_length must be >= 1 for method {self.method}, got {self.prompt_length}")
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
+            if getattr(self, name) < (0 if name == "steps" else 1):
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.snapshot_step <= self.steps:
+            raise ValueError(f"snapshot_step must be in [0, steps={self.steps}], got {self.snapshot_step}")
+
+    @property
+    def is_ltp(self) -> bool:
+        return self.method == "ltp" or self.method.startswith("ltp-")
+
+    @property
+    def trains(self) -> bool:
+        return self.method in ("spt", "full_ft") or self.is_ltp
+
+    @property
+    def trains_backbone(self) -> bool:
+        """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
+        return self.method == "full_ft" or self.is_ltp
+
+
+@dataclass(frozen=True)
+class BackboneShape:
+    """Size of the tiny encoder. Defaults: the demo's 3 x 128 model."""
+
+    layers: int = 3
+    hidden: int = 128
+    heads: int = 4
+    ffn: int = 512
+    vocab_size: int = 2000
+    max_length: int = 64  # longest tokenised input, special tokens included
+    max_prompt_length: int = 64  # prompts up to this length fit into the position table
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise ValueError(f"backbone: hidden ({self.hidden}) must be divisible by heads ({self.heads})")
