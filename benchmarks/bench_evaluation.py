@@ -29,6 +29,8 @@ from pathlib import Path
 
 from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 
+os.environ.setdefault("XLPROMPT_PROGRESS", "0")  # before xlprompt reads it: no bars in the table
+
 from xlprompt.backbone import BackboneShape
 from xlprompt.mlm import MLMSettings
 from xlprompt.stages.generate_world import generate_world

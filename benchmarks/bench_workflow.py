@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from record import RESULTS, save  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +109,8 @@ def main() -> None:
           f"({100 * rows['tokenising_share_of_training']:.2f}%)")
     print(pd.DataFrame(rows["per_rule"]).to_string(index=False))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    save("workflow", {**results.get("workflow", {}), config.stem: rows})
+    experiment = yaml.safe_load(config.read_text())["experiment"]
+    save("workflow", {**results.get("workflow", {}), experiment: rows})
 
 
 if __name__ == "__main__":

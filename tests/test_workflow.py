@@ -17,9 +17,10 @@ PROFILE = ["--workflow-profile", str(REPO / "workflow" / "profiles" / "default")
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
 
-def snakemake(*args: str, cwd: Path = REPO, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+def snakemake(*args: str, cwd: Path = REPO, check: bool = True, extra_env: dict[str, str] | None = None,
+              **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0"}
+           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0", **(extra_env or {})}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cwd), *PROFILE, *args]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if check and result.returncode != 0:
@@ -52,7 +53,9 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("smoke")
-    snakemake("--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir)
+    # As on a machine with two GPUs (fake ones: xlprompt.devices claims them, nothing uses CUDA).
+    snakemake("--cores", "2", "--resources", "gpu=2", "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=workdir,
+              extra_env={"XLPROMPT_DEVICES": "0,1"})
     return workdir
 
 
@@ -69,6 +72,14 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     benchmarked = {p.name for p in (runs / "smoke").iterdir()} | {p.name for p in runs.iterdir()} - {"smoke"}
     rules = set(re.findall(r"(?m)^rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))))
     assert {name.removesuffix(".tsv") for name in benchmarked} == rules
+    # ...every GPU job claimed a device of its own...
+    gpu_rules = {"pretrain_backbone", "finetune_mlm", "train_prompt", "train_source", "transfer_prompt", "evaluate",
+                 "evaluate_transfer", "prompt_activations", "train_projector", "neuron_masking"}
+    gpu_logs = [log for log in (smoke_run / "logs").rglob("*.log")
+                if gpu_rules & {*log.relative_to(smoke_run / "logs").parts[:-1], log.stem}]
+    assert len(gpu_logs) > 30
+    for log in gpu_logs:
+        assert re.search(r"running on device [01] \(lock ", log.read_text()), log
     # ...and every job that tokenises logs how long it took
     assert "time in tokenising" in (smoke_run / "logs" / "smoke" / "evaluate" / "tiny-xlmr-smoke" / "topic.log").read_text()
 

@@ -6,26 +6,36 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from xlprompt.devices import DeviceClaim, claim_device
 from xlprompt.logs import setup_logging
+
+_DEVICE_CLAIM: DeviceClaim | None = None  # this process's device, kept for its lifetime
 
 
 def stage_parser(stage: str, doc: str | None, threads: bool = False) -> argparse.ArgumentParser:
     """A parser whose --help shows the stage module's docstring (what it writes, an example)."""
     parser = argparse.ArgumentParser(prog=f"python -m xlprompt {stage}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    if threads:
+    if threads:  # the compute stages: the workflow's GPU rules
         parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+        parser.add_argument("--device", choices=("auto", "cpu"), default="auto",
+                            help="auto: claim a free GPU of CUDA_VISIBLE_DEVICES (xlprompt.devices), if any")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
 def start(args: argparse.Namespace) -> None:
-    """Logging to stderr (the job's log), and torch's thread count where the stage has one."""
+    """Logging to stderr (the job's log), torch's thread count, and a device of its own where
+    the stage computes (several GPU jobs on one machine never share a device)."""
+    global _DEVICE_CLAIM
     setup_logging(args.verbose)
     if getattr(args, "threads", 0):
         import torch
 
         torch.set_num_threads(args.threads)
+    if getattr(args, "device", "cpu") == "auto" and _DEVICE_CLAIM is None:
+        # Held (lock file open) until the process ends; before anything initialises CUDA.
+        _DEVICE_CLAIM = claim_device()
 
 
 _ARG_TYPES = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
