@@ -12,6 +12,8 @@ import pytest
 
 from xlprompt.devices import claim_device, visible_devices
 
+OUTSIDE_SLURM = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}  # where claims happen
+
 # Claim a device, hold it for a while, report when: what each GPU job of a run does.
 HOLD = """
 import json, os, sys, time
@@ -25,7 +27,7 @@ print(json.dumps({"device": claim.device, "cuda": os.environ["CUDA_VISIBLE_DEVIC
 
 
 def test_concurrent_jobs_each_get_their_own_device_and_the_extra_one_waits(tmp_path):
-    env = {**os.environ, "XLPROMPT_DEVICES": "0,1"}
+    env = {**OUTSIDE_SLURM, "XLPROMPT_DEVICES": "0,1"}
     jobs = [subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "1.5"], env=env, stdout=subprocess.PIPE, text=True)
             for _ in range(3)]
     runs = [json.loads(job.communicate(timeout=60)[0]) for job in jobs]
@@ -38,8 +40,12 @@ def test_concurrent_jobs_each_get_their_own_device_and_the_extra_one_waits(tmp_p
     assert sorted(run["start"] for run in runs)[-1] >= first_end - 0.05  # the third waited for a free device
 
 
-def test_a_killed_job_frees_its_device(tmp_path):
-    env = {**os.environ, "XLPROMPT_DEVICES": "7"}
+def test_a_killed_job_frees_its_device(tmp_path, monkeypatch):
+    # A claim in this process narrows CUDA_VISIBLE_DEVICES; monkeypatch puts it back afterwards
+    # (a leaked "7" would make every later workflow test's GPU jobs queue for one fake device).
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    env = {**OUTSIDE_SLURM, "XLPROMPT_DEVICES": "7"}
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "60"], env=env, stdout=subprocess.PIPE)
     deadline = time.time() + 30
     while time.time() < deadline and not (tmp_path / "gpu-7.lock").exists():
@@ -54,9 +60,14 @@ def test_a_killed_job_frees_its_device(tmp_path):
     claim.release()
 
 
-def test_visible_devices_and_no_device(monkeypatch):
+def test_visible_devices_and_no_device(monkeypatch, tmp_path):
     monkeypatch.delenv("XLPROMPT_DEVICES", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_devices() == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_devices() == [] and claim_device() is None  # the job runs on the CPU
+    # Inside a Slurm job the scheduler isolates devices (each job may see its GPU as "0").
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert claim_device(lock_dir=tmp_path) is None and not list(tmp_path.iterdir())

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,11 +112,7 @@ def test_backbones_load_without_remote_code_and_from_safetensors_only(backbone_d
 
 @pytest.mark.parametrize("damage", ["truncated", "tampered"])
 def test_a_damaged_prompt_file_is_rejected_naming_it(damage, world_dir, backbone_dir, uninterrupted, tmp_path):
-    artifact = tmp_path / "artifact"
-    artifact.mkdir()
-    for file in uninterrupted.iterdir():
-        if file.is_file():
-            (artifact / file.name).write_bytes(file.read_bytes())
+    artifact = shutil.copytree(uninterrupted, tmp_path / "artifact")
     tensors = artifact / "prompt.safetensors"
     data = bytearray(tensors.read_bytes())
     if damage == "truncated":
@@ -130,11 +127,7 @@ def test_a_damaged_prompt_file_is_rejected_naming_it(damage, world_dir, backbone
 
 
 def test_a_truncated_backbone_is_rejected_naming_the_file(backbone_dir, tmp_path):
-    copy_dir = tmp_path / "backbone"
-    copy_dir.mkdir()
-    for file in backbone_dir.iterdir():
-        if file.is_file():
-            (copy_dir / file.name).write_bytes(file.read_bytes())
+    copy_dir = shutil.copytree(backbone_dir, tmp_path / "backbone")
     weights = copy_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ValueError, match=f"{re.escape(str(weights))}: not a complete safetensors file"):

@@ -41,6 +41,29 @@ def test_dry_run_of_every_config(name, tmp_path):
         assert rule in out
 
 
+SLURM_PROFILE = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]
+
+
+def test_slurm_profile_dry_run_needs_no_slurm(tmp_path):
+    result = snakemake("-n", *SLURM_PROFILE, "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert "This was a dry-run" in out and "train_prompt" in out
+
+
+def test_slurm_profile_without_sbatch_stops_before_any_job(tmp_path):
+    tools = tmp_path / "bin"  # a PATH with what Snakemake needs and certainly no sbatch
+    tools.mkdir()
+    for tool in ("bash", "sh", "which"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = snakemake(*SLURM_PROFILE, "--configfile", str(REPO / "config" / "smoke.yaml"), cwd=work, check=False,
+                       extra_env={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{tools}"}, timeout=120)
+    assert result.returncode != 0
+    assert "the slurm profile submits jobs with sbatch, which is not on PATH here" in result.stderr
+    assert not (work / "resources").exists() and not (work / "logs").exists()
+
+
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lora, "))

@@ -8,8 +8,9 @@ rest of its life; then it restricts itself to that device (``CUDA_VISIBLE_DEVICE
 CUDA starts. The kernel drops a lock when its process ends, however it ends (``kill -9``
 too), so a crashed job never leaves a device claimed.
 
-On SLURM the scheduler already gives each job its own GPU (``CUDA_VISIBLE_DEVICES`` holds
-only that one), and the claim simply takes it. Tests and CPU machines describe devices with
+On SLURM the scheduler already gives each job its own GPU, and with cgroup device
+constraints every job may see its GPU as device 0: inside a Slurm job (``SLURM_JOB_ID`` set)
+nothing is claimed. Tests and CPU machines describe devices with
 ``XLPROMPT_DEVICES`` (e.g. ``0,1``): the same claims, no CUDA.
 """
 
@@ -55,19 +56,23 @@ def visible_devices() -> list[str]:
 
 
 def claim_device(devices: list[str] | None = None, lock_dir: Path = DEFAULT_LOCK_DIR,
-                 timeout_s: float = 600.0, poll_s: float = 0.5) -> DeviceClaim | None:
+                 timeout_s: float | None = None, poll_s: float = 0.5) -> DeviceClaim | None:
     """Claim the first free device of ``devices`` (default: :func:`visible_devices`).
 
-    Returns None when there is no device (the job runs on the CPU). Waits up to ``timeout_s``
-    while every device is claimed (more GPU jobs than ``--resources gpu=K`` allows should
-    never happen; waiting covers jobs of two Snakemake runs sharing a machine), then fails
-    with a message naming the lock files.
+    Returns None when there is no device (the job runs on the CPU). While every device is
+    claimed (more GPU jobs at once than devices: a run without ``--resources gpu=K``, or two
+    runs sharing a machine) the job waits its turn, saying so in its log every minute; with
+    ``timeout_s`` it gives up after that long, naming the lock files.
     """
+    if "SLURM_JOB_ID" in os.environ:
+        logger.info("in Slurm job %s: the scheduler assigned the devices", os.environ["SLURM_JOB_ID"])
+        return None
     devices = visible_devices() if devices is None else devices
     if not devices:
         return None
     lock_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    next_note = started + 60
     while True:
         for device in devices:
             lock_file = lock_dir / f"gpu-{device}.lock"
@@ -84,7 +89,12 @@ def claim_device(devices: list[str] | None = None, lock_dir: Path = DEFAULT_LOCK
             os.environ["CUDA_VISIBLE_DEVICES"] = device
             logger.info("running on device %s (lock %s)", device, lock_file)
             return DeviceClaim(device, lock_file, handle)
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        if timeout_s is not None and waited > timeout_s:
             raise RuntimeError(f"every device {devices} stayed claimed for {timeout_s:.0f} s "
                                f"(locks in {lock_dir}): run fewer GPU jobs at once (--resources gpu=K)")
+        if time.monotonic() > next_note:
+            logger.info("waiting %.0f s for a free device of %s (locks in %s; --resources gpu=K runs at most K "
+                        "GPU jobs at once)", waited, devices, lock_dir)
+            next_note += 60
         time.sleep(poll_s)

@@ -4,6 +4,7 @@
 import json
 import os
 import shlex
+import shutil
 
 from xlprompt.io import sha256_file
 from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
@@ -14,6 +15,14 @@ try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as err:
     raise SystemExit(f"config error: {err}") from None
+
+# The slurm profile submits with sbatch: without it every job would fail at submission with
+# an obscure error ("No such file or directory: 'sacctmgr'"), so say so once, before any job
+# (onstart runs once the executor is known; a dry run needs no Slurm and skips it).
+onstart:
+    if getattr(workflow.executor_plugin, "name", None) == "slurm" and shutil.which("sbatch") is None:
+        raise SystemExit("the slurm profile submits jobs with sbatch, which is not on PATH here: run Snakemake "
+                         "on the cluster's login node, or locally with `snakemake --cores N` (README: SLURM)")
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
