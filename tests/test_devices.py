@@ -41,9 +41,10 @@ def test_concurrent_jobs_each_get_their_own_device_and_the_extra_one_waits(tmp_p
 
 
 def test_a_killed_job_frees_its_device(tmp_path, monkeypatch):
-    # A claim in this process narrows CUDA_VISIBLE_DEVICES; monkeypatch puts it back afterwards
-    # (a leaked "7" would make every later workflow test's GPU jobs queue for one fake device).
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # A claim in this process narrows CUDA_VISIBLE_DEVICES. setenv first, so that monkeypatch
+    # records the variable's state and restores it (delenv of an unset variable records
+    # nothing): a leaked "7" makes every later workflow test's GPU jobs queue for one device.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     env = {**OUTSIDE_SLURM, "XLPROMPT_DEVICES": "7"}
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "60"], env=env, stdout=subprocess.PIPE)
@@ -56,8 +57,13 @@ def test_a_killed_job_frees_its_device(tmp_path, monkeypatch):
     holder.kill()  # SIGKILL: no cleanup code runs, the kernel drops the lock
     holder.wait()
     claim = claim_device(["7"], tmp_path, timeout_s=5, poll_s=0.05)
-    assert claim is not None and claim.device == "7"
+    assert claim is not None and claim.device == "7" and os.environ["CUDA_VISIBLE_DEVICES"] == "7"
     claim.release()
+
+
+def test_the_device_tests_leave_the_environment_as_they_found_it():
+    """Runs after the claims above (file order): nothing leaked into later tests' jobs."""
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") != "7"
 
 
 def test_visible_devices_and_no_device(monkeypatch, tmp_path):
