@@ -14,12 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.settings import METHODS, BackboneShape, TrainConfig
+from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
-
-
-def is_ltp(method: str) -> bool:
-    return method == "ltp" or method.startswith("ltp-")
 
 
 def ticket_of(method: str) -> str:
@@ -88,7 +84,7 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"tasks: unknown task {task!r}; allowed (world.tasks): {world_tasks}")
     tickets = config.get("ltp", {}).get("tickets", {})
     for method in config["methods"]:
-        if method not in METHODS and not method.startswith("ltp-"):
+        if method not in METHODS and not is_ltp(method):
             raise ConfigError(f"methods: unknown method {method!r}; allowed: {list(METHODS)}, "
                               "or ltp-<name> for a ticket named in ltp.tickets")
         if method.startswith("ltp-") and ticket_of(method) not in tickets:

@@ -14,6 +14,11 @@ METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
 
 
+def is_ltp(method: str) -> bool:
+    """``ltp`` or ``ltp-<ticket>``: a method that trains a winning ticket."""
+    return method == "ltp" or method.startswith("ltp-")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines one trained prompt (the seed included)."""
@@ -38,7 +43,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS and not self.method.startswith("ltp-"):
+        if self.method not in METHODS and not is_ltp(self.method):
             raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
         if self.init not in PROMPT_INITS:
             raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
@@ -54,7 +59,7 @@ class TrainConfig:
 
     @property
     def is_ltp(self) -> bool:
-        return self.method == "ltp" or self.method.startswith("ltp-")
+        return is_ltp(self.method)
 
     @property
     def trains(self) -> bool:
