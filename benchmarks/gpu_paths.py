@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the tests' builders of t
 
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 from tiny_models import build_tiny  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
 
 from xlprompt.backbone import BackboneShape  # noqa: E402
 from xlprompt.compute import CPU, choose_compute  # noqa: E402
@@ -83,8 +82,7 @@ def main() -> None:
                                                     for lang in on_cpu["accuracy"]}}
             print(method, json.dumps(rows[method]), flush=True)
         # A causal LM with label words of several tokens (each spelled in pieces by this tokenizer).
-        tokenizer = AutoTokenizer.from_pretrained(backbone)
-        xglm = build_tiny("xglm", tokenizer, root / "xglm")
+        xglm = build_tiny("xglm", world, root / "xglm")
         data = root / "topic-words"
         shutil.copytree(world / "topic", data)
         labels = load_labels(data)

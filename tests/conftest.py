@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 
+from tiny_models import FAMILY, build_tiny  # noqa: E402
+
 from xlprompt.backbone import BackboneShape  # noqa: E402
+from xlprompt.data import load_labels, write_labels  # noqa: E402
+from xlprompt.families import label_word_text  # noqa: E402
 from xlprompt.mlm import MLMSettings  # noqa: E402
 from xlprompt.stages.generate_world import generate_world  # noqa: E402
 from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
@@ -71,3 +77,29 @@ def smoke_run(tmp_path_factory) -> Path:
     from workflow_run import run_smoke_locally
 
     return run_smoke_locally(tmp_path_factory.mktemp("smoke"))
+
+
+@pytest.fixture(scope="session")
+def stand_ins(world_dir, tmp_path_factory) -> dict[str, Path]:
+    """One saved stand-in per backbone kind, built once per test session."""
+    root = tmp_path_factory.mktemp("stand-ins")
+    return {kind: build_tiny(kind, world_dir, root / kind) for kind in FAMILY}
+
+
+def single_token_words(tokenizer, world_dir: Path, family: str, n: int) -> list[str]:
+    """``n`` words that ``tokenizer`` reads as one token, the corpus's most frequent first, then whole
+    words of the vocabulary: label words a masked LM can use (as a user picks them for XLM-R)."""
+    counts = Counter((world_dir / "corpus" / "en.txt").read_text(encoding="utf-8").split())
+    candidates = [w for w, _ in counts.most_common()] + [tokenizer.decode([i]).strip() for i in range(len(tokenizer))]
+    words = [w for w in dict.fromkeys(candidates) if w.isalpha()
+             and len(tokenizer(label_word_text(w, family), add_special_tokens=False)["input_ids"]) == 1]
+    assert len(words) >= n, f"only {words} are single tokens"
+    return words[:n]
+
+
+def with_label_words(data_dir: Path, out: Path, words: list[str]) -> Path:
+    """A copy of a data set whose label words (every family) are ``words``."""
+    shutil.copytree(data_dir, out)
+    labels = load_labels(out)
+    write_labels(out, type(labels)(labels.task, labels.names, {family: words for family in labels.verbalizers}))
+    return out

@@ -1,16 +1,20 @@
-"""Every model family behind one prompt interface: tiny models built here from configs of the real
-architectures (XLMRoberta, Bert, XGLM, Bloom, MT5) with the locally trained tokenizer train a
-prompt, evaluate, save, reload and predict the same."""
+"""Every model family behind one prompt interface, on faithful stand-ins of the advertised backbones:
+tiny models of the real architectures (XLMRoberta, Bert, XGLM, Bloom, MT5), each with its own
+tokenizer class and special tokens (tests/tiny_models.py), train a prompt, evaluate, save, reload
+and predict the same."""
 
 from __future__ import annotations
 
+import shutil
 
+import pandas as pd
 import pytest
 import torch
-from tiny_models import FAMILY, build_tiny
+from conftest import single_token_words, with_label_words
+from tiny_models import FAMILY, TOKENIZER_CLASS
 from transformers import AutoTokenizer
 
-from xlprompt.data import load_split
+from xlprompt.data import load_labels, load_split, write_labels
 from xlprompt.encoding import encode_split
 from xlprompt.families import family_of
 from xlprompt.io import read_json
@@ -19,41 +23,99 @@ from xlprompt.settings import TrainConfig
 from xlprompt.tasks import TaskSet
 from xlprompt.train import evaluate_split, load_backbone, load_trained, predict, train_prompt
 
-@pytest.fixture(scope="module")
-def tokenizer(backbone_dir):
-    return AutoTokenizer.from_pretrained(backbone_dir)
+
+def test_each_stand_in_loads_with_its_backbones_own_tokenizer_class(stand_ins):
+    for kind, folder in stand_ins.items():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert type(tokenizer).__name__ == TOKENIZER_CLASS[kind], kind
+    bert = AutoTokenizer.from_pretrained(stand_ins["bert"])
+    assert bert.bos_token_id is None and bert.eos_token_id is None  # mBERT has [CLS]/[SEP] only
+    assert "token_type_ids" in bert.model_input_names
+    bloom = AutoTokenizer.from_pretrained(stand_ins["bloom"])
+    assert bloom("deke resa")["input_ids"] == bloom("deke resa", add_special_tokens=False)["input_ids"]
 
 
 @pytest.mark.parametrize("kind", list(FAMILY))
-def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, tokenizer, world_dir, tmp_path):
-    folder = build_tiny(kind, tokenizer, tmp_path / kind)
-    backbone, _ = load_backbone(folder)
+def test_a_text_and_a_pair_are_encoded_with_the_backbones_own_special_tokens(kind, stand_ins):
+    tokenizer = AutoTokenizer.from_pretrained(stand_ins[kind])
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["the deke", "a resa"], "text_pair": [None, "the mole"],
+                          "label": [0, 1]})
+    data = encode_split(tokenizer, frame, 48, FAMILY[kind])
+    text = tokenizer("the deke", add_special_tokens=False)["input_ids"]
+    first = tokenizer("a resa", add_special_tokens=False)["input_ids"]
+    second = tokenizer("the mole", add_special_tokens=False)["input_ids"]
+    token = tokenizer.convert_tokens_to_ids
+    # The layouts, written out by hand from each backbone's documented template.
+    expected = {
+        "xlm-roberta": ([token("<s>"), *text, token("<mask>"), token("</s>")],
+                        [token("<s>"), *first, token("</s>"), token("</s>"), *second, token("<mask>"), token("</s>")]),
+        "bert": ([token("[CLS]"), *text, token("[MASK]"), token("[SEP]")],
+                 [token("[CLS]"), *first, token("[SEP]"), *second, token("[MASK]"), token("[SEP]")]),
+        "xglm": ([token("</s>"), *text], [token("</s>"), *first, token("</s>"), token("</s>"), *second]),
+        "bloom": (text, first + second),
+        "mt5": ([*text, token("</s>")], [*first, token("</s>"), *second, token("</s>")]),
+    }[kind]
+    assert data.input_ids == list(expected)
+    if FAMILY[kind] == "masked_lm":  # read at the mask
+        assert [row[i] for row, i in zip(data.input_ids, data.mask_index)] == [tokenizer.mask_token_id] * 2
+    if kind == "bert":  # segment B (with [MASK] and the last [SEP]) is type 1, as the tokenizer types pairs
+        assert data.token_type_ids == [[0] * len(expected[0]), [0] * (len(first) + 2) + [1] * (len(second) + 2)]
+        pair = tokenizer("a resa", "the mole")
+        assert pair["token_type_ids"] == [0] * (len(first) + 2) + [1] * (len(second) + 1)
+    else:
+        assert data.token_type_ids is None
+
+
+def test_bert_reads_the_second_text_of_a_pair_with_its_token_type(stand_ins):
+    """The prompted model passes token types to BERT: without a prompt its logits at [MASK] equal the
+    backbone's own forward on the same ids and types (and differ from all-zero types)."""
+    backbone, tokenizer = load_backbone(stand_ins["bert"])
+    backbone.eval()
+    frame = pd.DataFrame({"id": ["a"], "text": ["a resa"], "text_pair": ["the mole"], "label": [0]})
+    batch = encode_split(tokenizer, frame, 48, "masked_lm").batch([0], tokenizer.pad_token_id)
+    words = torch.tensor([5, 6, 7])
+    with torch.no_grad():
+        ours = prompted_logits(backbone, None, words, batch["input_ids"], batch["attention_mask"],
+                               batch["mask_index"], batch["token_type_ids"])[0, 0]
+        theirs = backbone(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]).logits
+        untyped = backbone(input_ids=batch["input_ids"]).logits
+    at = int(batch["mask_index"][0])
+    torch.testing.assert_close(ours, theirs[0, at, words], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(ours, untyped[0, at, words], atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", list(FAMILY))
+def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, stand_ins, world_dir, tmp_path):
+    folder = stand_ins[kind]
+    backbone, tokenizer = load_backbone(folder)
     assert family_of(backbone) == FAMILY[kind]
+    family = FAMILY[kind]
+    data = with_label_words(world_dir / "nli", tmp_path / "nli", single_token_words(tokenizer, world_dir, family, 3))
     cfg = TrainConfig(method="spt", prompt_length=4, steps=8, batch_size=8, eval_every=4, lr=0.3, max_length=48,
                       train_per_class=6, seed=1)
     out = tmp_path / "prompt"
-    summary = train_prompt(folder, world_dir / "topic", cfg, out)
+    summary = train_prompt(folder, data, cfg, out)
     meta = read_json(out / "meta.json")
-    assert meta["family"] == FAMILY[kind] and meta["verbalizers"]["topic"] == meta["verbalizer"]
+    assert meta["family"] == family and meta["verbalizers"]["nli"] == meta["verbalizer"]
 
     model, _ = load_trained(out, folder)
     prompt = model.prompt().detach()
     assert not torch.equal(prompt, torch.zeros_like(prompt))
     # The reloaded prompt reproduces the dev loss training recorded for the prompt it kept...
-    dev = TaskSet.load([world_dir / "topic"]).encode(tokenizer, "en", "validation", 48, family=FAMILY[kind])
+    dev = TaskSet.load([data]).encode(tokenizer, "en", "validation", 48, family=family)
     dev_loss, _ = evaluate_split(model, dev, tokenizer.pad_token_id)
     assert dev_loss == pytest.approx(summary["best_dev_loss"], abs=1e-4)
-    # ...and a second reload predicts the test set identically.
-    test = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48, FAMILY[kind])
+    # ...and a second reload predicts the test set (pairs: nli) identically.
+    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, family)
     first, _ = predict(model, test, tokenizer.pad_token_id)
     again, _ = predict(load_trained(out, folder)[0], test, tokenizer.pad_token_id)
     assert first == again and len(first) == len(test)
 
 
-@pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5", "xlm-roberta"])
-def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, tokenizer, world_dir, tmp_path):
+@pytest.mark.parametrize("kind", list(FAMILY))
+def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, stand_ins, world_dir):
     """Prompt placement under padding: causal LMs get the prompt right after each row's own text."""
-    backbone, _ = load_backbone(build_tiny(kind, tokenizer, tmp_path / kind))
+    backbone, tokenizer = load_backbone(stand_ins[kind])
     backbone.eval()
     frame = load_split(world_dir / "nli", "en", "test").iloc[:6]
     data = encode_split(tokenizer, frame, 48, FAMILY[kind])
@@ -63,11 +125,11 @@ def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, tokenizer, wor
     with torch.no_grad():
         batch = data.batch(list(range(len(data))), tokenizer.pad_token_id)
         together = prompted_logits(backbone, prompts, verbalizer, batch["input_ids"], batch["attention_mask"],
-                                   batch["mask_index"])
+                                   batch["mask_index"], batch.get("token_type_ids"))
         for row in range(len(data)):
             alone = data.batch([row], tokenizer.pad_token_id)
             single = prompted_logits(backbone, prompts, verbalizer, alone["input_ids"], alone["attention_mask"],
-                                     alone["mask_index"])
+                                     alone["mask_index"], alone.get("token_type_ids"))
             torch.testing.assert_close(together[:, row], single[:, 0], atol=1e-5, rtol=1e-4)
         if FAMILY[kind] == "causal_lm":  # and the layout is text, then prompt, read at the last prompt vector
             ids = torch.tensor([data.input_ids[0]])
@@ -77,9 +139,10 @@ def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, tokenizer, wor
             torch.testing.assert_close(together[0, 0], by_hand, atol=1e-5, rtol=1e-4)
 
 
-def test_a_masked_lm_refuses_label_words_of_several_tokens(tokenizer):
+def test_a_masked_lm_refuses_label_words_of_several_tokens(stand_ins):
     from xlprompt.tasks import word_ids
 
+    tokenizer = AutoTokenizer.from_pretrained(stand_ins["xlm-roberta"])
     assert len(word_ids(tokenizer, ["alpha"], "labels.json", "causal_lm")[0]) > 1  # spelled in pieces
     with pytest.raises(ValueError, match=r"verbalizer word 'alpha' is \d+ tokens for this tokenizer; "
                                          r"a masked LM reads one token at <mask>"):
@@ -87,8 +150,8 @@ def test_a_masked_lm_refuses_label_words_of_several_tokens(tokenizer):
 
 
 @pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
-def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind, tokenizer, world_dir, tmp_path):
-    backbone, _ = load_backbone(build_tiny(kind, tokenizer, tmp_path / kind))
+def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind, stand_ins, world_dir):
+    backbone, tokenizer = load_backbone(stand_ins[kind])
     backbone.eval()
     data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test").iloc[:4], 48, FAMILY[kind])
     batch = data.batch(list(range(len(data))), tokenizer.pad_token_id)
@@ -118,19 +181,12 @@ def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind,
         torch.testing.assert_close(scores, torch.stack([first_word, second_word]), atol=1e-4, rtol=1e-4)
 
 
-def test_multi_token_label_words_train_and_evaluate_with_the_same_scores(tokenizer, world_dir, tmp_path):
+def test_multi_token_label_words_train_and_evaluate_with_the_same_scores(stand_ins, world_dir, tmp_path):
     """The SPT paper's code trains on a word's last sub-token and evaluates on its first; here both
     use the word's log-likelihood, so the reloaded prompt reproduces training's dev loss."""
-    import shutil
-
-    from xlprompt.data import load_labels, write_labels
-
-    data = tmp_path / "topic"
-    shutil.copytree(world_dir / "topic", data)
-    labels = load_labels(data)
-    words = ["alpha", "beta", "gamma"][: len(labels.names)]
-    write_labels(data, type(labels)(labels.task, labels.names, {**labels.verbalizers, "causal_lm": words}))
-    folder = build_tiny("xglm", tokenizer, tmp_path / "xglm")
+    folder = stand_ins["xglm"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    data = with_label_words(world_dir / "topic", tmp_path / "topic", ["alpha", "beta", "gamma"])
     cfg = TrainConfig(method="spt", prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48,
                       train_per_class=6, seed=2)
     summary = train_prompt(folder, data, cfg, tmp_path / "prompt")
@@ -148,15 +204,13 @@ def test_an_unsupported_architecture_is_named(tmp_path):
         family_of(GPT2Config())
 
 
-def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, tokenizer, world_dir, tmp_path):
+def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, world_dir, tmp_path):
     """labels.json's verbalizers_by_language: training reads the training language's words,
     evaluation each language's own (here rev's words are en's, permuted)."""
-    import shutil
-
-    from xlprompt.data import load_labels, write_labels
     from xlprompt.stages.evaluate import evaluate_prompts
     from xlprompt.tasks import word_ids
 
+    tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
     data = tmp_path / "topic"
     shutil.copytree(world_dir / "topic", data)
     labels = load_labels(data)

@@ -95,17 +95,6 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_d
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-def test_peft_export_loads_with_peft_and_holds_the_prompt(world_dir, backbone_dir, tmp_path):
-    from peft import PeftModel
-
-    out = tmp_path / "spt"
-    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", **FAST), out)
-    backbone, _ = load_backbone(backbone_dir)
-    peft_model = PeftModel.from_pretrained(backbone, out / "peft")
-    loaded = peft_model.prompt_encoder["default"].embedding.weight
-    assert torch.equal(loaded, load_file(out / "prompt.safetensors")["prompt"])
-
-
 def test_reloaded_prompt_gives_the_same_predictions(world_dir, backbone_dir, tmp_path):
     out = tmp_path / "rep"
     cfg = TrainConfig(method="spt", reparameterization=True, reparam_hidden=16, **{**FAST, "lr": 0.01})

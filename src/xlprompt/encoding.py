@@ -22,12 +22,16 @@ class EncodedSplit:
     ``choices`` is set when several tasks share one prompt (a SPoT multi-task source): the
     verbalizer then lists every task's label words side by side, ``labels`` index into that
     list, and row r may only choose among ``choices[r] = (start, stop)``.
+
+    ``token_type_ids`` (one list per row, like ``input_ids``) where the tokenizer gives them
+    (BERT: 1 for the second text of a pair), else None.
     """
 
     input_ids: list[list[int]]
     mask_index: list[int]
     labels: list[int]
     choices: list[tuple[int, int]] | None = None
+    token_type_ids: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -43,6 +47,8 @@ class EncodedSplit:
         }
         if self.choices is not None:
             batch["choices"] = torch.tensor([self.choices[r] for r in rows])  # (B, 2)
+        if self.token_type_ids is not None:
+            batch["token_type_ids"] = pad_batch([self.token_type_ids[r] for r in rows], 0)[0]  # (B, S)
         return batch
 
     def inference_batches(self, batch_size: int, pad_id: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
@@ -65,7 +71,10 @@ class EncodedSplit:
             labels += [offset + label for label in part.labels]
             choices += [(offset, offset + n)] * len(part)
             offset += n
-        return cls(ids, mask_index, labels, choices)
+        types = None
+        if all(part.token_type_ids is not None for part in parts):
+            types = [row for part in parts for row in part.token_type_ids]
+        return cls(ids, mask_index, labels, choices, types)
 
 
 def restrict_to_choices(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -77,33 +86,91 @@ def restrict_to_choices(logits: torch.Tensor, batch: dict[str, torch.Tensor]) ->
     return logits.masked_fill((label < start) | (label >= stop), float("-inf"))
 
 
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Where a tokenizer puts its special tokens around one text and around a pair.
+
+    Read off the tokenizer itself (its post-processor, through ``special_tokens_mask``), so a
+    masked LM's input follows the template it was pretrained with: ``<s> A </s></s> B </s>``
+    for XLM-R, ``[CLS] A [SEP] B [SEP]`` for BERT. ``pair_types``: the token type of the first
+    segment (prefix, A, middle) and of the second (B, suffix), None where the model takes none.
+    """
+
+    single_prefix: list[int]
+    single_suffix: list[int]
+    pair_prefix: list[int]
+    pair_middle: list[int]
+    pair_suffix: list[int]
+    pair_types: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, tokenizer) -> SpecialTokens:
+        single = tokenizer("a", return_special_tokens_mask=True)
+        pair = tokenizer("a", "b", return_special_tokens_mask=True, return_token_type_ids=True)
+        one = _runs(single["input_ids"], single["special_tokens_mask"])
+        two = _runs(pair["input_ids"], pair["special_tokens_mask"])
+        if len(one) != 3 or len(two) != 5:
+            raise ValueError(f"{type(tokenizer).__name__}: cannot read its special-token template "
+                             f"(one text -> {single['input_ids']}, a pair -> {pair['input_ids']})")
+        types = None
+        if "token_type_ids" in tokenizer.model_input_names:
+            first_b = len(two[0]) + len(two[1]) + len(two[2])
+            types = (pair["token_type_ids"][0], pair["token_type_ids"][first_b])
+        return cls(one[0], one[2], two[0], two[2], two[4], types)
+
+
+def _runs(ids: list[int], special: list[int]) -> list[list[int]]:
+    """``ids`` cut into alternating runs: specials, text, specials[, text, specials]."""
+    runs: list[list[int]] = [[]]
+    for token, is_special in zip(ids, special):
+        if bool(is_special) != (len(runs) % 2 == 1):  # the current run is of the other kind
+            runs.append([])
+        runs[-1].append(token)
+    if len(runs) % 2 == 0:
+        runs.append([])  # no trailing specials
+    return runs
+
+
 def encode_split(tokenizer, frame: pd.DataFrame, max_length: int, family: str = "masked_lm") -> EncodedSplit:
     """Encode a split for ``family``; the text (then the pair) is cut to fit ``max_length``.
 
-    masked_lm: ``<s> text [</s> </s> pair] <mask> </s>`` built here (the mask slot must stay);
-    causal_lm and seq2seq: the tokenizer's own special tokens and pair layout (what the model
-    was pretrained with; XGLM starts with ``</s>``, BLOOM adds none, mT5 ends with ``</s>``).
+    masked_lm: the tokenizer's own template with ``<mask>`` at the end of the last segment,
+    ``<s> text [</s> </s> pair] <mask> </s>`` (XLM-R), ``[CLS] text [SEP] [pair] [MASK] [SEP]``
+    (BERT, with token types where the tokenizer gives them); causal_lm and seq2seq: the
+    tokenizer's own special tokens and pair layout (what the model was pretrained with; XGLM
+    starts with ``</s>``, BLOOM adds none, mT5 ends with ``</s>``).
     """
     if family != "masked_lm":
         return _encode_plain(tokenizer, frame, max_length, family)
+    if tokenizer.mask_token_id is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no mask token: a masked-LM prompt is read at the mask")
+    special = SpecialTokens.of(tokenizer)
     with timed("tokenising"):
         texts = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
         has_pair = frame["text_pair"].notna()
         pairs = tokenizer([p if isinstance(p, str) else "" for p in frame["text_pair"]],
                           add_special_tokens=False)["input_ids"]
-    bos, eos, mask = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id
-    ids, mask_index = [], []
+    mask = tokenizer.mask_token_id
+    ids, mask_index, token_types = [], [], []
     for text, pair, paired in zip(texts, pairs, has_pair):
-        budget = max_length - (5 if paired else 3)  # room for the special tokens and <mask>
         if paired:
+            prefix, middle, suffix = special.pair_prefix, special.pair_middle, special.pair_suffix
+            budget = max_length - len(prefix) - len(middle) - len(suffix) - 1  # room for <mask>
             pair = pair[: max(budget // 2, budget - len(text))]
             text = text[: budget - len(pair)]
-            row = [bos] + text + [eos, eos] + pair
+            first = prefix + text + middle
+            second = pair + [mask] + suffix
         else:
-            row = [bos] + text[:budget]
-        mask_index.append(len(row))
-        ids.append(row + [mask, eos])
-    return EncodedSplit(ids, mask_index, [int(v) for v in frame["label"]])
+            prefix, suffix = special.single_prefix, special.single_suffix
+            first = prefix + text[: max_length - len(prefix) - len(suffix) - 1]
+            second = [mask] + suffix
+        mask_index.append(len(first) + len(second) - len(suffix) - 1)
+        ids.append(first + second)
+        if special.pair_types is not None:
+            type_a, type_b = special.pair_types if paired else (special.pair_types[0],) * 2
+            token_types.append([type_a] * len(first) + [type_b] * len(second))
+    labels = [int(v) for v in frame["label"]]
+    return EncodedSplit(ids, mask_index, labels, token_type_ids=token_types if special.pair_types else None)
 
 
 def _encode_plain(tokenizer, frame: pd.DataFrame, max_length: int, family: str) -> EncodedSplit:

@@ -67,9 +67,11 @@ def metrics_row(data: EncodedSplit, preds: list[int], loss: float, n_labels: int
 
 
 def batchable(models: list[PromptedLM]) -> bool:
-    """Whether ``models`` can run as one batch: one backbone object, one verbalizer, one prompt length."""
+    """Whether ``models`` can run as one batch: one backbone object, one verbalizer, one prompt length
+    and position."""
     first = models[0]
     return all(m.backbone is first.backbone and torch.equal(m.verbalizer_ids, first.verbalizer_ids)
+               and m.position == first.position
                and m.prompt is not None and first.prompt is not None and m.prompt.length == first.prompt.length
                for m in models)
 
@@ -95,7 +97,8 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
         batch = to_device(batch, compute)
         with compute.autocast():
             logits = prompted_logits(first.backbone, prompts, first.verbalizer_ids, batch["input_ids"],
-                                     batch["attention_mask"], batch["mask_index"])  # (P, B, n_labels)
+                                     batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"),
+                                     first.position)  # (P, B, n_labels)
         logits = restrict_to_choices(logits.float(), batch)  # the (B, n_labels) mask broadcasts over prompts
         labels = batch["labels"].expand(len(models), -1)
         loss_sums += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(dim=1).double().cpu()

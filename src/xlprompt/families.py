@@ -3,7 +3,8 @@
 - ``masked_lm`` (XLM-R, mBERT): ``[P] <s> text </s> </s> pair <mask> </s>``, the label word read
   at ``<mask>`` (Su et al. 2022);
 - ``causal_lm`` (XGLM, BLOOM): ``text [pair] [P]``, the prompt as a suffix and the label word
-  predicted as the next token at the last prompt position (Philippy et al. 2024);
+  predicted as the next token at the last prompt position (Philippy et al. 2024); with prompt
+  position ``prefix``, ``[P] text [pair]`` (PEFT's layout), predicted after the last text token;
 - ``seq2seq`` (mT5): ``[P] text [pair]`` into the encoder, the label word as the first decoder
   token.
 
@@ -11,6 +12,8 @@ Every family returns logits of the label words; training and evaluation use the 
 """
 
 from __future__ import annotations
+
+from xlprompt.settings import PROMPT_POSITIONS
 
 FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
 
@@ -38,6 +41,26 @@ def auto_class(family: str):
 
     return {"masked_lm": AutoModelForMaskedLM, "causal_lm": AutoModelForCausalLM,
             "seq2seq": AutoModelForSeq2SeqLM}[family]
+
+
+# Where each family reads its prompt by default: causal LMs after the text (the SPT paper's layout).
+DEFAULT_POSITION = {"masked_lm": "prefix", "causal_lm": "suffix", "seq2seq": "prefix"}
+
+
+def prompt_position(family: str, requested: str = "") -> str:
+    """The prompt's place in the input: ``requested`` (prefix | suffix), or the family's default.
+
+    Only a causal LM can take its prompt after the text; masked LMs read the prompt before
+    ``<s>`` (Su et al. 2022) and encoder-decoders before the encoder's text.
+    """
+    if not requested:
+        return DEFAULT_POSITION[family]
+    if requested not in PROMPT_POSITIONS:
+        raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {requested!r}")
+    if requested == "suffix" and family != "causal_lm":
+        raise ValueError(f"prompt position 'suffix' needs a causal LM (XGLM, BLOOM); a {family} backbone reads "
+                         "its prompt first")
+    return requested
 
 
 def label_word_text(word: str, family: str) -> str:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from xlprompt.families import family_of
-from xlprompt.encoding import EncodedSplit
+from xlprompt.encoding import EncodedSplit, SpecialTokens
 
 logger = logging.getLogger(__name__)
 
@@ -84,31 +84,33 @@ def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tens
     """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the prediction position.
 
     All prompts go through the backbone in one batched forward pass. The input and the
-    prediction position follow each family's prompt layout:
-    masked ``[P] <s> <mask> </s>`` at <mask>; causal ``<s> [P]`` at the last position (the
-    next token is the label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first
-    position.
+    prediction position follow each family's prompt layout, with the special tokens the
+    tokenizer puts around a text (:class:`xlprompt.encoding.SpecialTokens`): masked
+    ``[P] <s> <mask> </s>`` (``[P] [CLS] [MASK] [SEP]`` for BERT) at the mask; causal
+    ``</s> [P]`` (XGLM; BLOOM adds nothing) at the last position (the next token is the
+    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position.
     """
     n_prompts, length, _ = prompts.shape
     family = family_of(backbone)
     embed = backbone.get_input_embeddings()
+    special = SpecialTokens.of(tokenizer)
+    prefix, suffix = special.single_prefix, special.single_suffix
 
     def tokens(ids: list[int]) -> torch.Tensor:  # (P, len(ids), d)
-        return embed(torch.tensor([ids])).expand(n_prompts, -1, -1)
+        return embed(torch.tensor([ids], dtype=torch.long)).expand(n_prompts, -1, -1)
 
     backbone.eval()
     with record_ffn(backbone) as outputs:
         if family == "masked_lm":
-            embeds = torch.cat([prompts, tokens([tokenizer.bos_token_id, tokenizer.mask_token_id,
-                                                 tokenizer.eos_token_id])], dim=1)  # (P, L + 3, d)
+            embeds = torch.cat([prompts, tokens(prefix + [tokenizer.mask_token_id] + suffix)], dim=1)
             backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
-            position = length + 1  # the <mask> slot
+            position = length + len(prefix)  # the mask slot
         elif family == "causal_lm":
-            embeds = torch.cat([tokens([tokenizer.bos_token_id]), prompts], dim=1)  # (P, 1 + L, d)
+            embeds = torch.cat([tokens(prefix), prompts], dim=1)  # (P, len(prefix) + L, d)
             backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
-            position = length  # the last position predicts the label word
+            position = len(prefix) + length - 1  # the last position predicts the label word
         else:
-            embeds = torch.cat([prompts, tokens([tokenizer.eos_token_id])], dim=1)  # (P, L + 1, d)
+            embeds = torch.cat([prompts, tokens(prefix + suffix)], dim=1)  # (P, L + 1, d)
             start = torch.full((n_prompts, 1), backbone.config.decoder_start_token_id)
             backbone(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
                      decoder_input_ids=start)
@@ -125,7 +127,7 @@ def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, ba
     for start in range(0, len(data), batch_size):
         batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
         with record_ffn(model.backbone) as outputs:
-            model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+            model.score_batch(batch)
         rows = torch.arange(len(batch["mask_index"]))
         at_mask = torch.stack([out[rows, batch["mask_index"] + length] for out in outputs], dim=1)  # (B, layers, ffn)
         total = at_mask.sum(0) if total is None else total + at_mask.sum(0)

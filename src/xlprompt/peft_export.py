@@ -1,26 +1,82 @@
-"""Export a plain soft prompt in PEFT's prompt-tuning format.
+"""Export a soft prompt in PEFT's prompt-tuning format, where PEFT's own forward reproduces it.
 
-``peft.PeftModel.from_pretrained(backbone, folder)`` then loads it; the prompt sits in
-``prompt_encoder.default.embedding.weight``, as PEFT's own prompt tuning saves it.
+PEFT's prompt tuning puts the virtual tokens in front of the input and passes the rest to the
+backbone unchanged. That is xlprompt's layout for masked LMs (read at ``<mask>``, L positions
+later), for encoder-decoders (the prompt on the encoder side only:
+``num_transformer_submodules: 1``) and for causal LMs trained with ``prompt.position: prefix``.
+``peft.PeftModel.from_pretrained(backbone, folder)`` then loads it and PEFT's forward gives the
+logits xlprompt reads; ``readout.json`` beside the adapter says where and which words.
+
+Not expressible, so not exported (the reason goes into the artifact's meta.json): a causal LM's
+prompt after the text (the SPT paper's layout), pairs for a model with token types (PEFT's
+prompt tuning drops ``token_type_ids``: BERT would read the second text as the first), and
+methods that change backbone weights.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from peft import PromptTuningConfig
 from safetensors.torch import save_file
 
+from xlprompt.io import write_json
 
-def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.Module) -> None:
-    """Write adapter_config.json and adapter_model.safetensors for a (L, d) prompt."""
+# The PEFT task type whose model class prepends the prompt and returns the backbone's LM logits.
+TASK_TYPES = {"masked_lm": "FEATURE_EXTRACTION", "causal_lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
+READ_AT = {
+    "masked_lm": "logits[:, num_virtual_tokens + index of the mask token]",
+    "causal_lm": "logits[:, num_virtual_tokens + number of real input tokens - 1] (the next token)",
+    "seq2seq": "logits[:, 0] with decoder_input_ids = [[decoder_start_token_id]]",
+}
+
+
+@dataclass(frozen=True)
+class PeftPlan:
+    """Whether a prompt can be exported for PEFT, and if not, why."""
+
+    task_type: str | None
+    reason: str = ""
+
+    @property
+    def exported(self) -> bool:
+        return self.task_type is not None
+
+    def as_meta(self) -> dict:
+        return {"exported": True, "task_type": self.task_type} if self.exported else {"exported": False,
+                                                                                    "reason": self.reason}
+
+
+def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> PeftPlan:
+    """What PEFT can reproduce of a prompt: ``typed_pairs`` means the inputs carry token type 1."""
+    if method != "spt":
+        return PeftPlan(None, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
+    if family == "causal_lm" and position == "suffix":
+        return PeftPlan(None, "the prompt follows the text (prompt.position: suffix, the SPT paper's layout); PEFT "
+                              "puts virtual tokens first: train with prompt.position: prefix for a PEFT export")
+    if typed_pairs:
+        return PeftPlan(None, "pairs with token types (BERT's second segment is type 1); PEFT's prompt tuning "
+                              "drops token_type_ids, so its forward would read the second text as type 0")
+    return PeftPlan(TASK_TYPES[family])
+
+
+def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
+                         label_words: dict[str, list[str]], verbalizer_ids: list[list[int]]) -> None:
+    """Write adapter_config.json, adapter_model.safetensors and readout.json for a (L, d) prompt.
+
+    ``prompt`` is the effective prompt (after any reparameterization): what the backbone reads.
+    """
+    from peft import PromptTuningConfig  # imported here: only exports pay for it
+
+    if not plan.exported:
+        raise ValueError(f"not exportable for PEFT: {plan.reason}")
     cfg = backbone.config
     config = PromptTuningConfig(
-        task_type=None,  # PEFT has no masked-LM task type; the read-out stays xlprompt's verbalizer
+        task_type=plan.task_type,
         num_virtual_tokens=prompt.shape[0],
         token_dim=prompt.shape[1],
-        num_transformer_submodules=1,
+        num_transformer_submodules=1,  # encoder-decoders: the prompt on the encoder side only
         num_attention_heads=cfg.num_attention_heads,
         num_layers=cfg.num_hidden_layers,
         base_model_name_or_path=getattr(cfg, "_name_or_path", None) or None,
@@ -28,3 +84,8 @@ def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.
     folder.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(folder))
     save_file({"prompt_embeddings": prompt.detach().contiguous()}, folder / "adapter_model.safetensors")
+    family = next(f for f, t in TASK_TYPES.items() if t == plan.task_type)
+    write_json(folder / "readout.json", {
+        "read_at": READ_AT[family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
+        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
+                 "log-probabilities, teacher-forced"})

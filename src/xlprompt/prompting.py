@@ -4,6 +4,7 @@ Input layouts, by model family (xlprompt.families)::
 
     masked_lm   [P_1 .. P_L] <s> text </s> </s> text_pair <mask> </s>     read at <mask>
     causal_lm   text [text_pair] [P_1 .. P_L]                             read at P_L (next token)
+                (position prefix: [P_1 .. P_L] text [text_pair], read at the last text token)
     seq2seq     encoder [P_1 .. P_L] text [text_pair] </s>; decoder <start>   read at the start
 
 The prompt vectors enter through ``inputs_embeds`` (in front of, or for causal LMs right after,
@@ -17,7 +18,7 @@ import logging
 import torch
 from torch import nn
 
-from xlprompt.families import family_of
+from xlprompt.families import family_of, prompt_position
 from xlprompt.mlm import lm_head_of
 from xlprompt.settings import INITS
 
@@ -85,37 +86,55 @@ class PromptedLM(nn.Module):
     """A backbone of any family with a soft prompt, scoring the label words where it predicts."""
 
     def __init__(self, backbone: nn.Module, prompt: SoftPrompt | None,
-                 verbalizer_ids: list[list[int]] | list[int]) -> None:
+                 verbalizer_ids: list[list[int]] | list[int], position: str = "") -> None:
         super().__init__()
         self.backbone = backbone
         self.prompt = prompt
+        self.position = prompt_position(family_of(backbone), position)  # prefix | suffix
         self.register_buffer("verbalizer_ids", verbalizer_tensor(verbalizer_ids), persistent=False)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor) -> torch.Tensor:
-        """input_ids, attention_mask: (B, S) right-padded; mask_index: (B,). Returns (B, n_labels)."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids, attention_mask (token_type_ids): (B, S) right-padded; mask_index: (B,).
+        Returns (B, n_labels)."""
         prompts = self.prompt().unsqueeze(0) if self.prompt is not None else None
-        return prompted_logits(self.backbone, prompts, self.verbalizer_ids, input_ids, attention_mask, mask_index)[0]
+        return prompted_logits(self.backbone, prompts, self.verbalizer_ids, input_ids, attention_mask, mask_index,
+                               token_type_ids, self.position)[0]
+
+    def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Label logits (B, n_labels) of a batch from :meth:`xlprompt.encoding.EncodedSplit.batch`."""
+        return self(batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"))
 
 
 def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
-                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor) -> torch.Tensor:
+                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None, position: str = "") -> torch.Tensor:
     """Label-word logits of every prompt on every row, in one forward pass.
 
     prompts: (P, L, d), P prompts of one length sharing ``backbone`` (None: no prompt, P = 1);
-    input_ids, attention_mask: (B, S) right-padded; mask_index: (B,) (EncodedSplit.mask_index).
+    input_ids, attention_mask: (B, S) right-padded; mask_index: (B,) (EncodedSplit.mask_index);
+    token_type_ids: (B, S) for models that take them (BERT), the prompt's slots type 0 (as PEFT);
+    position: prefix | suffix (causal LMs only; default: the family's, xlprompt.families).
     Returns (P, B, n_labels): the P x B sequences run as one batch, so evaluating P prompts
     costs one pass over the data.
     """
     family = family_of(backbone)
+    position = prompt_position(family, position)
     # The embedding module, not its weight: XGLM scales token embeddings inside it.
     embeds = backbone.get_input_embeddings()(input_ids)  # (B, S, d)
     batch = input_ids.shape[0]
     n_prompts, length = (prompts.shape[0], prompts.shape[1]) if prompts is not None and prompts.shape[1] else (1, 0)
     embeds = embeds.unsqueeze(0).expand(n_prompts, -1, -1, -1).flatten(0, 1)  # (P*B, S, d)
     attention_mask, mask_index = attention_mask.repeat(n_prompts, 1), mask_index.repeat(n_prompts)
+    types = {}
+    if token_type_ids is not None and family != "causal_lm":  # the families that take no types ignore them
+        token_type_ids = token_type_ids.repeat(n_prompts, 1)  # (P*B, S)
+        if length:
+            token_type_ids = torch.cat([token_type_ids.new_zeros(token_type_ids.shape[0], length), token_type_ids], 1)
+        types = {"token_type_ids": token_type_ids}
     if length:
         rows = prompts.unsqueeze(1).expand(-1, batch, -1, -1).flatten(0, 1)  # (P*B, L, d)
-        if family == "causal_lm":
+        if position == "suffix":
             embeds, attention_mask = append_after_text(embeds, rows, mask_index)
         else:
             embeds = torch.cat([rows, embeds], dim=1)
@@ -130,8 +149,8 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
         start = torch.full((embeds.shape[0], 1), backbone.config.decoder_start_token_id, device=embeds.device)
         logits = backbone(inputs_embeds=embeds, attention_mask=attention_mask, decoder_input_ids=start).logits[:, 0]
         return logits[:, verbalizer_ids].view(n_prompts, batch, -1)
-    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-    if family == "causal_lm":  # the next token after the last prompt vector (after the text without one)
+    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=attention_mask, **types).last_hidden_state
+    if family == "causal_lm":  # the next token after the last prompt vector (suffix) or text token (prefix)
         at = hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_index + length - 1]
         return backbone.get_output_embeddings()(at)[:, verbalizer_ids].view(n_prompts, batch, -1)
     at_mask = hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_index + length]  # (P*B, d)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprompt.prompting.init_prompt)
 METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
+PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.families)
 
 
 def is_ltp(method: str) -> bool:
@@ -26,6 +27,7 @@ class TrainConfig:
     method: str = "spt"
     prompt_length: int = 16
     init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
+    prompt_position: str = ""  # prefix | suffix (causal LMs only); "": the family's own (causal: suffix)
     reparameterization: bool = False
     reparam_hidden: int = 200
     steps: int = 400
@@ -47,6 +49,8 @@ class TrainConfig:
             raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
         if self.init not in PROMPT_INITS:
             raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
+        if self.prompt_position not in ("",) + PROMPT_POSITIONS:
+            raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {self.prompt_position!r}")
         if self.method == "no_prompt" and self.prompt_length != 0:
             raise ValueError("method no_prompt takes prompt_length 0")
         if self.method != "no_prompt" and self.prompt_length < 1:

@@ -15,8 +15,9 @@ artifact also keeps the prompt at that step (SPoT's task embedding), and always 
 it started from (``prompt_init``).
 
 The artifact (a folder) holds ``prompt.safetensors``, ``meta.json`` and ``train_log.jsonl``;
-``full_ft`` adds ``backbone/`` (its weights changed), ``spt`` adds ``peft/``, an export that
-``peft.PeftModel.from_pretrained`` loads. ``ltp`` stores only the ticket's entries in
+``full_ft`` adds ``backbone/`` (its weights changed), ``spt`` adds ``peft/`` where PEFT's prompt
+tuning reproduces the layout (``xlprompt.peft_export``; meta.json's ``peft_export`` says why not
+elsewhere), an export that ``peft.PeftModel.from_pretrained`` loads and runs. ``ltp`` stores only the ticket's entries in
 ``prompt.safetensors``: ``ticket.<param>.index`` (flat positions) and ``ticket.<param>.value``
 (their trained values; values rather than deltas, so that the rebuilt model is bit-exact).
 """
@@ -42,6 +43,7 @@ from xlprompt.encoding import EncodedSplit, restrict_to_choices
 from xlprompt.io import atomic_dir, check_safetensors, load_tensors, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
+from xlprompt.peft_export import PeftPlan, export_prompt_tuning, plan_export
 from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt
 from xlprompt.settings import TrainConfig
 from xlprompt.families import auto_class, family_of
@@ -91,7 +93,7 @@ def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int 
     for rows, batch in data.inference_batches(batch_size, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
-            logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+            logits = model.score_batch(batch)
         logits = restrict_to_choices(logits.float(), batch)
         loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
         for row, pred in zip(rows, logits.argmax(dim=-1).tolist()):
@@ -120,7 +122,7 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[i
             candidates = [i for i in range(len(tokenizer)) if i not in special]
             label_tokens = [token for word in label_ids for token in ([word] if isinstance(word, int) else word)]
             init_prompt(prompt, cfg.init, backbone.get_input_embeddings(), candidates, label_tokens, generator)
-    return PromptedLM(backbone, prompt, label_ids)
+    return PromptedLM(backbone, prompt, label_ids, cfg.prompt_position)
 
 
 def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | None) -> None:
@@ -189,7 +191,7 @@ def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[
     compute = compute_of(model)
     batch = to_device(batch, compute)
     with compute.autocast():
-        logits = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])  # (B, n_labels)
+        logits = model.score_batch(batch)  # (B, n_labels)
     loss = F.cross_entropy(restrict_to_choices(logits.float(), batch), batch["labels"])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -291,11 +293,14 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
     meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
                  "method_name": name or cfg.method,
                  "verbalizers": tasks.verbalizers(family, cfg.train_language), "label_names": tasks.label_names(),
-                 "family": family,
+                 "family": family, "prompt_position": model.position,
                  "train_language": cfg.train_language, "source": str(source) if source is not None else "none"})
     if len(tasks.labels) == 1:
         meta["verbalizer"] = tasks.labels[0].verbalizer(family, cfg.train_language)
-    write_artifact(out, model, tokenizer, cfg, log_rows, meta, masks, snapshots)
+    typed_pairs = train_data.token_type_ids is not None and any(any(row) for row in train_data.token_type_ids)
+    peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
+    meta["peft_export"] = peft_plan.as_meta()
+    write_artifact(out, model, tokenizer, cfg, log_rows, meta, masks, snapshots, peft_plan, words)
     if masks:
         size = (out / "prompt.safetensors").stat().st_size
         logger.info("ltp artifact: %d bytes, %.1f%% of a full checkpoint (%d bytes)", size,
@@ -370,7 +375,8 @@ def apply_ticket_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Ten
 
 
 def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, log_rows: list[dict],
-                   meta: dict, masks: dict[str, torch.Tensor], snapshots: dict[str, torch.Tensor]) -> None:
+                   meta: dict, masks: dict[str, torch.Tensor], snapshots: dict[str, torch.Tensor],
+                   peft_plan: PeftPlan, verbalizer_ids: list[list[int]]) -> None:
     with atomic_dir(out) as tmp:
         tensors = {}
         if model.prompt is not None:
@@ -391,12 +397,9 @@ def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, lo
         if cfg.method == "full_ft":
             model.backbone.save_pretrained(tmp / "backbone")
             tokenizer.save_pretrained(tmp / "backbone")
-        # PEFT's prompt tuning prepends the prompt: the same layout as xlprompt's only for masked LMs
-        # (a causal LM's prompt here follows the text; an encoder-decoder's PEFT prompt has two parts).
-        if cfg.method == "spt" and not cfg.reparameterization and family_of(model.backbone) == "masked_lm":
-            from xlprompt.peft_export import export_prompt_tuning
-
-            export_prompt_tuning(tmp / "peft", tensors["prompt"], model.backbone)
+        if peft_plan.exported and model.prompt is not None:
+            export_prompt_tuning(tmp / "peft", tensors["prompt"], model.backbone, peft_plan, meta["verbalizers"],
+                                 verbalizer_ids)
 
 
 def artifact_tensors(artifact: Path, meta: dict | None = None) -> dict[str, torch.Tensor]:
@@ -433,6 +436,6 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
         prompt = SoftPrompt(*tensors["prompt"].shape)
         prompt.embedding.data.copy_(tensors["prompt"])
     model = PromptedLM(backbone, prompt, word_ids(tokenizer, meta["verbalizers"][task], artifact / "meta.json",
-                                                  family_of(backbone)))
+                                                  family_of(backbone)), meta.get("prompt_position", ""))
     model.eval()
     return model, tokenizer
