@@ -22,12 +22,16 @@ from xlprompt.stages import download_dataset
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch) -> Path:
-    """An offline Hugging Face cache holding every data set's fixture files (en/de or eng_Latn/deu_Latn)."""
+    """An offline Hugging Face cache holding every data set's fixture files (en/de or eng_Latn/deu_Latn),
+    and an empty datasets cache of its own (datasets keeps there the Arrow copies of what it reads)."""
+    import datasets.config
     import huggingface_hub.constants
 
     cache = tmp_path / "hf-cache"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     for lang in ("en", "de"):
         for split, rows in (("train", 9), ("validation", 6), ("test", 6)):
             nli_file(snapshot_folder(cache, "xnli") / lang / f"{split}-00000-of-00001.parquet", rows)
@@ -67,6 +71,8 @@ def test_xnli_becomes_the_contract_with_premise_hypothesis_and_classlabel_ids(hu
     assert set(manifest["source"]["files_sha256"]) == {f"{lang}/{split}-00000-of-00001.parquet"
                                                        for lang in ("en", "de") for split in ("train", "validation", "test")}
     assert "en/train.parquet" in manifest["files_sha256"] and "labels.json" in manifest["files_sha256"]
+    # Read through datasets' parquet builder: its cache holds the Arrow copies.
+    assert list((tmp_path / "datasets-cache" / "parquet").glob("*/*/*/*.arrow"))
 
 
 def test_americasnli_languages_are_evaluation_only(hub_cache, tmp_path):
@@ -96,14 +102,23 @@ def test_sib200_maps_category_strings_and_reads_dev_as_validation(hub_cache, tmp
     train = load_split(out, "deu_Latn", "train", 7)
     assert train["text"][0] == 'A "quoted" sentence about science/technology, number 0.'  # quotes kept verbatim
     assert train["text_pair"].isna().all() and list(train["id"][:2]) == ["1", "2"]
+    assert list((tmp_path / "datasets-cache" / "csv").glob("*/*/*/*.arrow"))  # read by datasets' csv builder
 
 
-@pytest.mark.parametrize("case", ["missing column", "unknown label", "empty split", "unknown category"])
+@pytest.mark.parametrize("case", ["missing column", "unknown label", "empty split", "unknown category",
+                                  "damaged file", "ragged tsv"])
 def test_a_bad_hub_file_is_refused_naming_the_file_and_nothing_is_written(case, hub_cache, tmp_path):
-    if case == "unknown category":
+    if case in ("unknown category", "ragged tsv"):
         bad = snapshot_folder(hub_cache, "sib200") / "data" / "eng_Latn" / "test.tsv"
         sib_file(bad, ["travel", "sport"])
         args, expected = ("--hub", "sib200", "--languages", "eng_Latn"), "row 1 has category 'sport'"
+        if case == "ragged tsv":
+            bad.write_text(bad.read_text() + "3\ttravel\tone field\ttoo many\n", encoding="utf-8")
+            expected = "cannot be read as tsv by datasets"
+    elif case == "damaged file":
+        bad = snapshot_folder(hub_cache, "xnli") / "en" / "test-00000-of-00001.parquet"
+        bad.write_bytes(bad.read_bytes()[:-20])  # a download cut short
+        args, expected = ("--hub", "xnli", "--languages", "en"), "cannot be read as parquet by datasets"
     else:
         bad = snapshot_folder(hub_cache, "xnli") / "en" / "test-00000-of-00001.parquet"
         if case == "missing column":
@@ -139,6 +154,33 @@ def test_offline_with_an_empty_cache_says_what_to_download_and_how(tmp_path):
     assert ("hf download facebook/xnli --repo-type dataset --revision b8dd5d7af51114dbda02c0e3f6133f332186418e "
             "--include 'en/train-00000-of-00001.parquet'") in message
     assert not out.exists()
+
+
+def test_datasets_offline_mode_alone_keeps_the_download_offline(tmp_path, monkeypatch):
+    """HF_DATASETS_OFFLINE=1 means offline to datasets even where HF_HUB_OFFLINE=0: no request is sent."""
+    import datasets.config
+    import huggingface_hub
+    import huggingface_hub.constants
+    from huggingface_hub.utils import _http
+
+    def no_network():
+        raise AssertionError("huggingface_hub opened an HTTP session")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # what HF_DATASETS_OFFLINE=1 sets
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    huggingface_hub.set_client_factory(no_network)  # every request of huggingface_hub needs its session
+    try:
+        with pytest.raises(SystemExit) as stop:
+            download(tmp_path, "--hub", "sib200", "--languages", "eng_Latn")
+    finally:
+        huggingface_hub.set_client_factory(_http.default_client_factory)
+    message = str(stop.value)
+    assert "Davlan/sib200@38977a667f6f is not in the Hugging Face cache" in message
+    assert "HF_HUB_OFFLINE=0, HF_DATASETS_OFFLINE=1" in message and "HF_DATASETS_OFFLINE=0" in message
+    assert "--include 'data/eng_Latn/train.tsv'" in message and not (tmp_path / "out").exists()
 
 
 def test_a_cached_snapshot_without_the_language_asked_for_says_what_to_download(hub_cache, tmp_path):

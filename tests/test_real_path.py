@@ -78,7 +78,8 @@ def test_the_paper_config_runs_offline_from_a_filled_hub_cache(hub_cache, tmp_pa
     work = tmp_path / "work"
     work.mkdir()
     snakemake("--cores", "2", "--configfile", str(shrunk_paper_config(tmp_path)), cwd=work,
-              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"})
+              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1",
+                         "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
     data = work / "resources" / "data" / "xnli-americasnli"
     languages = {entry["lang"]: entry for entry in json.loads((data / "languages.json").read_text())}
     assert {code: entry["evaluation_only"] for code, entry in languages.items()} == {"aym": True, "de": False,
@@ -130,7 +131,8 @@ def test_the_spt_paper_config_trains_xglm_prompts_offline(hub_cache, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     snakemake("--cores", "2", "--configfile", str(path), cwd=work,
-              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"})
+              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1",
+                         "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
     model_meta = json.loads((work / "resources" / "models" / "xglm-564M" / "meta.json").read_text())
     assert model_meta["source"]["revision"] == "refs/pr/4" and model_meta["source"]["commit"].startswith("9d08531")
     assert model_meta["model_type"] == "xglm"

@@ -1,9 +1,16 @@
 """Hub data sets (XNLI, PAWS-X, SIB-200, AmericasNLI): where each lives and how it becomes the contract.
 
 Each is fetched at a pinned revision with ``huggingface_hub.snapshot_download``, only the files
-of the languages asked for, and read as plain files: datasets 5 no longer runs loading scripts,
-and every revision pinned here holds parquet or TSV files. The ids, revisions, file layouts,
-columns and label encodings, with their sources, are in docs/hub-sources.md.
+of the languages asked for, into the Hugging Face Hub cache; each file is then read through
+``datasets.load_dataset`` with datasets' own packaged builder (``parquet``, or ``csv`` for
+SIB-200's TSVs) on that local file, so datasets' cache (``HF_DATASETS_CACHE``) and offline mode
+(``HF_DATASETS_OFFLINE``) apply as for any Hugging Face user. Not ``load_dataset(repo_id,
+revision=...)`` itself: offline, datasets 5.2 refuses every Hub repository before it looks at the
+Hub cache ("Couldn't reach 'facebook/xnli' on the Hub (OfflineModeIsEnabled)", datasets/load.py)
+and falls back only to a data set it prepared earlier, at whatever revision that was; this way
+one code path serves online and offline runs, at the pinned revision. Every revision pinned here
+holds parquet or TSV files (datasets 5 no longer runs loading scripts). The ids, revisions, file
+layouts, columns and label encodings, with their sources, are in docs/hub-sources.md.
 
 A converter turns one downloaded file (in the Hub's own schema) into the contract's columns
 ``id, text, text_pair, label`` and refuses, naming the file, a missing column, an unknown label
@@ -12,6 +19,7 @@ or an empty split: the tests write files in each data set's exact Hub schema and
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -200,9 +208,11 @@ class HubUnavailable(RuntimeError):
 def download_instructions(repo_id: str, revision: str, patterns: list[str], repo_type: str) -> str:
     include = " ".join(f"--include '{p}'" for p in patterns[:6]) + (" ..." if len(patterns) > 6 else "")
     kind = f" --repo-type {repo_type}" if repo_type != "model" else ""
+    switches = ["HF_HUB_OFFLINE"] + (["HF_DATASETS_OFFLINE"] if repo_type == "dataset" else [])
+    state = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in switches)
     return (f"{repo_id}@{revision[:12]} is not in the Hugging Face cache ({_cache_dir()}) and downloads are off "
-            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). On a machine with network, either rerun the "
-            f"workflow with HF_HUB_OFFLINE=0 (make run CONFIG=... HF_HUB_OFFLINE=0), or fetch it first with "
+            f"({state}). On a machine with network, either rerun the workflow with HF_HUB_OFFLINE=0 (make run "
+            f"CONFIG=... HF_HUB_OFFLINE=0; by hand: {'=0 '.join(switches)}=0), or fetch it first with "
             f"`hf download {repo_id}{kind} --revision {revision} {include}` and copy the cache folder here.")
 
 
@@ -212,16 +222,58 @@ def _cache_dir() -> str:
     return str(HF_HUB_CACHE)
 
 
-def snapshot(repo_id: str, revision: str, patterns: list[str], repo_type: str) -> Path:
-    """The local snapshot of ``patterns`` of a Hub repository at ``revision`` (downloaded if allowed)."""
+def snapshot(repo_id: str, revision: str, patterns: list[str], repo_type: str, local_files_only: bool = False) -> Path:
+    """The local snapshot of ``patterns`` of a Hub repository at ``revision`` (downloaded if allowed:
+    not with HF_HUB_OFFLINE=1, nor with ``local_files_only``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import IncompleteSnapshotError, LocalEntryNotFoundError
 
     try:
-        folder = snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=patterns)
+        folder = snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=patterns,
+                                   local_files_only=local_files_only)
     except (LocalEntryNotFoundError, IncompleteSnapshotError):
         raise HubUnavailable(download_instructions(repo_id, revision, patterns, repo_type)) from None
     return Path(folder)
+
+
+def datasets_offline() -> bool:
+    """datasets' offline switch as datasets itself reads it: HF_DATASETS_OFFLINE where set, else HF_HUB_OFFLINE."""
+    import datasets.config
+
+    return bool(datasets.config.HF_HUB_OFFLINE)
+
+
+def read_hub_file(path: Path, file_format: str) -> pd.DataFrame:
+    """One file of a Hub snapshot, in the Hub's schema, read by datasets' packaged builder on that local file.
+
+    datasets keeps an Arrow copy in its cache (HF_DATASETS_CACHE), keyed by the file's path and
+    modification time, and needs no network. Parquet keeps the Hub's features (ClassLabel ids as
+    integers, unchecked: the converter names a bad row); TSV fields are read verbatim as strings,
+    since texts contain quotes. A file datasets cannot read is an error naming it.
+    """
+    import datasets
+    import pyarrow.parquet as pq
+
+    datasets.disable_progress_bars()  # one bar per file would bury the job's log; write_dataset logs the rows
+    try:
+        if file_format == "parquet":
+            # datasets' parquet builder fails on a file without rows ("BatchSize must be greater than 0").
+            if pq.read_metadata(path).num_rows == 0:
+                raise HubDataError(f"{path}: the split is empty")
+            rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
+        else:
+            with path.open(encoding="utf-8") as tsv:
+                header = tsv.readline().rstrip("\r\n").split("\t")
+            rows = datasets.load_dataset(
+                "csv", data_files=str(path), split="train", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False,
+                features=datasets.Features({column: datasets.Value("string") for column in header}))
+    except HubDataError:
+        raise
+    except Exception as err:  # datasets wraps the reader's error (pyarrow's, pandas') in DatasetGenerationError
+        cause = err.__cause__ or err
+        raise HubDataError(f"{path}: cannot be read as {file_format} by datasets ({type(cause).__name__}: {cause})"
+                           ) from None
+    return rows.to_pandas()
 
 
 # Backbones: the revision each is pinned to when the config gives none. XGLM and mT5 have only

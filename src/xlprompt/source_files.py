@@ -1,8 +1,9 @@
 """Data files as their sources wrote them (Hub downloads, a user's own files), before conversion.
 
-Shared by the Hub loaders (xlprompt.hub_data) and local files (xlprompt.local_data): reading a
-table in its own format and checking the columns a conversion needs, each problem named with
-the file.
+Shared by the Hub loaders (xlprompt.hub_data) and local files (xlprompt.local_data): the error
+type and the check of the columns a conversion needs, each problem named with the file; and
+reading a local table in its own format with pandas (Hub files are read through datasets,
+``xlprompt.hub_data.read_hub_file``).
 """
 
 from __future__ import annotations

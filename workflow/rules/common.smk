@@ -25,7 +25,8 @@ onstart:
                          "on the cluster's login node, or locally with `snakemake --cores N` (README: SLURM)")
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads. The download
-# rules see HF_HUB_OFFLINE as the user set it (unset: downloads allowed), every other rule 1.
+# rules see HF_HUB_OFFLINE as the user set it (unset: downloads allowed), every other rule 1;
+# download_dataset gets HF_DATASETS_OFFLINE set to the same value (datasets reads that one first).
 HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "0")
 os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
 

@@ -34,7 +34,8 @@ else:
         conda:
             "../envs/xlprompt.yaml"
         shell:
-            "HF_HUB_OFFLINE={params.offline} python -m xlprompt download_dataset --sources {params.sources:q} "
+            "HF_HUB_OFFLINE={params.offline} HF_DATASETS_OFFLINE={params.offline} "
+            "python -m xlprompt download_dataset --sources {params.sources:q} "
             "--task {wildcards.dataset} --out {output:q} > {log:q} 2>&1"
 
     rule assemble_data:

@@ -1,15 +1,16 @@
 """Fetch a Hub data set at its pinned revision (or read a user's own files) into the data contract.
 
 Reads: the Hub (XNLI, PAWS-X, SIB-200, AmericasNLI; only the files of the languages asked
-for, through the Hugging Face cache) or local files described by a JSON spec. Writes (under --out)::
+for, fetched into the Hugging Face cache and read through datasets' parquet or csv builder) or
+local files described by a JSON spec. Writes (under --out)::
 
     labels.json                   label names, and label words for every model family
     {lang}/{split}.parquet        id, text, text_pair, label (a language without train: evaluation only)
     manifest.json                 where it came from (repository@revision or the local path), the
                                   sha256 of every file read and of every file written
 
-With HF_HUB_OFFLINE=1 and nothing cached, it stops before writing anything and says what to
-download and how.
+With HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1 and nothing cached, it stops before writing
+anything and says what to download and how.
 
 Examples:
     python -m xlprompt download_dataset --hub xnli --languages en de sw --out resources/downloads/xnli/nli
@@ -32,11 +33,11 @@ import pandas as pd
 from xlprompt.cli import stage_parser, start
 from xlprompt.data import LabelSpace, load_split, write_labels, write_split
 from xlprompt.families import FAMILIES
-from xlprompt.hub_data import (ALL, HubDataError, HubUnavailable, download_instructions, hub_dataset,
-                               snapshot)
+from xlprompt.hub_data import (ALL, HubDataError, HubUnavailable, datasets_offline, download_instructions,
+                               hub_dataset, read_hub_file, snapshot)
 from xlprompt.io import atomic_dir, sha256_file, sha256_tree, write_json
 from xlprompt.local_data import LocalSpec, local_splits
-from xlprompt.source_files import SourceDataError, read_table
+from xlprompt.source_files import SourceDataError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def hub_splits(name: str, languages: list[str], revision: str | None = None
     dataset = hub_dataset(name)
     dataset.check_languages(languages)
     revision = revision or dataset.revision
-    folder = snapshot(dataset.repo_id, revision, dataset.allow_patterns(languages), repo_type="dataset")
+    folder = snapshot(dataset.repo_id, revision, dataset.allow_patterns(languages), repo_type="dataset",
+                      local_files_only=datasets_offline())
     if languages == [ALL]:
         languages = dataset.languages_in(folder)
         logger.info("%s: all %d languages: %s", name, len(languages), " ".join(languages))
@@ -61,7 +63,7 @@ def hub_splits(name: str, languages: list[str], revision: str | None = None
             if not path.exists():  # offline, a cached snapshot of other languages
                 raise HubUnavailable(f"{relative}: missing from the cached snapshot. " + download_instructions(
                     dataset.repo_id, revision, dataset.allow_patterns(languages), "dataset"))
-            frames[lang, split] = dataset.convert(read_table(path), path)
+            frames[lang, split] = dataset.convert(read_hub_file(path, dataset.file_format), path)
             read[relative] = sha256_file(path)
     words = list(dataset.label_words)
     space = LabelSpace(dataset.task, list(dataset.label_names), {family: words for family in FAMILIES})
