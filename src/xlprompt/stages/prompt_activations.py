@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from xlprompt.families import family_of
+from xlprompt.families import family_of, require
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import atomic_file, read_json
 from xlprompt.neurons import prompt_alone_activations, task_input_activations
@@ -55,6 +55,7 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "al
         return out
     if mode != "task" or data_root is None:
         raise ValueError("--mode task needs --data-root (the folder of the task data sets)")
+    require("neurons_task", backbone)  # a Hub backbone the config checks could not know
     out = {}
     for key, (_, path) in zip(keys, prompts):
         meta = read_json(path / "meta.json")
