@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from xlprompt.checks import ConfigError, validate_config
+from xlprompt.families import HUB_MODEL_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -27,6 +28,15 @@ def mutate(path: str, value):
             del node[last]
         else:
             node[int(last) if last.isdigit() else last] = value
+        return cfg
+    return apply
+
+
+def combine(*changes):
+    """Several changes, applied in order."""
+    def apply(cfg):
+        for change in changes:
+            cfg = change(cfg)
         return cfg
     return apply
 
@@ -73,6 +83,33 @@ BAD = [
     ("cross-model-same-backbone", mutate("spot.cross_model.backbone.name", "tiny-xlmr-smoke"),
      r"spot.cross_model.backbone.name: must differ from backbone.name"),
     ("domain-needs-three-topics", mutate("world.n_topics", 2), r"world.n_topics: task domain \(pairs of topics\) needs at least 3"),
+    # Limits: each of these passed the checks before and then crashed a stage or silently did less.
+    ("text-and-prompt-beyond-the-position-table", combine(mutate("backbone.max_length", 16), mutate("backbone.max_prompt_length", 4)),
+     r"training.max_length: 64 text tokens \+ a prompt of 4 \(prompt.lengths\) = 68, more than backbone's position table "
+     r"holds \(backbone.max_length 16 \+ backbone.max_prompt_length 4 = 20 positions\); allowed: max_length <= 16"),
+    ("override-max-length-beyond-the-position-table", mutate("method_overrides", {"full_ft": {"max_length": 200}}),
+     r"method_overrides.full_ft.max_length: 200 text tokens \+ a prompt of 4 .* = 204, more than backbone's position table holds \(.* = 128 positions\)"),
+    ("cross-model-position-table", mutate("spot.cross_model.training.max_length", 200),
+     r"spot.cross_model.training.max_length: 200 text tokens \+ a prompt of 4 .* more than spot.cross_model.backbone's position table"),
+    ("ltp-finetune-beyond-the-position-table", combine(mutate("backbone.max_length", 32), mutate("backbone.max_prompt_length", 8), mutate("training.max_length", 32)),
+     r"backbone.max_length: ltp's masked-LM fine-tuning \(finetune_mlm\) reads documents of up to 64 tokens, more than .* = 40 positions"),
+    ("width-not-divisible-by-heads", mutate("backbone.hidden", 33), r"backbone.hidden: 33 is not divisible by backbone.heads \(2\)"),
+    ("cross-model-width-not-divisible-by-heads", mutate("spot.cross_model.backbone.heads", 5),
+     r"spot.cross_model.backbone.hidden: 24 is not divisible by spot.cross_model.backbone.heads \(5\)"),
+    ("ticket-first-layer-after-last", combine(mutate("backbone.layers", 3), mutate("ltp.tickets.default", {"first_layer": 2, "last_layer": 1})),
+     r"ltp.tickets.default: first_layer 2 is after last_layer 1"),
+    ("few-shot-beyond-the-world", mutate("training.train_per_class", 50),
+     r"training.train_per_class: 50 examples per class, but the world has 20 \(world.train_per_class\)"),
+    ("spot-few-shot-beyond-the-world", mutate("spot.training.train_per_class", 21),
+     r"spot.training.train_per_class: 21 examples per class, but the world has 20"),
+    ("override-in-an-unknown-language", mutate("method_overrides", {"spt": {"train_language": "xx"}}),
+     r"method_overrides.spt.train_language: unknown language 'xx'; allowed: \['en', 'rev', 'far'\]"),
+    ("spot-targets-in-an-unknown-language", mutate("spot.training.train_language", "de"),
+     r"spot.training.train_language: unknown language 'de'"),
+    ("projector-setting-it-ignores", mutate("spot.cross_model.training.train_per_class", 4),
+     r"spot.cross_model.training: \['train_per_class'\] not settings of the projector"),
+    ("revision-of-a-generated-backbone", mutate("backbone.revision", "abc123"),
+     r"backbone.revision: 'abc123' is a Hub model's commit, but backbone has no hub:"),
 ]
 
 
@@ -112,6 +149,23 @@ BAD_REAL = [
      r"method_overrides.ful_ft: 'ful_ft' is neither a method"),
     ("languages-neither-a-list-nor-all", mutate("data.tasks.nli.0.languages", "everything"),
      r"data.tasks.nli\[0\].languages: 'everything' is not valid under any of the given schemas"),
+    ("hub-backbone-with-a-shape", mutate("backbone.layers", 3),
+     r"backbone: \['layers'\] shape or pretrain the generated backbone, and backbone.hub \(FacebookAI/xlm-roberta-base\) "
+     r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads'\]"),
+    ("hub-ticket-first-layer-after-last", mutate("ltp.tickets", {"default": {"first_layer": 8, "last_layer": 3}}),
+     r"ltp.tickets.default: first_layer 8 is after last_layer 3"),
+    ("spot-source-in-an-evaluation-only-language",
+     mutate("spot", {"sources": {"nli_aym": {"tasks": ["nli"], "language": "aym"}}, "targets": ["nli"]}),
+     r"spot.sources.nli_aym.language: 'aym' has no training split \(evaluation only\)"),
+    # Families: what a backbone family cannot do, refused with the family and the stage named.
+    ("ltp-with-xglm", mutate("backbone.hub", "facebook/xglm-564M"),
+     r"methods: ltp is not available for backbone family causal_lm \(xglm\): finetune_mlm, select_ticket: ticket "
+     r"selection knows only BERT/RoBERTa .*; available for masked_lm \(xlm-roberta, roberta, bert\)"),
+    ("ltp-with-bloom", mutate("backbone.hub", "bigscience/bloom-560m"),
+     r"methods: ltp is not available for backbone family causal_lm \(bloom\)"),
+    ("ltp-with-mt5", mutate("backbone.hub", "google/mt5-base"), r"methods: ltp is not available for backbone family seq2seq \(mt5\)"),
+    ("ltp-variant-with-mt5", combine(mutate("backbone.hub", "google/mt5-base"), mutate("variants", {"sparse": {"method": "ltp"}}),
+             mutate("methods", ["spt", "sparse"])), r"methods: ltp is not available for backbone family seq2seq \(mt5\)"),
 ]
 
 
@@ -125,6 +179,25 @@ def test_bad_config_is_rejected_with_a_clear_message(change, message):
 def test_bad_real_path_config_is_rejected_with_a_clear_message(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(change(copy.deepcopy(paper())), SCHEMA)
+
+
+def test_what_every_family_can_do_passes_the_checks():
+    """spt, full_ft and ON in mode alone with every pinned Hub backbone; ltp and mode task with masked LMs."""
+    for hub in HUB_MODEL_TYPES:
+        cfg = paper()
+        cfg["backbone"]["hub"], cfg["methods"] = hub, ["spt", "full_ft", "no_prompt"]
+        validate_config(cfg, SCHEMA)
+    for hub in ("FacebookAI/xlm-roberta-base", "google-bert/bert-base-multilingual-cased"):
+        cfg = paper()
+        cfg["backbone"]["hub"], cfg["neurons"] = hub, {"mode": "task"}
+        validate_config(cfg, SCHEMA)
+
+
+def test_an_unknown_hub_backbone_is_left_to_its_stages():
+    """Its family is known once downloaded: finetune_mlm and select_ticket refuse it then (tests/test_limits.py)."""
+    cfg = paper()
+    cfg["backbone"].update(hub="someone/their-model", revision="abc")
+    validate_config(cfg, SCHEMA)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.yaml")))

@@ -77,6 +77,19 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 
+def test_a_limit_beyond_the_position_table_stops_a_dry_run(tmp_path):
+    """Text plus prompt longer than the tiny backbone's position table: refused while parsing, not in train_prompt."""
+    bad = tmp_path / "bad.yaml"
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["training"]["max_length"] = 200
+    bad.write_text(yaml.safe_dump(cfg))
+    result = snakemake("-n", "--configfile", str(bad), cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert ("config error: training.max_length: 200 text tokens + a prompt of 4 (prompt.lengths) = 204, more than "
+            "backbone's position table holds (backbone.max_length 64 + backbone.max_prompt_length 64 = 128 positions)"
+            ) in result.stderr
+
+
 @pytest.mark.slow
 def test_smoke_config_runs_the_whole_graph(smoke_run):
     results = smoke_run / "results" / "smoke"

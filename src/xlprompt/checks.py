@@ -16,6 +16,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from xlprompt.families import FEATURES, GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, refusal
+from xlprompt.limits import FINETUNE_MAX_LENGTH
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
@@ -184,6 +186,9 @@ def check_config(config: dict[str, Any]) -> None:
                               f"defined: {sorted(tickets)}")
     for name, ticket in tickets.items():
         last = ticket.get("last_layer", -1)
+        if last >= 0 and ticket.get("first_layer", 0) > last:  # select_ticket would find nothing maskable
+            raise ConfigError(f"ltp.tickets.{name}: first_layer {ticket.get('first_layer', 0)} is after last_layer "
+                              f"{last}; allowed: first_layer <= last_layer (or last_layer -1, the last layer)")
         layers = config["backbone"].get("layers", BackboneShape.layers)
         if "hub" in config["backbone"]:
             continue  # a Hub model's depth is known once it is downloaded; select_ticket checks it
@@ -216,6 +221,9 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"prompt.lengths: {too_long} longer than backbone.max_prompt_length ({room}), "
                 "the longest prompt the backbone's position table has room for")
+    check_training_sections(config, view)
+    check_backbone(config, "backbone", backbone)
+    check_family(config)
     if "spot" in config:
         check_spot(config, view)
 
@@ -244,8 +252,12 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
         for task in source["tasks"]:
             if task not in world_tasks:
                 raise ConfigError(f"{where}.tasks: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
-        if not view.knows(source.get("language", config.get("training", {}).get("train_language", "en"))):
-            raise ConfigError(f"{where}.language: unknown language {source['language']!r}; allowed: {codes}")
+        language = source.get("language", config.get("training", {}).get("train_language", "en"))
+        if not view.knows(language):
+            raise ConfigError(f"{where}.language: unknown language {language!r}; allowed: {codes}")
+        if not view.can_train(language):
+            raise ConfigError(f"{where}.language: {language!r} has no training split (evaluation only); languages "
+                              f"that can train: {view.trainable}")
     for task in spot["targets"]:
         if task not in world_tasks:
             raise ConfigError(f"spot.targets: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
@@ -264,8 +276,13 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
             raise ConfigError("spot.cross_model.backbone.name: must differ from backbone.name (it is another model)")
         room = cross["backbone"].get("max_prompt_length", BackboneShape.max_prompt_length)
         too_long = [n for n in config["prompt"]["lengths"] if n > room]
-        if too_long:
+        if too_long and "hub" not in cross["backbone"]:
             raise ConfigError(f"prompt.lengths: {too_long} longer than spot.cross_model.backbone.max_prompt_length ({room})")
+        check_backbone(config, "spot.cross_model.backbone", cross["backbone"])
+        ignored = sorted(set(cross.get("training", {})) - set(PROJECTOR_SETTINGS))
+        if ignored:  # the rule passes only these to train_projector: anything else would be dropped silently
+            raise ConfigError(f"spot.cross_model.training: {ignored} not settings of the projector (it trains on its "
+                              f"source prompt's task and language, on all examples); allowed: {list(PROJECTOR_SETTINGS)}")
     for source_task, maps in spot.get("zero_shot", {}).items():
         for target_task, mapping in maps.items():
             where = f"spot.zero_shot.{source_task}.{target_task}"
@@ -279,3 +296,115 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
             unknown = sorted(set(mapping.values()) - set(target_labels))
             if unknown:
                 raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")
+
+
+# What spot.cross_model.training may set (workflow/rules/common.smk projector_args passes these).
+PROJECTOR_SETTINGS = ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")
+# Keys of a backbone section that apply to any backbone; the others shape the generated one.
+HUB_BACKBONE_KEYS = ("name", "hub", "revision", "threads")
+
+
+def training_sections(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every training section the workflow runs, by config key, with the settings it inherits merged in.
+
+    Keys: ``training``, ``method_overrides.<name>`` (on top of training), ``spot.training``
+    (SPoT's targets), ``spot.cross_model.training`` (the projector, on top of training).
+    """
+    base = config.get("training", {})
+    sections = {"training": base}
+    for name, override in config.get("method_overrides", {}).items():
+        sections[f"method_overrides.{name}"] = {**base, **override}
+    spot = config.get("spot", {})
+    if spot:
+        sections["spot.training"] = {**base, **spot.get("training", {})}
+        if "cross_model" in spot:
+            projector = {**base, **spot["cross_model"].get("training", {})}
+            sections["spot.cross_model.training"] = {k: v for k, v in projector.items() if k in PROJECTOR_SETTINGS}
+    return sections
+
+
+def _set_in(config: dict[str, Any], where: str, key: str) -> str:
+    """The key a merged setting came from: the section's own, else `training`'s."""
+    node: Any = config
+    for part in where.split("."):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return f"{where}.{key}" if key in node else f"training.{key}"
+
+
+def check_training_sections(config: dict[str, Any], view: DataView) -> None:
+    """Languages and few-shot sizes of every training section; max_length against the position table."""
+    world_per_class = config["world"].get("train_per_class", WorldConfig.train_per_class) if "world" in config else None
+    for where, settings in training_sections(config).items():
+        language = settings.get("train_language")
+        if language is not None and where != "spot.cross_model.training":
+            key = _set_in(config, where, "train_language")
+            if not view.knows(language):
+                raise ConfigError(f"{key}: unknown language {language!r}; allowed: {view.codes}")
+            if not view.can_train(language):
+                raise ConfigError(f"{key}: {language!r} has no training split (evaluation only); languages that can "
+                                  f"train: {view.trainable}")
+        per_class = settings.get("train_per_class", TrainConfig.train_per_class)
+        if world_per_class is not None and per_class > world_per_class:
+            raise ConfigError(f"{_set_in(config, where, 'train_per_class')}: {per_class} examples per class, but the "
+                              f"world has {world_per_class} (world.train_per_class): few-shot training would silently "
+                              f"use {world_per_class}; allowed: 0 (all) to {world_per_class}")
+
+
+def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) -> None:
+    """A backbone section: its keys fit its kind (Hub or generated), its shape and position table hold."""
+    if "hub" in section:
+        ignored = sorted(set(section) - set(HUB_BACKBONE_KEYS))
+        if ignored:  # download_backbone takes only hub and revision: the rest would be dropped silently
+            raise ConfigError(f"{where}: {ignored} shape or pretrain the generated backbone, and {where}.hub "
+                              f"({section['hub']}) is downloaded as it is; allowed with hub: {list(HUB_BACKBONE_KEYS)}")
+        return
+    if "revision" in section:
+        raise ConfigError(f"{where}.revision: {section['revision']!r} is a Hub model's commit, but {where} has no hub: "
+                          "(it is generated and pretrained here); remove revision or add hub")
+    hidden, heads = section.get("hidden", BackboneShape.hidden), section.get("heads", BackboneShape.heads)
+    if hidden % heads:
+        raise ConfigError(f"{where}.hidden: {hidden} is not divisible by {where}.heads ({heads}); each attention head "
+                          f"gets hidden / heads dimensions: choose a multiple of {heads}")
+    text = section.get("max_length", BackboneShape.max_length)
+    prompt_room = section.get("max_prompt_length", BackboneShape.max_prompt_length)
+    room = text + prompt_room  # pretrain_backbone's position table, less XLM-R's 2 reserved rows
+    table = f"{where}.max_length {text} + {where}.max_prompt_length {prompt_room} = {room} positions"
+    cross = where.startswith("spot.")
+    sections = training_sections(config)
+    # The cross model trains transfer targets (spot.training) and the projector; the main one everything else.
+    sections = {k: v for k, v in sections.items()
+                if (k.startswith("spot.") if cross else k != "spot.cross_model.training")}
+    longest = max(config["prompt"]["lengths"])
+    for section_key, settings in sections.items():
+        max_length = settings.get("max_length", TrainConfig.max_length)
+        if longest + max_length > room:
+            raise ConfigError(
+                f"{_set_in(config, section_key, 'max_length')}: {max_length} text tokens + a prompt of {longest} "
+                f"(prompt.lengths) = {longest + max_length}, more than {where}'s position table holds ({table}); "
+                f"allowed: max_length <= {room - longest}, or raise {where}.max_length")
+    methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
+    if not cross and any(is_ltp(m) for m in methods) and FINETUNE_MAX_LENGTH > room:
+        raise ConfigError(f"{where}.max_length: ltp's masked-LM fine-tuning (finetune_mlm) reads documents of up to "
+                          f"{FINETUNE_MAX_LENGTH} tokens, more than the position table holds ({table}); allowed: "
+                          f"{where}.max_length + {where}.max_prompt_length >= {FINETUNE_MAX_LENGTH}")
+
+
+def backbone_model_type(section: dict[str, Any]) -> str | None:
+    """The model type of a backbone section: the generated one, a known Hub id's, or None (known once downloaded)."""
+    return HUB_MODEL_TYPES.get(section["hub"]) if "hub" in section else GENERATED_MODEL_TYPE
+
+
+def check_family(config: dict[str, Any]) -> None:
+    """Refuse what the backbone's family cannot do (xlprompt.families.FEATURES), naming family and stage.
+
+    An unknown Hub id's family is known once downloaded: the stages refuse it then, with the same words.
+    """
+    model_type = backbone_model_type(config["backbone"])
+    if model_type is None:
+        return
+    methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
+    wanted = {"ltp": any(is_ltp(m) for m in methods)}
+    for feature in FEATURES:
+        message = refusal(feature, model_type) if wanted[feature] else None
+        if message:
+            raise ConfigError(message)

@@ -51,6 +51,12 @@ class EncodedSplit:
             batch["token_type_ids"] = pad_batch([self.token_type_ids[r] for r in rows], 0)[0]  # (B, S)
         return batch
 
+    def head(self, n: int) -> EncodedSplit:
+        """The first ``n`` rows."""
+        types = self.token_type_ids[:n] if self.token_type_ids is not None else None
+        choices = self.choices[:n] if self.choices is not None else None
+        return EncodedSplit(self.input_ids[:n], self.mask_index[:n], self.labels[:n], choices, types)
+
     def inference_batches(self, batch_size: int, pad_id: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
         """Batches for scoring, rows sorted by length so that little of each batch is padding.
 
@@ -109,12 +115,14 @@ class SpecialTokens:
         pair = tokenizer("a", "b", return_special_tokens_mask=True, return_token_type_ids=True)
         one = _runs(single["input_ids"], single["special_tokens_mask"])
         two = _runs(pair["input_ids"], pair["special_tokens_mask"])
+        if len(two) == 3:  # nothing between the two texts (BLOOM adds no special tokens at all)
+            two = [two[0], [], [], [], two[2]]
         if len(one) != 3 or len(two) != 5:
             raise ValueError(f"{type(tokenizer).__name__}: cannot read its special-token template "
                              f"(one text -> {single['input_ids']}, a pair -> {pair['input_ids']})")
         types = None
         if "token_type_ids" in tokenizer.model_input_names:
-            first_b = len(two[0]) + len(two[1]) + len(two[2])
+            first_b = len(two[0]) + len(tokenizer("a", add_special_tokens=False)["input_ids"]) + len(two[2])
             types = (pair["token_type_ids"][0], pair["token_type_ids"][first_b])
         return cls(one[0], one[2], two[0], two[2], two[4], types)
 

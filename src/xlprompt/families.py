@@ -13,6 +13,8 @@ Every family returns logits of the label words; training and evaluation use the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from xlprompt.settings import PROMPT_POSITIONS
 
 FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
@@ -23,6 +25,62 @@ MODEL_TYPES = {
     "xglm": "causal_lm", "bloom": "causal_lm",
     "mt5": "seq2seq", "t5": "seq2seq",
 }
+
+
+# Hub backbone id -> config.model_type, for the config checks (they run before any download).
+# The same ids as the pinned revisions of xlprompt.hub_data.HUB_BACKBONES (a test keeps them equal).
+HUB_MODEL_TYPES = {
+    "FacebookAI/xlm-roberta-base": "xlm-roberta",
+    "google-bert/bert-base-multilingual-cased": "bert",
+    "bigscience/bloom-560m": "bloom",
+    "facebook/xglm-564M": "xglm",
+    "google/mt5-base": "mt5",
+}
+GENERATED_MODEL_TYPE = "xlm-roberta"  # the tiny backbone pretrain_backbone builds (xlprompt.backbone)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """Something only some families can do: the config key that asks for it, the stage that does it."""
+
+    key: str  # e.g. "methods: ltp"
+    stages: str
+    families: tuple[str, ...]  # the families it works for
+    why: str
+
+
+# Found by running each stage on tiny models of every architecture (tests/test_limits.py):
+# prompt training, evaluation, SPoT, the projector, ON (both modes) and neuron masking work
+# for every family; these do not.
+FEATURES = {
+    "ltp": Feature(
+        "methods: ltp", "finetune_mlm, select_ticket", ("masked_lm",),
+        "ticket selection knows only BERT/RoBERTa encoder parameter names (encoder.layer.<i>.attention, "
+        "intermediate, output), so it finds nothing maskable in XGLM, BLOOM or mT5 weights, and theta_MLM "
+        "comes from masked-LM fine-tuning, which a causal or encoder-decoder model is not trained for"),
+}
+
+
+def refusal(feature: str, model_type: str) -> str | None:
+    """Why a backbone of ``model_type`` cannot do ``feature`` (a key of FEATURES); None: it can."""
+    spec, family = FEATURES[feature], MODEL_TYPES.get(model_type)
+    if family is None or family in spec.families:
+        return None  # an unknown model type is refused by family_of when the stage loads it
+    able = ", ".join(f"{f} ({', '.join(t for t, g in MODEL_TYPES.items() if g == f)})" for f in spec.families)
+    return (f"{spec.key} is not available for backbone family {family} ({model_type}): {spec.stages}: "
+            f"{spec.why}; available for {able}")
+
+
+def require(feature: str, config) -> None:
+    """Raise ValueError with :func:`refusal`'s message if the backbone cannot do ``feature``.
+
+    ``config``: a model, its config or its model type. For stages, whose backbone may be a Hub
+    model that the config checks could not know.
+    """
+    config = getattr(config, "config", config)
+    message = refusal(feature, config if isinstance(config, str) else getattr(config, "model_type", None))
+    if message is not None:
+        raise ValueError(message)
 
 
 def family_of(config) -> str:

@@ -5,7 +5,7 @@ non-linearity, at the prediction position, with the frozen backbone. As Su et al
 the prompt is fed alone with the model's special tokens, e.g. ``[P_1..P_L] <s> <mask> </s>``
 for encoder masked LMs (the label is read at ``<mask>``; decoder-only and encoder-decoder
 models in :func:`prompt_alone_activations`); optionally the vector is averaged over real task
-inputs (masked LMs, whose prompted model this package trains so far).
+inputs (``mode: task``), read where the prompted model predicts the label, for every family.
 
 A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
 ``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
@@ -24,6 +24,7 @@ from torch import nn
 
 from xlprompt.families import family_of
 from xlprompt.encoding import EncodedSplit, SpecialTokens
+from xlprompt.prompting import lay_out, run_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -120,17 +121,22 @@ def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tens
 
 @torch.no_grad()
 def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
-    """One prompted model's activations at <mask>, averaged over ``data``: (n_layers, ffn)."""
+    """One prompted model's activations where it predicts the label, averaged over ``data``:
+    (n_layers, ffn). The input is laid out as in training (:func:`xlprompt.prompting.lay_out`): the
+    mask slot of a masked LM, the last position before the label word of a causal LM (prompt as
+    prefix or suffix), the first decoder position of an encoder-decoder."""
     model.eval()
     total = None
-    length = model.prompt.length if model.prompt is not None else 0
+    prompts = model.prompt().unsqueeze(0) if model.prompt is not None else None
     for start in range(0, len(data), batch_size):
         batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
+        inputs = lay_out(model.backbone, prompts, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
+                         batch.get("token_type_ids"), model.position)
         with record_ffn(model.backbone) as outputs:
-            model.score_batch(batch)
-        rows = torch.arange(len(batch["mask_index"]))
-        at_mask = torch.stack([out[rows, batch["mask_index"] + length] for out in outputs], dim=1)  # (B, layers, ffn)
-        total = at_mask.sum(0) if total is None else total + at_mask.sum(0)
+            run_backbone(model.backbone, inputs)
+        rows = torch.arange(len(inputs.read_at))
+        at = torch.stack([out[rows, inputs.read_at] for out in outputs], dim=1)  # (B, layers, ffn)
+        total = at.sum(0) if total is None else total + at.sum(0)
     return total / len(data)
 
 

@@ -30,6 +30,7 @@ from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.prompting import PromptedLM
+from xlprompt.settings import TrainConfig
 from xlprompt.tasks import TaskSet
 from xlprompt.train import artifact_tensors, batch_rows, load_backbone, train_step, trainable_state, validate, write_train_log
 
@@ -46,7 +47,7 @@ class ProjectorConfig:
     lr: float = 1e-3
     warmup_ratio: float = 0.1
     eval_every: int = 50
-    max_length: int = 64
+    max_length: int = TrainConfig.max_length  # one default with prompt training (the config checks read it)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ each row's token embeddings); the label is the LM head's logits of the label wor
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -106,17 +107,31 @@ class PromptedLM(nn.Module):
         return self(batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"))
 
 
-def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
-                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
-                    token_type_ids: torch.Tensor | None = None, position: str = "") -> torch.Tensor:
-    """Label-word logits of every prompt on every row, in one forward pass.
+@dataclass
+class PromptedInput:
+    """P x B prompted sequences laid out for the backbone, and where each is read.
+
+    embeds, attention_mask (and ``extra``'s token_type_ids): (P*B, T, d), (P*B, T); ``read_at``:
+    (P*B,) the position whose output predicts the label word (the mask slot, or the last
+    position before the word for a causal LM; an encoder-decoder reads its decoder's first
+    position, 0).
+    """
+
+    embeds: torch.Tensor
+    attention_mask: torch.Tensor
+    extra: dict[str, torch.Tensor]
+    read_at: torch.Tensor
+
+
+def lay_out(backbone: nn.Module, prompts: torch.Tensor | None, input_ids: torch.Tensor,
+            attention_mask: torch.Tensor, mask_index: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+            position: str = "") -> PromptedInput:
+    """Every prompt on every row, as the family lays prompt and text out (see the module docstring).
 
     prompts: (P, L, d), P prompts of one length sharing ``backbone`` (None: no prompt, P = 1);
     input_ids, attention_mask: (B, S) right-padded; mask_index: (B,) (EncodedSplit.mask_index);
     token_type_ids: (B, S) for models that take them (BERT), the prompt's slots type 0 (as PEFT);
     position: prefix | suffix (causal LMs only; default: the family's, xlprompt.families).
-    Returns (P, B, n_labels): the P x B sequences run as one batch, so evaluating P prompts
-    costs one pass over the data.
     """
     family = family_of(backbone)
     position = prompt_position(family, position)
@@ -126,12 +141,12 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
     n_prompts, length = (prompts.shape[0], prompts.shape[1]) if prompts is not None and prompts.shape[1] else (1, 0)
     embeds = embeds.unsqueeze(0).expand(n_prompts, -1, -1, -1).flatten(0, 1)  # (P*B, S, d)
     attention_mask, mask_index = attention_mask.repeat(n_prompts, 1), mask_index.repeat(n_prompts)
-    types = {}
+    extra = {}
     if token_type_ids is not None and family != "causal_lm":  # the families that take no types ignore them
         token_type_ids = token_type_ids.repeat(n_prompts, 1)  # (P*B, S)
         if length:
             token_type_ids = torch.cat([token_type_ids.new_zeros(token_type_ids.shape[0], length), token_type_ids], 1)
-        types = {"token_type_ids": token_type_ids}
+        extra = {"token_type_ids": token_type_ids}
     if length:
         rows = prompts.unsqueeze(1).expand(-1, batch, -1, -1).flatten(0, 1)  # (P*B, L, d)
         if position == "suffix":
@@ -139,22 +154,53 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
         else:
             embeds = torch.cat([rows, embeds], dim=1)
             attention_mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], length), attention_mask], dim=1)
+    # A causal LM predicts the word after the last prompt vector (suffix) or text token (prefix).
+    read_at = {"masked_lm": mask_index + length, "causal_lm": mask_index + length - 1,
+               "seq2seq": torch.zeros_like(mask_index)}[family]
+    return PromptedInput(embeds, attention_mask, extra, read_at)
+
+
+def run_backbone(backbone: nn.Module, inputs: PromptedInput) -> torch.Tensor:
+    """The hidden states (N, T, d) that predict label words: the encoder's or decoder-only model's,
+    or an encoder-decoder's decoder, started with its start token (T = 1)."""
+    if family_of(backbone) == "seq2seq":
+        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
+                           device=inputs.embeds.device)
+        return backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask, decoder_input_ids=start,
+                        output_hidden_states=True).decoder_hidden_states[-1]
+    return backbone.base_model(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
+                               **inputs.extra).last_hidden_state
+
+
+def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
+                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None, position: str = "") -> torch.Tensor:
+    """Label-word logits of every prompt on every row, in one forward pass (arguments: :func:`lay_out`).
+
+    Returns (P, B, n_labels): the P x B sequences run as one batch, so evaluating P prompts
+    costs one pass over the data.
+    """
+    family = family_of(backbone)
+    n_prompts = prompts.shape[0] if prompts is not None and prompts.shape[1] else 1
+    batch = input_ids.shape[0]
+    inputs = lay_out(backbone, prompts, input_ids, attention_mask, mask_index, token_type_ids, position)
     if verbalizer_ids.dim() == 2:  # label words of several tokens: sum of their tokens' log-probabilities
         if family == "masked_lm":
             raise ValueError("a masked LM reads one token per label word (multi-token words need a causal or "
                              "encoder-decoder model)")
-        scores = word_log_likelihoods(backbone, family, embeds, attention_mask, mask_index + length, verbalizer_ids)
+        scores = word_log_likelihoods(backbone, family, inputs.embeds, inputs.attention_mask, inputs.read_at + 1,
+                                      verbalizer_ids)
         return scores.view(n_prompts, batch, -1)
     if family == "seq2seq":
-        start = torch.full((embeds.shape[0], 1), backbone.config.decoder_start_token_id, device=embeds.device)
-        logits = backbone(inputs_embeds=embeds, attention_mask=attention_mask, decoder_input_ids=start).logits[:, 0]
+        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
+                           device=inputs.embeds.device)
+        logits = backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
+                          decoder_input_ids=start).logits[:, 0]
         return logits[:, verbalizer_ids].view(n_prompts, batch, -1)
-    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=attention_mask, **types).last_hidden_state
-    if family == "causal_lm":  # the next token after the last prompt vector (suffix) or text token (prefix)
-        at = hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_index + length - 1]
-        return backbone.get_output_embeddings()(at)[:, verbalizer_ids].view(n_prompts, batch, -1)
-    at_mask = hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_index + length]  # (P*B, d)
-    return lm_head_of(backbone)(at_mask)[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)
+    hidden = run_backbone(backbone, inputs)
+    at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (P*B, d)
+    head = backbone.get_output_embeddings() if family == "causal_lm" else lm_head_of(backbone)
+    return head(at)[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)
 
 
 def append_after_text(embeds: torch.Tensor, prompts: torch.Tensor, lengths: torch.Tensor

@@ -29,6 +29,7 @@ from xlprompt.families import family_of
 from xlprompt.io import read_json, write_json
 from xlprompt.prompting import verbalizer_tensor
 from xlprompt.tasks import word_ids
+from xlprompt.limits import check_positions
 from xlprompt.train import load_backbone, load_trained
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
     models = []
     for i, prompt_dir in enumerate(prompt_dirs):
         model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
+        check_positions(model.backbone, metas[i]["config"]["max_length"], model.prompt.length if model.prompt is not None else 0)
         models.append(place(model, compute))
         together = batch_prompts and model.backbone is shared[0] and model.prompt is not None
         key = ("shared", model.prompt.length, metas[i]["config"]["max_length"]) if together else ("alone", i)

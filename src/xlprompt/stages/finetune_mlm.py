@@ -27,6 +27,8 @@ from xlprompt.io import atomic_dir, sha256_file, write_json
 from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
 from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
+from xlprompt.families import require
+from xlprompt.limits import FINETUNE_MAX_LENGTH, check_positions
 from xlprompt.train import load_backbone
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings
                  checkpoint_dir: Path | None = None, compute: Compute = CPU) -> None:
     started = time.time()
     model, tokenizer = load_backbone(backbone_dir)
+    require("ltp", model)  # a Hub backbone the config checks could not know
+    check_positions(model, max_length, 0)
     docs = read_documents(text_files)
     with timed("tokenising"):
         corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
@@ -63,7 +67,7 @@ def build_parser():
     parser.add_argument("--backbone", required=True, type=Path, help="model folder (theta_0)")
     parser.add_argument("--text", required=True, nargs="+", type=Path, help=".txt or .parquet files")
     parser.add_argument("--out", required=True, type=Path, help="fine-tuned model folder to write")
-    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=FINETUNE_MAX_LENGTH)
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
     add_dataclass_flags(parser, MLMSettings)
     parser.set_defaults(steps=200, lr=1e-4, focus_mask_prob=0.15)

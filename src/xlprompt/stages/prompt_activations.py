@@ -62,7 +62,7 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "al
         model, _ = load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))
         data = TaskSet.load([data_root / task]).encode(tokenizer, meta["train_language"], "validation",
                                                        meta["config"]["max_length"], family=family_of(backbone))
-        data = type(data)(data.input_ids[:examples], data.mask_index[:examples], data.labels[:examples])
+        data = data.head(examples)
         out[key] = task_input_activations(model, data, tokenizer.pad_token_id).contiguous()
     return out
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.io import atomic_dir, load_tensors, sha256_file, write_json
+from xlprompt.families import require
+from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.ltp import TicketConfig, select_ticket, ticket_share
 from xlprompt.meta import run_metadata
 
@@ -54,6 +55,7 @@ def what_p_means(cfg: TicketConfig) -> str:
 
 
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
+    require("ltp", read_json(backbone / "config.json").get("model_type"))  # a Hub backbone the config checks could not know
     theta0, theta_mlm = load_tensors(backbone / "model.safetensors"), load_tensors(finetuned / "model.safetensors")
     masks = select_ticket(theta0, theta_mlm, cfg)
     table = ticket_share(masks)

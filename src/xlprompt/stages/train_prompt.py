@@ -26,6 +26,7 @@ from pathlib import Path
 
 from xlprompt.compute import choose_compute
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.limits import check_folder_positions
 from xlprompt.train import TrainConfig, train_prompt
 
 logger = logging.getLogger(__name__)
@@ -49,5 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    train_prompt(args.backbone, args.data, dataclass_from_args(TrainConfig, args), args.out, args.checkpoint_dir,
+    cfg = dataclass_from_args(TrainConfig, args)
+    check_folder_positions(args.backbone, cfg.max_length, cfg.prompt_length)  # before data and weights load
+    train_prompt(args.backbone, args.data, cfg, args.out, args.checkpoint_dir,
                  args.ticket, args.source, compute=choose_compute(args.device), name=args.name)
