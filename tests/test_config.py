@@ -110,6 +110,17 @@ BAD = [
      r"spot.cross_model.training: \['train_per_class'\] not settings of the projector"),
     ("revision-of-a-generated-backbone", mutate("backbone.revision", "abc123"),
      r"backbone.revision: 'abc123' is a Hub model's commit, but backbone has no hub:"),
+    # Protocols as named options: what they allow.
+    ("suffix-prompt-on-a-masked-lm", mutate("prompt.position", "suffix"),
+     r"prompt.position: 'suffix' needs a causal LM \(XGLM, BLOOM\); backbone family masked_lm \(xlm-roberta\)"),
+    ("suffix-variant-on-a-masked-lm", combine(mutate("variants", {"late": {"method": "spt", "position": "suffix"}}),
+                                              mutate("methods", ["spt", "late"])),
+     r"variants.late.position: 'suffix' needs a causal LM"),
+    ("unknown-selection", mutate("training.selection", "best"),
+     r"training.selection: 'best' is not allowed; allowed: \['few_shot', 'full_validation', 'last_step'\]"),
+    ("unknown-loss", mutate("method_overrides", {"spt": {"loss": "hinge"}}),
+     r"method_overrides.spt.loss: 'hinge' is not allowed; allowed: \['label_words', 'vocabulary'\]"),
+    ("no-init-tokens", mutate("prompt.vocab_top_k", 0), r"prompt.vocab_top_k: 0 must be >= 1"),
 ]
 
 

@@ -150,7 +150,7 @@ def test_task_mode_activations_are_read_where_each_family_predicts_the_label(kin
     tokenizer = AutoTokenizer.from_pretrained(tiny_models[kind])
     nli = with_label_words(world_dir / "nli", root / "nli", single_token_words(tokenizer, world_dir, FAMILY[kind], 3))
     train_prompt(tiny_models[kind], nli, TrainConfig(prompt_length=4, steps=2, batch_size=4, eval_every=2,
-                                                     max_length=48, prompt_position=position), prompt)
+                                                     max_length=48, position=position), prompt)
     model, tokenizer = load_trained(prompt, tiny_models[kind])
     data = TaskSet.load([nli]).encode(tokenizer, "en", "validation", 48, family=FAMILY[kind]).head(1)
     ours = task_input_activations(model, data, tokenizer.pad_token_id)  # (layers, ffn)

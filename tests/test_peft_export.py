@@ -38,8 +38,8 @@ CASES = {  # kind: (task, extra settings); nli is a task of pairs, topic of sing
     "xlm-roberta": ("nli", {}),
     "xlm-roberta-reparameterised": ("nli", {"reparameterization": True, "reparam_hidden": 8}),
     "bert": ("topic", {}),
-    "xglm": ("nli", {"prompt_position": "prefix"}),
-    "bloom": ("topic", {"prompt_position": "prefix"}),
+    "xglm": ("nli", {"position": "prefix"}),
+    "bloom": ("topic", {"position": "prefix"}),
     "mt5": ("nli", {}),
 }
 

@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.families import FEATURES, GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, refusal
+from xlprompt.families import FEATURES, GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, MODEL_TYPES, refusal
 from xlprompt.limits import FINETUNE_MAX_LENGTH
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
@@ -402,6 +402,13 @@ def check_family(config: dict[str, Any]) -> None:
     model_type = backbone_model_type(config["backbone"])
     if model_type is None:
         return
+    family = MODEL_TYPES.get(model_type)
+    positions = [("prompt.position", config["prompt"].get("position"))] + [
+        (f"variants.{name}.position", variant.get("position")) for name, variant in config.get("variants", {}).items()]
+    for key, position in positions:
+        if position == "suffix" and family not in (None, "causal_lm"):
+            raise ConfigError(f"{key}: 'suffix' needs a causal LM (XGLM, BLOOM); backbone family {family} "
+                              f"({model_type}) reads its prompt first")
     methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
     wanted = {"ltp": any(is_ltp(m) for m in methods)}
     for feature in FEATURES:

@@ -32,6 +32,7 @@ class EncodedSplit:
     labels: list[int]
     choices: list[tuple[int, int]] | None = None
     token_type_ids: list[list[int]] | None = None
+    ids: list[str] | None = None  # the examples' ids (the data set's id column)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -55,7 +56,8 @@ class EncodedSplit:
         """The first ``n`` rows."""
         types = self.token_type_ids[:n] if self.token_type_ids is not None else None
         choices = self.choices[:n] if self.choices is not None else None
-        return EncodedSplit(self.input_ids[:n], self.mask_index[:n], self.labels[:n], choices, types)
+        ids = self.ids[:n] if self.ids is not None else None
+        return EncodedSplit(self.input_ids[:n], self.mask_index[:n], self.labels[:n], choices, types, ids)
 
     def inference_batches(self, batch_size: int, pad_id: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
         """Batches for scoring, rows sorted by length so that little of each batch is padding.
@@ -80,7 +82,8 @@ class EncodedSplit:
         types = None
         if all(part.token_type_ids is not None for part in parts):
             types = [row for part in parts for row in part.token_type_ids]
-        return cls(ids, mask_index, labels, choices, types)
+        example_ids = [i for part in parts for i in (part.ids or [])] if all(p.ids for p in parts) else None
+        return cls(ids, mask_index, labels, choices, types, example_ids)
 
 
 def restrict_to_choices(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -178,7 +181,8 @@ def encode_split(tokenizer, frame: pd.DataFrame, max_length: int, family: str = 
             type_a, type_b = special.pair_types if paired else (special.pair_types[0],) * 2
             token_types.append([type_a] * len(first) + [type_b] * len(second))
     labels = [int(v) for v in frame["label"]]
-    return EncodedSplit(ids, mask_index, labels, token_type_ids=token_types if special.pair_types else None)
+    return EncodedSplit(ids, mask_index, labels, token_type_ids=token_types if special.pair_types else None,
+                        ids=[str(i) for i in frame["id"]])
 
 
 def _encode_plain(tokenizer, frame: pd.DataFrame, max_length: int, family: str) -> EncodedSplit:
@@ -194,4 +198,5 @@ def _encode_plain(tokenizer, frame: pd.DataFrame, max_length: int, family: str) 
                    for t, p in zip(texts, pairs)]
     # A causal LM reads after the prompt that follows the text; an encoder-decoder at the decoder.
     mask_index = [len(row) for row in ids] if family == "causal_lm" else [0] * len(ids)
-    return EncodedSplit([list(row) for row in ids], mask_index, [int(v) for v in frame["label"]])
+    return EncodedSplit([list(row) for row in ids], mask_index, [int(v) for v in frame["label"]],
+                        ids=[str(i) for i in frame["id"]])

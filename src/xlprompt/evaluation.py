@@ -14,13 +14,12 @@ import logging
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from xlprompt.compute import compute_of, to_device
 from xlprompt.data import languages_of, load_labels, load_split
 from xlprompt.encoding import EncodedSplit, encode_split, restrict_to_choices
 from xlprompt.metrics import accuracy, macro_f1
-from xlprompt.prompting import PromptedLM, prompted_logits
+from xlprompt.prompting import PromptedLM, label_loss, prompted_logits
 from xlprompt.train import predict
 
 logger = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def batchable(models: list[PromptedLM]) -> bool:
     and position."""
     first = models[0]
     return all(m.backbone is first.backbone and torch.equal(m.verbalizer_ids, first.verbalizer_ids)
-               and m.position == first.position
+               and m.position == first.position and m.loss == first.loss
                and m.prompt is not None and first.prompt is not None and m.prompt.length == first.prompt.length
                for m in models)
 
@@ -98,10 +97,10 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
         with compute.autocast():
             logits = prompted_logits(first.backbone, prompts, first.verbalizer_ids, batch["input_ids"],
                                      batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"),
-                                     first.position)  # (P, B, n_labels)
+                                     first.position, first.loss == "vocabulary")  # (P, B, n_labels)
         logits = restrict_to_choices(logits.float(), batch)  # the (B, n_labels) mask broadcasts over prompts
         labels = batch["labels"].expand(len(models), -1)
-        loss_sums += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(dim=1).double().cpu()
+        loss_sums += label_loss(logits.transpose(1, 2), labels, first.loss, reduction="none").sum(dim=1).double().cpu()
         for p, predicted in enumerate(logits.argmax(dim=-1).tolist()):
             for row, pred in zip(rows, predicted):
                 preds[p][row] = pred

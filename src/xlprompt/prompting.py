@@ -17,11 +17,12 @@ import logging
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from xlprompt.families import family_of, prompt_position
 from xlprompt.mlm import lm_head_of
-from xlprompt.settings import INITS
+from xlprompt.settings import INITS, LOSSES
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,14 @@ class PromptedLM(nn.Module):
     """A backbone of any family with a soft prompt, scoring the label words where it predicts."""
 
     def __init__(self, backbone: nn.Module, prompt: SoftPrompt | None,
-                 verbalizer_ids: list[list[int]] | list[int], position: str = "") -> None:
+                 verbalizer_ids: list[list[int]] | list[int], position: str = "", loss: str = "label_words") -> None:
         super().__init__()
         self.backbone = backbone
         self.prompt = prompt
         self.position = prompt_position(family_of(backbone), position)  # prefix | suffix
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.loss = loss  # the scores are full-vocabulary log-probabilities when it is "vocabulary"
         self.register_buffer("verbalizer_ids", verbalizer_tensor(verbalizer_ids), persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
@@ -100,7 +104,7 @@ class PromptedLM(nn.Module):
         Returns (B, n_labels)."""
         prompts = self.prompt().unsqueeze(0) if self.prompt is not None else None
         return prompted_logits(self.backbone, prompts, self.verbalizer_ids, input_ids, attention_mask, mask_index,
-                               token_type_ids, self.position)[0]
+                               token_type_ids, self.position, self.loss == "vocabulary")[0]
 
     def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Label logits (B, n_labels) of a batch from :meth:`xlprompt.encoding.EncodedSplit.batch`."""
@@ -174,11 +178,14 @@ def run_backbone(backbone: nn.Module, inputs: PromptedInput) -> torch.Tensor:
 
 def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
                     input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
-                    token_type_ids: torch.Tensor | None = None, position: str = "") -> torch.Tensor:
+                    token_type_ids: torch.Tensor | None = None, position: str = "",
+                    full_vocabulary: bool = False) -> torch.Tensor:
     """Label-word logits of every prompt on every row, in one forward pass (arguments: :func:`lay_out`).
 
     Returns (P, B, n_labels): the P x B sequences run as one batch, so evaluating P prompts
-    costs one pass over the data.
+    costs one pass over the data. ``full_vocabulary``: log-probabilities under the whole
+    vocabulary instead of logits (the same ranking; what the ``vocabulary`` loss reads).
+    Label words of several tokens always score their full-vocabulary log-likelihood.
     """
     family = family_of(backbone)
     n_prompts = prompts.shape[0] if prompts is not None and prompts.shape[1] else 1
@@ -195,12 +202,26 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
         start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
                            device=inputs.embeds.device)
         logits = backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
-                          decoder_input_ids=start).logits[:, 0]
-        return logits[:, verbalizer_ids].view(n_prompts, batch, -1)
-    hidden = run_backbone(backbone, inputs)
-    at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (P*B, d)
-    head = backbone.get_output_embeddings() if family == "causal_lm" else lm_head_of(backbone)
-    return head(at)[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)
+                          decoder_input_ids=start).logits[:, 0]  # (P*B, V)
+    else:
+        hidden = run_backbone(backbone, inputs)
+        at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (P*B, d)
+        head = backbone.get_output_embeddings() if family == "causal_lm" else lm_head_of(backbone)
+        logits = head(at)  # (P*B, V)
+    if full_vocabulary:
+        logits = logits.float().log_softmax(dim=-1)
+    return logits[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)
+
+
+def label_loss(scores: torch.Tensor, labels: torch.Tensor, loss: str, reduction: str = "mean") -> torch.Tensor:
+    """The training loss of label scores (N, n_labels) from a :class:`PromptedLM` with that ``loss``.
+
+    label_words: cross-entropy of the softmax over the label words; vocabulary: -log p(gold word)
+    under the whole vocabulary (the scores are already full-vocabulary log-probabilities).
+    """
+    if loss == "vocabulary":
+        return F.nll_loss(scores, labels, reduction=reduction)
+    return F.cross_entropy(scores, labels, reduction=reduction)
 
 
 def append_after_text(embeds: torch.Tensor, prompts: torch.Tensor, lengths: torch.Tensor

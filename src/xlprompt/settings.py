@@ -13,6 +13,10 @@ INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprom
 METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
 PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.families)
+SELECTIONS = ("few_shot", "full_validation", "last_step")  # how the kept prompt is chosen
+# label_words: cross-entropy over the label words (the verbalizer's softmax); vocabulary:
+# -log p(label word) under the whole vocabulary (the SPT authors' training loss).
+LOSSES = ("label_words", "vocabulary")
 
 
 def is_ltp(method: str) -> bool:
@@ -27,7 +31,8 @@ class TrainConfig:
     method: str = "spt"
     prompt_length: int = 16
     init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
-    prompt_position: str = ""  # prefix | suffix (causal LMs only); "": the family's own (causal: suffix)
+    position: str = ""  # the prompt's place: prefix | suffix (causal LMs only); "": the family's (causal: suffix)
+    vocab_top_k: int = 5000  # init vocab: sample among this many most frequent tokens of the training text (SPoT)
     reparameterization: bool = False
     reparam_hidden: int = 200
     steps: int = 400
@@ -40,6 +45,10 @@ class TrainConfig:
     checkpoint_every: int = 100
     train_language: str = "en"
     train_per_class: int = 0  # few-shot: this many training examples per class (0: all)
+    # Which step's prompt is kept: few_shot (lowest loss on a validation sample of train_per_class per
+    # class, Perez et al. 2021; all of it when train_per_class is 0) | full_validation | last_step.
+    selection: str = "few_shot"
+    loss: str = "label_words"  # label_words: softmax over the label words | vocabulary: over the whole vocabulary
     max_length: int = 64
     snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
     seed: int = 0
@@ -49,8 +58,14 @@ class TrainConfig:
             raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
         if self.init not in PROMPT_INITS:
             raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
-        if self.prompt_position not in ("",) + PROMPT_POSITIONS:
-            raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {self.prompt_position!r}")
+        if self.position not in ("",) + PROMPT_POSITIONS:
+            raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {self.position!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.vocab_top_k < 1:
+            raise ValueError(f"vocab_top_k must be positive, got {self.vocab_top_k}")
         if self.method == "no_prompt" and self.prompt_length != 0:
             raise ValueError("method no_prompt takes prompt_length 0")
         if self.method != "no_prompt" and self.prompt_length < 1:

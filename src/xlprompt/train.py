@@ -29,11 +29,11 @@ import logging
 import math
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoTokenizer
 
@@ -41,10 +41,11 @@ from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, s
 from xlprompt.compute import CPU, Compute, compute_of, place, to_device
 from xlprompt.encoding import EncodedSplit, restrict_to_choices
 from xlprompt.io import atomic_dir, check_safetensors, load_tensors, read_json, sha256_file, write_json
+from xlprompt.limits import check_positions
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.peft_export import PeftPlan, export_prompt_tuning, plan_export
-from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt
+from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt, label_loss
 from xlprompt.settings import TrainConfig
 from xlprompt.families import auto_class, family_of
 from xlprompt.tasks import TaskSet, word_ids
@@ -95,15 +96,27 @@ def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int 
         with compute.autocast():
             logits = model.score_batch(batch)
         logits = restrict_to_choices(logits.float(), batch)
-        loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+        loss_sum += label_loss(logits, batch["labels"], model.loss, reduction="sum").item()
         for row, pred in zip(rows, logits.argmax(dim=-1).tolist()):
             preds[row] = pred
     return preds, loss_sum / len(data)
 
 
+def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> list[int]:
+    """The ``top_k`` most frequent token ids of ``rows`` (ties: lower id first), special tokens left out:
+    what ``init: vocab`` samples from (SPoT samples the 5,000 most common tokens)."""
+    counts = Counter(token for row in rows for token in row if token not in special)
+    return sorted(counts, key=lambda token: (-counts[token], token))[:top_k]
+
+
 def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[int]],
-                   source: dict[str, torch.Tensor] | None = None) -> PromptedLM:
-    """The prompted model at step 0: prompt from ``cfg.init``, or copied from ``source``."""
+                   source: dict[str, torch.Tensor] | None = None,
+                   train_rows: list[list[int]] | None = None) -> PromptedLM:
+    """The prompted model at step 0: prompt from ``cfg.init``, or copied from ``source``.
+
+    ``train_rows``: the training text's token ids, whose ``cfg.vocab_top_k`` most frequent tokens
+    ``init: vocab`` samples from (default: every non-special token of the vocabulary).
+    """
     prompt = None
     if cfg.prompt_length:
         dim = backbone.get_input_embeddings().weight.shape[1]
@@ -119,10 +132,11 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[i
             copy_source_prompt(prompt, source)
         else:
             special = set(tokenizer.all_special_ids)
-            candidates = [i for i in range(len(tokenizer)) if i not in special]
+            candidates = (frequent_tokens(train_rows, special, cfg.vocab_top_k) if train_rows is not None
+                          else [i for i in range(len(tokenizer)) if i not in special])
             label_tokens = [token for word in label_ids for token in ([word] if isinstance(word, int) else word)]
             init_prompt(prompt, cfg.init, backbone.get_input_embeddings(), candidates, label_tokens, generator)
-    return PromptedLM(backbone, prompt, label_ids, cfg.prompt_position)
+    return PromptedLM(backbone, prompt, label_ids, cfg.position, cfg.loss)
 
 
 def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | None) -> None:
@@ -192,7 +206,7 @@ def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[
     batch = to_device(batch, compute)
     with compute.autocast():
         logits = model.score_batch(batch)  # (B, n_labels)
-    loss = F.cross_entropy(restrict_to_choices(logits.float(), batch), batch["labels"])
+    loss = label_loss(restrict_to_choices(logits.float(), batch), batch["labels"], model.loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -214,16 +228,20 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
         raise ValueError("a source prompt goes with init 'source', and init 'source' needs a source prompt")
     tasks = TaskSet.load([data] if isinstance(data, (str, Path)) else data)
     backbone, tokenizer = load_backbone(backbone_dir)
+    check_positions(backbone, cfg.max_length, cfg.prompt_length)
     backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
     dim = backbone.get_input_embeddings().weight.shape[1]
     source_tensors = load_source(Path(source), cfg, backbone_sha, dim) if source is not None else None
     family = family_of(backbone)
     # The label words of the training language (its own where labels.json gives them, else English).
     words = tasks.verbalizer_ids(tokenizer, family, cfg.train_language)
-    model = build_prompted(backbone, tokenizer, cfg, words, source_tensors)
     train_data = tasks.encode(tokenizer, cfg.train_language, "train", cfg.max_length, cfg.train_per_class, cfg.seed,
                               family=family)
-    dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length, family=family)
+    # True few-shot model selection (Perez et al. 2021): a validation sample as small as the training set.
+    dev_per_class = cfg.train_per_class if cfg.selection != "full_validation" else 0
+    dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed,
+                            family=family)
+    model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
     pad = tokenizer.pad_token_id
 
     masks = load_ticket(ticket, backbone) if cfg.is_ltp else {}
@@ -236,6 +254,8 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
         prefix = f"{data_dir.name}/" if len(tasks.data_dirs) > 1 else ""
         inputs[f"{prefix}labels.json"] = sha256_file(data_dir / "labels.json")
         inputs[f"{prefix}train"] = sha256_file(train_file)
+    for data_dir, dev_file in zip(tasks.data_dirs, tasks.split_files(cfg.train_language, "validation")):
+        inputs[f"{data_dir.name}/validation" if len(tasks.data_dirs) > 1 else "validation"] = sha256_file(dev_file)
     if masks:
         inputs["ticket"] = sha256_file(ticket)
     if source is not None:
@@ -273,7 +293,7 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
             with torch.no_grad():
                 snapshots["prompt_snapshot"] = model.prompt().detach().clone()
         if done % cfg.eval_every == 0 or done == steps:
-            best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
+            best = validate(model, dev_data, pad, done, loss, log_rows, best, bar, cfg.selection == "last_step")
         if checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < steps:
             tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
             tensors.update({f"best.{k}": v for k, v in best["state"].items()})
@@ -287,14 +307,16 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
         log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
 
     summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": steps,
-               "train_examples": len(train_data), "seconds": round(time.time() - started, 2),
+               "train_examples": len(train_data), "validation_examples": len(dev_data), "seconds": round(time.time() - started, 2),
                "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
     meta = run_metadata(asdict(cfg), cfg.seed, inputs, summary)
     meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
                  "method_name": name or cfg.method,
                  "verbalizers": tasks.verbalizers(family, cfg.train_language), "label_names": tasks.label_names(),
                  "family": family, "prompt_position": model.position,
-                 "train_language": cfg.train_language, "source": str(source) if source is not None else "none"})
+                 "train_language": cfg.train_language, "source": str(source) if source is not None else "none",
+                 # The examples model selection saw (few-shot: as many per class as training had).
+                 "validation": {"selection": cfg.selection, "ids": dev_data.ids}})
     if len(tasks.labels) == 1:
         meta["verbalizer"] = tasks.labels[0].verbalizer(family, cfg.train_language)
     typed_pairs = train_data.token_type_ids is not None and any(any(row) for row in train_data.token_type_ids)
@@ -318,16 +340,17 @@ def evaluate_split(model: PromptedLM, data: EncodedSplit, pad_id: int) -> tuple[
 
 
 def validate(model: PromptedLM, dev_data: EncodedSplit, pad_id: int, step: int, train_loss: torch.Tensor,
-             log_rows: list[dict], best: dict, bar) -> dict:
+             log_rows: list[dict], best: dict, bar, keep_last: bool = False) -> dict:
     """Validation at ``step``: log it (``log_rows``, the progress bar) and return the best so far.
 
-    ``best`` = {"loss", "step", "state"}: the trainable state with the lowest validation loss.
+    ``best`` = {"loss", "step", "state"}: the trainable state with the lowest validation loss, or
+    with ``keep_last`` (selection ``last_step``) the state at this step, whatever its loss.
     """
     dev_loss, dev_acc = evaluate_split(model, dev_data, pad_id)
     log_rows.append({"step": step, "train_loss": round(train_loss.item(), 5), "dev_loss": round(dev_loss, 5),
                      "dev_accuracy": round(dev_acc, 5)})
     bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
-    if dev_loss < best["loss"]:
+    if keep_last or dev_loss < best["loss"]:
         return {"loss": dev_loss, "step": step, "state": trainable_state(model)}
     return best
 
@@ -436,6 +459,7 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
         prompt = SoftPrompt(*tensors["prompt"].shape)
         prompt.embedding.data.copy_(tensors["prompt"])
     model = PromptedLM(backbone, prompt, word_ids(tokenizer, meta["verbalizers"][task], artifact / "meta.json",
-                                                  family_of(backbone)), meta.get("prompt_position", ""))
+                                                  family_of(backbone)), meta.get("prompt_position", ""),
+                       meta["config"].get("loss", "label_words"))
     model.eval()
     return model, tokenizer
