@@ -33,6 +33,7 @@ from pathlib import Path
 
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
+from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import read_json, write_json
 from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
@@ -49,8 +50,10 @@ def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> st
 
 def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, Path]],
                       sources: list[tuple[str, Path]], label_maps: dict, languages: list[str] | None,
-                      split: str = "test", source_model: str = "") -> dict:
+                      split: str = "test", source_model: str = "", compute: Compute = CPU) -> dict:
+    """Every run and every source's zero-shot run on the target, computed on ``compute``."""
     shared = load_backbone(backbone_dir)
+    place(shared[0], compute)
     tokenizer = shared[1]
     tests = TestSets(data_dir, tokenizer, languages, split, family=family_of(shared[0]))
     target, n_labels = tests.labels.task, len(tests.labels.names)
@@ -82,7 +85,7 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
         else:
             raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
         lengths.add(cfg["prompt_length"])
-        model, _ = load_trained(path, backbone_dir, shared=shared)
+        model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         out_runs.append({**described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
         logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
                     " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
@@ -95,7 +98,7 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
         if task is not None:
             mapping = label_maps[task][target]
             label_map = [tests.labels.names.index(mapping[label]) for label in meta["label_names"][task]]
-            model, _ = load_trained(path, backbone_dir, task=task, shared=shared)
+            model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
             run["rows"] = rows_of(model, cfg["max_length"], label_map)
             logger.info("zero-shot %s -> %s (via %s), seed %d: accuracy %s", name, target, task, cfg["seed"],
                         " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in run["rows"]))
@@ -125,5 +128,5 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
                                named_paths(args.sources, "--sources"), json.loads(args.label_maps),
-                               args.languages, args.split, args.source_model)
+                               args.languages, args.split, args.source_model, compute=choose_compute(args.device))
     write_json(args.out, result)
