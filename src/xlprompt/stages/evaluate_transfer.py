@@ -13,6 +13,10 @@ writes one JSON::
 
 A source is scored zero-shot on the target when exactly one of its tasks has a label map to
 the target (``spot.zero_shot``); otherwise its zero-shot run is recorded as not applicable.
+A map may be of any shape (several source labels onto one target label, target labels that no
+source label reaches: xlprompt.evaluation.predict_mapped); every map is checked against both
+tasks' labels before anything computes. Zero-shot rows add ``loss_n``, the examples their
+loss averages over.
 
 Example:
     python -m xlprompt evaluate_transfer --backbone resources/models/tiny-xlmr-demo \
@@ -31,6 +35,7 @@ import json
 import logging
 from pathlib import Path
 
+from xlprompt.checks import label_map_indices
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
@@ -60,6 +65,12 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
     metas = {path: read_json(path / "meta.json") for _, path in sources}
     source_meta = {name: {"source_tasks": metas[path]["tasks"], "source_language": metas[path]["train_language"]}
                    for name, path in sources}
+    zero_shot = {}  # source path -> (its task mapped onto the target, the map as target label indices)
+    for name, path in sources:
+        task = zero_shot_task(metas[path]["tasks"], target, label_maps)
+        if task is not None:
+            zero_shot[path] = (task, label_map_indices(label_maps[task][target], task, metas[path]["label_names"][task],
+                                                       target, tests.labels.names, f"--label-maps {task}.{target}"))
     lengths = set()
 
     def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
@@ -92,12 +103,10 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
     for name, path in sources:
         meta = metas[path]
         cfg = meta["config"]
-        task = zero_shot_task(meta["tasks"], target, label_maps)
+        task, label_map = zero_shot.get(path, (None, None))
         run = {"init": "zero_shot", "source": name, **source_meta[name], "seed": cfg["seed"], "applicable": task is not None,
                "rows": []}
         if task is not None:
-            mapping = label_maps[task][target]
-            label_map = [tests.labels.names.index(mapping[label]) for label in meta["label_names"][task]]
             model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
             run["rows"] = rows_of(model, cfg["max_length"], label_map)
             logger.info("zero-shot %s -> %s (via %s), seed %d: accuracy %s", name, target, task, cfg["seed"],
