@@ -4,7 +4,9 @@ On a small generated world and a tiny pretrained backbone: the same spt and full
 trained through ``xlprompt.train.train_prompt`` on the GPU (bf16 autocast, TF32, fused AdamW,
 checkpoints written from the GPU) and on the CPU (float32), each evaluated on its own device
 through ``evaluate_prompts``; then a tiny XGLM trains a prompt with multi-token label words on
-the GPU. Records dev losses, test accuracies, their GPU - CPU differences and seconds.
+the GPU; then the other stages of GPU rules (pretraining, evaluate_transfer with a zero-shot
+label map, prompt activations alone and on task inputs, neuron masking, a projector) on both.
+Records dev losses, test accuracies, their GPU - CPU differences and seconds.
 
     PYTHONPATH=src python benchmarks/gpu_paths.py          # on a machine with CUDA
     python benchmarks/gpu_paths.py --cpu                   # the script itself, anywhere (nothing recorded)
@@ -56,6 +58,38 @@ def run(root: Path, backbone: Path, data: Path, cfg: TrainConfig, compute, name:
             "accuracy": {row["lang"]: round(row["accuracy"], 4) for row in document["rows"]}}
 
 
+def other_stages(root: Path, world: Path, backbone: Path, prompt: Path, compute) -> dict:
+    """The other GPU rules' library calls on ``compute``: what each computes, in a few numbers."""
+    from xlprompt.neurons import top_neurons
+    from xlprompt.projector import ProjectorConfig, train_projector
+    from xlprompt.stages.evaluate_transfer import evaluate_transfer
+    from xlprompt.stages.neuron_masking import masking
+    from xlprompt.stages.prompt_activations import collect
+
+    side = compute.device.type
+    started = time.perf_counter()
+    model = root / f"pretrained-{side}"
+    pretrain(world, model, SHAPE, MLMSettings(steps=60, batch_size=64), compute=compute)
+    final_loss = json.loads((model / "pretrain_log.jsonl").read_text().splitlines()[-1])["loss"]
+    names = load_labels(world / "topic").names
+    transfer = evaluate_transfer(backbone, world / "topic", [("random", prompt)], [("topic", prompt)],
+                                 {"topic": {"topic": {name: name for name in names}}}, None, compute=compute)
+    alone = collect(backbone, [("topic", prompt)], compute=compute)
+    on_task = collect(backbone, [("topic", prompt)], "task", world, 50, compute=compute)
+    table = masking(backbone, world, [("topic", prompt)], alone, 0.2, None, compute=compute)
+    projector = train_projector(prompt, backbone, [world / "topic"],
+                                ProjectorConfig(hidden=32, steps=40, batch_size=16, eval_every=10, max_length=48),
+                                root / f"projector-{side}", compute=compute)
+    key = next(iter(alone))
+    return {"pretrain_final_loss": final_loss,
+            "transfer_accuracy": {run["init"]: round(run["rows"][0]["accuracy"], 4) for run in transfer["runs"]},
+            "zero_shot_loss": round(transfer["runs"][1]["rows"][0]["loss"], 5),
+            "active_neurons_alone": int((alone[key] > 0).sum()), "active_neurons_task": int((on_task[key] > 0).sum()),
+            "top_neurons": top_neurons(alone[key], 0.2).flatten().nonzero().flatten().tolist()[:20],
+            "masking_accuracy": table.groupby("condition")["accuracy"].mean().round(4).to_dict(),
+            "projector_dev_loss": projector["best_dev_loss"], "seconds": round(time.perf_counter() - started, 2)}
+
+
 def main() -> None:
     check_only = "--cpu" in sys.argv[1:]  # both sides on the CPU: checks this script, measures nothing
     if not torch.cuda.is_available() and not check_only:
@@ -92,6 +126,10 @@ def main() -> None:
         rows["xglm_multi_token"] = {"gpu": run(root, xglm, data, cfg, gpu, "xglm"),
                                     "cpu": run(root, xglm, data, cfg, CPU, "xglm")}
         print("xglm", json.dumps(rows["xglm_multi_token"]), flush=True)
+        spt_prompt = root / "spt-cpu"  # trained above; every stage below reads the same prompt
+        rows["other_stages"] = {"gpu": other_stages(root, world, backbone, spt_prompt, gpu),
+                                "cpu": other_stages(root, world, backbone, spt_prompt, CPU)}
+        print("other stages", json.dumps(rows["other_stages"]), flush=True)
         if not check_only:
             save("gpu_paths", rows)
     finally:

@@ -214,3 +214,23 @@ def test_an_unknown_hub_backbone_is_left_to_its_stages():
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.yaml")))
 def test_every_shipped_config_is_valid(name):
     validate_config(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+
+
+# Zero-shot label maps of any shape (spot.zero_shot): kept apart from BAD, which others extend.
+RTE_ONTO_NLI = {"entailment": "entailment", "not_entailment": "contradiction"}  # 2 labels onto 3
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ({**RTE_ONTO_NLI, "maybe": "neutral"}, r"spot.zero_shot.rte.nli: unknown rte label\(s\) \['maybe'\]; "
+                                           r"allowed: \['entailment', 'not_entailment'\]"),
+    ({**RTE_ONTO_NLI, "not_entailment": "unrelated"}, r"spot.zero_shot.rte.nli: unknown nli label\(s\) \['unrelated'\]; "
+                                                      r"allowed: \['entailment', 'neutral', 'contradiction'\]"),
+    ({"entailment": "entailment"}, r"spot.zero_shot.rte.nli: the map must give every label of rte exactly once"),
+], ids=["unknown-source-label", "unknown-target-label", "source-label-left-out"])
+def test_zero_shot_label_maps_of_any_shape_and_only_known_labels(mapping, message):
+    cfg = smoke()
+    cfg["spot"]["zero_shot"]["rte"] = {"nli": RTE_ONTO_NLI}  # a target label (neutral) no source label reaches
+    validate_config(copy.deepcopy(cfg), SCHEMA)  # the smoke config's 3-onto-2 maps, and this 2-onto-3 one
+    cfg["spot"]["zero_shot"]["rte"]["nli"] = mapping
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg, SCHEMA)

@@ -158,6 +158,82 @@ def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbon
     assert zero["topic"]["source_tasks"] == ["topic"] and zero["topic"]["source_language"] == "en"
 
 
+def test_mapped_scores_take_the_max_of_each_target_labels_sources_and_minus_inf_where_none():
+    from xlprompt.evaluation import mapped_scores
+
+    logits = torch.tensor([[1.0, 2.0, 3.0], [5.0, -1.0, 0.5]])
+    # three source labels onto two target labels: target 1 scores max(logit 1, logit 2)
+    assert torch.equal(mapped_scores(logits, torch.tensor([0, 1, 1]), 2), torch.tensor([[1.0, 3.0], [5.0, 0.5]]))
+    # two source labels onto three target labels: target 1 has no source label
+    inf = float("inf")
+    assert torch.equal(mapped_scores(logits[:, :2], torch.tensor([2, 0]), 3), torch.tensor([[2.0, -inf, 1.0],
+                                                                                           [-1.0, -inf, 5.0]]))
+
+
+ENTAILMENT_TO_NLI = {"entailment": "entailment", "not_entailment": "contradiction"}  # nli's neutral: no source label
+NLI_TO_RTE = {"entailment": "entailment", "neutral": "not_entailment", "contradiction": "not_entailment"}
+
+
+@pytest.mark.parametrize("source_task, target_task, mapping, label_map", [
+    ("rte", "nli", ENTAILMENT_TO_NLI, [0, 2]),       # 2 labels onto 3
+    ("nli", "rte", NLI_TO_RTE, [0, 1, 1]),           # 3 labels onto 2 (the demo's map)
+])
+def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_dir, backbone_dir, tmp_path,
+                                                                        source_task, target_task, mapping, label_map):
+    import torch.nn.functional as F
+
+    from xlprompt.data import load_split
+    from xlprompt.encoding import encode_split
+    from xlprompt.metrics import macro_f1
+    from xlprompt.stages.evaluate_transfer import evaluate_transfer
+
+    source = tmp_path / source_task
+    train_prompt(backbone_dir, world_dir / source_task, TrainConfig(method="spt", **FAST), source)
+    result = evaluate_transfer(backbone_dir, world_dir / target_task, [], [(source_task, source)],
+                               {source_task: {target_task: mapping}}, ["en"])
+    row = result["runs"][0]["rows"][0]
+    # By hand: the source prompt's own predictions on the target's test set, through the map.
+    model, tokenizer = load_trained(source, backbone_dir)
+    frame = load_split(world_dir / target_task, "en", "test")
+    data = encode_split(tokenizer, frame, 48)
+    logits = [None] * len(data)  # the prompt's scores of its own labels, row by row
+    with torch.no_grad():
+        for rows, batch in data.inference_batches(128, tokenizer.pad_token_id):
+            for r, scores in zip(rows, model.score_batch(batch).tolist()):
+                logits[r] = scores
+    preds = [max(range(len(scores)), key=scores.__getitem__) for scores in logits]
+    gold = list(frame["label"])
+    mapped = [label_map[p] for p in preds]
+    n_target = len(set(gold))
+    assert row["accuracy"] == sum(m == g for m, g in zip(mapped, gold)) / len(gold)
+    assert row["macro_f1"] == pytest.approx(macro_f1(gold, mapped, n_target))
+    # The loss: softmax over the target labels, each scoring its best source label; examples whose
+    # gold label no source label maps to (nli's neutral, above) are left out of it.
+    reachable = [g in label_map for g in gold]
+    losses = []
+    for scores, g, kept in zip(logits, gold, reachable):
+        if kept:
+            target_scores = [max([s for s, t in zip(scores, label_map) if t == label], default=float("-inf"))
+                             for label in range(n_target)]
+            losses.append(F.cross_entropy(torch.tensor([target_scores]), torch.tensor([g])).item())
+    assert row["loss_n"] == sum(reachable) == len(losses) and row["n"] == len(gold)
+    assert row["loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+    if source_task == "rte":
+        assert sum(reachable) < len(gold) and 1 not in mapped  # neutral is never predicted, its examples are wrong
+
+
+def test_zero_shot_label_maps_naming_unknown_labels_fail_before_any_scoring(world_dir, backbone_dir, source_dir,
+                                                                             tmp_path):
+    from xlprompt.stages.evaluate_transfer import evaluate_transfer
+
+    topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
+    for mapping, message in [({**topic_to_domain, "sprots": "politics"}, r"unknown topic label\(s\) \['sprots'\]"),
+                             ({**topic_to_domain, "health": "helth"}, r"unknown domain label\(s\) \['helth'\]")]:
+        with pytest.raises(ValueError, match=r"--label-maps topic.domain: " + message):
+            evaluate_transfer(backbone_dir, world_dir / "domain", [], [("topic", source_dir)],
+                              {"topic": {"domain": mapping}}, ["en"])
+
+
 # ---------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------

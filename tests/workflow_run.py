@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
 DEFAULT_PROFILE = ["--workflow-profile", str(REPO / "workflow" / "profiles" / "default")]
-# Rules that ask for a GPU (resources: gpu=1): locally they claim a device, on Slurm they get --gpus=1.
-GPU_RULES = frozenset({"pretrain_backbone", "finetune_mlm", "train_prompt", "train_source", "transfer_prompt",
-                       "evaluate", "evaluate_transfer", "prompt_activations", "train_projector", "neuron_masking"})
+
+
+def workflow_rules() -> dict[str, str]:
+    """Every rule of workflow/rules/*.smk: name -> its text (up to the next rule)."""
+    text = "\n".join(path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    parts = re.split(r"(?m)^rule (\w+):", text)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def rule_stage(body: str) -> str:
+    """The xlprompt stage a rule's shell command runs (``python -m xlprompt <stage>``)."""
+    found = re.search(r"python -m xlprompt (\w+)", body)
+    if found is None:
+        raise AssertionError(f"no 'python -m xlprompt <stage>' in the rule:\n{body}")
+    return found.group(1)
+
+
+# Rules that ask for a GPU (resources: gpu=1), read from the rules themselves so that a rule added
+# later is covered too: locally they claim a device, on Slurm they get --gpus=1.
+GPU_RULES = frozenset(name for name, body in workflow_rules().items() if re.search(r"(?m)^\s+gpu\s*=", body))
 
 
 def snakemake_command(*args: str, cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[list[str], dict]:

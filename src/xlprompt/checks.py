@@ -289,13 +289,28 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
             for task in (source_task, target_task):
                 if task not in world_tasks:
                     raise ConfigError(f"{where}: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
-            source_labels, target_labels = view.label_names(source_task), view.label_names(target_task)
-            if sorted(mapping) != sorted(source_labels):
-                raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
-                                  f"labels: {source_labels}, mapped: {sorted(mapping)}")
-            unknown = sorted(set(mapping.values()) - set(target_labels))
-            if unknown:
-                raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")
+            label_map_indices(mapping, source_task, view.label_names(source_task), target_task,
+                              view.label_names(target_task), where)
+
+
+def label_map_indices(mapping: dict[str, str], source_task: str, source_labels: list[str], target_task: str,
+                      target_labels: list[str], where: str) -> list[int]:
+    """A zero-shot label map as target label indices, one per source label in order.
+
+    Any shape is allowed: several source labels may share a target label, and a target label
+    may have no source label (evaluation.score: it is never predicted). Every source label must
+    be mapped, and only to a label the target has; ``where`` names the map in the error.
+    """
+    unknown = [label for label in mapping if label not in source_labels]
+    if unknown:
+        raise ConfigError(f"{where}: unknown {source_task} label(s) {unknown}; allowed: {source_labels}")
+    if sorted(mapping) != sorted(source_labels):
+        raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
+                          f"labels: {source_labels}, mapped: {sorted(mapping)}")
+    unknown = sorted(set(mapping.values()) - set(target_labels))
+    if unknown:
+        raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")
+    return [target_labels.index(mapping[label]) for label in source_labels]
 
 
 # What spot.cross_model.training may set (workflow/rules/common.smk projector_args passes these).

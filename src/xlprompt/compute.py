@@ -36,8 +36,12 @@ CPU = Compute(torch.device("cpu"), bf16=False)
 
 
 def choose_compute(device: str = "auto") -> Compute:
-    """``auto``: the (claimed) GPU when CUDA is there, else the CPU; ``cpu``: the CPU."""
+    """``auto``: the (claimed) GPU when CUDA is there, else the CPU; ``cpu``: the CPU.
+
+    Logs where the stage computes either way, so that every GPU job's log names its device.
+    """
     if device == "cpu" or not torch.cuda.is_available():
+        logger.info("computing on the CPU (%s)", "--device cpu" if device == "cpu" else "no CUDA device visible")
         return CPU
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for what stays in float32
     torch.backends.cudnn.allow_tf32 = True

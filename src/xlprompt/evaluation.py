@@ -3,7 +3,7 @@
 :class:`TestSets` reads and tokenises each language once, so that every prompt evaluated in
 the same process shares one tokenisation. :func:`score` turns a prompted model's predictions
 into one metrics row; with a label map it scores a prompt of another task zero-shot (its
-predicted source labels mapped onto the target's labels). :func:`score_together` scores
+source-label scores mapped onto the target's labels, :func:`mapped_scores`). :func:`score_together` scores
 several prompts of one frozen backbone in the same forward passes (benchmarks/bench_evaluation.py
 measures what that saves).
 """
@@ -46,23 +46,72 @@ class TestSets:
 
 def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
           label_map: list[int] | None = None, batch_size: int = 128) -> dict:
-    """Accuracy and macro-F1 of ``model`` on ``data`` (and mean loss, unless zero-shot).
+    """Mean loss, accuracy and macro-F1 (over ``n_labels`` labels) of ``model`` on ``data``.
 
-    ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse).
+    ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse of
+    a prompt of another task, a label space of any size): see :func:`predict_mapped` for how the
+    scores, the predictions and the loss are then formed. The row adds ``loss_n``, the examples
+    that the loss averages over.
     """
-    preds, loss = predict(model, data, pad_id, batch_size)
-    return metrics_row(data, preds, loss, n_labels, label_map)
+    if label_map is None:
+        preds, loss = predict(model, data, pad_id, batch_size)
+        return metrics_row(data, preds, loss, n_labels)
+    preds, loss, counted = predict_mapped(model, data, pad_id, label_map, n_labels, batch_size)
+    return {**metrics_row(data, preds, loss, n_labels), "loss_n": counted}
 
 
-def metrics_row(data: EncodedSplit, preds: list[int], loss: float, n_labels: int,
-                label_map: list[int] | None = None) -> dict:
-    row = {}
-    if label_map is not None:
-        preds = [label_map[p] for p in preds]
-    else:
-        row["loss"] = loss
-    return {**row, "accuracy": accuracy(data.labels, preds), "macro_f1": macro_f1(data.labels, preds, n_labels),
+def metrics_row(data: EncodedSplit, preds: list[int], loss: float | None, n_labels: int) -> dict:
+    return {"loss": loss, "accuracy": accuracy(data.labels, preds), "macro_f1": macro_f1(data.labels, preds, n_labels),
             "n": len(data)}
+
+
+def mapped_scores(logits: torch.Tensor, label_map: torch.Tensor, n_labels: int) -> torch.Tensor:
+    """Target-label scores (B, n_labels) from a prompt's own label scores (B, n_source).
+
+    ``label_map`` (n_source,): the target label each source label stands for. A target label
+    scores the max of its source labels' scores, so the predicted target label is always the
+    map of the predicted source label (the max, unlike a logsumexp, lets no two weak source
+    labels outvote a strong one); a target label that no source label maps to scores -inf.
+    """
+    out = logits.new_full((logits.shape[0], n_labels), float("-inf"))
+    return out.scatter_reduce(1, label_map.expand(logits.shape[0], -1), logits, reduce="amax")
+
+
+@torch.no_grad()
+def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map: list[int], n_labels: int,
+                   batch_size: int = 128) -> tuple[list[int], float | None, int]:
+    """Predicted target labels, mean cross-entropy and its count, through a zero-shot label map.
+
+    The scores are :func:`mapped_scores`; a prediction is their argmax, so a target label that
+    no source label maps to is never predicted, and its examples count as wrong. The loss is
+    the cross-entropy of the softmax over the target scores (an unmapped label has probability
+    0), averaged over the examples whose gold label some source label maps to; the others
+    would have an infinite loss and are left out of it (``count`` says how many remain; the
+    loss is None when none does).
+    """
+    n_source = model.verbalizer_ids.shape[0]
+    if len(label_map) != n_source or not all(0 <= t < n_labels for t in label_map):
+        raise ValueError(f"label map {label_map}: needs one target label in [0, {n_labels}) for each of the "
+                         f"prompt's {n_source} labels")
+    model.eval()
+    compute = compute_of(model)
+    targets = torch.tensor(label_map, device=compute.device)
+    reachable = torch.zeros(n_labels, dtype=torch.bool, device=compute.device)
+    reachable[targets] = True
+    preds, loss_sum, counted = [0] * len(data), 0.0, 0
+    for rows, batch in data.inference_batches(batch_size, pad_id):
+        batch = to_device(batch, compute)
+        with compute.autocast():
+            logits = model.score_batch(batch)  # (B, n_source)
+        # A row's choices (a multi-task data set) are target labels: they apply to the mapped scores.
+        scores = restrict_to_choices(mapped_scores(logits.float(), targets, n_labels), batch)  # (B, n_labels)
+        kept = reachable[batch["labels"]]
+        if kept.any():
+            loss_sum += F.cross_entropy(scores[kept], batch["labels"][kept], reduction="sum").item()
+            counted += int(kept.sum())
+        for row, pred in zip(rows, scores.argmax(dim=-1).tolist()):
+            preds[row] = pred
+    return preds, (loss_sum / counted if counted else None), counted
 
 
 def batchable(models: list[PromptedLM]) -> bool:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from xlprompt.compute import compute_of, to_device
 from xlprompt.families import family_of
 from xlprompt.encoding import EncodedSplit, SpecialTokens
 from xlprompt.prompting import lay_out, run_backbone
@@ -59,9 +60,13 @@ def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None
     """Record each layer's FFN activations (B, S, ffn) while the block runs.
 
     ``switch_off[l]``: a boolean (ffn,) mask of layer l's neurons to set to 0 (the masking
-    check); what is recorded is then the output after switching off.
+    check); what is recorded is then the output after switching off. The masks move to the
+    backbone's device once here, not in every forward pass.
     """
     modules = ffn_modules(backbone)
+    if switch_off is not None:
+        device = next(backbone.parameters()).device
+        switch_off = [mask.to(device) for mask in switch_off]
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
 
     def hook(index: int):
@@ -89,55 +94,64 @@ def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tens
     tokenizer puts around a text (:class:`xlprompt.encoding.SpecialTokens`): masked
     ``[P] <s> <mask> </s>`` (``[P] [CLS] [MASK] [SEP]`` for BERT) at the mask; causal
     ``</s> [P]`` (XGLM; BLOOM adds nothing) at the last position (the next token is the
-    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position.
+    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position. Runs where
+    the backbone sits (bf16 autocast on a GPU, xlprompt.compute); the activations come back as
+    float32 on the CPU.
     """
     n_prompts, length, _ = prompts.shape
     family = family_of(backbone)
     embed = backbone.get_input_embeddings()
     special = SpecialTokens.of(tokenizer)
     prefix, suffix = special.single_prefix, special.single_suffix
+    compute = compute_of(backbone)
+    device = compute.device
+    prompts = prompts.to(device)
 
     def tokens(ids: list[int]) -> torch.Tensor:  # (P, len(ids), d)
-        return embed(torch.tensor([ids], dtype=torch.long)).expand(n_prompts, -1, -1)
+        return embed(torch.tensor([ids], dtype=torch.long, device=device)).expand(n_prompts, -1, -1)
+
+    def ones(embeds: torch.Tensor) -> torch.Tensor:  # the attention mask: every position is real
+        return torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
 
     backbone.eval()
-    with record_ffn(backbone) as outputs:
+    with record_ffn(backbone) as outputs, compute.autocast():
         if family == "masked_lm":
             embeds = torch.cat([prompts, tokens(prefix + [tokenizer.mask_token_id] + suffix)], dim=1)
-            backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+            backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
             position = length + len(prefix)  # the mask slot
         elif family == "causal_lm":
             embeds = torch.cat([tokens(prefix), prompts], dim=1)  # (P, len(prefix) + L, d)
-            backbone.base_model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long))
+            backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
             position = len(prefix) + length - 1  # the last position predicts the label word
         else:
             embeds = torch.cat([prompts, tokens(prefix + suffix)], dim=1)  # (P, L + 1, d)
-            start = torch.full((n_prompts, 1), backbone.config.decoder_start_token_id)
-            backbone(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
-                     decoder_input_ids=start)
+            start = torch.full((n_prompts, 1), backbone.config.decoder_start_token_id, device=device)
+            backbone(inputs_embeds=embeds, attention_mask=ones(embeds), decoder_input_ids=start)
             position = 0  # the decoder's first position predicts the label word
-    return torch.stack([out[:, position] for out in outputs], dim=1)  # (P, n_layers, ffn)
+    return torch.stack([out[:, position].float() for out in outputs], dim=1).cpu()  # (P, n_layers, ffn)
 
 
 @torch.no_grad()
 def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
     """One prompted model's activations where it predicts the label, averaged over ``data``:
-    (n_layers, ffn). The input is laid out as in training (:func:`xlprompt.prompting.lay_out`): the
+    (n_layers, ffn), on the CPU. The input is laid out as in training (:func:`xlprompt.prompting.lay_out`): the
     mask slot of a masked LM, the last position before the label word of a causal LM (prompt as
-    prefix or suffix), the first decoder position of an encoder-decoder."""
+    prefix or suffix), the first decoder position of an encoder-decoder. Runs where the model sits
+    (bf16 autocast on a GPU, xlprompt.compute); sums in float32."""
     model.eval()
+    compute = compute_of(model)
     total = None
     prompts = model.prompt().unsqueeze(0) if model.prompt is not None else None
     for start in range(0, len(data), batch_size):
-        batch = data.batch(range(start, min(start + batch_size, len(data))), pad_id)
-        inputs = lay_out(model.backbone, prompts, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
-                         batch.get("token_type_ids"), model.position)
-        with record_ffn(model.backbone) as outputs:
+        batch = to_device(data.batch(range(start, min(start + batch_size, len(data))), pad_id), compute)
+        with record_ffn(model.backbone) as outputs, compute.autocast():
+            inputs = lay_out(model.backbone, prompts, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
+                             batch.get("token_type_ids"), model.position)
             run_backbone(model.backbone, inputs)
-        rows = torch.arange(len(inputs.read_at))
-        at = torch.stack([out[rows, inputs.read_at] for out in outputs], dim=1)  # (B, layers, ffn)
+        rows = torch.arange(len(inputs.read_at), device=compute.device)
+        at = torch.stack([out[rows, inputs.read_at].float() for out in outputs], dim=1)  # (B, layers, ffn)
         total = at.sum(0) if total is None else total + at.sum(0)
-    return total / len(data)
+    return (total / len(data)).cpu()
 
 
 def layer_windows(n_layers: int, window: int) -> list[tuple[int, int]]:

@@ -26,6 +26,7 @@ from torch import nn
 
 from xlprompt.families import family_of
 from xlprompt.checkpoint import linear_schedule
+from xlprompt.compute import CPU, Compute, place
 from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
@@ -97,11 +98,13 @@ def read_prompt(artifact: Path) -> tuple[torch.Tensor, dict]:
     return prompt, meta
 
 
-def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: ProjectorConfig, out: Path) -> dict:
+def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: ProjectorConfig, out: Path,
+                    compute: Compute = CPU) -> dict:
     """Train a projector from ``source``'s backbone into ``backbone_dir`` on ``data``'s task(s).
 
     The source prompt must have been trained on the same task(s); the projector learns to
-    make it work in the target backbone, with the target's task loss.
+    make it work in the target backbone, with the target's task loss. Trains on ``compute``
+    (the target backbone's forward and backward passes: xlprompt.compute); writes from the CPU.
     """
     started = time.time()
     torch.manual_seed(cfg.seed)
@@ -120,7 +123,8 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
     train_data = tasks.encode(tokenizer, language, "train", cfg.max_length, family=family)
     dev_data = tasks.encode(tokenizer, language, "validation", cfg.max_length, family=family)
     pad = tokenizer.pad_token_id
-    optimizer = torch.optim.AdamW(projector.parameters(), lr=cfg.lr, weight_decay=0.0)
+    place(model, compute)
+    optimizer = compute.optimizer([{"params": list(projector.parameters()), "lr": cfg.lr}], weight_decay=0.0)
     best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
     log_rows = []
     warmup = int(cfg.warmup_ratio * cfg.steps)
@@ -143,9 +147,9 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
     meta = _prompt_meta(source_meta, asdict(cfg), cfg.seed, inputs, summary, str(source))
     with atomic_dir(out) as tmp:
         with torch.no_grad():
-            projected = model.prompt().detach().contiguous()
+            projected = model.prompt().detach().cpu().contiguous()
         save_file({"prompt": projected}, tmp / "prompt.safetensors", metadata={"method": "projector"})
-        save_file({k: v.contiguous() for k, v in projector.state_dict().items()}, tmp / "projector.safetensors")
+        save_file({k: v.cpu().contiguous() for k, v in projector.state_dict().items()}, tmp / "projector.safetensors")
         write_json(tmp / "meta.json", meta)
         write_train_log(tmp / "train_log.jsonl", log_rows)
     logger.info("projector: best dev loss %.4f at step %d (%.1fs)", best["loss"], best["step"], summary["seconds"])

@@ -13,6 +13,10 @@ writes one JSON::
 
 A source is scored zero-shot on the target when exactly one of its tasks has a label map to
 the target (``spot.zero_shot``); otherwise its zero-shot run is recorded as not applicable.
+A map may be of any shape (several source labels onto one target label, target labels that no
+source label reaches: xlprompt.evaluation.predict_mapped); every map is checked against both
+tasks' labels before anything computes. Zero-shot rows add ``loss_n``, the examples their
+loss averages over.
 
 Example:
     python -m xlprompt evaluate_transfer --backbone resources/models/tiny-xlmr-demo \
@@ -31,8 +35,10 @@ import json
 import logging
 from pathlib import Path
 
+from xlprompt.checks import label_map_indices
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
+from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import read_json, write_json
 from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
@@ -49,14 +55,22 @@ def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> st
 
 def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, Path]],
                       sources: list[tuple[str, Path]], label_maps: dict, languages: list[str] | None,
-                      split: str = "test", source_model: str = "") -> dict:
+                      split: str = "test", source_model: str = "", compute: Compute = CPU) -> dict:
+    """Every run and every source's zero-shot run on the target, computed on ``compute``."""
     shared = load_backbone(backbone_dir)
+    place(shared[0], compute)
     tokenizer = shared[1]
     tests = TestSets(data_dir, tokenizer, languages, split, family=family_of(shared[0]))
     target, n_labels = tests.labels.task, len(tests.labels.names)
     metas = {path: read_json(path / "meta.json") for _, path in sources}
     source_meta = {name: {"source_tasks": metas[path]["tasks"], "source_language": metas[path]["train_language"]}
                    for name, path in sources}
+    zero_shot = {}  # source path -> (its task mapped onto the target, the map as target label indices)
+    for name, path in sources:
+        task = zero_shot_task(metas[path]["tasks"], target, label_maps)
+        if task is not None:
+            zero_shot[path] = (task, label_map_indices(label_maps[task][target], task, metas[path]["label_names"][task],
+                                                       target, tests.labels.names, f"--label-maps {task}.{target}"))
     lengths = set()
 
     def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
@@ -82,20 +96,18 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
         else:
             raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
         lengths.add(cfg["prompt_length"])
-        model, _ = load_trained(path, backbone_dir, shared=shared)
+        model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         out_runs.append({**described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
         logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
                     " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
     for name, path in sources:
         meta = metas[path]
         cfg = meta["config"]
-        task = zero_shot_task(meta["tasks"], target, label_maps)
+        task, label_map = zero_shot.get(path, (None, None))
         run = {"init": "zero_shot", "source": name, **source_meta[name], "seed": cfg["seed"], "applicable": task is not None,
                "rows": []}
         if task is not None:
-            mapping = label_maps[task][target]
-            label_map = [tests.labels.names.index(mapping[label]) for label in meta["label_names"][task]]
-            model, _ = load_trained(path, backbone_dir, task=task, shared=shared)
+            model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
             run["rows"] = rows_of(model, cfg["max_length"], label_map)
             logger.info("zero-shot %s -> %s (via %s), seed %d: accuracy %s", name, target, task, cfg["seed"],
                         " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in run["rows"]))
@@ -125,5 +137,5 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
                                named_paths(args.sources, "--sources"), json.loads(args.label_maps),
-                               args.languages, args.split, args.source_model)
+                               args.languages, args.split, args.source_model, compute=choose_compute(args.device))
     write_json(args.out, result)

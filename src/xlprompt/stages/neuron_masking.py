@@ -25,6 +25,7 @@ import torch
 
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
+from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import load_tensors, read_json, write_csv
 from xlprompt.neurons import record_ffn, top_neurons
@@ -41,8 +42,11 @@ def random_neurons(shape: tuple[int, int], count: int, seed: int) -> torch.Tenso
 
 
 def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]], activations: dict[str, torch.Tensor],
-            share: float, languages: list[str] | None) -> pd.DataFrame:
+            share: float, languages: list[str] | None, compute: Compute = CPU) -> pd.DataFrame:
+    """Accuracy of every single-task prompt with all neurons on, its top ``share`` off and as many
+    random ones off, on its own task, computed on ``compute``."""
     shared = load_backbone(backbone_dir)
+    place(shared[0], compute)
     tokenizer = shared[1]
     rows, tests = [], {}
     for name, path in prompts:
@@ -57,7 +61,7 @@ def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]]
         top = top_neurons(activations[key], share)
         conditions = {"all_on": None, "top_off": top,
                       "random_off": random_neurons(tuple(top.shape), int(top.sum()), cfg["seed"])}
-        model, _ = load_trained(path, backbone_dir, shared=shared)
+        model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         if task not in tests:
             tests[task] = TestSets(data_root / task, tokenizer, languages, family=family_of(model.backbone))
         for condition, off in conditions.items():
@@ -94,5 +98,5 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 < args.share < 1:
         raise ValueError(f"--share must be in (0, 1), got {args.share}")
     table = masking(args.backbone, args.data_root, named_paths(args.prompts, "--prompts"), load_tensors(args.activations),
-                    args.share, args.languages)
+                    args.share, args.languages, compute=choose_compute(args.device))
     write_csv(table, args.out)

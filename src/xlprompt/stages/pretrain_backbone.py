@@ -23,6 +23,7 @@ from pathlib import Path
 from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
 from xlprompt.checkpoint import fingerprint
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.compute import CPU, Compute, choose_compute
 from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
 from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
@@ -43,7 +44,9 @@ def single_token_ids(tokenizer, words_by_language: dict[str, list[str]]) -> set[
 
 
 def pretrain(world: Path, out: Path, shape: BackboneShape, settings: MLMSettings,
-             checkpoint_dir: Path | None = None) -> None:
+             checkpoint_dir: Path | None = None, compute: Compute = CPU) -> None:
+    """Tokenizer and backbone from ``world``'s corpus, trained on ``compute`` (xlprompt.compute)
+    and written to ``out`` from the CPU."""
     started = time.time()
     corpus_files = sorted((world / "corpus").glob("*.txt"))
     with timed("training the tokenizer"):
@@ -58,7 +61,9 @@ def pretrain(world: Path, out: Path, shape: BackboneShape, settings: MLMSettings
     config = {"shape": dataclasses.asdict(shape), **dataclasses.asdict(settings)}
     input_checksums = {"world_manifest": sha256_file(world / "manifest.json")}
     stamp = fingerprint(config, input_checksums)
-    log_rows = train_masked_lm(model, tokenizer, corpus, settings, focus, checkpoint_dir, stamp, desc="pretrain")
+    log_rows = train_masked_lm(model, tokenizer, corpus, settings, focus, checkpoint_dir, stamp, desc="pretrain",
+                               compute=compute)
+    model.cpu()  # saved from CPU tensors, as on a machine without a GPU
 
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
@@ -88,4 +93,4 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
     pretrain(args.world, args.out, dataclass_from_args(BackboneShape, args), dataclass_from_args(MLMSettings, args),
-             args.checkpoint_dir)
+             args.checkpoint_dir, compute=choose_compute(args.device))

@@ -24,6 +24,7 @@ from safetensors.torch import save
 
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
+from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.io import atomic_file, read_json
 from xlprompt.neurons import prompt_alone_activations, task_input_activations
 from xlprompt.tasks import TaskSet
@@ -39,9 +40,11 @@ def activation_key(name: str, artifact: Path) -> str:
 
 
 def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "alone", data_root: Path | None = None,
-            examples: int = 200) -> dict[str, torch.Tensor]:
+            examples: int = 200, compute: Compute = CPU) -> dict[str, torch.Tensor]:
+    """Activations (n_layers, ffn) of every prompt by its key, computed on ``compute``, returned on the CPU."""
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
+    place(backbone, compute)
     keys = [activation_key(name, path) for name, path in prompts]
     if len(set(keys)) != len(keys):
         raise ValueError(f"two prompts with the same name and seed in {keys}")
@@ -59,7 +62,7 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "al
     for key, (_, path) in zip(keys, prompts):
         meta = read_json(path / "meta.json")
         task = meta["tasks"][0]
-        model, _ = load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))
+        model = place(load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))[0], compute)
         data = TaskSet.load([data_root / task]).encode(tokenizer, meta["train_language"], "validation",
                                                        meta["config"]["max_length"], family=family_of(backbone))
         data = data.head(examples)
@@ -81,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    activations = collect(args.backbone, named_paths(args.prompts, "--prompts"), args.mode, args.data_root, args.examples)
+    activations = collect(args.backbone, named_paths(args.prompts, "--prompts"), args.mode, args.data_root, args.examples,
+                          compute=choose_compute(args.device))
     with atomic_file(args.out, "wb") as handle:
         handle.write(save(activations, metadata={"mode": args.mode}))
     logger.info("activations of %d prompts (%s) -> %s", len(activations), args.mode, args.out)

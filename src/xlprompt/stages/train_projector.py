@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.compute import choose_compute
 from xlprompt.io import read_json
 from xlprompt.limits import check_folder_positions
 from xlprompt.projector import ProjectorConfig, train_projector
@@ -42,4 +43,4 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dataclass_from_args(ProjectorConfig, args)
     # The projected prompt has the source prompt's length, in the target backbone's positions.
     check_folder_positions(args.backbone, cfg.max_length, read_json(args.source / "meta.json")["config"]["prompt_length"])
-    train_projector(args.source, args.backbone, args.data, cfg, args.out)
+    train_projector(args.source, args.backbone, args.data, cfg, args.out, compute=choose_compute(args.device))
