@@ -107,7 +107,7 @@ def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map
         scores = restrict_to_choices(mapped_scores(logits.float(), targets, n_labels), batch)  # (B, n_labels)
         kept = reachable[batch["labels"]]
         if kept.any():
-            loss_sum += F.cross_entropy(scores[kept], batch["labels"][kept], reduction="sum").item()
+            loss_sum += label_loss(scores[kept], batch["labels"][kept], model.loss, reduction="sum").item()
             counted += int(kept.sum())
         for row, pred in zip(rows, scores.argmax(dim=-1).tolist()):
             preds[row] = pred
