@@ -141,7 +141,7 @@ def test_ltp_without_a_ticket_is_a_clear_error(world_dir, backbone_dir, tmp_path
     from xlprompt.train import TrainConfig, train_prompt
 
     with pytest.raises(ValueError, match="method ltp needs a ticket"):
-        train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="ltp", prompt_length=4, steps=2),
+        train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="ltp", prompt_length=4, steps=2, max_length=48),
                      tmp_path / "x")
 
 
