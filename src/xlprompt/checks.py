@@ -403,8 +403,8 @@ def check_family(config: dict[str, Any]) -> None:
     if model_type is None:
         return
     methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
-    wanted = {"ltp": any(is_ltp(m) for m in methods)}
+    wanted = {"ltp": any(is_ltp(m) for m in methods)}  # feature -> whether the config asks for it
     for feature in FEATURES:
-        message = refusal(feature, model_type) if wanted[feature] else None
+        message = refusal(feature, model_type) if wanted.get(feature, False) else None
         if message:
             raise ConfigError(message)
