@@ -1,4 +1,6 @@
-"""Winning-ticket selection against hand-built state dicts."""
+"""Winning-ticket selection against hand-built state dicts, and LTP (fine-tuning, ticket, training) on every family."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -169,3 +171,267 @@ def test_finetune_mlm_is_deterministic(world_dir, backbone_dir, tmp_path):
                            "--out", str(tmp_path / run), "--steps", "3", "--batch-size", "8", "--lr", "1e-3"])
         outputs.append((tmp_path / run / "model.safetensors").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+# --- every family: ticket selection over its own weights, its own fine-tuning objective -----------
+
+LAYERS = {"xlm-roberta": {"num_hidden_layers": 2}, "bert": {"num_hidden_layers": 2}, "xglm": {"num_layers": 2},
+          "bloom": {"n_layer": 2}, "mt5": {"num_layers": 2, "num_decoder_layers": 2}}
+OBJECTIVE = {"xlm-roberta": "masked_lm", "bert": "masked_lm", "xglm": "causal_lm", "bloom": "causal_lm",
+             "mt5": "span_corruption"}
+
+
+def expected_maskable(kind: str) -> dict[str, int]:
+    """Each family's attention and FFN weights (and biases) per layer, written out from its architecture;
+    mT5's decoder blocks are layers 2 and 3, after the encoder's 0 and 1."""
+    def weights_and_biases(prefix, modules):
+        return [f"{prefix}{m}.{w}" for m in modules for w in ("weight", "bias")]
+
+    out = {}
+    for i in range(2):
+        if kind in ("xlm-roberta", "bert"):
+            prefix = f"{'roberta' if kind == 'xlm-roberta' else 'bert'}.encoder.layer.{i}."
+            names = weights_and_biases(prefix, ["attention.self.query", "attention.self.key", "attention.self.value",
+                                                "attention.output.dense", "intermediate.dense", "output.dense"])
+        elif kind == "xglm":
+            names = weights_and_biases(f"model.layers.{i}.", ["self_attn.q_proj", "self_attn.k_proj",
+                                                             "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"])
+        elif kind == "bloom":
+            names = weights_and_biases(f"transformer.h.{i}.", ["self_attention.query_key_value", "self_attention.dense",
+                                                              "mlp.dense_h_to_4h", "mlp.dense_4h_to_h"])
+        else:  # mT5 has no biases
+            ffn = [f"DenseReluDense.{m}.weight" for m in ("wi_0", "wi_1", "wo")]
+            encoder = [f"encoder.block.{i}.layer.0.SelfAttention.{m}.weight" for m in "qkvo"]
+            encoder += [f"encoder.block.{i}.layer.1.{w}" for w in ffn]
+            decoder = [f"decoder.block.{i}.layer.0.SelfAttention.{m}.weight" for m in "qkvo"]
+            decoder += [f"decoder.block.{i}.layer.1.EncDecAttention.{m}.weight" for m in "qkvo"]
+            decoder += [f"decoder.block.{i}.layer.2.{w}" for w in ffn]
+            out.update({name: 2 + i for name in decoder})
+            names = encoder
+        out.update({name: i for name in names})
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_layer(stand_ins, tmp_path_factory) -> dict[str, Path]:
+    """Each stand-in rebuilt with two layers (mT5: two encoder and two decoder blocks), with its own tokenizer."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    from xlprompt.families import auto_class, family_of
+
+    root = tmp_path_factory.mktemp("two-layer")
+    out = {}
+    for kind, folder in stand_ins.items():
+        config = AutoConfig.from_pretrained(folder)
+        for key, value in LAYERS[kind].items():
+            setattr(config, key, value)
+        torch.manual_seed(0)
+        shutil.copytree(folder, root / kind)
+        auto_class(family_of(config)).from_config(config).save_pretrained(root / kind)
+        out[kind] = root / kind
+    return out
+
+
+def shapes_of(folder: Path) -> dict[str, torch.Size]:
+    from safetensors.torch import load_file
+
+    return {name: tensor.shape for name, tensor in load_file(folder / "model.safetensors").items()}
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_maskable_weights_are_each_familys_attention_and_ffn_in_the_right_layers(kind, two_layer):
+    from xlprompt.ltp import layer_numbers, module_kind
+
+    shapes = shapes_of(two_layer[kind])
+    expected = expected_maskable(kind)
+    assert {n: layer for n, (layer, _) in maskable_names(shapes, TicketConfig()).items()} == expected
+    n_layers = len(set(expected.values()))
+    for layer in range(n_layers):  # a one-layer range selects exactly that layer's weights
+        chosen = maskable_names(shapes, TicketConfig(first_layer=layer, last_layer=layer))
+        assert set(chosen) == {n for n, at in expected.items() if at == layer}, layer
+    # Nothing inside a layer falls outside the groups (it would be silently never maskable).
+    numbers = layer_numbers(shapes)
+    assert {module_kind(n) for n in numbers} <= {"attention", "ffn", "layer_norm", "embeddings"}
+    assert all(module_kind(n) == "embeddings" for n in numbers if "relative_attention_bias" in n)  # mT5's positions
+    # Embeddings, LayerNorms and LM head are options, excluded by default, as for XLM-R.
+    everything = maskable_names(shapes, TicketConfig(embeddings=True, layer_norm=True, lm_head=True))
+    assert {module_kind(n) for n in set(everything) - set(expected)} == {"embeddings", "layer_norm"} | (
+        {"lm_head"} if kind in ("xlm-roberta", "bert") else set())
+    with pytest.raises(ValueError, match=rf"layer range 0..{n_layers} is outside the backbone's {n_layers} layers"):
+        maskable_names(shapes, TicketConfig(last_layer=n_layers))
+
+
+def test_span_corruption_replaces_each_span_by_one_sentinel():
+    from xlprompt.mlm import random_spans_noise_mask, span_corrupt
+
+    tokens = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 1]  # 12 tokens and </s> (id 1)
+    sentinels = [99, 98, 97]
+    inputs, targets = span_corrupt(tokens, 0.25, 1.5, sentinels, 1, torch.Generator().manual_seed(0))
+    noise = random_spans_noise_mask(12, 0.25, 1.5, 3, torch.Generator().manual_seed(0))  # the same draws
+    assert sum(noise) == 3 and not noise[0]  # round(0.25 * 12) tokens, a kept run first (as T5)
+    starts = [i for i, n in enumerate(noise) if n and not noise[i - 1]]
+    assert len(starts) == 2  # round(3 / 1.5) spans
+    # Written out: the input keeps the other tokens with one sentinel per span; the target is each
+    # sentinel followed by its span; both end in </s>.
+    expected_inputs, expected_targets = [], []
+    for i, (token, n) in enumerate(zip(tokens[:-1], noise)):
+        if i in starts:
+            expected_inputs.append(sentinels[starts.index(i)])
+            expected_targets.append(sentinels[starts.index(i)])
+        (expected_targets if n else expected_inputs).append(token)
+    assert inputs == expected_inputs + [1] and targets == expected_targets + [1]
+    assert random_spans_noise_mask(1, 0.15, 3.0, 10, torch.Generator()) == [True]  # a one-token text is one span
+    # Never more spans than sentinels.
+    many = random_spans_noise_mask(60, 0.5, 1.0, 2, torch.Generator())
+    assert sum(1 for i, n in enumerate(many) if n and not many[i - 1]) == 2
+
+
+@pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
+def test_causal_and_span_losses_equal_the_models_own_loss(kind, stand_ins):
+    from xlprompt.mlm import causal_lm_loss, pad_batch, seq2seq_loss
+    from xlprompt.train import load_backbone
+
+    model, tokenizer = load_backbone(stand_ins[kind])
+    model.eval()
+    docs = tokenizer(["the deke resa mole", "a resa"])["input_ids"]
+    ids, attention = pad_batch(docs, tokenizer.pad_token_id)
+    with torch.no_grad():
+        if kind == "mt5":
+            labels, real = pad_batch([[5, 6, 7, 1], [8, 1]], tokenizer.pad_token_id)
+            labels = labels.masked_fill(real == 0, -100)
+            ours = seq2seq_loss(model, ids, attention, labels)
+            theirs = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        else:
+            ours = causal_lm_loss(model, ids, attention)
+            theirs = model(input_ids=ids, attention_mask=attention, labels=ids.masked_fill(attention == 0, -100)).loss
+    torch.testing.assert_close(ours, theirs)
+
+
+def finetune(folder: Path, world_dir: Path, out: Path, *extra: str) -> None:
+    from xlprompt.stages import finetune_mlm
+
+    finetune_mlm.main(["--backbone", str(folder), "--text", str(world_dir / "corpus" / "en.txt"), "--out", str(out),
+                       "--steps", "4", "--batch-size", "8", "--lr", "1e-3", "--checkpoint-every", "2", *extra])
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_finetuning_resumes_to_the_same_bytes_on_every_family(kind, stand_ins, world_dir, tmp_path, monkeypatch):
+    """Killed after its step-2 checkpoint, fine-tuning resumes there and ends as a run that never stopped."""
+    from xlprompt import mlm
+
+    finetune(stand_ins[kind], world_dir, tmp_path / "once")
+    real = mlm.linear_schedule
+
+    def stop_at_step_3(step, *args):
+        if step == 3:
+            raise KeyboardInterrupt("killed")
+        return real(step, *args)
+
+    monkeypatch.setattr(mlm, "linear_schedule", stop_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(stand_ins[kind], world_dir, tmp_path / "resumed", "--checkpoint-dir", str(tmp_path / "ck"))
+    assert (tmp_path / "ck" / "latest.json").exists() and not (tmp_path / "resumed").exists()
+    monkeypatch.setattr(mlm, "linear_schedule", real)
+    restored = []
+    load = mlm.load_checkpoint
+    monkeypatch.setattr(mlm, "load_checkpoint", lambda *a: restored.append(load(*a)) or restored[-1])
+    finetune(stand_ins[kind], world_dir, tmp_path / "resumed", "--checkpoint-dir", str(tmp_path / "ck"))
+    assert restored[0][1]["step"] == 2  # resumed, not started over
+    assert not (tmp_path / "ck").exists()
+    for name in ("model.safetensors", "finetune_log.jsonl"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "once" / name).read_bytes(), name
+    import json
+
+    assert json.loads((tmp_path / "once" / "meta.json").read_text())["config"]["objective"] == OBJECTIVE[kind]
+
+
+@pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
+def test_each_objective_lowers_its_loss(kind, stand_ins):
+    from transformers import AutoTokenizer
+
+    from xlprompt.mlm import MLMSettings, train_lm
+    from xlprompt.train import load_backbone
+
+    model, tokenizer = load_backbone(stand_ins[kind])
+    corpus = tokenizer(["the deke resa mole a resa", "a mole the deke", "resa the a deke mole"])["input_ids"]
+    torch.manual_seed(0)
+    log = train_lm(model, AutoTokenizer.from_pretrained(stand_ins[kind]), corpus,
+                   MLMSettings(steps=30, batch_size=6, lr=1e-2), OBJECTIVE[kind])
+    assert log[-1]["loss"] < 0.8 * log[0]["loss"], log
+
+
+TICKET_RANGE = {"mt5": (1, 2)}  # mT5: encoder block 1 and decoder block 0, a middle band across both
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_layer, world_dir, tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+    from conftest import single_token_words, with_label_words
+    from safetensors.torch import load_file
+    from tiny_models import FAMILY
+    from transformers import AutoTokenizer
+
+    from xlprompt import train as train_module
+    from xlprompt.data import load_labels, load_split
+    from xlprompt.encoding import encode_split
+    from xlprompt.io import sha256_file
+    from xlprompt.stages import select_ticket as select_stage
+    from xlprompt.train import TrainConfig, evaluate_split, load_backbone, load_trained, predict, train_prompt
+
+    folder, family = two_layer[kind], FAMILY[kind]
+    before = {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()}
+    theta0 = load_file(folder / "model.safetensors")
+    # 1. Fine-tuning with the family's objective: every weight trains, names and shapes stay.
+    finetune(folder, world_dir, tmp_path / "ft")
+    tuned = load_file(tmp_path / "ft" / "model.safetensors")
+    assert {n: (t.shape, t.dtype) for n, t in tuned.items()} == {n: (t.shape, t.dtype) for n, t in theta0.items()}
+    assert all(not torch.equal(tuned[n], theta0[n]) for n in expected_maskable(kind))
+    assert {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()} == before  # theta_0 untouched
+
+    # 2. The ticket: exactly the requested share of the maskable entries of the chosen layers.
+    first, last = TICKET_RANGE.get(kind, (1, 1))
+    select_stage.main(["--backbone", str(folder), "--finetuned", str(tmp_path / "ft"), "--out", str(tmp_path / "t"),
+                       "--sparsity", "0.25", "--first-layer", str(first), "--last-layer", str(last)])
+    masks = load_file(tmp_path / "t" / "mask.safetensors")
+    in_range = {n for n, at in expected_maskable(kind).items() if first <= at <= last}
+    assert set(masks) == in_range
+    total = sum(m.numel() for m in masks.values())
+    assert sum(int(m.sum()) for m in masks.values()) == round(0.25 * total)
+    summary = json.loads((tmp_path / "t" / "ticket.json").read_text())
+    assert summary["maskable_entries"] == total and summary["share_of_maskable"] == round(0.25 * total) / total
+    table = pd.read_csv(tmp_path / "t" / "ticket_share.csv")
+    assert set(table["layer"]) == set(range(first, last + 1))
+    if kind == "mt5":
+        assert "decoder blocks 0..1 are layers 2..3" in summary["layers"]
+
+    # 3. LTP training from theta_0: the ticket's entries train, every other entry stays bit-identical.
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    n_labels = len(load_labels(world_dir / "topic").names)
+    data = with_label_words(world_dir / "topic", tmp_path / "topic",
+                            single_token_words(tokenizer, world_dir, family, n_labels))
+    loaded = []
+    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    cfg = TrainConfig(method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48,
+                      backbone_lr=1e-2)
+    summary = train_prompt(folder, data, cfg, tmp_path / "ltp", ticket=tmp_path / "t" / "mask.safetensors")
+    trained = loaded[0][0].state_dict()
+    changed = 0
+    for name, original in theta0.items():
+        mask = masks.get(name, torch.zeros_like(original, dtype=torch.bool))
+        assert torch.equal(trained[name][~mask], original[~mask]), name
+        changed += int((trained[name][mask] != original[mask]).sum())
+    assert changed > 0.5 * sum(int(m.sum()) for m in masks.values())
+
+    # 4. The artifact rebuilds the trained weights bit for bit, and the reload predicts identically.
+    model, _ = load_trained(tmp_path / "ltp", folder)
+    rebuilt = model.backbone.state_dict()
+    assert all(torch.equal(rebuilt[name], trained[name]) for name in theta0)
+    dev = encode_split(tokenizer, load_split(data, "en", "validation"), 48, family)
+    assert evaluate_split(model, dev, tokenizer.pad_token_id)[0] == pytest.approx(summary["best_dev_loss"], abs=1e-4)
+    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, family)
+    again = load_trained(tmp_path / "ltp", folder)[0]
+    assert predict(model, test, tokenizer.pad_token_id)[0] == predict(again, test, tokenizer.pad_token_id)[0]

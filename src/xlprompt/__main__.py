@@ -17,7 +17,7 @@ STAGES = {
     "assemble_data": "Put an experiment's downloaded tasks into one data folder (tasks, corpus, languages).",
     "pretrain_backbone": "Train a tokenizer and pretrain a tiny XLM-R with masked-LM loss.",
     "download_backbone": "Fetch a Hub backbone (safetensors, config, tokenizer) at a pinned revision.",
-    "finetune_mlm": "LTP: masked-LM fine-tuning of a backbone on unlabeled text.",
+    "finetune_mlm": "LTP: fine-tune a backbone on unlabeled text (its family's LM objective).",
     "select_ticket": "LTP: the winning ticket, top p of |theta_MLM - theta_0|.",
     "train_prompt": "Train one soft prompt (spt, full_ft, ltp, controls) on one task.",
     "evaluate": "Evaluate one trained prompt on every language's test split.",

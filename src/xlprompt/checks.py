@@ -425,8 +425,8 @@ def check_family(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: 'suffix' needs a causal LM (XGLM, BLOOM); backbone family {family} "
                               f"({model_type}) reads its prompt first")
     methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
-    wanted = {"ltp": any(is_ltp(m) for m in methods)}
+    wanted = {"ltp": any(is_ltp(m) for m in methods)}  # feature -> whether the config asks for it
     for feature in FEATURES:
-        message = refusal(feature, model_type) if wanted[feature] else None
+        message = refusal(feature, model_type) if wanted.get(feature, False) else None
         if message:
             raise ConfigError(message)

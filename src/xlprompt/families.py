@@ -49,16 +49,13 @@ class Feature:
     why: str
 
 
-# Found by running each stage on tiny models of every architecture (tests/test_limits.py):
-# prompt training, evaluation, SPoT, the projector, ON (both modes) and neuron masking work
-# for every family; these do not.
-FEATURES = {
-    "ltp": Feature(
-        "methods: ltp", "finetune_mlm, select_ticket", ("masked_lm",),
-        "ticket selection knows only BERT/RoBERTa encoder parameter names (encoder.layer.<i>.attention, "
-        "intermediate, output), so it finds nothing maskable in XGLM, BLOOM or mT5 weights, and theta_MLM "
-        "comes from masked-LM fine-tuning, which a causal or encoder-decoder model is not trained for"),
-}
+# What only some families can do: nothing at present. Found by running each stage on tiny models
+# of every architecture (tests/test_limits.py, tests/test_ltp.py): prompt training, evaluation,
+# SPoT, the projector, ON (both modes), neuron masking and LTP (each family's own fine-tuning
+# objective and attention/FFN weights, xlprompt.ltp) work for every family. A limit found later
+# is listed here, and the config checks (xlprompt.checks.check_family, where the config key that
+# asks for it is read) and its stages (:func:`require`) refuse it naming family and stage.
+FEATURES: dict[str, Feature] = {}
 
 
 def refusal(feature: str, model_type: str) -> str | None:

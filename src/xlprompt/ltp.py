@@ -1,26 +1,62 @@
 """Lottery Ticket Prompt-learning (Li & Luo 2024): choosing the winning ticket and training it.
 
-1. Fine-tune the backbone with the masked-LM loss (``finetune_mlm``).
-2. Delta = |theta_MLM - theta_0| over the maskable weights.
+1. Fine-tune the backbone on unlabeled text with its family's own objective (``finetune_mlm``:
+   masked LM, causal LM or T5 span corruption, :func:`xlprompt.mlm.lm_objective`).
+2. Delta = |theta_FT - theta_0| over the maskable weights.
 3. Keep the top p of the entries (the ticket) as a boolean mask (``select_ticket``).
 4. From the ORIGINAL weights, train the prompt plus the ticket's entries only.
 
 Choices the paper leaves open, each an option here (defaults in :class:`TicketConfig`):
-maskable = the encoder layers' attention and FFN weights and biases (embeddings, LM head and
+maskable = the transformer layers' attention and FFN weights and biases (embeddings, LM head and
 LayerNorms excluded by default, each an option); one global threshold over all maskable entries, or one per layer; an
 optional layer range; "p" is a share of the maskable entries. Ties at the threshold are
 broken deterministically: earlier parameters (in the model's order) and earlier positions win.
+
+The groups in each family's parameter names (:func:`module_kind`, :func:`layer_numbers`):
+
+================  =========================  ================================  ==============================
+family            layer ``i``                attention                         FFN
+================  =========================  ================================  ==============================
+XLM-R, RoBERTa,   ``<model>.encoder.layer.i``  ``attention.self.{query,key,     ``intermediate.dense``,
+BERT                                           value}``, ``attention.output.    ``output.dense``
+                                               dense``
+XGLM              ``model.layers.i``         ``self_attn.{q,k,v,out}_proj``    ``fc1``, ``fc2``
+BLOOM             ``transformer.h.i``        ``self_attention.query_key_value``, ``mlp.dense_h_to_4h``,
+                                             ``self_attention.dense``          ``mlp.dense_4h_to_h``
+mT5, T5           ``encoder.block.i``: i;    ``SelfAttention.{q,k,v,o}``, in   ``DenseReluDense.{wi_0,wi_1,wo}``
+                  ``decoder.block.j``:       the decoder also                  (T5: ``wi``, ``wo``)
+                  n_encoder + j              ``EncDecAttention.{q,k,v,o}``
+================  =========================  ================================  ==============================
+
+An encoder-decoder's layers are numbered along the data path: the encoder's blocks first, then
+the decoder's (mt5-base: encoder blocks 0-11 are layers 0-11, decoder blocks 0-11 layers 12-23),
+so a layer range can take the encoder only (``last_layer: n_encoder - 1``), the decoder only, or
+a middle band across both. The decoder's blocks are maskable: the label word is read from the
+decoder, and its cross-attention (EncDecAttention) is where the prompt reaches it.
+Embeddings: word, position and token-type embeddings, mT5's ``shared`` table and its relative
+position buckets (``relative_attention_bias``, an embedding table in block 0), BLOOM's
+``word_embeddings_layernorm`` (as BERT's ``embeddings.LayerNorm``). The final LayerNorms after the
+last layer (XGLM ``model.layer_norm``, BLOOM ``ln_f``, mT5 ``encoder/decoder.final_layer_norm``)
+and a pooler are in no layer and never maskable.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-_LAYER = re.compile(r"\.layers?\.(\d+)\.")
+# A transformer layer in a parameter name: BERT/XLM-R ``encoder.layer.<i>.``, XGLM ``layers.<i>.``,
+# BLOOM ``h.<i>.``, T5 ``encoder.block.<i>.`` / ``decoder.block.<i>.`` (whose ``layer.<k>`` inside
+# a block is a sub-layer, not a layer: the block, leftmost, is matched first).
+_LAYER = re.compile(r"(?:^|\.)(?:(?P<stack>encoder|decoder)\.block|layers?|h)\.(?P<index>\d+)\.")
+_EMBEDDINGS = ("embeddings", "embed_tokens", "relative_attention_bias")
+_LAYER_NORM = ("LayerNorm", "layer_norm", "layernorm")
+_ATTENTION = (".attention.", ".self_attn.", ".self_attention.", ".SelfAttention.", ".EncDecAttention.")
+_FFN = (".intermediate.", ".output.", ".fc1.", ".fc2.", ".mlp.", ".DenseReluDense.")
 SCOPES = ("global", "per_layer")
 
 
@@ -28,14 +64,14 @@ SCOPES = ("global", "per_layer")
 class TicketConfig:
     sparsity: float = 0.2  # share p of the maskable entries kept in the ticket, in (0, 1]
     scope: str = "global"  # global: one threshold over all maskable entries; per_layer: top p of each layer
-    first_layer: int = 0  # only layers first_layer..last_layer (inclusive) are maskable
+    first_layer: int = 0  # only layers first_layer..last_layer (inclusive) are maskable (mT5: encoder, then decoder)
     last_layer: int = -1  # -1: the last layer
-    attention: bool = True  # attention projections (query, key, value, output) are maskable
-    ffn: bool = True  # feed-forward projections (intermediate, output) are maskable
-    biases: bool = True  # biases are maskable too
-    layer_norm: bool = False  # the encoder layers' LayerNorms
+    attention: bool = True  # attention projections (query, key, value, output; mT5's cross-attention too)
+    ffn: bool = True  # feed-forward projections (up and down) are maskable
+    biases: bool = True  # biases are maskable too (mT5 has none)
+    layer_norm: bool = False  # the layers' own LayerNorms
     embeddings: bool = False  # word, position and type embeddings (about 70% of XLM-R base)
-    lm_head: bool = False  # the masked-LM head's own weights (its decoder is tied to the embeddings)
+    lm_head: bool = False  # the LM head's own weights (masked LMs' transform; untied output matrices)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sparsity <= 1.0:
@@ -48,49 +84,69 @@ class TicketConfig:
 
 def module_kind(name: str) -> str:
     """The group a parameter belongs to: attention, ffn, layer_norm, embeddings, lm_head or other."""
-    if "embeddings" in name:
+    if any(part in name for part in _EMBEDDINGS) or name.startswith("shared."):
         return "embeddings"
     if name.startswith(("lm_head.", "cls.")):
         return "lm_head"
     if _LAYER.search(name) is None:
-        return "other"  # e.g. a pooler
-    if "LayerNorm" in name or "layer_norm" in name:
+        return "other"  # e.g. a pooler, a final LayerNorm
+    if any(part in name for part in _LAYER_NORM):
         return "layer_norm"
-    if ".attention." in name:
+    if any(part in name for part in _ATTENTION):
         return "attention"
-    if ".intermediate." in name or ".output." in name:
+    if any(part in name for part in _FFN):
         return "ffn"
     return "other"
 
 
-def layer_of(name: str, n_layers: int) -> int:
-    """Encoder layer index; -1 for embeddings, n_layers for the LM head (as in the share table)."""
-    match = _LAYER.search(name)
-    if match:
-        return int(match.group(1))
-    return -1 if module_kind(name) == "embeddings" else n_layers
+def layer_numbers(names: Iterable[str]) -> dict[str, int]:
+    """The layer index of every name inside a layer; a decoder's blocks count on after the encoder's.
+
+    ``names``: all of a model's parameter names (the decoder's offset is the encoder's depth).
+    """
+    parsed = {name: (m.group("stack"), int(m.group("index"))) for name in names if (m := _LAYER.search(name))}
+    n_encoder = 1 + max((index for stack, index in parsed.values() if stack == "encoder"), default=-1)
+    return {name: index + (n_encoder if stack == "decoder" else 0) for name, (stack, index) in parsed.items()}
+
+
+def layer_layout(names: Iterable[str]) -> str:
+    """What the layer indices of a model are, in words (for ticket.json)."""
+    names = list(names)
+    layers = layer_numbers(names)
+    n_layers = len(set(layers.values()))
+    decoder = sorted({layers[n] for n in layers if ".decoder.block." in f".{n}"})
+    if not decoder:
+        return f"{n_layers} layers (0..{n_layers - 1})"
+    return (f"{n_layers} layers: encoder blocks 0..{decoder[0] - 1} are layers 0..{decoder[0] - 1}, "
+            f"decoder blocks 0..{len(decoder) - 1} are layers {decoder[0]}..{decoder[-1]}")
 
 
 def maskable_names(named_shapes: dict[str, torch.Size], cfg: TicketConfig) -> dict[str, tuple[int, str]]:
     """Maskable parameters in model order -> (layer index, group).
 
-    The layer range restricts the encoder layers; embeddings and LM head, when enabled, are
-    maskable whatever the range.
+    ``named_shapes``: all of the model's parameters. The layer range restricts the layers
+    (:func:`layer_numbers`); embeddings (layer -1) and LM head (layer n_layers), when enabled,
+    are maskable whatever the range.
     """
-    layers = sorted({int(m.group(1)) for name in named_shapes if (m := _LAYER.search(name))})
-    n_layers = len(layers)
+    numbers = layer_numbers(named_shapes)
+    n_layers = len(set(numbers.values()))
     last = cfg.last_layer if cfg.last_layer >= 0 else n_layers - 1
+    if cfg.first_layer >= n_layers or last >= n_layers:
+        raise ValueError(f"ticket layer range {cfg.first_layer}..{cfg.last_layer} is outside the backbone's "
+                         f"{layer_layout(named_shapes)}")
     enabled = {kind for kind in ("attention", "ffn", "layer_norm", "embeddings", "lm_head") if getattr(cfg, kind)}
     out = {}
     for name in named_shapes:
         kind = module_kind(name)
         if kind not in enabled or (name.endswith(".bias") and kind != "layer_norm" and not cfg.biases):
             continue
-        layer = layer_of(name, n_layers)
-        if kind in ("embeddings", "lm_head") or cfg.first_layer <= layer <= last:
-            out[name] = (layer, kind)
+        if kind in ("embeddings", "lm_head"):
+            out[name] = (-1 if kind == "embeddings" else n_layers, kind)
+        elif cfg.first_layer <= numbers[name] <= last:
+            out[name] = (numbers[name], kind)
     if not out:
-        raise ValueError(f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of {layers})")
+        raise ValueError(f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of the backbone's "
+                         f"{layer_layout(named_shapes)})")
     return out
 
 
@@ -129,13 +185,22 @@ def select_ticket(theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Te
     return {name: masks[name] for name in names}
 
 
-def ticket_share(masks: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """The ticket's share per layer and module kind: layer, module, entries, selected, share."""
-    n_layers = len({int(m.group(1)) for name in masks if (m := _LAYER.search(name))})
+def ticket_share(masks: dict[str, torch.Tensor],
+                 maskable: dict[str, tuple[int, str]] | None = None) -> pd.DataFrame:
+    """The ticket's share per layer and module kind: layer, module, entries, selected, share.
+
+    ``maskable``: :func:`maskable_names` of the whole model, for its layer numbers (an mT5
+    ticket of decoder blocks only cannot tell from its own names that the encoder's come first);
+    default: numbered from the masks' names.
+    """
+    if maskable is None:
+        numbers = layer_numbers(masks)
+        n_layers = len(set(numbers.values()))
+        maskable = {name: (numbers[name] if name in numbers else -1 if module_kind(name) == "embeddings"
+                           else n_layers, module_kind(name)) for name in masks}
     rows: dict[tuple[int, str], list[int]] = {}
     for name, mask in masks.items():
-        key = (layer_of(name, n_layers), module_kind(name))
-        entry = rows.setdefault(key, [0, 0])
+        entry = rows.setdefault(maskable[name], [0, 0])
         entry[0] += mask.numel()
         entry[1] += int(mask.sum())
     frame = pd.DataFrame([{"layer": layer, "module": kind, "entries": n, "selected": k}

@@ -1,5 +1,5 @@
 rule finetune_mlm:
-    """LTP step 1: masked-LM fine-tuning of the backbone on unlabeled text (theta_MLM)."""
+    """LTP step 1: fine-tuning of the backbone on unlabeled text (theta_MLM), with its family's objective."""
     input:
         backbone="resources/models/{model}",
         world=f"resources/data/{WORLD}",

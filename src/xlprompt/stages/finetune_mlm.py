@@ -1,4 +1,8 @@
-"""LTP step 1: fine-tune a backbone with the masked-LM loss on unlabeled text.
+"""LTP step 1: fine-tune a backbone on unlabeled text with its family's own objective.
+
+The objective (xlprompt.mlm.lm_objective, recorded in meta.json's config): masked LMs (XLM-R,
+BERT) the masked-LM loss; causal LMs (XGLM, BLOOM) the next-token loss; mT5 (no mask token)
+T5's span corruption (--mask-prob of the tokens in spans of mean --mean-span-length).
 
 Reads a backbone folder and text files (``.txt``: one document per line; ``.parquet``: the
 ``text`` column of a data-set split); writes the fine-tuned model folder (theta_MLM) with
@@ -26,8 +30,7 @@ from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser,
 from xlprompt.io import atomic_dir, sha256_file, write_json
 from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
-from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
-from xlprompt.families import require
+from xlprompt.mlm import MLMSettings, lm_objective, read_documents, train_lm
 from xlprompt.limits import FINETUNE_MAX_LENGTH, check_positions
 from xlprompt.train import load_backbone
 
@@ -38,18 +41,18 @@ def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings
                  checkpoint_dir: Path | None = None, compute: Compute = CPU) -> None:
     started = time.time()
     model, tokenizer = load_backbone(backbone_dir)
-    require("ltp", model)  # a Hub backbone the config checks could not know
+    objective = lm_objective(model, tokenizer)
     check_positions(model, max_length, 0)
     docs = read_documents(text_files)
     with timed("tokenising"):
         corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
-    logger.info("fine-tuning on %d documents from %d file(s)", len(corpus), len(text_files))
+    logger.info("fine-tuning (%s) on %d documents from %d file(s)", objective, len(corpus), len(text_files))
     inputs = {"backbone": sha256_file(backbone_dir / "model.safetensors"),
               **{f.name: sha256_file(f) for f in text_files}}
-    config = {**dataclasses.asdict(settings), "max_length": max_length}
+    config = {**dataclasses.asdict(settings), "max_length": max_length, "objective": objective}
     torch.manual_seed(settings.seed)  # dropout draws from torch's global generator
-    log_rows = train_masked_lm(model, tokenizer, corpus, settings, checkpoint_dir=checkpoint_dir,
-                               stamp=fingerprint(config, inputs), desc="finetune_mlm", compute=compute)
+    log_rows = train_lm(model, tokenizer, corpus, settings, objective, checkpoint_dir=checkpoint_dir,
+                        stamp=fingerprint(config, inputs), desc="finetune_mlm", compute=compute)
     model.cpu()
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)

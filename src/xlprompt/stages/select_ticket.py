@@ -1,11 +1,13 @@
 """LTP steps 2-3: the winning ticket, the top p of |theta_MLM - theta_0| over the maskable weights.
 
-Reads the original backbone (theta_0) and its masked-LM fine-tuned copy (theta_MLM); writes
-(under --out)::
+Reads the original backbone (theta_0) and its fine-tuned copy (theta_MLM, finetune_mlm's: masked
+LM, causal LM or span corruption by family); maskable = the layers' attention and FFN weights and
+biases of every family (xlprompt.ltp; mT5: encoder blocks are layers 0..n-1, decoder blocks
+follow). Writes (under --out)::
 
     mask.safetensors     one boolean mask per maskable parameter (True = in the ticket)
     ticket.json          the settings and "p% of what": maskable entries, selected, share,
-                         share of all parameters
+                         share of all parameters, what the layer indices are
     ticket_share.csv     layer, module, entries, selected, share
     ticket_share.png     the share per layer and module
 
@@ -19,13 +21,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 from safetensors.torch import save_file
 
 from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.families import require
+from xlprompt.families import family_of
 from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
-from xlprompt.ltp import TicketConfig, select_ticket, ticket_share
+from xlprompt.ltp import TicketConfig, layer_layout, maskable_names, select_ticket, ticket_share
 from xlprompt.meta import run_metadata
 
 logger = logging.getLogger(__name__)
@@ -49,16 +52,17 @@ def plot_share(table, path: Path) -> None:
 def what_p_means(cfg: TicketConfig) -> str:
     groups = [g for g in ("attention", "ffn", "layer_norm") if getattr(cfg, g)]
     text = f"the maskable entries: {', '.join(groups)} weights" + (" and biases" if cfg.biases else "")
-    text += f" of encoder layers {cfg.first_layer}..{'last' if cfg.last_layer < 0 else cfg.last_layer}"
+    text += f" of layers {cfg.first_layer}..{'last' if cfg.last_layer < 0 else cfg.last_layer}"
     extra = [g for g in ("embeddings", "lm_head") if getattr(cfg, g)]
     return text + (f", plus {' and '.join(extra)}" if extra else "")
 
 
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
-    require("ltp", read_json(backbone / "config.json").get("model_type"))  # a Hub backbone the config checks could not know
+    family_of(SimpleNamespace(**read_json(backbone / "config.json")))  # an architecture xlprompt knows, or its name
     theta0, theta_mlm = load_tensors(backbone / "model.safetensors"), load_tensors(finetuned / "model.safetensors")
     masks = select_ticket(theta0, theta_mlm, cfg)
-    table = ticket_share(masks)
+    shapes = {name: tensor.shape for name, tensor in theta0.items()}
+    table = ticket_share(masks, maskable_names(shapes, cfg))
     maskable, selected = int(table["entries"].sum()), int(table["selected"].sum())
     inputs = {"backbone": sha256_file(backbone / "model.safetensors"),
               "finetuned": sha256_file(finetuned / "model.safetensors")}
@@ -69,6 +73,7 @@ def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) 
         "share_of_maskable": selected / maskable,
         "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
         "what_p_is_a_share_of": what_p_means(cfg),
+        "layers": layer_layout(shapes),
     })
     with atomic_dir(out) as tmp:
         save_file({name: mask.contiguous() for name, mask in masks.items()}, tmp / "mask.safetensors")
@@ -83,7 +88,7 @@ def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) 
 def build_parser():
     parser = stage_parser("select_ticket", __doc__)
     parser.add_argument("--backbone", required=True, type=Path, help="original model folder (theta_0)")
-    parser.add_argument("--finetuned", required=True, type=Path, help="masked-LM fine-tuned folder (theta_MLM)")
+    parser.add_argument("--finetuned", required=True, type=Path, help="finetune_mlm's model folder (theta_MLM)")
     parser.add_argument("--out", required=True, type=Path)
     add_dataclass_flags(parser, TicketConfig)
     return parser
