@@ -91,8 +91,6 @@ BAD = [
      r"method_overrides.full_ft.max_length: 200 text tokens \+ a prompt of 4 .* = 204, more than backbone's position table holds \(.* = 128 positions\)"),
     ("cross-model-position-table", mutate("spot.cross_model.training.max_length", 200),
      r"spot.cross_model.training.max_length: 200 text tokens \+ a prompt of 4 .* more than spot.cross_model.backbone's position table"),
-    ("ltp-finetune-beyond-the-position-table", combine(mutate("backbone.max_length", 32), mutate("backbone.max_prompt_length", 8), mutate("training.max_length", 32)),
-     r"backbone.max_length: ltp's masked-LM fine-tuning \(finetune_mlm\) reads documents of up to 64 tokens, more than .* = 40 positions"),
     ("width-not-divisible-by-heads", mutate("backbone.hidden", 33), r"backbone.hidden: 33 is not divisible by backbone.heads \(2\)"),
     ("cross-model-width-not-divisible-by-heads", mutate("spot.cross_model.backbone.heads", 5),
      r"spot.cross_model.backbone.hidden: 24 is not divisible by spot.cross_model.backbone.heads \(5\)"),

@@ -6,6 +6,7 @@ where the model's own forward pass stops working (or, without a table, there is 
 
 from __future__ import annotations
 
+import json
 import pytest
 import torch
 from conftest import single_token_words, with_label_words
@@ -159,3 +160,12 @@ def test_train_prompt_stage_checks_the_position_table_before_loading(backbone_di
         train_prompt.main(["--backbone", str(backbone_dir), "--data", str(world_dir / "topic"), "--out",
                            str(tmp_path / "prompt"), "--max-length", "61", "--prompt-length", "4", "--steps", "1"])
     assert not (tmp_path / "prompt").exists()
+
+
+def test_finetuning_cuts_texts_at_the_position_table_rather_than_failing(backbone_dir, world_dir, tmp_path):
+    """LTP's fine-tuning has no prompt: a max_length beyond the table is cut to it (64 of 66 rows)."""
+    from xlprompt.stages import finetune_mlm
+
+    finetune_mlm.main(["--backbone", str(backbone_dir), "--text", str(world_dir / "corpus" / "en.txt"),
+                       "--out", str(tmp_path / "mlm"), "--steps", "1", "--batch-size", "4", "--max-length", "100"])
+    assert json.loads((tmp_path / "mlm" / "meta.json").read_text())["config"]["max_length"] == 64

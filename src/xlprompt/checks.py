@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from xlprompt.families import FEATURES, GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, MODEL_TYPES, refusal
-from xlprompt.limits import FINETUNE_MAX_LENGTH
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
@@ -397,11 +396,6 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
                 f"{_set_in(config, section_key, 'max_length')}: {max_length} text tokens + a prompt of {longest} "
                 f"(prompt.lengths) = {longest + max_length}, more than {where}'s position table holds ({table}); "
                 f"allowed: max_length <= {room - longest}, or raise {where}.max_length")
-    methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
-    if not cross and any(is_ltp(m) for m in methods) and FINETUNE_MAX_LENGTH > room:
-        raise ConfigError(f"{where}.max_length: ltp's masked-LM fine-tuning (finetune_mlm) reads documents of up to "
-                          f"{FINETUNE_MAX_LENGTH} tokens, more than the position table holds ({table}); allowed: "
-                          f"{where}.max_length + {where}.max_prompt_length >= {FINETUNE_MAX_LENGTH}")
 
 
 def backbone_model_type(section: dict[str, Any]) -> str | None:

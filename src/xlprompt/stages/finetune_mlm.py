@@ -31,7 +31,7 @@ from xlprompt.io import atomic_dir, sha256_file, write_json
 from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
 from xlprompt.mlm import MLMSettings, lm_objective, read_documents, train_lm
-from xlprompt.limits import FINETUNE_MAX_LENGTH, check_positions
+from xlprompt.limits import FINETUNE_MAX_LENGTH, position_limit
 from xlprompt.train import load_backbone
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,11 @@ def finetune_mlm(backbone_dir: Path, text_files: list[Path], out: Path, settings
     started = time.time()
     model, tokenizer = load_backbone(backbone_dir)
     objective = lm_objective(model, tokenizer)
-    check_positions(model, max_length, 0)
+    limit = position_limit(model)
+    if limit is not None and max_length > limit:  # no prompt here: the whole table is the text's
+        logger.info("texts cut at %d tokens, the %s backbone's position table, instead of %d", limit,
+                    model.config.model_type, max_length)
+        max_length = limit
     docs = read_documents(text_files)
     with timed("tokenising"):
         corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
