@@ -195,19 +195,6 @@ def test_what_every_family_can_do_passes_the_checks():
         validate_config(cfg, SCHEMA)
 
 
-def test_a_feature_listed_for_some_families_is_refused_for_the_others(monkeypatch):
-    """Nothing is listed today (xlprompt.families.FEATURES); a limit found later is refused before compute."""
-    from xlprompt.families import FEATURES, Feature
-
-    monkeypatch.setitem(FEATURES, "ltp", Feature("methods: ltp", "finetune_mlm", ("masked_lm",), "a reason"))
-    cfg = paper()
-    validate_config(copy.deepcopy(cfg), SCHEMA)  # XLM-R
-    cfg["backbone"]["hub"] = "facebook/xglm-564M"
-    with pytest.raises(ConfigError, match=r"methods: ltp is not available for backbone family causal_lm \(xglm\): "
-                                          r"finetune_mlm: a reason; available for masked_lm"):
-        validate_config(cfg, SCHEMA)
-
-
 def test_an_unknown_hub_backbone_is_left_to_its_stages():
     """Its family is known once downloaded: the stages refuse a model type they do not know then
     (xlprompt.families.family_of, tests/test_families.py)."""

@@ -14,7 +14,7 @@ from tiny_models import FAMILY
 from transformers import (AutoTokenizer, BertConfig, BertModel, BloomConfig, BloomModel, MT5Config, MT5EncoderModel,
                           RobertaConfig, RobertaModel, XGLMConfig, XGLMModel, XLMRobertaConfig, XLMRobertaModel)
 
-from xlprompt.families import FEATURES, HUB_MODEL_TYPES, MODEL_TYPES, Feature, refusal, require
+from xlprompt.families import HUB_MODEL_TYPES, MODEL_TYPES
 from xlprompt.hub_data import HUB_BACKBONES
 from xlprompt.limits import check_folder_positions, check_positions, position_limit
 
@@ -83,27 +83,6 @@ def test_a_model_folder_is_checked_from_its_config(tmp_path):
 def test_every_pinned_hub_backbone_has_a_known_family():
     assert set(HUB_MODEL_TYPES) == set(HUB_BACKBONES)
     assert set(HUB_MODEL_TYPES.values()) <= set(MODEL_TYPES)
-
-
-def test_nothing_is_refused_to_a_family():
-    """LTP, the last feature refused outside masked LMs, runs on every family (tests/test_ltp.py)."""
-    assert FEATURES == {}
-
-
-@pytest.mark.parametrize("model_type", list(MODEL_TYPES))
-def test_a_listed_feature_is_refused_exactly_outside_its_families(model_type, monkeypatch):
-    """The mechanism for a limit found later: refused in the stages' words, naming family and stage."""
-    monkeypatch.setitem(FEATURES, "demo", Feature("methods: demo", "some_stage", ("masked_lm",), "a reason"))
-    message = refusal("demo", model_type)
-    if MODEL_TYPES[model_type] == "masked_lm":
-        assert message is None
-        require("demo", model_type)
-    else:
-        assert message == (f"methods: demo is not available for backbone family {MODEL_TYPES[model_type]} "
-                           f"({model_type}): some_stage: a reason; "
-                           "available for masked_lm (xlm-roberta, roberta, bert)")
-        with pytest.raises(ValueError, match="is not available for backbone family"):
-            require("demo", model_type)
 
 
 @pytest.fixture(scope="module")

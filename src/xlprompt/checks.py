@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.families import FEATURES, GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, MODEL_TYPES, refusal
+from xlprompt.families import GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, MODEL_TYPES, prompt_position
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
@@ -222,7 +222,7 @@ def check_config(config: dict[str, Any]) -> None:
                 "the longest prompt the backbone's position table has room for")
     check_training_sections(config, view)
     check_backbone(config, "backbone", backbone)
-    check_family(config)
+    check_prompt_position(config)
     if "spot" in config:
         check_spot(config, view)
 
@@ -403,24 +403,18 @@ def backbone_model_type(section: dict[str, Any]) -> str | None:
     return HUB_MODEL_TYPES.get(section["hub"]) if "hub" in section else GENERATED_MODEL_TYPE
 
 
-def check_family(config: dict[str, Any]) -> None:
-    """Refuse what the backbone's family cannot do (xlprompt.families.FEATURES), naming family and stage.
+def check_prompt_position(config: dict[str, Any]) -> None:
+    """A prompt after the text (position suffix) needs a causal LM (xlprompt.families.prompt_position).
 
-    An unknown Hub id's family is known once downloaded: the stages refuse it then, with the same words.
+    An unknown Hub id's family is known once downloaded: training refuses it then, in the same words.
     """
     model_type = backbone_model_type(config["backbone"])
-    if model_type is None:
+    if model_type not in MODEL_TYPES:
         return
-    family = MODEL_TYPES.get(model_type)
     positions = [("prompt.position", config["prompt"].get("position"))] + [
         (f"variants.{name}.position", variant.get("position")) for name, variant in config.get("variants", {}).items()]
     for key, position in positions:
-        if position == "suffix" and family not in (None, "causal_lm"):
-            raise ConfigError(f"{key}: 'suffix' needs a causal LM (XGLM, BLOOM); backbone family {family} "
-                              f"({model_type}) reads its prompt first")
-    methods = [config.get("variants", {}).get(m, {}).get("method", m) for m in config["methods"]]
-    wanted = {"ltp": any(is_ltp(m) for m in methods)}  # feature -> whether the config asks for it
-    for feature in FEATURES:
-        message = refusal(feature, model_type) if wanted.get(feature, False) else None
-        if message:
-            raise ConfigError(message)
+        try:
+            prompt_position(MODEL_TYPES[model_type], position or "", model_type)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None

@@ -13,8 +13,6 @@ Every family returns logits of the label words; training and evaluation use the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from xlprompt.settings import PROMPT_POSITIONS
 
 FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
@@ -39,47 +37,6 @@ HUB_MODEL_TYPES = {
 GENERATED_MODEL_TYPE = "xlm-roberta"  # the tiny backbone pretrain_backbone builds (xlprompt.backbone)
 
 
-@dataclass(frozen=True)
-class Feature:
-    """Something only some families can do: the config key that asks for it, the stage that does it."""
-
-    key: str  # e.g. "methods: ltp"
-    stages: str
-    families: tuple[str, ...]  # the families it works for
-    why: str
-
-
-# What only some families can do: nothing at present. Found by running each stage on tiny models
-# of every architecture (tests/test_limits.py, tests/test_ltp.py): prompt training, evaluation,
-# SPoT, the projector, ON (both modes), neuron masking and LTP (each family's own fine-tuning
-# objective and attention/FFN weights, xlprompt.ltp) work for every family. A limit found later
-# is listed here, and the config checks (xlprompt.checks.check_family, where the config key that
-# asks for it is read) and its stages (:func:`require`) refuse it naming family and stage.
-FEATURES: dict[str, Feature] = {}
-
-
-def refusal(feature: str, model_type: str) -> str | None:
-    """Why a backbone of ``model_type`` cannot do ``feature`` (a key of FEATURES); None: it can."""
-    spec, family = FEATURES[feature], MODEL_TYPES.get(model_type)
-    if family is None or family in spec.families:
-        return None  # an unknown model type is refused by family_of when the stage loads it
-    able = ", ".join(f"{f} ({', '.join(t for t, g in MODEL_TYPES.items() if g == f)})" for f in spec.families)
-    return (f"{spec.key} is not available for backbone family {family} ({model_type}): {spec.stages}: "
-            f"{spec.why}; available for {able}")
-
-
-def require(feature: str, config) -> None:
-    """Raise ValueError with :func:`refusal`'s message if the backbone cannot do ``feature``.
-
-    ``config``: a model, its config or its model type. For stages, whose backbone may be a Hub
-    model that the config checks could not know.
-    """
-    config = getattr(config, "config", config)
-    message = refusal(feature, config if isinstance(config, str) else getattr(config, "model_type", None))
-    if message is not None:
-        raise ValueError(message)
-
-
 def family_of(config) -> str:
     """The family of a transformers config (or of a model, through its ``.config``)."""
     config = getattr(config, "config", config)
@@ -102,19 +59,21 @@ def auto_class(family: str):
 DEFAULT_POSITION = {"masked_lm": "prefix", "causal_lm": "suffix", "seq2seq": "prefix"}
 
 
-def prompt_position(family: str, requested: str = "") -> str:
+def prompt_position(family: str, requested: str = "", model_type: str = "") -> str:
     """The prompt's place in the input: ``requested`` (prefix | suffix), or the family's default.
 
     Only a causal LM can take its prompt after the text; masked LMs read the prompt before
-    ``<s>`` (Su et al. 2022) and encoder-decoders before the encoder's text.
+    ``<s>`` (Su et al. 2022) and encoder-decoders before the encoder's text. ``model_type``
+    only names the backbone in the error.
     """
     if not requested:
         return DEFAULT_POSITION[family]
     if requested not in PROMPT_POSITIONS:
         raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {requested!r}")
     if requested == "suffix" and family != "causal_lm":
-        raise ValueError(f"prompt position 'suffix' needs a causal LM (XGLM, BLOOM); a {family} backbone reads "
-                         "its prompt first")
+        named = f" ({model_type})" if model_type else ""
+        raise ValueError(f"'suffix' needs a causal LM (XGLM, BLOOM); backbone family {family}{named} reads its "
+                         "prompt first")
     return requested
 
 

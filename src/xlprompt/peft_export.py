@@ -36,12 +36,16 @@ READ_AT = {
 class PeftPlan:
     """Whether a prompt can be exported for PEFT, and if not, why."""
 
-    task_type: str | None
-    reason: str = ""
+    family: str
+    reason: str = ""  # why PEFT cannot reproduce it; empty when it can
 
     @property
     def exported(self) -> bool:
-        return self.task_type is not None
+        return not self.reason
+
+    @property
+    def task_type(self) -> str | None:
+        return TASK_TYPES[self.family] if self.exported else None
 
     def as_meta(self) -> dict:
         return {"exported": True, "task_type": self.task_type} if self.exported else {"exported": False,
@@ -51,14 +55,14 @@ class PeftPlan:
 def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> PeftPlan:
     """What PEFT can reproduce of a prompt: ``typed_pairs`` means the inputs carry token type 1."""
     if method != "spt":
-        return PeftPlan(None, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
+        return PeftPlan(family, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
     if family == "causal_lm" and position == "suffix":
-        return PeftPlan(None, "the prompt follows the text (prompt.position: suffix, the SPT paper's layout); PEFT "
+        return PeftPlan(family, "the prompt follows the text (prompt.position: suffix, the SPT paper's layout); PEFT "
                               "puts virtual tokens first: train with prompt.position: prefix for a PEFT export")
     if typed_pairs:
-        return PeftPlan(None, "pairs with token types (BERT's second segment is type 1); PEFT's prompt tuning "
+        return PeftPlan(family, "pairs with token types (BERT's second segment is type 1); PEFT's prompt tuning "
                               "drops token_type_ids, so its forward would read the second text as type 0")
-    return PeftPlan(TASK_TYPES[family])
+    return PeftPlan(family)
 
 
 def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
@@ -84,8 +88,7 @@ def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.
     folder.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(folder))
     save_file({"prompt_embeddings": prompt.detach().contiguous()}, folder / "adapter_model.safetensors")
-    family = next(f for f, t in TASK_TYPES.items() if t == plan.task_type)
     write_json(folder / "readout.json", {
-        "read_at": READ_AT[family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
+        "read_at": READ_AT[plan.family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
         "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
                  "log-probabilities, teacher-forced"})
