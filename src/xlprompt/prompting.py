@@ -126,6 +126,13 @@ class PromptedInput:
     extra: dict[str, torch.Tensor]
     read_at: torch.Tensor
 
+    def split(self, sizes: list[int]) -> list[PromptedInput]:
+        """Consecutive runs of ``sizes`` sequences, each a PromptedInput of its own."""
+        parts = zip(self.embeds.split(sizes), self.attention_mask.split(sizes), self.read_at.split(sizes))
+        extras = [dict(zip(self.extra, values)) for values in zip(*[v.split(sizes) for v in self.extra.values()])]
+        return [PromptedInput(embeds, mask, extras[i] if extras else {}, read_at)
+                for i, (embeds, mask, read_at) in enumerate(parts)]
+
 
 def lay_out(backbone: nn.Module, prompts: torch.Tensor | None, input_ids: torch.Tensor,
             attention_mask: torch.Tensor, mask_index: torch.Tensor, token_type_ids: torch.Tensor | None = None,
@@ -136,27 +143,40 @@ def lay_out(backbone: nn.Module, prompts: torch.Tensor | None, input_ids: torch.
     input_ids, attention_mask: (B, S) right-padded; mask_index: (B,) (EncodedSplit.mask_index);
     token_type_ids: (B, S) for models that take them (BERT), the prompt's slots type 0 (as PEFT);
     position: prefix | suffix (causal LMs only; default: the family's, xlprompt.families).
+    Sequence ``p * B + b`` is prompt p on row b.
+    """
+    batch = input_ids.shape[0]
+    n_prompts = prompts.shape[0] if prompts is not None and prompts.shape[1] else 1
+    rows = prompts.repeat_interleave(batch, dim=0) if prompts is not None and prompts.shape[1] else None  # (P*B, L, d)
+    types = token_type_ids.repeat(n_prompts, 1) if token_type_ids is not None else None
+    return lay_out_rows(backbone, rows, input_ids.repeat(n_prompts, 1), attention_mask.repeat(n_prompts, 1),
+                        mask_index.repeat(n_prompts), types, position)
+
+
+def lay_out_rows(backbone: nn.Module, row_prompts: torch.Tensor | None, input_ids: torch.Tensor,
+                 attention_mask: torch.Tensor, mask_index: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                 position: str = "") -> PromptedInput:
+    """Each row with its own prompt: row_prompts (N, L, d), one per row of input_ids (N, S).
+
+    :func:`lay_out` puts P prompts on the same B rows; joint training (``xlprompt.train``) puts
+    each prompt on its own batch. Rows never see each other: the layout of a row does not depend
+    on what else is in the batch, apart from padding that the attention mask hides.
     """
     family = family_of(backbone)
     position = prompt_position(family, position)
     # The embedding module, not its weight: XGLM scales token embeddings inside it.
-    embeds = backbone.get_input_embeddings()(input_ids)  # (B, S, d)
-    batch = input_ids.shape[0]
-    n_prompts, length = (prompts.shape[0], prompts.shape[1]) if prompts is not None and prompts.shape[1] else (1, 0)
-    embeds = embeds.unsqueeze(0).expand(n_prompts, -1, -1, -1).flatten(0, 1)  # (P*B, S, d)
-    attention_mask, mask_index = attention_mask.repeat(n_prompts, 1), mask_index.repeat(n_prompts)
+    embeds = backbone.get_input_embeddings()(input_ids)  # (N, S, d)
+    length = row_prompts.shape[1] if row_prompts is not None else 0
     extra = {}
     if token_type_ids is not None and family != "causal_lm":  # the families that take no types ignore them
-        token_type_ids = token_type_ids.repeat(n_prompts, 1)  # (P*B, S)
         if length:
             token_type_ids = torch.cat([token_type_ids.new_zeros(token_type_ids.shape[0], length), token_type_ids], 1)
         extra = {"token_type_ids": token_type_ids}
     if length:
-        rows = prompts.unsqueeze(1).expand(-1, batch, -1, -1).flatten(0, 1)  # (P*B, L, d)
         if position == "suffix":
-            embeds, attention_mask = append_after_text(embeds, rows, mask_index)
+            embeds, attention_mask = append_after_text(embeds, row_prompts, mask_index)
         else:
-            embeds = torch.cat([rows, embeds], dim=1)
+            embeds = torch.cat([row_prompts, embeds], dim=1)
             attention_mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], length), attention_mask], dim=1)
     # A causal LM predicts the word after the last prompt vector (suffix) or text token (prefix).
     read_at = {"masked_lm": mask_index + length, "causal_lm": mask_index + length - 1,
@@ -187,30 +207,80 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
     vocabulary instead of logits (the same ranking; what the ``vocabulary`` loss reads).
     Label words of several tokens always score their full-vocabulary log-likelihood.
     """
-    family = family_of(backbone)
     n_prompts = prompts.shape[0] if prompts is not None and prompts.shape[1] else 1
-    batch = input_ids.shape[0]
     inputs = lay_out(backbone, prompts, input_ids, attention_mask, mask_index, token_type_ids, position)
+    return label_scores(backbone, inputs, verbalizer_ids, full_vocabulary).view(n_prompts, input_ids.shape[0], -1)
+
+
+def label_scores(backbone: nn.Module, inputs: PromptedInput, verbalizer_ids: torch.Tensor,
+                 full_vocabulary: bool = False) -> torch.Tensor:
+    """(N, n_labels) label-word scores of laid-out inputs (see :func:`prompted_logits`)."""
     if verbalizer_ids.dim() == 2:  # label words of several tokens: sum of their tokens' log-probabilities
+        family = family_of(backbone)
         if family == "masked_lm":
             raise ValueError("a masked LM reads one token per label word (multi-token words need a causal or "
                              "encoder-decoder model)")
-        scores = word_log_likelihoods(backbone, family, inputs.embeds, inputs.attention_mask, inputs.read_at + 1,
-                                      verbalizer_ids)
-        return scores.view(n_prompts, batch, -1)
-    if family == "seq2seq":
-        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
-                           device=inputs.embeds.device)
-        logits = backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
-                          decoder_input_ids=start).logits[:, 0]  # (P*B, V)
-    else:
-        hidden = run_backbone(backbone, inputs)
-        at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (P*B, d)
-        head = backbone.get_output_embeddings() if family == "causal_lm" else lm_head_of(backbone)
-        logits = head(at)  # (P*B, V)
+        return word_log_likelihoods(backbone, family, inputs.embeds, inputs.attention_mask, inputs.read_at + 1,
+                                    verbalizer_ids)
+    logits = vocabulary_logits(backbone, inputs)
     if full_vocabulary:
         logits = logits.float().log_softmax(dim=-1)
-    return logits[:, verbalizer_ids].view(n_prompts, batch, -1)  # (P, B, n_labels)
+    return logits[:, verbalizer_ids]
+
+
+def vocabulary_logits(backbone: nn.Module, inputs: PromptedInput) -> torch.Tensor:
+    """(N, V): the LM head's logits where each laid-out sequence predicts its label word."""
+    if family_of(backbone) == "seq2seq":
+        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
+                           device=inputs.embeds.device)
+        return backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
+                        decoder_input_ids=start).logits[:, 0]
+    hidden = run_backbone(backbone, inputs)
+    at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (N, d)
+    head = backbone.get_output_embeddings() if family_of(backbone) == "causal_lm" else lm_head_of(backbone)
+    return head(at)
+
+
+def joint_label_scores(models: list[PromptedLM], batches: list[dict[str, torch.Tensor]],
+                       pad_id: int) -> list[torch.Tensor]:
+    """Each prompted model's label scores (B_i, n_labels_i) on its own batch, with one backbone pass.
+
+    The models share one backbone, one prompt length and one layout; each brings its own prompt,
+    label words and loss (:class:`PromptedLM`). Rows are independent (the backbone must be in
+    eval mode: dropout would draw differently in a bigger batch), so each model's scores, and
+    the gradient of its loss, are the ones it gets alone, up to float rounding.
+    """
+    first = models[0]
+    if any(m.backbone is not first.backbone or m.position != first.position for m in models):
+        raise ValueError("prompts scored together must share one backbone and one prompt position")
+    lengths = {m.prompt.length if m.prompt is not None else 0 for m in models}
+    if len(lengths) > 1:
+        raise ValueError(f"prompts scored together must have one length, got {sorted(lengths)}")
+    sizes = [len(batch["labels"]) for batch in batches]
+    stacked = stack_batches(batches, pad_id)
+    rows = None
+    if first.prompt is not None:
+        rows = torch.cat([m.prompt().unsqueeze(0).expand(n, -1, -1) for m, n in zip(models, sizes)])  # (N, L, d)
+    inputs = lay_out_rows(first.backbone, rows, stacked["input_ids"], stacked["attention_mask"],
+                          stacked["mask_index"], stacked.get("token_type_ids"), first.position)
+    if any(m.verbalizer_ids.dim() == 2 for m in models):  # teacher-forced words: each model's own pass
+        return [label_scores(m.backbone, part, m.verbalizer_ids, m.loss == "vocabulary")
+                for m, part in zip(models, inputs.split(sizes))]
+    logits = vocabulary_logits(first.backbone, inputs).split(sizes)
+    return [(lg.float().log_softmax(dim=-1) if m.loss == "vocabulary" else lg)[:, m.verbalizer_ids]
+            for m, lg in zip(models, logits)]
+
+
+def stack_batches(batches: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Batches of :meth:`xlprompt.encoding.EncodedSplit.batch` as one: right-padded to the widest."""
+    width = max(batch["input_ids"].shape[1] for batch in batches)
+    widen = lambda t, value: F.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
+    stacked = {"input_ids": torch.cat([widen(b["input_ids"], pad_id) for b in batches]),
+               "attention_mask": torch.cat([widen(b["attention_mask"], 0) for b in batches]),
+               "mask_index": torch.cat([b["mask_index"] for b in batches])}
+    if all("token_type_ids" in b for b in batches):
+        stacked["token_type_ids"] = torch.cat([widen(b["token_type_ids"], 0) for b in batches])
+    return stacked
 
 
 def label_loss(scores: torch.Tensor, labels: torch.Tensor, loss: str, reduction: str = "mean") -> torch.Tensor:

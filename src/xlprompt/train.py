@@ -30,7 +30,7 @@ import math
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -45,7 +45,7 @@ from xlprompt.limits import check_positions
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
 from xlprompt.peft_export import PeftPlan, export_prompt_tuning, plan_export
-from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt, label_loss
+from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt, joint_label_scores, label_loss
 from xlprompt.settings import TrainConfig
 from xlprompt.families import auto_class, family_of
 from xlprompt.tasks import TaskSet, word_ids
@@ -213,25 +213,132 @@ def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[
     return loss.detach()
 
 
+def joint_train_step(models: list[PromptedLM], optimizers: list[torch.optim.Optimizer],
+                     batches: list[dict[str, torch.Tensor]], pad_id: int) -> list[torch.Tensor]:
+    """One step of several prompts on one frozen backbone, each on its own batch; returns each one's loss.
+
+    One backbone pass over all rows (:func:`xlprompt.prompting.joint_label_scores`); the sum of
+    the mean losses gives each prompt the gradient of its own loss alone.
+    """
+    compute = compute_of(models[0])
+    batches = [to_device(batch, compute) for batch in batches]
+    with compute.autocast():
+        scores = joint_label_scores(models, batches, pad_id)
+    losses = [label_loss(restrict_to_choices(score.float(), batch), batch["labels"], model.loss)
+              for model, score, batch in zip(models, scores, batches)]
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    torch.stack(losses).sum().backward()
+    for optimizer in optimizers:
+        optimizer.step()
+    return [loss.detach() for loss in losses]
+
+
+@dataclass(frozen=True)
+class PromptRun:
+    """One prompt to train (:func:`train_prompt`'s arguments); several runs on one frozen backbone
+    train together in one job (:func:`train_prompts`).
+
+    ``data``: one data set folder, or several (a multi-task prompt); ``source``: the trained
+    prompt to start from (``cfg.init == "source"``); ``ticket``: ltp's mask.safetensors;
+    ``name``: the method's name in tables (a config variant's; default ``cfg.method``).
+    """
+
+    data: Path | tuple[Path, ...]
+    cfg: TrainConfig
+    out: Path
+    checkpoint_dir: Path | None = None
+    ticket: Path | None = None
+    source: Path | None = None
+    name: str | None = None
+
+
+@dataclass
+class _Training:
+    """One run's state while it trains: its prompted model, data, optimizer, best state so far."""
+
+    run: PromptRun
+    tasks: TaskSet
+    model: PromptedLM
+    words: list
+    train_data: EncodedSplit
+    dev_data: EncodedSplit
+    masks: dict[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer | None
+    inputs: dict[str, str]
+    stamp: str
+    steps: int
+    start_step: int = 0
+    snapshots: dict[str, torch.Tensor] = field(default_factory=dict)
+    log_rows: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=dict)
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.run.cfg
+
+    def active(self, step: int) -> bool:
+        return self.start_step <= step < self.steps
+
+
 def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, out: Path,
                  checkpoint_dir: Path | None = None, ticket: Path | None = None,
                  source: Path | None = None, compute: Compute = CPU, name: str | None = None) -> dict:
     """Train (or, for the controls, just build) one prompt and write its artifact to ``out``.
 
-    ``data``: one data set folder, or several (a multi-task prompt); ``source``: the trained
-    prompt to start from (``cfg.init == "source"``); ``compute``: where (xlprompt.compute); ``name``:
-    the method's name in tables (a config variant's; default ``cfg.method``).
+    Arguments as :class:`PromptRun`'s; ``compute``: where (xlprompt.compute).
     """
+    data = Path(data) if isinstance(data, (str, Path)) else tuple(Path(d) for d in data)
+    return train_prompts(backbone_dir, [PromptRun(data, cfg, Path(out), checkpoint_dir, ticket, source, name)],
+                         compute)[0]
+
+
+def check_together(runs: list[PromptRun]) -> None:
+    """Runs can train in one job when the backbone stays frozen for all and their prompts have one length."""
+    if len(runs) < 2:
+        return
+    changing = sorted({run.cfg.method for run in runs if run.cfg.trains_backbone})
+    if changing:
+        raise ValueError(f"methods {changing} change backbone weights: each trains in a job of its own "
+                         "(only frozen-backbone prompts train together)")
+    lengths = sorted({run.cfg.prompt_length for run in runs})
+    if len(lengths) > 1:
+        raise ValueError(f"prompts trained together need one prompt length, got {lengths}")
+    outs = [run.out for run in runs]
+    if len(set(outs)) < len(outs):
+        raise ValueError("two runs of one job write the same artifact folder")
+
+
+def train_prompts(backbone_dir: Path, runs: list[PromptRun], compute: Compute = CPU) -> list[dict]:
+    """Train several prompts on one frozen backbone together; write each one's artifact.
+
+    Every step stacks each active prompt's own batch (its task, data order, init, learning rate,
+    label words) into one backbone pass; the loss is the sum of the prompts' own mean losses, so
+    each prompt gets exactly the gradient it would get alone (rows do not interact in a frozen
+    backbone in eval mode). Optimizer, schedule, validation, best step, snapshots, checkpoints and
+    the artifact stay each prompt's own: the artifacts equal those of one job per prompt, up to
+    float rounding. A single run (any method) is :func:`train_prompt`.
+    """
+    check_together(runs)
     started = time.time()
-    torch.manual_seed(cfg.seed)
-    if (source is not None) != (cfg.init == "source"):
-        raise ValueError("a source prompt goes with init 'source', and init 'source' needs a source prompt")
-    tasks = TaskSet.load([data] if isinstance(data, (str, Path)) else data)
     backbone, tokenizer = load_backbone(backbone_dir)
-    check_positions(backbone, cfg.max_length, cfg.prompt_length)
+    check_positions(backbone, max(run.cfg.max_length for run in runs), runs[0].cfg.prompt_length)
     backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
+    states = [_prepare(run, backbone, tokenizer, backbone_sha, compute) for run in runs]
+    _train(states, tokenizer.pad_token_id)
+    seconds = round(time.time() - started, 2)
+    return [_finish(state, tokenizer, backbone_dir, seconds, len(runs)) for state in states]
+
+
+def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Compute) -> _Training:
+    """Data, prompted model, optimizer (and checkpoint, if one is there) of one run."""
+    cfg = run.cfg
+    torch.manual_seed(cfg.seed)
+    if (run.source is not None) != (cfg.init == "source"):
+        raise ValueError("a source prompt goes with init 'source', and init 'source' needs a source prompt")
+    tasks = TaskSet.load([run.data] if isinstance(run.data, (str, Path)) else list(run.data))
     dim = backbone.get_input_embeddings().weight.shape[1]
-    source_tensors = load_source(Path(source), cfg, backbone_sha, dim) if source is not None else None
+    source_tensors = load_source(Path(run.source), cfg, backbone_sha, dim) if run.source is not None else None
     family = family_of(backbone)
     # The label words of the training language (its own where labels.json gives them, else English).
     words = tasks.verbalizer_ids(tokenizer, family, cfg.train_language)
@@ -242,9 +349,7 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
     dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed,
                             family=family)
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
-    pad = tokenizer.pad_token_id
-
-    masks = load_ticket(ticket, backbone) if cfg.is_ltp else {}
+    masks = load_ticket(run.ticket, backbone) if cfg.is_ltp else {}
     place(model, compute)
     masks = {name: mask.to(compute.device) for name, mask in masks.items()}
     groups = parameter_groups(model, cfg, masks)
@@ -257,79 +362,108 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
     for data_dir, dev_file in zip(tasks.data_dirs, tasks.split_files(cfg.train_language, "validation")):
         inputs[f"{data_dir.name}/validation" if len(tasks.data_dirs) > 1 else "validation"] = sha256_file(dev_file)
     if masks:
-        inputs["ticket"] = sha256_file(ticket)
-    if source is not None:
-        inputs["source"] = sha256_file(Path(source) / "prompt.safetensors")
-    stamp = fingerprint(asdict(cfg), inputs)
-    snapshots = {}
+        inputs["ticket"] = sha256_file(run.ticket)
+    if run.source is not None:
+        inputs["source"] = sha256_file(Path(run.source) / "prompt.safetensors")
+    state = _Training(run, tasks, model, words, train_data, dev_data, masks,
+                      compute.optimizer(groups, cfg.weight_decay) if steps else None, inputs,
+                      fingerprint(asdict(cfg), inputs), steps)
     if model.prompt is not None:
         with torch.no_grad():
-            snapshots["prompt_init"] = model.prompt().detach().clone()  # (L, d): where training starts
-    log_rows: list[dict] = []
-    best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
-    start_step = 0
-    optimizer = compute.optimizer(groups, cfg.weight_decay) if steps else None
-    if optimizer is not None and checkpoint_dir is not None:
-        restored = load_checkpoint(checkpoint_dir, optimizer, stamp)
+            state.snapshots["prompt_init"] = model.prompt().detach().clone()  # (L, d): where training starts
+    state.best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
+    if state.optimizer is not None and run.checkpoint_dir is not None:
+        restored = load_checkpoint(run.checkpoint_dir, state.optimizer, state.stamp)
         if restored is not None:
             tensors, plain = restored
             model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("live.")}, strict=False)
-            best = {"loss": plain["best_loss"], "step": plain["best_step"],
-                    "state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}}
-            snapshots.update({k[len("snapshot."):]: v for k, v in tensors.items() if k.startswith("snapshot.")})
-            start_step, log_rows = plain["step"], plain["log"]
+            state.best = {"loss": plain["best_loss"], "step": plain["best_step"],
+                          "state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}}
+            state.snapshots.update({k[len("snapshot."):]: v for k, v in tensors.items() if k.startswith("snapshot.")})
+            state.start_step, state.log_rows = plain["step"], plain["log"]
+    return state
 
-    warmup = int(cfg.warmup_ratio * steps)
-    bar = progress(range(start_step, steps), desc=f"train {cfg.method}", unit="step", initial=start_step, total=steps)
+
+def _train(states: list[_Training], pad: int) -> None:
+    """The training loop of one or several runs: each step, every run whose steps are not done."""
+    total = max(state.steps for state in states)
+    first = min((state.start_step for state in states if state.steps), default=0)
+    desc = f"train {states[0].cfg.method}" if len(states) == 1 else f"train {len(states)} prompts"
+    bar = progress(range(first, total), desc=desc, unit="step", initial=first, total=total)
     for step in bar:
-        # The backbone stays in eval mode unless it trains: no dropout noise in a frozen model.
-        model.train(cfg.trains_backbone)
-        batch = train_data.batch(batch_rows(len(train_data), cfg.batch_size, step, cfg.seed), pad)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * linear_schedule(step, steps, warmup)
-        loss = train_step(model, optimizer, batch)
-        done = step + 1
-        if done == cfg.snapshot_step and model.prompt is not None:
-            with torch.no_grad():
-                snapshots["prompt_snapshot"] = model.prompt().detach().clone()
-        if done % cfg.eval_every == 0 or done == steps:
-            best = validate(model, dev_data, pad, done, loss, log_rows, best, bar, cfg.selection == "last_step")
-        if checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < steps:
-            tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
-            tensors.update({f"best.{k}": v for k, v in best["state"].items()})
-            tensors.update({f"snapshot.{k}": v for k, v in snapshots.items()})
-            save_checkpoint(checkpoint_dir, tensors, optimizer,
-                            {"fingerprint": stamp, "step": done, "best_loss": best["loss"], "best_step": best["step"], "log": log_rows})
-    model.load_state_dict(best["state"], strict=False)
-    if not steps:
-        dev_loss, _ = evaluate_split(model, dev_data, pad)
-        best["loss"] = dev_loss
-        log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
+        active = [state for state in states if state.active(step)]
+        batches = []
+        for state in active:
+            cfg = state.cfg
+            # The backbone stays in eval mode unless it trains: no dropout noise in a frozen model.
+            state.model.train(cfg.trains_backbone)
+            batches.append(state.train_data.batch(batch_rows(len(state.train_data), cfg.batch_size, step, cfg.seed), pad))
+            for group in state.optimizer.param_groups:
+                group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
+        if len(active) == 1:
+            losses = [train_step(active[0].model, active[0].optimizer, batches[0])]
+        else:
+            losses = joint_train_step([s.model for s in active], [s.optimizer for s in active], batches, pad)
+        for state, loss in zip(active, losses):
+            _after_step(state, step + 1, loss, pad, bar)
 
-    summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": steps,
-               "train_examples": len(train_data), "validation_examples": len(dev_data), "seconds": round(time.time() - started, 2),
+
+def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) -> None:
+    """Snapshot, validation and checkpoint of one run after its step ``done``."""
+    cfg, model = state.cfg, state.model
+    if done == cfg.snapshot_step and model.prompt is not None:
+        with torch.no_grad():
+            state.snapshots["prompt_snapshot"] = model.prompt().detach().clone()
+    if done % cfg.eval_every == 0 or done == state.steps:
+        state.best = validate(model, state.dev_data, pad, done, loss, state.log_rows, state.best, bar,
+                              cfg.selection == "last_step")
+    if state.run.checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < state.steps:
+        tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
+        tensors.update({f"best.{k}": v for k, v in state.best["state"].items()})
+        tensors.update({f"snapshot.{k}": v for k, v in state.snapshots.items()})
+        save_checkpoint(state.run.checkpoint_dir, tensors, state.optimizer,
+                        {"fingerprint": state.stamp, "step": done, "best_loss": state.best["loss"],
+                         "best_step": state.best["step"], "log": state.log_rows})
+
+
+def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, together: int) -> dict:
+    """Keep the best state and write the run's artifact; return its summary."""
+    run, cfg, model, best = state.run, state.cfg, state.model, state.best
+    pad = tokenizer.pad_token_id
+    model.load_state_dict(best["state"], strict=False)
+    if not state.steps:
+        dev_loss, _ = evaluate_split(model, state.dev_data, pad)
+        best["loss"] = dev_loss
+        state.log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
+    # seconds: the job's, for all ``together`` prompts it trained.
+    summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": state.steps,
+               "train_examples": len(state.train_data), "validation_examples": len(state.dev_data),
+               "seconds": seconds, "trained_together": together,
                "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
-    meta = run_metadata(asdict(cfg), cfg.seed, inputs, summary)
+    tasks, family = state.tasks, family_of(model.backbone)
+    meta = run_metadata(asdict(cfg), cfg.seed, state.inputs, summary)
     meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
-                 "method_name": name or cfg.method,
+                 "method_name": run.name or cfg.method,
                  "verbalizers": tasks.verbalizers(family, cfg.train_language), "label_names": tasks.label_names(),
                  "family": family, "prompt_position": model.position,
-                 "train_language": cfg.train_language, "source": str(source) if source is not None else "none",
+                 "train_language": cfg.train_language, "source": str(run.source) if run.source is not None else "none",
                  # The examples model selection saw (few-shot: as many per class as training had).
-                 "validation": {"selection": cfg.selection, "ids": dev_data.ids}})
+                 "validation": {"selection": cfg.selection, "ids": state.dev_data.ids}})
     if len(tasks.labels) == 1:
         meta["verbalizer"] = tasks.labels[0].verbalizer(family, cfg.train_language)
-    typed_pairs = train_data.token_type_ids is not None and any(any(row) for row in train_data.token_type_ids)
+    train_types = state.train_data.token_type_ids
+    typed_pairs = train_types is not None and any(any(row) for row in train_types)
     peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
     meta["peft_export"] = peft_plan.as_meta()
-    write_artifact(out, model, tokenizer, cfg, log_rows, meta, masks, snapshots, peft_plan, words)
-    if masks:
-        size = (out / "prompt.safetensors").stat().st_size
+    write_artifact(run.out, model, tokenizer, cfg, state.log_rows, meta, state.masks, state.snapshots, peft_plan,
+                   state.words)
+    if state.masks:
+        size = (run.out / "prompt.safetensors").stat().st_size
         logger.info("ltp artifact: %d bytes, %.1f%% of a full checkpoint (%d bytes)", size,
                     100 * size / summary["full_checkpoint_bytes"], summary["full_checkpoint_bytes"])
-    if checkpoint_dir is not None and checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)
-    logger.info("%s: best dev loss %.4f at step %d (%.1fs)", cfg.method, best["loss"], best["step"], summary["seconds"])
+    if run.checkpoint_dir is not None and run.checkpoint_dir.exists():
+        shutil.rmtree(run.checkpoint_dir)
+    logger.info("%s %s: best dev loss %.4f at step %d", run.name or cfg.method, run.out, best["loss"], best["step"])
     return summary
 
 
