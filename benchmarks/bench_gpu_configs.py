@@ -9,12 +9,18 @@ tokens: an upper bound, real batches are shorter), LTP's masked-LM fine-tuning s
 throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the arithmetic is
 in the output; job start-up and model loading (seconds per job) are not included.
 
+With grouping (training.group_size, xlprompt.train.train_prompts) the frozen-backbone prompts of
+one length train together: ``training_s_grouped`` times one joint step of such a group (every
+frozen method x seed of a length, at most GROUP_SIZE prompts) x the config's steps, in place of
+their one-prompt steps x seeds.
+
     PYTHONPATH=src python benchmarks/bench_gpu_configs.py      # on a machine with CUDA
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -25,8 +31,8 @@ from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script
 from xlprompt.compute import choose_compute, place
 from xlprompt.mlm import MLMSettings, train_masked_lm
 from xlprompt.prompting import PromptedLM, SoftPrompt
-from xlprompt.settings import TrainConfig
-from xlprompt.train import parameter_groups, train_step
+from xlprompt.settings import GROUP_SIZE, TrainConfig
+from xlprompt.train import joint_train_step, parameter_groups, train_step
 
 SEQ = 128
 # Test rows each trained prompt is scored on: XNLI 15 x 5,010 + AmericasNLI 7,486; SIB-200 205 x 204.
@@ -72,6 +78,24 @@ def seconds_per_step(backbone, method: str, length: int, batch: int, compute, st
         train_step(model, optimizer, data)
     torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps
+
+
+def seconds_per_joint_step(backbone, methods: list[str], seeds: int, length: int, batch: int, compute,
+                           steps: int) -> tuple[float, int]:
+    """One joint step of the frozen-backbone prompts of one length (each its own batch); and how many."""
+    dim = backbone.get_input_embeddings().weight.shape[1]
+    n = min(len(methods) * seeds, GROUP_SIZE)
+    models = [place(PromptedLM(backbone, SoftPrompt(length, dim), list(range(5, 12))), compute).eval() for _ in range(n)]
+    optimizers = [compute.optimizer(parameter_groups(m, TrainConfig(prompt_length=length), {}), 0.0) for m in models]
+    batches = [synthetic_batch(batch, backbone.config.vocab_size, compute.device) for _ in range(n)]
+    for _ in range(3):
+        joint_train_step(models, optimizers, batches, 1)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        joint_train_step(models, optimizers, batches, 1)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps, n
 
 
 @torch.no_grad()
@@ -125,22 +149,32 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name(0), "seq": SEQ}
     for name, spec in CONFIGS.items():
         backbone = backbone_of(spec["arch"], max(spec["lengths"]))
-        times, train_s = {}, 0.0
+        times, train_s, grouped_s, joint = {}, 0.0, 0.0, {}
         for listed, method in spec["methods"].items():
             for length in spec["lengths"]:
                 backbone.requires_grad_(False)
                 step = seconds_per_step(backbone, method, length, spec["batch"], compute, args.steps)
                 times[f"{listed}/L{length}"] = round(step, 5)
                 train_s += step * spec["steps"] * spec["seeds"]
+                if method != "spt":  # weights change: a job per prompt, grouped or not
+                    grouped_s += step * spec["steps"] * spec["seeds"]
+        frozen = [listed for listed, method in spec["methods"].items() if method == "spt"]
+        for length in spec["lengths"]:
+            backbone.requires_grad_(False)
+            step, n = seconds_per_joint_step(backbone, frozen, spec["seeds"], length, spec["batch"], compute, args.steps)
+            joint[f"L{length}"] = {"prompts": n, "joint_step_s": round(step, 5)}
+            grouped_s += step * spec["steps"] * math.ceil(len(frozen) * spec["seeds"] / n)
         scoring = {f"L{length}": round(rows_per_second(backbone, length, compute), 1) for length in spec["lengths"]}
         mlm = {}
         if "mlm_steps" in spec:  # LTP's theta_MLM: finetune_mlm at the config's batch size, max_length 64
             mlm["mlm_step_s"] = round(mlm_seconds_per_step(backbone, compute, spec["mlm_batch"], 64, args.steps), 5)
             train_s += mlm["mlm_step_s"] * spec["mlm_steps"]
+            grouped_s += mlm["mlm_step_s"] * spec["mlm_steps"]
         prompts = len(spec["methods"]) * spec["seeds"]
         eval_s = sum(prompts * spec["test_rows"] / scoring[f"L{length}"] for length in spec["lengths"])
         results[name] = {"arch": spec["arch"], "batch": spec["batch"], "steps": spec["steps"], "step_s": times, **mlm,
                          "scoring_rows_per_s": scoring, "training_s": round(train_s, 1),
+                         "joint_steps": joint, "training_s_grouped": round(grouped_s, 1),
                          "evaluation_s": round(eval_s, 1),
                          "arithmetic": f"sum over (method, length) of step_s x {spec['steps']} steps x {spec['seeds']} "
                                        f"seeds (+ mlm_step_s x {spec.get('mlm_steps', 0)}); {prompts} prompts per "

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from workflow_run import GPU_RULES, rule_stage, workflow_rules
+from workflow_run import GPU_RULES, GROUP_RULE, rule_stage, workflow_rules
 from xlprompt import cli
 from xlprompt.io import atomic_file
 from xlprompt.stages.prompt_activations import collect
@@ -41,14 +41,18 @@ def prompt_dir(world_dir, backbone_dir, tmp_path_factory):
     return out
 
 
-def stage_argv(stage: str, world, backbone, prompt, out) -> list[str]:
-    """A short in-process call of ``stage`` on the tiny fixtures, as its rule would make it."""
+def stage_argv(stage: str, world, backbone, prompt, out, rule: str = "") -> list[str]:
+    """A short in-process call of ``stage`` on the tiny fixtures, as ``rule`` would make it."""
     train = ["--steps", "2", "--batch-size", "8"]
     calls = {
         "pretrain_backbone": ["--world", world, "--out", out / "model", *train, *TINY_SHAPE_FLAGS],
         "finetune_mlm": ["--backbone", backbone, "--text", world / "corpus" / "en.txt", "--out", out / "mlm", *train],
         "train_prompt": ["--backbone", backbone, "--data", world / "topic", "--out", out / "prompt", "--method", "spt",
                          "--prompt-length", "4", "--eval-every", "2", "--max-length", "48", *train],
+        # the group rules' form: several prompts on one frozen backbone, each behind its --run
+        GROUP_RULE: ["--backbone", backbone, *[arg for seed in (0, 1) for arg in (
+            "--run", f"--data {world / 'topic'} --out {out / f'prompt{seed}'} --seed {seed} --prompt-length 4 "
+                     f"--eval-every 2 --max-length 48 --steps 2 --batch-size 8")]],
         "evaluate": ["--prompt", prompt, "--backbone", backbone, "--data", world / "topic", "--languages", "en",
                      "--out", out / "metrics.json"],
         "evaluate_transfer": ["--backbone", backbone, "--data", world / "topic", "--runs", f"random={prompt}",
@@ -62,6 +66,8 @@ def stage_argv(stage: str, world, backbone, prompt, out) -> list[str]:
                            "--activations", prompt.parent / "activations.safetensors", "--languages", "en",
                            "--out", out / "masking.csv"],
     }
+    if rule in calls:
+        return [str(arg) for arg in calls[rule]]
     if stage not in calls:
         raise AssertionError(f"stage {stage!r} runs in a GPU rule: give it a short call in tests/test_gpu_stages.py")
     return [str(arg) for arg in calls[stage]]
@@ -94,7 +100,7 @@ def test_gpu_rules_are_read_from_the_workflow():
 def test_every_gpu_rule_logs_the_device_it_claimed_and_computes_on(rule, world_dir, backbone_dir, prompt_dir, tmp_path,
                                                                    fake_device, capsys):
     stage = rule_stage(workflow_rules()[rule])
-    argv = stage_argv(stage, world_dir, backbone_dir, prompt_dir, tmp_path)
+    argv = stage_argv(stage, world_dir, backbone_dir, prompt_dir, tmp_path, rule)
     importlib.import_module(f"xlprompt.stages.{stage}").main(argv)
     log = capsys.readouterr().err  # what the rule's `> {log} 2>&1` keeps
     assert re.search(rf"running on device {fake_device} \(lock .*gpu-{fake_device}\.lock\)", log), log

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_run import GPU_RULES, REPO, SMOKE, snakemake, snakemake_command
+from workflow_run import GPU_RULES, GROUP_RULE, REPO, SMOKE, rule_kind, snakemake, snakemake_command, workflow_rules
+
+from xlprompt.settings import GROUP_SIZE
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
@@ -23,26 +25,51 @@ def test_lint_passes():
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table of a dry run: rule -> number of jobs."""
+    """Snakemake's "Job stats" table of a dry run: rule -> number of jobs (group rules as one)."""
     table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
-    return {rule: int(count) for rule, count in re.findall(r"(?m)^(\w+)\s+(\d+)$", table)}
+    counts: dict[str, int] = {}
+    for rule, count in re.findall(r"(?m)^(\w+)\s+(\d+)$", table):
+        counts[rule_kind(rule)] = counts.get(rule_kind(rule), 0) + int(count)
+    return counts
+
+
+def job_outputs(dry_run_output: str) -> dict[str, list[list[str]]]:
+    """rule -> the outputs of each of its jobs, from a dry run's job listing (group rules as one)."""
+    jobs: dict[str, list[list[str]]] = {}
+    for rule, outputs in re.findall(r"(?m)^(?:local)?rule (\w+):\n(?:    (?!output:).*\n)*    output: (.*)$",
+                                    dry_run_output):
+        jobs.setdefault(rule_kind(rule), []).append(outputs.split(", "))
+    return jobs
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_dry_run_of_every_config(name, tmp_path):
     config = yaml.safe_load((REPO / "config" / name).read_text())
-    counts = job_counts(snakemake("-n", "--configfile", str(REPO / "config" / name), cwd=tmp_path).stdout)
+    out = snakemake("-n", "--configfile", str(REPO / "config" / name), cwd=tmp_path).stdout
+    counts = job_counts(out)
     # Generated world and pretrained backbone offline; downloads on the real path (data:, backbone.hub).
     first = ["generate_world", "pretrain_backbone"] if "world" in config else ["download_dataset", "assemble_data",
                                                                                 "download_backbone"]
-    for rule in first + ["train_prompt", "evaluate", "aggregate", "plot"]:
+    for rule in first + ["evaluate", "aggregate", "plot"]:
         assert counts.get(rule, 0) >= 1, (rule, counts)
     if "data" in config:  # one download per task, one backbone, one evaluation job per task
         assert counts["download_dataset"] == len(config["data"]["tasks"]) and counts["download_backbone"] == 1
     trained = [m for m in config["methods"] if m != "no_prompt"]
     expected = len(config["tasks"]) * (len(trained) * len(config["prompt"]["lengths"]) * len(config["seeds"])
                                        + ("no_prompt" in config["methods"]))
-    assert counts["train_prompt"] == expected and counts["evaluate"] == len(config["tasks"])
+    assert counts["evaluate"] == len(config["tasks"])
+    # Every prompt of the grid trains once: alone where the method changes the backbone, else in a
+    # group of at most group_size prompts that share backbone, length and task.
+    jobs = job_outputs(out)
+    grid = [path for outputs in jobs.get("train_prompt", []) + jobs.get(GROUP_RULE, []) for path in outputs
+            if "/prompts/" in path]
+    assert len(grid) == len(set(grid)) == expected
+    size = config.get("training", {}).get("group_size", GROUP_SIZE)
+    for outputs in jobs.get(GROUP_RULE, []):
+        assert 1 <= len(outputs) <= max(size, config.get("spot", {}).get("training", {}).get("group_size", size))
+        assert len({tuple(Path(path).parts[:-3]) + (Path(path).parts[-2],) for path in outputs}) == 1, outputs
+    assert all(Path(path).parts[-3].split("_")[0] in ("full", "ltp") or Path(path).parts[-3].startswith("ltp")
+               for outputs in jobs.get("train_prompt", []) for path in outputs), jobs.get("train_prompt")
 
 
 SLURM_PROFILE = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]
@@ -101,7 +128,7 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     # every rule writes a benchmark file (benchmarks/bench_workflow.py tabulates them)...
     runs = smoke_run / "benchmarks" / "runs"
     benchmarked = {p.name for p in (runs / "smoke").iterdir()} | {p.name for p in runs.iterdir()} - {"smoke"}
-    rules = set(re.findall(r"(?m)^\s*rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))))
+    rules = set(workflow_rules())
     rules -= {"download_dataset", "assemble_data", "download_backbone"}  # the real path's (tests/test_real_path.py)
     assert {name.removesuffix(".tsv") for name in benchmarked} == rules
     # ...every GPU job claimed a device of its own...

@@ -13,11 +13,23 @@ SMOKE = REPO / "config" / "smoke.yaml"
 DEFAULT_PROFILE = ["--workflow-profile", str(REPO / "workflow" / "profiles" / "default")]
 
 
+# The rules defined in a loop, one per group of prompts trained together (prompts.smk), are
+# named train_group_<kind>_<key>_L<length>_<index>; tests know them as one rule.
+GROUP_RULE = "train_group"
+
+
 def workflow_rules() -> dict[str, str]:
-    """Every rule of workflow/rules/*.smk: name -> its text (up to the next rule)."""
+    """Every rule of workflow/rules/*.smk: name -> its text (up to the next rule); the rules a loop
+    defines (``rule:`` with a ``name:``) under :data:`GROUP_RULE`."""
     text = "\n".join(path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk")))
-    parts = re.split(r"(?m)^rule (\w+):", text)
-    return dict(zip(parts[1::2], parts[2::2]))
+    parts = re.split(r"(?m)^ *rule (\w+):|^ *rule:\n(?= *name:)", text)
+    names = [name or GROUP_RULE for name in parts[1::2]]
+    return dict(zip(names, parts[2::2]))
+
+
+def rule_kind(name: str) -> str:
+    """A job's rule as the tests know it: a group rule's concrete name as :data:`GROUP_RULE`."""
+    return GROUP_RULE if name.startswith(GROUP_RULE + "_") else name
 
 
 def rule_stage(body: str) -> str:

@@ -171,6 +171,10 @@ def check_config(config: dict[str, Any]) -> None:
         if variant["method"] not in ("spt", "full_ft") and not is_ltp(variant["method"]):
             raise ConfigError(f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: spt, "
                               "full_ft, ltp, ltp-<name>")
+    for name, override in config.get("method_overrides", {}).items():
+        if "group_size" in override:
+            raise ConfigError(f"method_overrides.{name}.group_size: a group trains several methods together; "
+                              "set group_size in training (or spot.training for SPoT's targets)")
     for name in config.get("method_overrides", {}):  # a misspelt name would be ignored silently
         if name not in METHODS and not is_ltp(name) and name not in variants:
             raise ConfigError(f"method_overrides.{name}: {name!r} is neither a method ({', '.join(METHODS)}, "

@@ -17,6 +17,9 @@ SELECTIONS = ("few_shot", "full_validation", "last_step")  # how the kept prompt
 # label_words: cross-entropy over the label words (the verbalizer's softmax); vocabulary:
 # -log p(label word) under the whole vocabulary (the SPT authors' training loss).
 LOSSES = ("label_words", "vocabulary")
+# Frozen-backbone prompts (spt, untrained, no_prompt) of one backbone, prompt length and task train
+# together in one job, at most this many (xlprompt.train.train_prompts; config training.group_size).
+GROUP_SIZE = 8
 
 
 def is_ltp(method: str) -> bool:
@@ -83,6 +86,11 @@ class TrainConfig:
     @property
     def trains(self) -> bool:
         return self.method in ("spt", "full_ft") or self.is_ltp
+
+    @property
+    def shares_backbone(self) -> bool:
+        """Whether the backbone stays frozen, so that the prompt can train with others in one job."""
+        return not self.trains_backbone
 
     @property
     def trains_backbone(self) -> bool:

@@ -2,12 +2,15 @@
 # the command-line arguments each rule passes to its stage.
 
 import json
+import math
 import os
 import shlex
 import shutil
+from types import SimpleNamespace
 
 from xlprompt.io import sha256_file
 from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
+from xlprompt.settings import GROUP_SIZE, TrainConfig
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -202,9 +205,25 @@ def assemble_args(wildcards, input):
     return " ".join(f"--task {task}={shlex.quote(folder)}" for task, folder in zip(DATA_TASKS, input))
 
 
+# Job-level settings of a training section: how jobs are formed, not how a prompt trains.
+JOB_SETTINGS = ("group_size",)
+
+
 def training_settings(method):
-    """`training`, with `method_overrides.<method>` applied on top."""
-    return {**config.get("training", {}), **config.get("method_overrides", {}).get(method, {})}
+    """`training`, with `method_overrides.<method>` applied on top (the prompt's own settings only)."""
+    merged = {**config.get("training", {}), **config.get("method_overrides", {}).get(method, {})}
+    return {key: value for key, value in merged.items() if key not in JOB_SETTINGS}
+
+
+def target_settings():
+    """SPoT's targets: `training` with `spot.training` on top (the prompt's own settings only)."""
+    merged = {**config.get("training", {}), **SPOT.get("training", {})}
+    return {key: value for key, value in merged.items() if key not in JOB_SETTINGS}
+
+
+def shares_backbone(method):
+    """Methods whose backbone stays frozen: their prompts train in groups (train_group_* rules)."""
+    return TrainConfig(method=base_method(method), prompt_length=0 if method == "no_prompt" else 1).shares_backbone
 
 
 def train_inputs(wildcards):
@@ -298,7 +317,7 @@ def transfer_args(wildcards, input):
         init = "--init label_words"
     else:
         init = f"--init source --source {input.source}"
-    settings = {**config.get("training", {}), **SPOT.get("training", {})}
+    settings = target_settings()
     flags = [f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}", init,
              f"--snapshot-step {EMBEDDING_STEP}", _flags(settings), _flags(config["prompt"], skip=("lengths", "init"))]
     return " ".join(f for f in flags if f)
@@ -393,3 +412,100 @@ def project_inputs(wildcards):
 def eval_args(wildcards):
     languages = config.get("evaluation", {}).get("languages", [])
     return f"--languages {' '.join(languages)}" if languages else ""
+
+
+# --- Prompts trained together ------------------------------------------------------------
+# Frozen-backbone prompts share everything but the prompt: those of one backbone, prompt length
+# and task (a source, a target) train in one job, each step one backbone pass over all of
+# their batches (xlprompt.train.train_prompts). A group is a rule of its own (train_group_*),
+# whose outputs are its prompts' usual folders: nothing downstream knows about groups.
+
+
+class TrainGroup:
+    """Prompt runs (out, checkpoints, flags, source) one job trains together."""
+
+    def __init__(self, kind, model, key, length, index, runs):
+        self.runs = runs
+        where = f"{kind}/{model}/{key}/L{length}/group{index}"
+        # A rule name of the group (the model's too where it is not the main one).
+        parts = [kind, key, f"L{length}", str(index)] + ([model] if model != MODEL else [])
+        self.name = "train_group_{}".format("_".join(parts).replace("-", "_"))
+        self.log = f"logs/{EXPERIMENT}/train_group/{where}.log"
+        self.benchmark = f"benchmarks/runs/{EXPERIMENT}/train_group/{where}.tsv"
+        self.model = model
+
+    @property
+    def outputs(self):
+        return [run["out"] for run in self.runs]
+
+    @property
+    def sources(self):
+        return [run["source"] for run in self.runs if run["source"]]
+
+    @property
+    def flags(self):
+        """Each run's flags behind its own --run (the stage's several-prompts form)."""
+        return " ".join(f"--run {shlex.quote(run['flags'])}" for run in self.runs)
+
+
+def _run(out, checkpoints, data, args, source=None):
+    flags = f"--data {data} --out {out} --checkpoint-dir {checkpoints} {args}"
+    return {"out": out, "flags": flags, "source": source}
+
+
+def _wildcards(**values):
+    return SimpleNamespace(experiment=EXPERIMENT, **values)
+
+
+def frozen_runs():
+    """Every frozen-backbone prompt, as ((kind, model, key, length, group size), run) in a stable order."""
+    size = config.get("training", {}).get("group_size", GROUP_SIZE)
+    for task, method, length, seed in prompt_runs():
+        if not shares_backbone(method):
+            continue
+        w = _wildcards(model=MODEL, task=task, method=method, length=length, seed=seed)
+        where = f"{MODEL}/{task}/{method}/L{length}/seed{seed}"
+        # Prompts laid out differently (a variant's position) cannot share a backbone pass.
+        position = {**config["prompt"], **VARIANTS.get(method, {})}.get("position", "")
+        key = task if not position else f"{task}_{position}"
+        yield ("prompts", MODEL, key, length, size), _run(
+            f"results/{EXPERIMENT}/prompts/{where}", f"results/{EXPERIMENT}/checkpoints/{where}",
+            f"resources/data/{WORLD}/{task}", train_args(w))
+    for source in TRAINED_SOURCES:
+        for length in LENGTHS:
+            for seed in SEEDS:
+                w = _wildcards(model=MODEL, source=source, length=length, seed=seed)
+                where = f"{MODEL}/{source}/L{length}/seed{seed}"
+                yield ("sources", MODEL, source, length, size), _run(
+                    f"results/{EXPERIMENT}/sources/{where}", f"results/{EXPERIMENT}/checkpoints/sources/{where}",
+                    source_data(w), source_args(w))
+    target_size = SPOT.get("training", {}).get("group_size", size)
+    for model in MODELS if SPOT else []:
+        inits = SPOT_INITS if model == MODEL else list(SPOT_BASELINES) + ["projector"]
+        for target in SPOT_TARGETS:
+            for length in LENGTHS:
+                for init in inits:
+                    for seed in SEEDS:
+                        w = _wildcards(model=model, target=target, init=init, length=length, seed=seed)
+                        source = transfer_inputs(w).get("source")
+                        where = f"{model}/{target}/{init}/L{length}/seed{seed}"
+                        yield ("transfer", model, target, length, target_size), _run(
+                            f"results/{EXPERIMENT}/transfer/{where}",
+                            f"results/{EXPERIMENT}/checkpoints/transfer/{where}",
+                            f"resources/data/{WORLD}/{target}", transfer_args(w, SimpleNamespace(source=source)),
+                            source)
+
+
+def train_groups():
+    """The frozen-backbone runs, split into groups of at most their section's group_size (sizes
+    differ by at most one, so that groups of one key take about as long as each other)."""
+    by_key = {}
+    for key, run in frozen_runs():
+        by_key.setdefault(key, []).append(run)
+    groups = []
+    for (kind, model, key, length, size), runs in by_key.items():
+        n_groups = math.ceil(len(runs) / size)
+        bounds = [round(i * len(runs) / n_groups) for i in range(n_groups + 1)]
+        groups += [TrainGroup(kind, model, key, length, i, runs[start:stop])
+                   for i, (start, stop) in enumerate(zip(bounds, bounds[1:]))]
+    return groups

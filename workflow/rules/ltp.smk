@@ -13,6 +13,9 @@ rule finetune_mlm:
         text=finetune_text_files,
         args=finetune_args,
         checkpoints="results/{experiment}/checkpoints/mlm/{model}",
+    # It heads the longest chain (fine-tuning, ticket, ltp prompts) and needs PRETRAIN_THREADS cores
+    # at once: first in line when the backbone is ready, not left for a moment when cores are free.
+    priority: 1
     threads: PRETRAIN_THREADS
     resources:
         gpu=1,

@@ -1,5 +1,7 @@
 rule train_prompt:
-    """Train one soft prompt on one task (backbone frozen unless the method says otherwise)."""
+    """Train one prompt with a method that changes backbone weights (full_ft, ltp): a job each."""
+    wildcard_constraints:
+        method=_alternatives([m for m in METHODS if not shares_backbone(m)] or ["no-method"]),
     input:
         unpack(train_inputs),
     output:
@@ -23,3 +25,34 @@ rule train_prompt:
         "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.task} "
         "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
         "{params.ticket} {params.args} > {log:q} 2>&1"
+
+
+# Frozen-backbone prompts (spt, the controls, SPoT's sources and targets): a job per group of
+# prompts that share a backbone, prompt length and task (common.smk: train_groups).
+for group in train_groups():
+
+    rule:
+        name:
+            group.name
+        input:
+            backbone=f"resources/models/{group.model}",
+            world=f"resources/data/{WORLD}",
+            sources=group.sources,
+        output:
+            [directory(path) for path in group.outputs],
+        log:
+            group.log,
+        benchmark:
+            group.benchmark
+        params:
+            runs=group.flags,
+        threads: THREADS
+        resources:
+            gpu=1,
+            mem_mb=2000,
+            runtime=60,
+        conda:
+            "../envs/xlprompt.yaml"
+        shell:
+            "python -m xlprompt train_prompt --backbone {input.backbone:q} --threads {threads} {params.runs} "
+            "> {log:q} 2>&1"

@@ -1,59 +1,6 @@
-# SPoT (Vu et al. 2022): source prompts, target prompts started from each source and from
-# the baselines, evaluation (also zero-shot), prompt similarity, transfer and retrieval tables.
-
-
-rule train_source:
-    """A source prompt the main grid does not train: a task mixture, or another language."""
-    input:
-        backbone="resources/models/{model}",
-        world=f"resources/data/{WORLD}",
-    output:
-        prompt=directory("results/{experiment}/sources/{model}/{source}/L{length}/seed{seed}"),
-    log:
-        "logs/{experiment}/train_source/{model}/{source}/L{length}/seed{seed}.log",
-    benchmark:
-        "benchmarks/runs/{experiment}/train_source/{model}/{source}/L{length}/seed{seed}.tsv"
-    params:
-        data=source_data,
-        args=source_args,
-        checkpoints="results/{experiment}/checkpoints/sources/{model}/{source}/L{length}/seed{seed}",
-    threads: THREADS
-    resources:
-        gpu=1,
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../envs/xlprompt.yaml"
-    shell:
-        "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {params.data} "
-        "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
-        "{params.args} > {log:q} 2>&1"
-
-
-rule transfer_prompt:
-    """A target task's prompt, started from a source prompt (or a baseline init), then tuned."""
-    input:
-        unpack(transfer_inputs),
-    output:
-        prompt=directory("results/{experiment}/transfer/{model}/{target}/{init}/L{length}/seed{seed}"),
-    log:
-        "logs/{experiment}/transfer_prompt/{model}/{target}/{init}/L{length}/seed{seed}.log",
-    benchmark:
-        "benchmarks/runs/{experiment}/transfer_prompt/{model}/{target}/{init}/L{length}/seed{seed}.tsv"
-    params:
-        args=transfer_args,
-        checkpoints="results/{experiment}/checkpoints/transfer/{model}/{target}/{init}/L{length}/seed{seed}",
-    threads: THREADS
-    resources:
-        gpu=1,
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../envs/xlprompt.yaml"
-    shell:
-        "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
-        "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
-        "{params.args} > {log:q} 2>&1"
+# SPoT (Vu et al. 2022): evaluation of the target prompts started from each source and from the
+# baselines (also zero-shot), prompt similarity, transfer and retrieval tables. The source and
+# target prompts train in groups (prompts.smk).
 
 
 rule evaluate_transfer:
