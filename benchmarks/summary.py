@@ -33,6 +33,9 @@ def main() -> None:
     else:
         print(f"GPU spt throughput ({gpu['device']}, {gpu['layers']} x 768, batch {gpu['batch']} x {gpu['seq']}): "
               f"{gpu['tokens_per_s']:,.0f} tokens/s, {gpu['model_tflops_per_s']} TFLOP/s, MFU {gpu['mfu']:.1%}")
+    joint = results.get("joint_training_gpu")
+    if joint is None:
+        print("GPU joint training step (8 prompts) / 8 one-prompt steps: not measured (run benchmarks/bench_joint.py --gpu)")
     for name, cost in results.get("gpu_paper_configs", {}).items():
         if isinstance(cost, dict):
             print(f"GPU cost of config/{name}.yaml ({results['gpu_paper_configs']['device']}): training "

@@ -45,7 +45,7 @@ class TestSets:
 
 
 def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
-          label_map: list[int] | None = None, batch_size: int = 128) -> dict:
+          label_map: list[int] | None = None, batch_size: int = 0) -> dict:
     """Mean loss, accuracy and macro-F1 (over ``n_labels`` labels) of ``model`` on ``data``.
 
     ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse of
@@ -79,7 +79,7 @@ def mapped_scores(logits: torch.Tensor, label_map: torch.Tensor, n_labels: int) 
 
 @torch.no_grad()
 def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map: list[int], n_labels: int,
-                   batch_size: int = 128) -> tuple[list[int], float | None, int]:
+                   batch_size: int = 0) -> tuple[list[int], float | None, int]:
     """Predicted target labels, mean cross-entropy and its count, through a zero-shot label map.
 
     The scores are :func:`mapped_scores`; a prediction is their argmax, so a target label that
@@ -99,7 +99,7 @@ def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map
     reachable = torch.zeros(n_labels, dtype=torch.bool, device=compute.device)
     reachable[targets] = True
     preds, loss_sum, counted = [0] * len(data), 0.0, 0
-    for rows, batch in data.inference_batches(batch_size, pad_id):
+    for rows, batch in data.inference_batches(batch_size or compute.scoring_batch, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
             logits = model.score_batch(batch)  # (B, n_source)
@@ -126,21 +126,22 @@ def batchable(models: list[PromptedLM]) -> bool:
 
 @torch.no_grad()
 def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_labels: int,
-                   batch_size: int = 128) -> list[dict]:
+                   batch_size: int = 0) -> list[dict]:
     """:func:`score` of each model, all prompts run in the same forward passes.
 
     The models must be :func:`batchable`. ``batch_size`` counts sequences per pass (prompts x
-    examples), so memory stays that of one :func:`score` call whatever the number of prompts.
+    examples), so memory stays that of one :func:`score` call whatever the number of prompts
+    (0: the device's, :attr:`xlprompt.compute.Compute.scoring_batch`).
     """
     if not batchable(models):
         raise ValueError("score_together needs prompts of one length on one shared backbone and verbalizer")
     first = models[0]
     first.eval()
     prompts = torch.stack([m.prompt() for m in models])  # (P, L, d)
-    per_pass = max(1, batch_size // len(models))
+    compute = compute_of(first.backbone)
+    per_pass = max(1, (batch_size or compute.scoring_batch) // len(models))
     preds = [[0] * len(data) for _ in models]
     loss_sums = torch.zeros(len(models), dtype=torch.float64)
-    compute = compute_of(first.backbone)
     for rows, batch in data.inference_batches(per_pass, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():

@@ -86,12 +86,12 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 128) -> tuple[list[int], float]:
+def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 0) -> tuple[list[int], float]:
     """Predicted label ids and mean cross-entropy over ``data``."""
     model.eval()
     compute = compute_of(model)
     preds, loss_sum = [0] * len(data), 0.0
-    for rows, batch in data.inference_batches(batch_size, pad_id):
+    for rows, batch in data.inference_batches(batch_size or compute.scoring_batch, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
             logits = model.score_batch(batch)

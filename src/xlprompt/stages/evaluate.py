@@ -36,13 +36,13 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: list[str] | None,
-             split: str = "test", batch_size: int = 128) -> dict:
+             split: str = "test", batch_size: int = 0) -> dict:
     """The metrics document of one prompt on every language."""
     return evaluate_prompts([prompt_dir], backbone_dir, data_dir, languages, split, batch_size)[0]
 
 
 def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path, languages: list[str] | None,
-                     split: str = "test", batch_size: int = 128, batch_prompts: bool = True,
+                     split: str = "test", batch_size: int = 0, batch_prompts: bool = True,
                      compute: Compute = CPU) -> list[dict]:
     """Metrics documents of every prompt, with one backbone load and one tokenisation.
 
@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, nargs="+", help="metrics.json to write, one per prompt")
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=128, help="sequences per forward pass")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="sequences (prompts x examples) per forward pass; 0: the device's (128 CPU, 1,024 GPU)")
     parser.add_argument("--one-by-one", action="store_true",
                         help="evaluate prompts one after another instead of in shared forward passes")
     return parser
