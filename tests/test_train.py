@@ -135,11 +135,12 @@ def test_prompts_scored_together_equal_each_prompt_scored_alone(world_dir, backb
     mixed = EncodedSplit.concatenate([data, data], [2, 1])
     mixed.labels = [min(label, 1) for label in data.labels] + [2] * len(data)
     for split in (data, mixed):
-        rows = score_together(models, split, pad, 3, batch_size=16)  # 16 // 3 = 5 examples per pass
-        for row, m in zip(rows, models):
+        together = score_together(models, split, pad, 3, batch_size=16)  # 16 // 3 = 5 examples per pass
+        for scored, m in zip(together, models):
             alone = score(m, split, pad, 3, batch_size=7)
-            assert row.pop("loss") == pytest.approx(alone.pop("loss"), rel=1e-5)
-            assert row == alone
+            assert scored.row.pop("loss") == pytest.approx(alone.row.pop("loss"), rel=1e-5)
+            assert scored.row == alone.row and scored.preds == alone.preds
+            torch.testing.assert_close(scored.scores, alone.scores, rtol=1e-5, atol=1e-5)
 
 
 def _trained_spt(world_dir, backbone_dir, tmp_path) -> Path:

@@ -184,6 +184,34 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
 
 
 @pytest.mark.slow
+def test_every_accuracy_and_macro_f1_is_recomputed_from_the_saved_predictions(smoke_run):
+    """per_language.csv from the per-example predictions, with scikit-learn, to the last printed digit."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, f1_score
+
+    results = smoke_run / "results" / "smoke"
+    keys = ["model", "task", "method", "prompt_length", "source", "seed", "lang"]
+    table = pd.read_csv(results / "tables" / "per_language.csv", dtype={"value": str}, keep_default_na=False)
+    printed = {tuple(str(part) for part in (*row[keys], row.metric)): row.value for _, row in table.iterrows()}
+    checked = set()
+    for path in sorted((results / "predictions").rglob("*.parquet")):
+        frame = pd.read_parquet(path)
+        labels = [column.removeprefix("score_") for column in frame.columns if column.startswith("score_")]
+        scores = frame[[f"score_{label}" for label in labels]].to_numpy()
+        assert (frame["pred"].to_numpy() == np.array(labels)[scores.argmax(axis=1)]).all(), path
+        assert not frame.duplicated(["lang", "example_id"]).any(), path
+        for key, group in frame.groupby(keys):
+            key = tuple(str(part) for part in key)
+            recomputed = {"accuracy": accuracy_score(group.gold, group.pred),
+                          "macro_f1": f1_score(group.gold, group.pred, labels=labels, average="macro", zero_division=0)}
+            for metric, value in recomputed.items():
+                assert printed[(*key, metric)] == f"{value:.6g}", (key, metric)
+                checked.add((*key, metric))
+    assert checked == {tuple(str(part) for part in key) for key in printed}  # every row of the table
+
+
+@pytest.mark.slow
 def test_report_gathers_every_figure_with_its_caption(smoke_run):
     report = smoke_run / "results" / "smoke" / "report.html"
     snakemake("--configfile", str(SMOKE), "--report", str(report), cwd=smoke_run)

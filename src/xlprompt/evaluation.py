@@ -11,8 +11,10 @@ measures what that saves).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from xlprompt.compute import compute_of, to_device
@@ -20,7 +22,7 @@ from xlprompt.data import languages_of, load_labels, load_split
 from xlprompt.encoding import EncodedSplit, encode_split, restrict_to_choices
 from xlprompt.metrics import accuracy, macro_f1
 from xlprompt.prompting import PromptedLM, label_loss, prompted_logits
-from xlprompt.train import predict
+from xlprompt.train import predict_scores
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,34 @@ class TestSets:
         return self._encoded[key]
 
 
+@dataclass
+class Scored:
+    """One prompt on one test set: its metrics row, and each example's label scores.
+
+    ``scores``: (N, n_labels) float32 on the CPU, in the data's row order; the prediction is
+    their argmax (a label the prompt cannot reach scores -inf).
+    """
+
+    row: dict
+    scores: torch.Tensor
+
+    @property
+    def preds(self) -> list[int]:
+        return self.scores.argmax(dim=-1).tolist()
+
+
+def predictions_frame(data: EncodedSplit, scored: Scored, label_names: list[str]) -> pd.DataFrame:
+    """One row per test example: its id, gold and predicted label (names), every label's score."""
+    frame = pd.DataFrame({"example_id": data.ids if data.ids is not None else [str(i) for i in range(len(data))],
+                          "gold": [label_names[g] for g in data.labels],
+                          "pred": [label_names[p] for p in scored.preds]})
+    for i, name in enumerate(label_names):
+        frame[f"score_{name}"] = scored.scores[:, i].numpy()
+    return frame
+
+
 def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
-          label_map: list[int] | None = None, batch_size: int = 0) -> dict:
+          label_map: list[int] | None = None, batch_size: int = 0) -> Scored:
     """Mean loss, accuracy and macro-F1 (over ``n_labels`` labels) of ``model`` on ``data``.
 
     ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse of
@@ -54,13 +82,14 @@ def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
     that the loss averages over.
     """
     if label_map is None:
-        preds, loss = predict(model, data, pad_id, batch_size)
-        return metrics_row(data, preds, loss, n_labels)
-    preds, loss, counted = predict_mapped(model, data, pad_id, label_map, n_labels, batch_size)
-    return {**metrics_row(data, preds, loss, n_labels), "loss_n": counted}
+        scores, loss = predict_scores(model, data, pad_id, batch_size)
+        return Scored(metrics_row(data, scores, loss, n_labels), scores)
+    scores, loss, counted = predict_mapped(model, data, pad_id, label_map, n_labels, batch_size)
+    return Scored({**metrics_row(data, scores, loss, n_labels), "loss_n": counted}, scores)
 
 
-def metrics_row(data: EncodedSplit, preds: list[int], loss: float | None, n_labels: int) -> dict:
+def metrics_row(data: EncodedSplit, scores: torch.Tensor, loss: float | None, n_labels: int) -> dict:
+    preds = scores.argmax(dim=-1).tolist()
     return {"loss": loss, "accuracy": accuracy(data.labels, preds), "macro_f1": macro_f1(data.labels, preds, n_labels),
             "n": len(data)}
 
@@ -79,8 +108,8 @@ def mapped_scores(logits: torch.Tensor, label_map: torch.Tensor, n_labels: int) 
 
 @torch.no_grad()
 def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map: list[int], n_labels: int,
-                   batch_size: int = 0) -> tuple[list[int], float | None, int]:
-    """Predicted target labels, mean cross-entropy and its count, through a zero-shot label map.
+                   batch_size: int = 0) -> tuple[torch.Tensor, float | None, int]:
+    """Target-label scores (N, n_labels), mean cross-entropy and its count, through a zero-shot label map.
 
     The scores are :func:`mapped_scores`; a prediction is their argmax, so a target label that
     no source label maps to is never predicted, and its examples count as wrong. The loss is
@@ -98,7 +127,7 @@ def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map
     targets = torch.tensor(label_map, device=compute.device)
     reachable = torch.zeros(n_labels, dtype=torch.bool, device=compute.device)
     reachable[targets] = True
-    preds, loss_sum, counted = [0] * len(data), 0.0, 0
+    all_scores, loss_sum, counted = torch.empty(len(data), n_labels), 0.0, 0
     for rows, batch in data.inference_batches(batch_size or compute.scoring_batch, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
@@ -109,9 +138,8 @@ def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map
         if kept.any():
             loss_sum += label_loss(scores[kept], batch["labels"][kept], model.loss, reduction="sum").item()
             counted += int(kept.sum())
-        for row, pred in zip(rows, scores.argmax(dim=-1).tolist()):
-            preds[row] = pred
-    return preds, (loss_sum / counted if counted else None), counted
+        all_scores[rows] = scores.cpu()
+    return all_scores, (loss_sum / counted if counted else None), counted
 
 
 def batchable(models: list[PromptedLM]) -> bool:
@@ -126,7 +154,7 @@ def batchable(models: list[PromptedLM]) -> bool:
 
 @torch.no_grad()
 def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_labels: int,
-                   batch_size: int = 0) -> list[dict]:
+                   batch_size: int = 0) -> list[Scored]:
     """:func:`score` of each model, all prompts run in the same forward passes.
 
     The models must be :func:`batchable`. ``batch_size`` counts sequences per pass (prompts x
@@ -140,7 +168,7 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
     prompts = torch.stack([m.prompt() for m in models])  # (P, L, d)
     compute = compute_of(first.backbone)
     per_pass = max(1, (batch_size or compute.scoring_batch) // len(models))
-    preds = [[0] * len(data) for _ in models]
+    scores = torch.empty(len(models), len(data), len(first.verbalizer_ids))
     loss_sums = torch.zeros(len(models), dtype=torch.float64)
     for rows, batch in data.inference_batches(per_pass, pad_id):
         batch = to_device(batch, compute)
@@ -151,7 +179,6 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
         logits = restrict_to_choices(logits.float(), batch)  # the (B, n_labels) mask broadcasts over prompts
         labels = batch["labels"].expand(len(models), -1)
         loss_sums += label_loss(logits.transpose(1, 2), labels, first.loss, reduction="none").sum(dim=1).double().cpu()
-        for p, predicted in enumerate(logits.argmax(dim=-1).tolist()):
-            for row, pred in zip(rows, predicted):
-                preds[p][row] = pred
-    return [metrics_row(data, p, (loss_sum / len(data)).item(), n_labels) for p, loss_sum in zip(preds, loss_sums)]
+        scores[:, rows] = logits.cpu()
+    return [Scored(metrics_row(data, s, (loss_sum / len(data)).item(), n_labels), s)
+            for s, loss_sum in zip(scores, loss_sums)]

@@ -156,6 +156,12 @@ def sha256_tree(folder: str | os.PathLike) -> dict[str, str]:
     }
 
 
+def write_parquet(frame, path: str | os.PathLike) -> None:
+    """A pandas table as parquet, atomically (a killed job leaves no half-written file)."""
+    with atomic_file(path, "wb") as handle:
+        frame.to_parquet(handle, index=False)
+
+
 def write_csv(frame, path: str | os.PathLike) -> None:
     """A pandas table as CSV, atomically, with fixed float formatting (stable diffs)."""
     with atomic_file(path) as handle:

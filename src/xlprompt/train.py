@@ -85,21 +85,29 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-@torch.no_grad()
 def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 0) -> tuple[list[int], float]:
     """Predicted label ids and mean cross-entropy over ``data``."""
+    scores, loss = predict_scores(model, data, pad_id, batch_size)
+    return scores.argmax(dim=-1).tolist(), loss
+
+
+@torch.no_grad()
+def predict_scores(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 0
+                   ) -> tuple[torch.Tensor, float]:
+    """Every row's label scores (N, n_labels; float32, on the CPU) and the mean cross-entropy."""
     model.eval()
     compute = compute_of(model)
-    preds, loss_sum = [0] * len(data), 0.0
+    scores, loss_sum = None, 0.0
     for rows, batch in data.inference_batches(batch_size or compute.scoring_batch, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
             logits = model.score_batch(batch)
         logits = restrict_to_choices(logits.float(), batch)
         loss_sum += label_loss(logits, batch["labels"], model.loss, reduction="sum").item()
-        for row, pred in zip(rows, logits.argmax(dim=-1).tolist()):
-            preds[row] = pred
-    return preds, loss_sum / len(data)
+        if scores is None:
+            scores = torch.empty(len(data), logits.shape[-1])
+        scores[rows] = logits.cpu()
+    return scores, loss_sum / len(data)
 
 
 def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> list[int]:

@@ -7,6 +7,7 @@ rule evaluate:
         world=f"resources/data/{WORLD}",
     output:
         metrics=[f"results/{{experiment}}/metrics/{{model}}/{{task}}/{run}.json" for run in TASK_RUNS],
+        predictions=[f"results/{{experiment}}/predictions/{{model}}/{{task}}/{run}.parquet" for run in TASK_RUNS],
     log:
         "logs/{experiment}/evaluate/{model}/{task}.log",
     benchmark:
@@ -22,5 +23,6 @@ rule evaluate:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt evaluate --prompt {input.prompts:q} --backbone {input.backbone:q} "
-        "--data {input.world:q}/{wildcards.task} --out {output.metrics:q} --threads {threads} "
+        "--data {input.world:q}/{wildcards.task} --out {output.metrics:q} --predictions {output.predictions:q} "
+        "--threads {threads} "
         "{params.args} > {log:q} 2>&1"

@@ -9,6 +9,10 @@ runs every prompt alone, as benchmarks/bench_evaluation.py compares). Writes one
     {"task": ..., "method": ..., "prompt_length": ..., "seed": ..., "split": "test",
      "rows": [{"lang": "en", "accuracy": ..., "macro_f1": ..., "n": ...}, ...]}
 
+and with --predictions, one parquet file per prompt of every test example's prediction:
+model, task, method, prompt_length, source, seed, lang, example_id, gold, pred (label names)
+and ``score_<label>`` for every label (the label words' scores; the prediction is the highest).
+
 Example:
     python -m xlprompt evaluate --backbone resources/models/tiny-xlmr-demo --data resources/data/demo/topic \
         --prompt results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed1 \
@@ -22,11 +26,13 @@ import contextlib
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from xlprompt.cli import stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.evaluation import TestSets, score, score_together
+from xlprompt.evaluation import TestSets, predictions_frame, score, score_together
 from xlprompt.families import family_of
-from xlprompt.io import read_json, write_json
+from xlprompt.io import read_json, write_json, write_parquet
 from xlprompt.prompting import verbalizer_tensor
 from xlprompt.tasks import word_ids
 from xlprompt.limits import check_positions
@@ -43,7 +49,7 @@ def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: li
 
 def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path, languages: list[str] | None,
                      split: str = "test", batch_size: int = 0, batch_prompts: bool = True,
-                     compute: Compute = CPU) -> list[dict]:
+                     compute: Compute = CPU, with_predictions: bool = False):
     """Metrics documents of every prompt, with one backbone load and one tokenisation.
 
     Prompts that leave the backbone as it is (spt, untrained) and share a length run in the
@@ -68,6 +74,7 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
         key = ("shared", model.prompt.length, metas[i]["config"]["max_length"]) if together else ("alone", i)
         groups.setdefault(key, []).append(i)
     rows: list[list[dict]] = [[] for _ in prompt_dirs]
+    frames: list[list[pd.DataFrame]] = [[] for _ in prompt_dirs]
     pad_id, n_labels = shared[1].pad_token_id, len(tests.labels.names)
     for members in groups.values():
         max_length = metas[members[0]]["config"]["max_length"]
@@ -78,14 +85,26 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
                     scores = score_together([models[i] for i in members], data, pad_id, n_labels, batch_size)
                 else:
                     scores = [score(models[members[0]], data, pad_id, n_labels, batch_size=batch_size)]
-            for i, row in zip(members, scores):
-                rows[i].append({"lang": lang, **row})
+            for i, scored in zip(members, scores):
+                rows[i].append({"lang": lang, **scored.row})
+                frames[i].append(predictions_frame(data, scored, tests.labels.names).assign(lang=lang))
         for i in members:
             # The next group's models may hold their own backbone copies: let these go first.
             models[i] = None
     for prompt_dir, prompt_rows in zip(prompt_dirs, rows):
         logger.info("%s: accuracy %s", prompt_dir, " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in prompt_rows))
-    return [metrics_document(meta, backbone_dir, tests, split, prompt_rows) for meta, prompt_rows in zip(metas, rows)]
+    documents = [metrics_document(meta, backbone_dir, tests, split, prompt_rows) for meta, prompt_rows in zip(metas, rows)]
+    if not with_predictions:
+        return documents
+    return documents, [predictions_table(document, parts) for document, parts in zip(documents, frames)]
+
+
+def predictions_table(document: dict, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One prompt's predictions in every language, with the keys of its metrics rows in front."""
+    keys = {key: document[key] for key in ("model", "task", "method", "prompt_length", "source", "seed")}
+    frame = pd.concat(parts, ignore_index=True).assign(**keys)
+    front = [*keys, "lang", "example_id", "gold", "pred"]
+    return frame[front + [c for c in frame.columns if c not in front]]
 
 
 @contextlib.contextmanager
@@ -121,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path, nargs="+", help="metrics.json to write, one per prompt")
+    parser.add_argument("--predictions", type=Path, nargs="+", default=None,
+                        help="predictions parquet to write, one per prompt (optional)")
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=0,
@@ -133,9 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    if len(args.prompt) != len(args.out):
-        raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(args.out)} --out; give one output per prompt")
-    documents = evaluate_prompts(args.prompt, args.backbone, args.data, args.languages, args.split, args.batch_size,
-                                 batch_prompts=not args.one_by_one, compute=choose_compute(args.device))
+    for flag, outputs in (("--out", args.out), ("--predictions", args.predictions or args.prompt)):
+        if len(args.prompt) != len(outputs):
+            raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(outputs)} {flag}; give one per prompt")
+    documents, predictions = evaluate_prompts(args.prompt, args.backbone, args.data, args.languages, args.split,
+                                              args.batch_size, batch_prompts=not args.one_by_one,
+                                              compute=choose_compute(args.device), with_predictions=True)
     for out, document in zip(args.out, documents):
         write_json(out, document)
+    for out, frame in zip(args.predictions or [], predictions):
+        write_parquet(frame, out)

@@ -75,7 +75,7 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
 
     def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
         return [{"lang": lang, **score(model, tests.encoded(lang, max_length), tokenizer.pad_token_id, n_labels,
-                                       label_map)}
+                                       label_map).row}
                 for lang in tests.languages]
 
     out_runs = []

@@ -68,7 +68,7 @@ def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]]
             for lang in tests[task].languages:
                 data = tests[task].encoded(lang, cfg["max_length"])
                 with record_ffn(model.backbone, None if off is None else list(off)):
-                    result = score(model, data, tokenizer.pad_token_id, len(tests[task].labels.names))
+                    result = score(model, data, tokenizer.pad_token_id, len(tests[task].labels.names)).row
                 rows.append({"name": name, "task": task, "seed": cfg["seed"], "lang": lang, "condition": condition,
                              "share": share, "neurons_off": 0 if off is None else int(off.sum()),
                              "accuracy": result["accuracy"]})
