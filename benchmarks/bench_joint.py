@@ -15,6 +15,7 @@ Two measurements, both in this run, both P = 8 prompts of the same steps and bat
 
     python benchmarks/bench_joint.py          # CPU: both measurements, results.json "joint_training"
     python benchmarks/bench_joint.py --gpu    # on a CUDA machine: the step measurement, "joint_training_gpu"
+    python benchmarks/bench_joint.py --gpu --device cpu --layers 1   # that code path, anywhere
 """
 
 from __future__ import annotations
@@ -152,22 +153,23 @@ def cpu() -> dict:
     return {**rows, "threads": THREADS}
 
 
-def gpu() -> dict:
+def gpu(device: torch.device, layers: int) -> dict:
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
     from bench_gpu import peak_tflops, step_flops
 
-    batch, seq, device = 8, 128, torch.device("cuda")
-    config = XLMRobertaConfig(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072,
+    batch, seq = 8, 128
+    config = XLMRobertaConfig(num_hidden_layers=layers, hidden_size=768, num_attention_heads=12, intermediate_size=3072,
                               vocab_size=250_002, max_position_embeddings=seq + 16 + 2, type_vocab_size=1)
     torch.manual_seed(0)
     backbone = XLMRobertaForMaskedLM(config)
     backbone.requires_grad_(False)
-    row = steps(backbone, random_batches(config.vocab_size, batch, seq, device), 1, device, 20)
-    name = torch.cuda.get_device_name(device)
+    row = steps(backbone, random_batches(config.vocab_size, batch, seq, device), 1, device,
+                20 if device.type == "cuda" else 1)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(name)
     flops = step_flops(config, seq + 16, P * batch)
-    row.update({"device": name, "prompts": P, "batch_per_prompt": batch, "seq": seq,
+    row.update({"device": name, "layers": layers, "prompts": P, "batch_per_prompt": batch, "seq": seq,
                 "joint_model_tflops_per_s": round(flops / row["joint_step_s"] / 1e12, 2),
                 "joint_mfu": round(flops / row["joint_step_s"] / (peak * 1e12), 4) if peak else None})
     return row
@@ -176,11 +178,14 @@ def gpu() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="the step measurement on CUDA (XLM-R base shape)")
+    parser.add_argument("--device", default="cuda", help="with --gpu: cpu runs the code path anywhere")
+    parser.add_argument("--layers", type=int, default=12, help="with --gpu: encoder layers (12: XLM-R base)")
     args = parser.parse_args()
     if args.gpu:
-        row = gpu()
+        row = gpu(torch.device(args.device), args.layers)
         print(row)
-        save("joint_training_gpu", row)
+        if row["device"] != "cpu":  # a CPU run checks the code path; it is not the GPU figure
+            save("joint_training_gpu", row)
         return
     save("joint_training", cpu())
 

@@ -32,8 +32,7 @@ import yaml
 from record import RESULTS, save  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINING_RULES = ("pretrain_backbone", "finetune_mlm", "train_prompt", "train_source", "transfer_prompt",
-                  "train_projector")
+TRAINING_RULES = ("pretrain_backbone", "finetune_mlm", "train_prompt", "train_group", "train_projector")
 SHARED_RULES = ("generate_world", "pretrain_backbone")  # resources shared by experiments: no experiment folder
 TOKENISING = re.compile(r"time in tokenising: ([0-9.]+) s")
 

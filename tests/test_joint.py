@@ -1,7 +1,7 @@
 """Prompts trained together on one frozen backbone equal the same prompts trained alone.
 
 Joint training (xlprompt.train.train_prompts) stacks each prompt's own batch into one backbone
-pass. What must not change: each prompt's data order, init, learning rate, label words, best
+pass (``stack``, a GPU's default), or steps the prompts one after another in one process. What must not change: each prompt's data order, init, learning rate, label words, best
 step, snapshots and artifact. The reference is the one-prompt-per-job path (train_prompt).
 """
 
@@ -45,7 +45,7 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
     alone = {name: train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra)
              for name, data, cfg, extra in runs}
     together = train_prompts(backbone_dir, [PromptRun(data, cfg, tmp_path / "together" / name, **extra)
-                                            for name, data, cfg, extra in runs])
+                                            for name, data, cfg, extra in runs], stack=True)
     assert [s["trained_together"] for s in together] == [len(runs)] * len(runs)
     for (name, *_), single, joint in zip(runs, alone.values(), together):
         assert joint["best_step"] == single["best_step"], name
@@ -66,10 +66,24 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
     assert torch.equal(trained["untrained"]["prompt"], trained["untrained"]["prompt_init"])
 
 
+def test_on_the_cpu_a_group_steps_its_prompts_one_after_another_bit_identical_to_alone(world_dir, backbone_dir,
+                                                                                      tmp_path):
+    """The default on a CPU (no stacking): the group job saves process starts, not a bit of any prompt."""
+    runs = group_runs(world_dir, None)[:3]
+    alone = [train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra) for name, data, cfg, extra in runs]
+    together = train_prompts(backbone_dir, [PromptRun(data, cfg, tmp_path / "together" / name, **extra)
+                                            for name, data, cfg, extra in runs])
+    for (name, *_), single, joint in zip(runs, alone, together):
+        assert joint["best_dev_loss"] == single["best_dev_loss"] and joint["best_step"] == single["best_step"]
+        a = load_file(tmp_path / "alone" / name / "prompt.safetensors")
+        b = load_file(tmp_path / "together" / name / "prompt.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a), name
+
+
 def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backbone_dir, tmp_path, monkeypatch):
     cfgs = [TrainConfig(seed=seed, **{**JOINT, "steps": 12, "checkpoint_every": 4}) for seed in (0, 1)]
     straight = train_prompts(backbone_dir, [PromptRun(world_dir / "topic", cfg, tmp_path / "straight" / str(i))
-                                            for i, cfg in enumerate(cfgs)])
+                                            for i, cfg in enumerate(cfgs)], stack=True)
     from xlprompt import train as train_module
 
     class Killed(Exception):
@@ -87,10 +101,10 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
             for i, cfg in enumerate(cfgs)]
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
-        train_prompts(backbone_dir, runs)
+        train_prompts(backbone_dir, runs, stack=True)
     monkeypatch.setattr(train_module, "save_checkpoint", original)
     assert not (tmp_path / "resumed").exists()
-    resumed = train_prompts(backbone_dir, runs)
+    resumed = train_prompts(backbone_dir, runs, stack=True)
     for i, (a, b) in enumerate(zip(straight, resumed)):
         assert a["best_step"] == b["best_step"]
         pa = load_file(tmp_path / "straight" / str(i) / "prompt.safetensors")

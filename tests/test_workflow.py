@@ -229,6 +229,18 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 
 @pytest.mark.slow
+def test_a_changed_target_setting_reruns_only_the_target_groups(smoke_run, tmp_path):
+    """SPoT's target training changes: the groups of targets train again, no other prompt does."""
+    changed = yaml.safe_load(SMOKE.read_text())
+    changed["spot"]["training"]["lr"] = changed["spot"]["training"].get("lr", 0.3) / 2
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
+    jobs = job_outputs(snakemake("-n", "--configfile", str(tmp_path / "changed.yaml"), cwd=smoke_run).stdout)
+    assert "train_prompt" not in jobs and jobs[GROUP_RULE], jobs.keys()
+    assert all("/transfer/" in path for outputs in jobs[GROUP_RULE] for path in outputs), jobs[GROUP_RULE]
+    assert {"pretrain_backbone", "finetune_mlm", "select_ticket", "evaluate"}.isdisjoint(jobs), jobs.keys()
+
+
+@pytest.mark.slow
 def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_tables(smoke_run, tmp_path):
     """kill -9 the whole run while prompts train; the rerun finishes with byte-identical tables."""
     workdir = tmp_path / "killed"

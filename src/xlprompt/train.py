@@ -317,15 +317,20 @@ def check_together(runs: list[PromptRun]) -> None:
         raise ValueError("two runs of one job write the same artifact folder")
 
 
-def train_prompts(backbone_dir: Path, runs: list[PromptRun], compute: Compute = CPU) -> list[dict]:
+def train_prompts(backbone_dir: Path, runs: list[PromptRun], compute: Compute = CPU,
+                  stack: bool | None = None) -> list[dict]:
     """Train several prompts on one frozen backbone together; write each one's artifact.
 
-    Every step stacks each active prompt's own batch (its task, data order, init, learning rate,
-    label words) into one backbone pass; the loss is the sum of the prompts' own mean losses, so
-    each prompt gets exactly the gradient it would get alone (rows do not interact in a frozen
-    backbone in eval mode). Optimizer, schedule, validation, best step, snapshots, checkpoints and
-    the artifact stay each prompt's own: the artifacts equal those of one job per prompt, up to
-    float rounding. A single run (any method) is :func:`train_prompt`.
+    With ``stack``, every step stacks each active prompt's own batch (its task, data order, init,
+    learning rate, label words) into one backbone pass (:func:`joint_train_step`); the loss is the
+    sum of the prompts' own mean losses, so each prompt gets exactly the gradient it would get
+    alone (rows do not interact in a frozen backbone in eval mode), up to float rounding. Without
+    it, the prompts step one after another, bit-identical to one job per prompt. Default: stack
+    on a GPU, where a small batch leaves the device idle; not on a CPU, where stacking saves no
+    arithmetic (benchmarks/bench_joint.py) and rounding differences would grow over long runs.
+    Either way the job shares one process, backbone load and tokenisation. Optimizer, schedule,
+    validation, best step, snapshots, checkpoints and the artifact stay each prompt's own.
+    A single run (any method) is :func:`train_prompt`.
     """
     check_together(runs)
     started = time.time()
@@ -333,7 +338,7 @@ def train_prompts(backbone_dir: Path, runs: list[PromptRun], compute: Compute = 
     check_positions(backbone, max(run.cfg.max_length for run in runs), runs[0].cfg.prompt_length)
     backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
     states = [_prepare(run, backbone, tokenizer, backbone_sha, compute) for run in runs]
-    _train(states, tokenizer.pad_token_id)
+    _train(states, tokenizer.pad_token_id, compute.device.type == "cuda" if stack is None else stack)
     seconds = round(time.time() - started, 2)
     return [_finish(state, tokenizer, backbone_dir, seconds, len(runs)) for state in states]
 
@@ -392,8 +397,9 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
     return state
 
 
-def _train(states: list[_Training], pad: int) -> None:
-    """The training loop of one or several runs: each step, every run whose steps are not done."""
+def _train(states: list[_Training], pad: int, stack: bool) -> None:
+    """The training loop of one or several runs: each step, every run whose steps are not done
+    (in one backbone pass with ``stack``, else one after another)."""
     total = max(state.steps for state in states)
     first = min((state.start_step for state in states if state.steps), default=0)
     desc = f"train {states[0].cfg.method}" if len(states) == 1 else f"train {len(states)} prompts"
@@ -408,10 +414,10 @@ def _train(states: list[_Training], pad: int) -> None:
             batches.append(state.train_data.batch(batch_rows(len(state.train_data), cfg.batch_size, step, cfg.seed), pad))
             for group in state.optimizer.param_groups:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
-        if len(active) == 1:
-            losses = [train_step(active[0].model, active[0].optimizer, batches[0])]
-        else:
+        if stack and len(active) > 1:
             losses = joint_train_step([s.model for s in active], [s.optimizer for s in active], batches, pad)
+        else:
+            losses = [train_step(s.model, s.optimizer, batch) for s, batch in zip(active, batches)]
         for state, loss in zip(active, losses):
             _after_step(state, step + 1, loss, pad, bar)
 

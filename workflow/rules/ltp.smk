@@ -42,6 +42,7 @@ rule select_ticket:
         "benchmarks/runs/{experiment}/select_ticket/{model}/{ticket}.tsv"
     params:
         args=ticket_args,
+    priority: 1  # the ltp prompts wait for it (see finetune_mlm)
     resources:
         mem_mb=4000,
     conda:
