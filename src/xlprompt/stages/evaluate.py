@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     for flag, outputs in (("--out", args.out), ("--predictions", args.predictions or args.prompt)):
         if len(args.prompt) != len(outputs):
-            raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(outputs)} {flag}; give one per prompt")
+            raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(outputs)} {flag}; give one output per prompt")
     documents, predictions = evaluate_prompts(args.prompt, args.backbone, args.data, args.languages, args.split,
                                               args.batch_size, batch_prompts=not args.one_by_one,
                                               compute=choose_compute(args.device), with_predictions=True)
