@@ -14,7 +14,7 @@ import pytest
 import yaml
 from workflow_run import GPU_RULES, GROUP_RULE, REPO, SMOKE, rule_kind, snakemake, snakemake_command, workflow_rules
 
-from xlprompt.settings import GROUP_SIZE
+from xlprompt.settings import GROUP_SIZE, trains_backbone
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
@@ -68,8 +68,9 @@ def test_dry_run_of_every_config(name, tmp_path):
     for outputs in jobs.get(GROUP_RULE, []):
         assert 1 <= len(outputs) <= max(size, config.get("spot", {}).get("training", {}).get("group_size", size))
         assert len({tuple(Path(path).parts[:-3]) + (Path(path).parts[-2],) for path in outputs}) == 1, outputs
-    assert all(Path(path).parts[-3].split("_")[0] in ("full", "ltp") or Path(path).parts[-3].startswith("ltp")
-               for outputs in jobs.get("train_prompt", []) for path in outputs), jobs.get("train_prompt")
+    variants = config.get("variants", {})
+    alone = {Path(path).parts[-3] for outputs in jobs.get("train_prompt", []) for path in outputs}
+    assert all(trains_backbone(variants.get(m, {}).get("method", m)) for m in alone), alone
 
 
 SLURM_PROFILE = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]

@@ -27,6 +27,11 @@ def is_ltp(method: str) -> bool:
     return method == "ltp" or method.startswith("ltp-")
 
 
+def trains_backbone(method: str) -> bool:
+    """Whether ``method`` changes backbone weights (then it cannot share a backbone with other prompts)."""
+    return method == "full_ft" or is_ltp(method)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines one trained prompt (the seed included)."""
@@ -88,14 +93,9 @@ class TrainConfig:
         return self.method in ("spt", "full_ft") or self.is_ltp
 
     @property
-    def shares_backbone(self) -> bool:
-        """Whether the backbone stays frozen, so that the prompt can train with others in one job."""
-        return not self.trains_backbone
-
-    @property
     def trains_backbone(self) -> bool:
         """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
-        return self.method == "full_ft" or self.is_ltp
+        return trains_backbone(self.method)
 
 
 @dataclass(frozen=True)

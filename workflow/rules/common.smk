@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from xlprompt.io import sha256_file
 from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
-from xlprompt.settings import GROUP_SIZE, TrainConfig
+from xlprompt.settings import GROUP_SIZE, trains_backbone
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -209,21 +209,25 @@ def assemble_args(wildcards, input):
 JOB_SETTINGS = ("group_size",)
 
 
-def training_settings(method):
-    """`training`, with `method_overrides.<method>` applied on top (the prompt's own settings only)."""
-    merged = {**config.get("training", {}), **config.get("method_overrides", {}).get(method, {})}
+def _prompt_settings(*sections):
+    """Training sections merged left to right, without the job-level keys (a prompt's own settings)."""
+    merged = {key: value for section in sections for key, value in section.items()}
     return {key: value for key, value in merged.items() if key not in JOB_SETTINGS}
+
+
+def training_settings(method):
+    """`training`, with `method_overrides.<method>` applied on top."""
+    return _prompt_settings(config.get("training", {}), config.get("method_overrides", {}).get(method, {}))
 
 
 def target_settings():
-    """SPoT's targets: `training` with `spot.training` on top (the prompt's own settings only)."""
-    merged = {**config.get("training", {}), **SPOT.get("training", {})}
-    return {key: value for key, value in merged.items() if key not in JOB_SETTINGS}
+    """SPoT's targets: `training` with `spot.training` on top."""
+    return _prompt_settings(config.get("training", {}), SPOT.get("training", {}))
 
 
 def shares_backbone(method):
     """Methods whose backbone stays frozen: their prompts train in groups (train_group_* rules)."""
-    return TrainConfig(method=base_method(method), prompt_length=0 if method == "no_prompt" else 1).shares_backbone
+    return not trains_backbone(base_method(method))
 
 
 def train_inputs(wildcards):
