@@ -110,28 +110,6 @@ def test_task_input_activations_average_the_prediction_positions(world_dir, back
     assert torch.allclose(mean, torch.stack(rows).mean(0), atol=1e-5)
 
 
-def test_correlation_of_a_monotone_relation_is_one_with_a_degenerate_interval():
-    import numpy as np
-    import pandas as pd
-
-    from xlprompt.correlation import bootstrap_interval, correlation_table, pearson, spearman
-
-    x = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
-    assert spearman(x, x ** 3) == pytest.approx(1.0) and pearson(x, 2 * x + 1) == pytest.approx(1.0)
-    assert spearman(x, -x) == pytest.approx(-1.0)
-    assert bootstrap_interval(x, x ** 3, spearman, resamples=200) == (pytest.approx(1.0), pytest.approx(1.0))
-    # Ranks by hand: x = (1, 2, 3), y ranks (1, 3, 2): rho = 1 - 6 * 2 / (3 * 8) = 0.5
-    assert spearman(np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0])) == pytest.approx(0.5)
-    similarity = pd.DataFrame({"source": list("abcd"), "target": "t", "prompt_length": 4, "metric": "on",
-                               "embedding": "activations", "layers": "all", "value": [0.1, 0.2, 0.3, 0.4]})
-    transfer = pd.DataFrame({"model": "m", "source": list("abcd"), "target": "t", "prompt_length": 4, "init": "transfer",
-                             "lang": "en", "metric": "accuracy", "applicable": True, "value": 0.0,
-                             "gain": [-0.1, 0.0, 0.05, 0.2]})
-    table = correlation_table(similarity, transfer, "en", resamples=100)
-    row = table[table.outcome == "gain_en"].iloc[0]
-    assert (row.pairs, row.spearman) == (4, pytest.approx(1.0))
-
-
 def _tiny_family_models(vocab_size: int, pad_id: int):
     from transformers import (BloomConfig, BloomForCausalLM, MT5Config, MT5ForConditionalGeneration, XGLMConfig,
                               XGLMForCausalLM)

@@ -123,7 +123,7 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     results = smoke_run / "results" / "smoke"
     for table in ("per_language", "summary", "languages", "distance_correlation"):
         assert (results / "tables" / f"{table}.csv").stat().st_size > 0
-    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance"):
+    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance", "comparisons_topic"):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 0
     assert (smoke_run / "logs" / "smoke" / "aggregate.log").exists()
     # every rule writes a benchmark file (benchmarks/bench_workflow.py tabulates them)...
@@ -213,6 +213,32 @@ def test_every_accuracy_and_macro_f1_is_recomputed_from_the_saved_predictions(sm
 
 
 @pytest.mark.slow
+def test_every_table_row_has_an_interval_and_every_pair_of_methods_a_paired_test(smoke_run):
+    import itertools
+
+    import pandas as pd
+
+    tables = smoke_run / "results" / "smoke" / "tables"
+    per_language, summary = pd.read_csv(tables / "per_language.csv"), pd.read_csv(tables / "summary.csv")
+    for table, value in ((per_language, "value"), (summary, "mean")):
+        assert table[["low", "high"]].notna().all().all()
+        assert ((table["low"] <= table[value] + 1e-6) & (table[value] <= table["high"] + 1e-6)).all()
+    comparisons = pd.read_csv(tables / "comparisons.csv", keep_default_na=False)
+    smoke = yaml.safe_load(SMOKE.read_text())
+    languages = {language["code"] for language in smoke["world"]["languages"]} | {"all"}
+    for task in smoke["tasks"]:
+        rows = comparisons[comparisons.task == task]
+        assert set(zip(rows.method_a, rows.method_b, rows.lang)) == {
+            (a, b, lang) for a, b in itertools.combinations(smoke["methods"], 2) for lang in languages}
+    # each side's accuracy is the summary's mean over seeds on the same examples
+    means = summary[summary.metric == "accuracy"].set_index(["task", "method", "lang"])["mean"]
+    for row in comparisons[comparisons.lang != "all"].itertuples():
+        assert row.accuracy_a == pytest.approx(means[(row.task, row.method_a, row.lang)], abs=1e-5)
+        assert row.accuracy_b == pytest.approx(means[(row.task, row.method_b, row.lang)], abs=1e-5)
+        assert row.low <= row.difference <= row.high and row.p_value <= row.p_holm <= 1
+
+
+@pytest.mark.slow
 def test_report_gathers_every_figure_with_its_caption(smoke_run):
     report = smoke_run / "results" / "smoke" / "report.html"
     snakemake("--configfile", str(SMOKE), "--report", str(report), cwd=smoke_run)
@@ -263,8 +289,8 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_ta
     # (the profile's rerun-incomplete redoes the job that was killed).
     snakemake("--unlock", "--configfile", str(SMOKE), cwd=workdir)
     snakemake("--cores", "2", "--configfile", str(SMOKE), cwd=workdir)
-    for table in ("per_language", "summary", "distance_correlation", "transfer", "retrieval", "similarity",
-                  "correlation", "neuron_masking"):
+    for table in ("per_language", "summary", "comparisons", "distance_correlation", "transfer", "retrieval",
+                  "similarity", "correlation", "neuron_masking"):
         fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
         assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table
 

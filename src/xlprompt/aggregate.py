@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+from scipy import stats
 
 from xlprompt.io import read_json
 
@@ -47,7 +48,7 @@ def distance_correlation(per_language: pd.DataFrame, languages: pd.DataFrame) ->
     mean = mean.merge(languages[["lang", "distance"]], on="lang", how="inner")
     rows = []
     for keys, group in mean.groupby(["model", "task", "method", "prompt_length", "source"], sort=True):
-        rho = group["value"].rank().corr(group["distance"].rank()) if len(group) > 2 else float("nan")
+        rho = stats.spearmanr(group["value"], group["distance"]).statistic if len(group) > 2 else float("nan")
         rows.append(dict(zip(["model", "task", "method", "prompt_length", "source"], keys),
                          spearman_rho=rho, languages=len(group)))
     return pd.DataFrame(rows)

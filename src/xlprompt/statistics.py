@@ -1,8 +1,9 @@
 """Uncertainty of accuracies from per-example predictions: intervals, paired tests, Holm.
 
-Every function takes per-example correctness (1 correct, 0 wrong), as the predictions parquet
-files give it (``gold == pred``). scipy does the resampling where it has the procedure:
-``scipy.stats.bootstrap`` for one seed's interval and a paired difference's interval,
+Intervals take label codes (gold, predicted) or correctness (1 right, 0 wrong), as the
+predictions parquet files give them; the paired test takes correctness. scipy does the
+resampling where it has the procedure: ``scipy.stats.bootstrap`` for one seed's interval and
+a paired difference's interval,
 ``scipy.stats.permutation_test`` (sign flips of paired differences: approximate randomization)
 for the paired test. scipy has no two-level bootstrap (seeds, then examples within a seed) and
 no Holm correction, so those two are written here.
@@ -17,28 +18,71 @@ LEVEL = 0.95
 RESAMPLES = 2000
 
 
-def accuracy_interval(correct: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES,
-                      seed: int = 0) -> tuple[float, float]:
-    """A ``level`` interval of the mean accuracy over seeds.
+def accuracy_of(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Accuracy along the last axis (any leading axes are resamples or seeds)."""
+    return np.mean(gold == pred, axis=-1)
 
-    ``correct``: (examples,) for one seed, or (seeds, examples) for several (the same test set).
-    One seed: scipy's percentile bootstrap over test examples. Several: a two-level bootstrap,
-    seeds resampled with replacement, then each drawn seed's examples (seed-to-seed variation
-    is the second level: training randomness, not only test-set sampling).
+
+def macro_f1_of(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> np.ndarray:
+    """Macro-F1 over the labels ``range(n_labels)`` along the last axis, as scikit-learn's
+    ``f1_score(labels=range(n_labels), average="macro", zero_division=0)`` computes it for one
+    sample (tested equal), for a whole batch of resamples at once: F1 of a label is
+    2 tp / (gold count + predicted count), 0 where it is neither gold nor predicted.
     """
-    correct = np.atleast_2d(np.asarray(correct, dtype=float))
+    per_label = []
+    for label in range(n_labels):
+        is_gold, is_pred = gold == label, pred == label
+        true_positives = np.sum(is_gold & is_pred, axis=-1)
+        counted = np.sum(is_gold, axis=-1) + np.sum(is_pred, axis=-1)
+        per_label.append(np.divide(2 * true_positives, counted, out=np.zeros(counted.shape), where=counted > 0))
+    return np.mean(per_label, axis=0)
+
+
+def metric_of(name: str, n_labels: int):
+    """The vectorized form of a table metric: ``(gold, pred) -> value`` along the last axis."""
+    if name == "accuracy":
+        return accuracy_of
+    if name == "macro_f1":
+        return lambda gold, pred: macro_f1_of(gold, pred, n_labels)
+    raise ValueError(f"no interval for metric {name!r} (accuracy, macro_f1)")
+
+
+def metric_interval(gold: np.ndarray, pred: np.ndarray, metric: str = "accuracy", n_labels: int = 2,
+                    level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """A ``level`` interval of a metric's mean over seeds, from label codes.
+
+    ``gold``: (examples,); ``pred``: (examples,) for one seed, or (seeds, examples) for several
+    (the same test set in the same order). One seed: scipy's paired percentile bootstrap over
+    test examples. Several: a two-level bootstrap, seeds resampled with replacement, then each
+    drawn seed's examples, the metric computed per drawn seed and averaged (seed-to-seed
+    variation is the second level: training randomness, not only test-set sampling).
+    """
+    gold = np.asarray(gold)
+    pred = np.atleast_2d(np.asarray(pred))
+    if pred.shape[-1] != gold.shape[-1] or gold.ndim != 1 or not len(gold):
+        raise ValueError(f"metric_interval: gold {gold.shape} and predictions {pred.shape} do not match")
+    statistic = metric_of(metric, n_labels)
     rng = np.random.default_rng(seed)
-    if correct.shape[0] == 1:
-        result = stats.bootstrap((correct[0],), np.mean, n_resamples=resamples, confidence_level=level,
-                                 method="percentile", rng=rng, vectorized=True)
+    if pred.shape[0] == 1:
+        result = stats.bootstrap((gold, pred[0]), lambda g, p, axis=-1: statistic(g, p), paired=True,
+                                 n_resamples=resamples, confidence_level=level, method="percentile", rng=rng,
+                                 vectorized=True)
         return float(result.confidence_interval.low), float(result.confidence_interval.high)
-    n_seeds, n_examples = correct.shape
+    n_seeds, n_examples = pred.shape
     seeds = rng.integers(0, n_seeds, (resamples, n_seeds))  # (R, S): the seeds of each resample
     examples = rng.integers(0, n_examples, (resamples, n_seeds, n_examples))  # (R, S, N)
-    means = correct[seeds[..., None], examples].mean(axis=(1, 2))  # (R,)
+    values = statistic(gold[examples], pred[seeds[..., None], examples]).mean(axis=1)  # (R,)
     tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    low, high = np.quantile(values, [tail, 1 - tail])
     return float(low), float(high)
+
+
+def accuracy_interval(correct: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES,
+                      seed: int = 0) -> tuple[float, float]:
+    """A ``level`` interval of the mean accuracy, from correctness (1 right, 0 wrong):
+    (examples,) for one seed or (seeds, examples); see :func:`metric_interval`."""
+    correct = np.asarray(correct, dtype=int)
+    return metric_interval(np.ones(correct.shape[-1], dtype=int), correct, "accuracy", 2, level, resamples, seed)
 
 
 def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float = LEVEL,

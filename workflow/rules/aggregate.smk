@@ -1,7 +1,9 @@
 rule aggregate:
-    """Collect every metrics.json into tidy tables (the only input of the figures)."""
+    """Collect every metrics.json into tidy tables (the only input of the figures), with intervals
+    and paired comparisons from the per-example predictions."""
     input:
         metrics=metrics_files,
+        predictions=predictions_files,
         languages=f"resources/data/{WORLD}",
     output:
         per_language="results/{experiment}/tables/per_language.csv",
@@ -9,16 +11,19 @@ rule aggregate:
         languages="results/{experiment}/tables/languages.csv",
         distance="results/{experiment}/tables/distance_correlation.csv",
         tasks="results/{experiment}/tables/tasks.csv",
+        comparisons="results/{experiment}/tables/comparisons.csv",
     log:
         "logs/{experiment}/aggregate.log",
     benchmark:
         "benchmarks/runs/{experiment}/aggregate.tsv"
     params:
         folder=folder_of_first_output,
+        methods=METHODS,
     conda:
         "../envs/xlprompt.yaml"
     shell:
-        "python -m xlprompt aggregate --metrics {input.metrics:q} --languages {input.languages:q}/languages.json "
+        "python -m xlprompt aggregate --metrics {input.metrics:q} --predictions {input.predictions:q} "
+        "--methods {params.methods:q} --languages {input.languages:q}/languages.json "
         "--out {params.folder:q} > {log:q} 2>&1"
 
 
@@ -28,6 +33,7 @@ rule plot:
         summary="results/{experiment}/tables/summary.csv",
         languages="results/{experiment}/tables/languages.csv",
         tasks="results/{experiment}/tables/tasks.csv",
+        comparisons="results/{experiment}/tables/comparisons.csv",
     output:
         heatmaps=report(
             expand("results/{{experiment}}/figures/heatmap_{task}.png", task=TASKS),
@@ -38,6 +44,11 @@ rule plot:
             "results/{experiment}/figures/accuracy_vs_distance.png",
             category="Accuracy per language",
             caption="../report/distance.rst",
+        ),
+        comparisons=report(
+            expand("results/{{experiment}}/figures/comparisons_{task}.png", task=TASKS),
+            category="Accuracy per language",
+            caption="../report/comparisons.rst",
         ),
     log:
         "logs/{experiment}/plot.log",

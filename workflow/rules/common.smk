@@ -135,8 +135,12 @@ def metrics_files(wildcards=None):
     ]
 
 
+def predictions_files(wildcards=None):
+    return [path.replace("/metrics/", "/predictions/", 1).removesuffix(".json") + ".parquet" for path in metrics_files()]
+
+
 def figure_files():
-    return [f"results/{EXPERIMENT}/figures/heatmap_{task}.png" for task in TASKS] + [
+    return [f"results/{EXPERIMENT}/figures/{kind}_{task}.png" for kind in ("heatmap", "comparisons") for task in TASKS] + [
         f"results/{EXPERIMENT}/figures/accuracy_vs_distance.png"
     ]
 

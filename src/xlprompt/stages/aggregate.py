@@ -2,14 +2,20 @@
 
 Writes (under --out, a tables folder)::
 
-    per_language.csv       model, task, method, prompt_length, source, seed, lang, metric, value
-    summary.csv            the same without seed: mean, std and number of seeds
+    per_language.csv       model, task, method, prompt_length, source, seed, lang, metric, value,
+                           low, high (95% interval: test examples resampled)
+    summary.csv            the same without seed: mean, std, number of seeds, low, high (95%
+                           interval of the mean over seeds: seeds, then their test examples)
+    comparisons.csv        every pair of methods per task and language (and "all"): accuracies,
+                           difference, its 95% interval, paired-test p-value, Holm-corrected p,
+                           the method ahead where it is beyond chance (xlprompt.predictions)
     languages.csv          every language's knobs and its distance from English
     distance_correlation.csv  Spearman rho of accuracy with distance, per task and method
     tasks.csv              per task: number of labels and chance accuracy
 
 Example:
     python -m xlprompt aggregate --metrics results/demo/metrics/**/*.json \
+        --predictions results/demo/predictions/**/*.parquet --methods spt full_ft ltp untrained no_prompt \
         --languages resources/data/demo/languages.json --out results/demo/tables
 """
 
@@ -20,8 +26,9 @@ import logging
 from pathlib import Path
 
 from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table, tasks_table
-from xlprompt.io import write_csv
 from xlprompt.cli import stage_parser, start
+from xlprompt.io import write_csv
+from xlprompt.predictions import comparisons_table, interval_table, read_predictions, with_intervals
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +36,9 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("aggregate", __doc__)
     parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics.json files")
+    parser.add_argument("--predictions", nargs="+", required=True, type=Path,
+                        help="the predictions parquet files of the same prompts")
+    parser.add_argument("--methods", nargs="*", default=[], help="the order of methods in comparisons (A before B)")
     parser.add_argument("--languages", required=True, type=Path, help="the world's languages.json")
     parser.add_argument("--out", required=True, type=Path, help="tables folder")
     return parser
@@ -39,8 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     per_language = per_language_table(sorted(args.metrics))
     languages = languages_table(args.languages)
-    write_csv(per_language, args.out / "per_language.csv")
-    write_csv(summary_table(per_language), args.out / "summary.csv")
+    predictions = read_predictions(sorted(args.predictions))
+    write_csv(with_intervals(per_language, interval_table(predictions, over_seeds=False)), args.out / "per_language.csv")
+    write_csv(with_intervals(summary_table(per_language), interval_table(predictions, over_seeds=True)),
+              args.out / "summary.csv")
+    write_csv(comparisons_table(predictions, args.methods), args.out / "comparisons.csv")
     write_csv(languages, args.out / "languages.csv")
     write_csv(distance_correlation(per_language, languages), args.out / "distance_correlation.csv")
     write_csv(tasks_table(sorted(args.metrics)), args.out / "tasks.csv")

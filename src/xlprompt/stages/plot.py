@@ -2,8 +2,11 @@
 
 Writes (under --out, a figures folder)::
 
-    heatmap_{task}.png         method x language, accuracy (mean over seeds), one per task
-    accuracy_vs_distance.png   accuracy against distance from English, per task and method (dashed: chance)
+    heatmap_{task}.png         method x language, accuracy (mean over seeds) and its 95% interval, one per task
+    accuracy_vs_distance.png   accuracy against distance from English, per task and method, with 95%
+                               intervals (dashed: chance)
+    comparisons_{task}.png     every pair of methods x language: accuracy difference, * where the
+                               paired test (Holm-corrected) says one is better beyond chance
 
 Example:
     python -m xlprompt plot --tables results/demo/tables --out results/demo/figures
@@ -49,10 +52,13 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
     lang_order = [l for l in languages["lang"] if l in table.columns]
     row_order = [r for m in _ordered(acc["method"]) for r in sorted(acc.loc[acc.method == m, "row"].unique())]
     table = table.loc[row_order, lang_order]
-    fig, ax = plt.subplots(figsize=(1.1 * len(lang_order) + 2, 0.55 * len(row_order) + 1.5))
-    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax, cbar_kws={"label": "accuracy"})
+    text = acc.assign(text=acc.apply(lambda r: f"{r['mean']:.2f}\n[{r['low']:.2f}, {r['high']:.2f}]", axis=1))
+    text = text.pivot(index="row", columns="lang", values="text").loc[row_order, lang_order]
+    fig, ax = plt.subplots(figsize=(1.3 * len(lang_order) + 2, 0.75 * len(row_order) + 1.5))
+    sns.heatmap(table, annot=text, fmt="", annot_kws={"fontsize": 7}, vmin=0, vmax=1, cmap="viridis", ax=ax,
+                cbar_kws={"label": "accuracy"})
     order = "by distance from English" if languages["distance"].notna().any() else "as listed (no distances)"
-    ax.set_title(f"{task}: test accuracy (mean over seeds); languages ordered {order}")
+    ax.set_title(f"{task}: test accuracy (mean over seeds) [95% interval]; languages ordered {order}")
     ax.set_xlabel("language")
     ax.set_ylabel("method, prompt length")
     save(fig, path)
@@ -69,14 +75,58 @@ def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: 
     x, label = ("distance", "distance from English") if measured else ("lang", "language (no distance known)")
     position = {lang: i for i, lang in enumerate(languages["lang"])}
     acc = acc.sort_values("distance") if measured else acc.sort_values("lang", key=lambda s: s.map(position))
-    grid = sns.relplot(data=acc, x=x, y="mean", hue="method", hue_order=order, col="task",
-                       kind="line", marker="o", height=3.2, aspect=1.1, facet_kws={"sharey": True})
-    grid.set_axis_labels(label, "test accuracy")
-    grid.set(ylim=(0, 1.02))
+    tasks_shown = sorted(acc["task"].unique())
+    fig, axes = plt.subplots(1, len(tasks_shown), figsize=(3.6 * len(tasks_shown) + 1.5, 3.4), sharey=True,
+                             squeeze=False)
+    colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
-    for task, ax in grid.axes_dict.items():
+    # methods side by side around each language (their intervals would hide one another)
+    spread = (acc["distance"].max() - acc["distance"].min() if measured else len(position)) or 1.0
+    dodge = {method: (i - (len(order) - 1) / 2) * 0.012 * spread for i, method in enumerate(order)}
+    for ax, task in zip(axes[0], tasks_shown):
+        for method in order:
+            line = acc[(acc.task == task) & (acc.method == method)]
+            if line.empty:
+                continue
+            xs = (line[x] if measured else line["lang"].map(position)) + dodge[method]
+            ax.errorbar(xs, line["mean"], yerr=[line["mean"] - line["low"], line["high"] - line["mean"]],
+                        marker="o", markersize=4, capsize=2, linewidth=1.2, color=colours[method], label=method)
         ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
-    save(grid.figure, path)
+        if not measured:
+            ax.set_xticks(range(len(position)), list(position))
+        ax.set_title(f"task = {task}")
+        ax.set_xlabel(label)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("test accuracy (95% interval)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def comparisons(table: pd.DataFrame, languages: pd.DataFrame, task: str, path: Path) -> None:
+    """Pairs of methods x languages: the accuracy difference A - B, * where one is better beyond chance."""
+    rows = table[table.task == task]
+    if rows.empty:  # a single method: nothing to compare, and the figure says so
+        fig, ax = plt.subplots(figsize=(4, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{task}: one method only, no pair to compare", ha="center", va="center")
+        save(fig, path)
+        return
+    rows = rows.assign(pair=rows["method_a"] + " - " + rows["method_b"] + " L" + rows["prompt_length"].astype(str))
+    lang_order = [l for l in languages["lang"] if l in set(rows["lang"])] + ["all"]
+    pair_order = list(dict.fromkeys(rows["pair"]))
+    values = rows.pivot(index="pair", columns="lang", values="difference").loc[pair_order, lang_order]
+    marks = rows.assign(text=rows.apply(lambda r: f"{r['difference']:+.2f}{'*' if r['better'] else ''}", axis=1))
+    marks = marks.pivot(index="pair", columns="lang", values="text").loc[pair_order, lang_order]
+    fig, ax = plt.subplots(figsize=(1.1 * len(lang_order) + 2.5, 0.45 * len(pair_order) + 1.5))
+    sns.heatmap(values, annot=marks, fmt="", annot_kws={"fontsize": 8}, vmin=-1, vmax=1, center=0, cmap="RdBu",
+                ax=ax, cbar_kws={"label": "accuracy of A - accuracy of B"})
+    ax.set_title(f"{task}: paired differences on the same test examples (mean over seeds)\n"
+                 "* one method better beyond chance (paired permutation test, Holm over languages, 0.05)")
+    ax.set_xlabel("language (all: every language's examples together)")
+    ax.set_ylabel("A - B, prompt length")
+    save(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,4 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     for task in sorted(summary["task"].unique()):
         heatmap(summary, languages, task, args.out / f"heatmap_{task}.png")
     accuracy_vs_distance(summary, languages, pd.read_csv(args.tables / "tasks.csv"), args.out / "accuracy_vs_distance.png")
+    compared = pd.read_csv(args.tables / "comparisons.csv", keep_default_na=False, na_values=[""])
+    compared["better"] = compared["better"].fillna("")
+    for task in sorted(summary["task"].unique()):
+        comparisons(compared, languages, task, args.out / f"comparisons_{task}.png")
     logger.info("wrote figures to %s", args.out)
