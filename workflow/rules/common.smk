@@ -138,11 +138,17 @@ def metrics_files(wildcards=None):
 def figure_files():
     return [f"results/{EXPERIMENT}/figures/heatmap_{task}.png" for task in TASKS] + [
         f"results/{EXPERIMENT}/figures/accuracy_vs_distance.png"
-    ]
+    ] + [f"results/{EXPERIMENT}/figures/training_{task}.png" for task in TASKS]
+
+
+def grid_prompts(wildcards):
+    """Every prompt folder of the main method grid (what the evaluate jobs take), all tasks."""
+    return [f"results/{wildcards.experiment}/prompts/{MODEL}/{task}/{run}" for task in TASKS for run in TASK_RUNS]
 
 
 def all_targets(wildcards):
-    targets = figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
+    targets = figure_files() + [f"results/{EXPERIMENT}/tables/{name}.csv"
+                                for name in ("per_language", "training_curves")]
     if SPOT:
         targets += [f"results/{EXPERIMENT}/tables/{name}.csv"
                     for name in ("transfer", "retrieval", "similarity", "correlation", "neuron_masking")]
