@@ -123,7 +123,8 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     results = smoke_run / "results" / "smoke"
     for table in ("per_language", "summary", "languages", "distance_correlation"):
         assert (results / "tables" / f"{table}.csv").stat().st_size > 0
-    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance", "comparisons_topic"):
+    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance", "comparisons_topic",
+                   "training_topic", "training_nli", "training_paraphrase"):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 0
     assert (smoke_run / "logs" / "smoke" / "aggregate.log").exists()
     # every rule writes a benchmark file (benchmarks/bench_workflow.py tabulates them)...
@@ -239,13 +240,48 @@ def test_every_table_row_has_an_interval_and_every_pair_of_methods_a_paired_test
 
 
 @pytest.mark.slow
+def test_training_curves_hold_every_validation_of_every_trained_grid_prompt(smoke_run):
+    """training_curves.csv against the prompts' own train_log.jsonl: one point per validation line
+    and metric, with its numbers; the controls, which do not train, have no curve."""
+    import pandas as pd
+
+    results = smoke_run / "results" / "smoke"
+    curves = pd.read_csv(results / "tables" / "training_curves.csv")
+    config = yaml.safe_load(SMOKE.read_text())
+    prompts = results / "prompts" / config["backbone"]["name"]
+    trained = 0
+    for log in sorted(prompts.glob("*/*/L*/seed*/train_log.jsonl")):
+        task, method, length, seed = log.relative_to(prompts).parts[:4]
+        run = curves[(curves.task == task) & (curves.method == method) & (curves.prompt_length == int(length[1:]))
+                     & (curves.seed == int(seed.removeprefix("seed")))]
+        validations = [row for row in map(json.loads, log.read_text().splitlines()) if "dev_accuracy" in row]
+        if method in ("untrained", "no_prompt"):
+            assert not validations and run.empty, log
+            continue
+        trained += 1
+        assert validations, log
+        for metric in ("dev_accuracy", "dev_loss", "train_loss"):
+            points = run[run.metric == metric]
+            assert len(points) == len(validations), (log, metric)
+            assert points["step"].tolist() == [row["step"] for row in validations], (log, metric)
+            assert points["value"].tolist() == pytest.approx([row[metric] for row in validations], rel=1e-5)
+    assert trained == len(config["tasks"]) * 3 * len(config["prompt"]["lengths"]) * len(config["seeds"])
+    assert len(curves) == 3 * len(curves[curves.metric == "dev_accuracy"])
+    assert set(curves.method) == {"spt", "full_ft", "ltp"} and set(curves.model) == {config["backbone"]["name"]}
+    for task in config["tasks"]:
+        assert (results / "figures" / f"training_{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
 def test_report_gathers_every_figure_with_its_caption(smoke_run):
     report = smoke_run / "results" / "smoke" / "report.html"
     snakemake("--configfile", str(SMOKE), "--report", str(report), cwd=smoke_run)
     html = report.read_text(encoding="utf-8")
-    for figure in ("heatmap_topic", "accuracy_vs_distance", "transfer_gain", "similarity_vs_transfer", "neuron_masking"):
+    for figure in ("heatmap_topic", "accuracy_vs_distance", "transfer_gain", "similarity_vs_transfer", "neuron_masking",
+                   "training_topic"):
         assert f"{figure}.png" in html, figure
-    for caption in ("Soft prompt transfer (SPoT)", "Does prompt similarity predict transfer?", "Neuron masking check"):
+    for caption in ("Soft prompt transfer (SPoT)", "Does prompt similarity predict transfer?", "Neuron masking check",
+                    "Training curves of every prompt of the method grid"):
         assert caption in html, caption
 
 

@@ -31,6 +31,7 @@ STAGES = {
     "aggregate": "Collect metrics into tidy tables.",
     "transfer_tables": "SPoT: transfer.csv (gain over random init) and retrieval.csv.",
     "plot": "Draw the figures from the tables.",
+    "plot_curves": "Training curves (validation loss and accuracy per step) of trained prompts, per task.",
     "plot_transfer": "SPoT: the source x target heatmap of transfer gains.",
     "plot_similarity": "ON: similarity against transfer, and the neuron masking check.",
 }

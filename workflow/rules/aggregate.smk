@@ -61,3 +61,28 @@ rule plot:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt plot --tables {params.tables:q} --out {params.folder:q} > {log:q} 2>&1"
+
+
+rule plot_curves:
+    """Training curves of the main grid's prompts (their train_log.jsonl): a table and a figure per task."""
+    input:
+        prompts=grid_prompts,
+    output:
+        figures=report(
+            expand("results/{{experiment}}/figures/training_{task}.png", task=TASKS),
+            category="Training",
+            caption="../report/training.rst",
+        ),
+        table="results/{experiment}/tables/training_curves.csv",
+    log:
+        "logs/{experiment}/plot_curves.log",
+    benchmark:
+        "benchmarks/runs/{experiment}/plot_curves.tsv"
+    params:
+        model=MODEL,
+        folder=folder_of_first_output,
+    conda:
+        "../envs/xlprompt.yaml"
+    shell:
+        "python -m xlprompt plot_curves --prompt {input.prompts:q} --model {params.model:q} "
+        "--table {output.table:q} --out {params.folder:q} > {log:q} 2>&1"

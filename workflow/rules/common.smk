@@ -140,13 +140,19 @@ def predictions_files(wildcards=None):
 
 
 def figure_files():
-    return [f"results/{EXPERIMENT}/figures/{kind}_{task}.png" for kind in ("heatmap", "comparisons") for task in TASKS] + [
-        f"results/{EXPERIMENT}/figures/accuracy_vs_distance.png"
-    ]
+    per_task = [f"results/{EXPERIMENT}/figures/{kind}_{task}.png"
+                for kind in ("heatmap", "comparisons", "training") for task in TASKS]
+    return per_task + [f"results/{EXPERIMENT}/figures/accuracy_vs_distance.png"]
+
+
+def grid_prompts(wildcards):
+    """Every prompt folder of the main method grid (what the evaluate jobs take), all tasks."""
+    return [f"results/{wildcards.experiment}/prompts/{MODEL}/{task}/{run}" for task in TASKS for run in TASK_RUNS]
 
 
 def all_targets(wildcards):
-    targets = figure_files() + [f"results/{EXPERIMENT}/tables/per_language.csv"]
+    targets = figure_files() + [f"results/{EXPERIMENT}/tables/{name}.csv"
+                                for name in ("per_language", "training_curves")]
     if SPOT:
         targets += [f"results/{EXPERIMENT}/tables/{name}.csv"
                     for name in ("transfer", "retrieval", "similarity", "correlation", "neuron_masking")]
