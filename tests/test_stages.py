@@ -85,7 +85,7 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
         assert {"prompt.safetensors", "meta.json", "train_log.jsonl"} <= {p.name for p in prompt.iterdir()}
         out = tmp_path / "metrics" / f"{method}.json"
         evaluate.main(["--prompt", str(prompt), "--backbone", str(backbone_dir), "--data", str(world_dir / "topic"),
-                       "--out", str(out)])
+                       "--out", str(out), "--predictions", str(out.with_suffix(".parquet"))])
         result = json.loads(out.read_text())
         assert [row["lang"] for row in result["rows"]] == ["en", "far", "half", "rev"]
         assert all(0 <= row["accuracy"] <= 1 for row in result["rows"])
@@ -106,17 +106,21 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
                        "--data", str(world_dir / "topic"), "--out", *together])
 
     tables = tmp_path / "tables"
-    aggregate.main(["--metrics", *metrics, "--languages", str(world_dir / "languages.json"), "--out", str(tables)])
+    aggregate.main(["--metrics", *metrics, "--predictions", *(str(Path(m).with_suffix(".parquet")) for m in metrics),
+                    "--methods", "spt", "untrained", "no_prompt",
+                    "--languages", str(world_dir / "languages.json"), "--out", str(tables)])
     per_language = pd.read_csv(tables / "per_language.csv")
     assert list(per_language.columns) == ["model", "task", "method", "prompt_length", "source", "seed", "lang",
-                                          "metric", "value"]
+                                          "metric", "value", "low", "high"]
     assert len(per_language) == 3 * 4 * 2  # methods x languages x metrics
     assert set(pd.read_csv(tables / "languages.csv")["lang"]) == {"en", "rev", "half", "far"}
     assert pd.read_csv(tables / "tasks.csv").to_dict("records") == [
         {"task": "topic", "labels": 3, "chance_accuracy": pytest.approx(1 / 3)}]
 
     plot.main(["--tables", str(tables), "--out", str(tmp_path / "figures")])
-    for name in ("heatmap_topic.png", "accuracy_vs_distance.png"):
+    comparisons = pd.read_csv(tables / "comparisons.csv")
+    assert list(zip(comparisons.method_a, comparisons.method_b)).count(("spt", "untrained")) == 4 + 1  # languages, all
+    for name in ("heatmap_topic.png", "accuracy_vs_distance.png", "comparisons_topic.png"):
         assert (tmp_path / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -237,6 +237,20 @@ def test_every_table_row_has_an_interval_and_every_pair_of_methods_a_paired_test
         assert row.accuracy_a == pytest.approx(means[(row.task, row.method_a, row.lang)], abs=1e-5)
         assert row.accuracy_b == pytest.approx(means[(row.task, row.method_b, row.lang)], abs=1e-5)
         assert row.low <= row.difference <= row.high and row.p_value <= row.p_holm <= 1
+    # SPoT's inits of each target likewise, each side's accuracy the mean over seeds in transfer.csv
+    transfer = pd.read_csv(tables / "transfer.csv")
+    transfer = transfer[(transfer.metric == "accuracy") & transfer.applicable]
+    arm = transfer["init"].where(~transfer["init"].isin(["transfer", "zero_shot"]),
+                                 transfer["source"].where(transfer["init"] == "transfer", "zero_shot:" + transfer["source"]))
+    means = transfer.assign(arm=arm).groupby(["model", "target", "arm", "lang"])["value"].mean()
+    inits = pd.read_csv(tables / "transfer_comparisons.csv", keep_default_na=False)
+    assert set(inits.model) == set(means.index.get_level_values("model")) and len(inits)
+    for row in inits[inits.lang != "all"].itertuples():
+        assert row.accuracy_a == pytest.approx(means[(row.model, row.task, row.arm_a, row.lang)], abs=1e-5)
+        assert row.accuracy_b == pytest.approx(means[(row.model, row.task, row.arm_b, row.lang)], abs=1e-5)
+    arms = means.groupby(["model", "target"]).apply(lambda group: group.index.get_level_values("arm").nunique())
+    pairs = inits[inits.lang == "all"].groupby(["model", "task"]).size()
+    assert pairs.to_dict() == {key: n * (n - 1) // 2 for key, n in arms.items()}  # every pair of inits
 
 
 @pytest.mark.slow
@@ -325,8 +339,8 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_ta
     # (the profile's rerun-incomplete redoes the job that was killed).
     snakemake("--unlock", "--configfile", str(SMOKE), cwd=workdir)
     snakemake("--cores", "2", "--configfile", str(SMOKE), cwd=workdir)
-    for table in ("per_language", "summary", "comparisons", "distance_correlation", "transfer", "retrieval",
-                  "similarity", "correlation", "neuron_masking"):
+    for table in ("per_language", "summary", "comparisons", "distance_correlation", "transfer", "transfer_comparisons",
+                  "retrieval", "similarity", "correlation", "neuron_masking"):
         fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
         assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table
 

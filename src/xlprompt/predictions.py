@@ -24,24 +24,26 @@ from xlprompt.statistics import LEVEL, RESAMPLES, holm, metric_interval, paired_
 logger = logging.getLogger(__name__)
 
 RUN_KEYS = ["model", "task", "method", "prompt_length", "source", "seed"]
+TRANSFER_KEYS = ["model", "task", "prompt_length", "arm", "init", "source", "seed"]  # evaluate_transfer's
 METRICS = ["accuracy", "macro_f1"]
 ALL_LANGUAGES = "all"  # the comparisons' row over every language's test examples together
 
 
-def read_predictions(paths: Iterable[Path]) -> pd.DataFrame:
-    """Every predictions file, with label codes (``gold_code``, ``pred_code``) and ``n_labels``."""
+def read_predictions(paths: Iterable[Path], keys: Sequence[str] = RUN_KEYS) -> pd.DataFrame:
+    """Every predictions file, with label codes (``gold_code``, ``pred_code``) and ``n_labels``;
+    ``keys``: the columns that name a run (evaluate's, or evaluate_transfer's ``TRANSFER_KEYS``)."""
     frames = []
     for path in paths:
         frame = pd.read_parquet(path)
         labels = [column.removeprefix("score_") for column in frame.columns if column.startswith("score_")]
-        missing = [key for key in [*RUN_KEYS, "lang", "example_id", "gold", "pred"] if key not in frame.columns]
+        missing = [key for key in [*keys, "lang", "example_id", "gold", "pred"] if key not in frame.columns]
         if missing or not labels:
             raise ValueError(f"{path}: not a predictions file (missing columns {missing or ['score_<label>']})")
         code = {label: i for i, label in enumerate(labels)}
         unknown = sorted(set(frame["gold"]).union(frame["pred"]) - set(code))
         if unknown:
             raise ValueError(f"{path}: labels {unknown} have no score_<label> column")
-        frames.append(frame[[*RUN_KEYS, "lang", "example_id"]].assign(
+        frames.append(frame[[*keys, "lang", "example_id"]].assign(
             gold_code=frame["gold"].map(code).astype(int), pred_code=frame["pred"].map(code).astype(int),
             n_labels=len(labels)))
     if not frames:
@@ -55,8 +57,8 @@ def _aligned(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
     wide = group.pivot(index=["lang", "example_id"], columns="seed", values="pred_code")
     gold = group.drop_duplicates(["lang", "example_id"]).set_index(["lang", "example_id"])["gold_code"]
     if wide.isna().any().any() or len(gold) != len(wide):
-        raise ValueError(f"seeds {list(wide.columns)} of {group.iloc[0][RUN_KEYS[:5]].to_dict()} were not scored on "
-                         "the same test examples")
+        raise ValueError(f"seeds {list(wide.columns)} of {group.iloc[0].drop(['seed', 'lang', 'example_id']).to_dict()} "
+                         "were not scored on the same test examples")
     return gold.loc[wide.index].to_numpy(), wide.to_numpy().T, list(wide.columns)
 
 
@@ -84,45 +86,53 @@ def with_intervals(table: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame
     return merged
 
 
-def _comparison_groups(predictions: pd.DataFrame):
-    """(model, task, prompt_length, source) and its rows: the methods of one prompt length, with
-    the runs without a prompt (length 0: ``no_prompt``) in every length's group."""
+def _comparison_groups(predictions: pd.DataFrame, arm: str):
+    """The keys (model, task, prompt_length, source) of each group and its rows: the methods of one prompt length, with
+    the runs without a prompt (length 0: ``no_prompt``) in every length's group. Transfer arms
+    (``arm`` other than method) group by model, target and length: their source is the arm."""
+    if arm != "method":
+        for key, group in predictions.groupby(["model", "task", "prompt_length"], sort=True):
+            yield dict(zip(["model", "task", "prompt_length"], key)), group
+        return
     for (model, task, source), group in predictions.groupby(["model", "task", "source"], sort=True):
         lengths = sorted(set(group["prompt_length"]) - {0}) or [0]
         for length in lengths:
-            yield (model, task, length, source), group[group["prompt_length"].isin({length, 0})]
+            yield ({"model": model, "task": task, "prompt_length": length, "source": source},
+                   group[group["prompt_length"].isin({length, 0})])
 
 
 def comparisons_table(predictions: pd.DataFrame, method_order: Sequence[str] = (), level: float = LEVEL,
-                      resamples: int = RESAMPLES, alpha: float = 0.05) -> pd.DataFrame:
+                      resamples: int = RESAMPLES, alpha: float = 0.05, arm: str = "method") -> pd.DataFrame:
     """Every pair of methods (A before B in ``method_order``, then by name) on the same test
     examples, per model, task, prompt length (runs without a prompt join every length) and
     source: accuracy of each (mean over seeds), the
     difference A - B with its interval and the paired test's p-value per language and over all
     languages (``lang`` = "all"), ``p_holm`` Holm-corrected over the pair's languages (the "all"
     row is a family of its own), and ``better``: the method ahead where ``p_holm`` < ``alpha``.
+    ``arm="arm"`` compares SPoT's inits of one target instead (evaluate_transfer's predictions);
+    the columns are then ``arm_a`` and ``arm_b``.
 
     The paired test takes each example's correctness averaged over the method's seeds, so a
     method with several seeds is compared by its mean prediction quality on that example.
     """
     rank = {method: i for i, method in enumerate(method_order)}
     rows = []
-    for key, group in _comparison_groups(predictions):
-        correct = {}  # method -> Series over (lang, example_id): correctness averaged over seeds
-        for method, runs in group.groupby("method"):
+    for key, group in _comparison_groups(predictions, arm):
+        correct = {}  # arm -> Series over (lang, example_id): correctness averaged over seeds
+        for method, runs in group.groupby(arm):
             correct[method] = (runs["gold_code"] == runs["pred_code"]).groupby(
                 [runs["lang"], runs["example_id"]]).mean()
         methods = sorted(correct, key=lambda m: (rank.get(m, len(rank)), m))
         for a, b in itertools.combinations(methods, 2):
             both = pd.concat({"a": correct[a], "b": correct[b]}, axis=1)
             if both.isna().any().any():
-                raise ValueError(f"{a} and {b} on {dict(zip(['model', 'task', 'prompt_length', 'source'], key))} "
+                raise ValueError(f"{a} and {b} on {key} "
                                  "were not scored on the same test examples")
             pair = []
             for lang, part in [*both.groupby(level="lang", sort=False), (ALL_LANGUAGES, both)]:
                 test = paired_difference(part["a"].to_numpy(), part["b"].to_numpy(), level, resamples)
-                pair.append({**dict(zip(["model", "task", "prompt_length", "source"], key)), "method_a": a,
-                             "method_b": b, "lang": lang, "examples": len(part), "accuracy_a": part["a"].mean(),
+                pair.append({**key, f"{arm}_a": a,
+                             f"{arm}_b": b, "lang": lang, "examples": len(part), "accuracy_a": part["a"].mean(),
                              "accuracy_b": part["b"].mean(), **test})
             languages = pair[:-1]
             for row, adjusted in zip(languages, holm([row["p_value"] for row in languages])):
@@ -134,6 +144,7 @@ def comparisons_table(predictions: pd.DataFrame, method_order: Sequence[str] = (
             rows.extend(pair)
     if not rows:
         logger.info("comparisons: fewer than two methods per task, nothing to compare")
-    columns = ["model", "task", "prompt_length", "source", "method_a", "method_b", "lang", "examples",
+    columns = ["model", "task", "prompt_length", *(["source"] if arm == "method" else []), f"{arm}_a", f"{arm}_b",
+               "lang", "examples",
                "accuracy_a", "accuracy_b", "difference", "low", "high", "p_value", "p_holm", "better"]
     return pd.DataFrame(rows, columns=columns)

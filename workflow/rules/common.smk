@@ -155,7 +155,8 @@ def all_targets(wildcards):
                                 for name in ("per_language", "training_curves")]
     if SPOT:
         targets += [f"results/{EXPERIMENT}/tables/{name}.csv"
-                    for name in ("transfer", "retrieval", "similarity", "correlation", "neuron_masking")]
+                    for name in ("transfer", "transfer_comparisons", "retrieval", "similarity", "correlation",
+                                 "neuron_masking")]
         targets += [f"results/{EXPERIMENT}/figures/{name}.png"
                     for name in ("transfer_gain", "similarity_vs_transfer", "neuron_masking")]
     return targets
@@ -396,6 +397,11 @@ def similarity_prompts(wildcards):
 def transfer_metric_files(wildcards):
     return [f"results/{wildcards.experiment}/transfer_metrics/{model}/{target}/L{length}.json"
             for model in MODELS for target in SPOT_TARGETS for length in LENGTHS]
+
+
+def transfer_prediction_files(wildcards):
+    return [path.replace("/transfer_metrics/", "/transfer_predictions/", 1).removesuffix(".json") + ".parquet"
+            for path in transfer_metric_files(wildcards)]
 
 
 def projector_inputs(wildcards):

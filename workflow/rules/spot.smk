@@ -9,6 +9,7 @@ rule evaluate_transfer:
         unpack(evaluate_transfer_inputs),
     output:
         metrics="results/{experiment}/transfer_metrics/{model}/{target}/L{length}.json",
+        predictions="results/{experiment}/transfer_predictions/{model}/{target}/L{length}.parquet",
     log:
         "logs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.log",
     benchmark:
@@ -24,7 +25,7 @@ rule evaluate_transfer:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt evaluate_transfer --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
-        "--out {output.metrics:q} --threads {threads} {params.args} > {log:q} 2>&1"
+        "--out {output.metrics:q} --predictions {output.predictions:q} --threads {threads} {params.args} > {log:q} 2>&1"
 
 
 rule prompt_activations:
@@ -81,10 +82,12 @@ rule transfer_tables:
     """transfer.csv (every run, gain over random init) and retrieval.csv (SPoT's Table 3)."""
     input:
         results=transfer_metric_files,
+        predictions=transfer_prediction_files,
         similarity="results/{experiment}/tables/similarity.csv",
     output:
         transfer="results/{experiment}/tables/transfer.csv",
         retrieval="results/{experiment}/tables/retrieval.csv",
+        comparisons="results/{experiment}/tables/transfer_comparisons.csv",
     log:
         "logs/{experiment}/transfer_tables.log",
     benchmark:
@@ -94,7 +97,8 @@ rule transfer_tables:
     conda:
         "../envs/xlprompt.yaml"
     shell:
-        "python -m xlprompt transfer_tables --results {input.results:q} --similarity {input.similarity:q} "
+        "python -m xlprompt transfer_tables --results {input.results:q} --predictions {input.predictions:q} "
+        "--similarity {input.similarity:q} "
         "--out {params.folder:q} > {log:q} 2>&1"
 
 

@@ -18,6 +18,11 @@ source label reaches: xlprompt.evaluation.predict_mapped); every map is checked 
 tasks' labels before anything computes. Zero-shot rows add ``loss_n``, the examples their
 loss averages over.
 
+With --predictions, also one parquet file of every test example's prediction by every run:
+model, task (the target), prompt_length, init, source, arm (what transfer_tables compares:
+the init, or the source's name for a transfer, ``zero_shot:<source>`` for a zero-shot run),
+seed, lang, example_id, gold, pred and ``score_<label>`` per target label.
+
 Example:
     python -m xlprompt evaluate_transfer --backbone resources/models/tiny-xlmr-demo \
         --data resources/data/demo/domain \
@@ -25,7 +30,8 @@ Example:
                topic=results/demo/transfer/tiny-xlmr-demo/domain/topic/L16/seed0 \
         --sources topic=results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 \
         --label-maps '{"topic": {"domain": {"sports": "sports+health", ...}}}' \
-        --out results/demo/transfer_metrics/tiny-xlmr-demo/domain/L16.json
+        --out results/demo/transfer_metrics/tiny-xlmr-demo/domain/L16.json \
+        --predictions results/demo/transfer_predictions/tiny-xlmr-demo/domain/L16.parquet
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from xlprompt.checks import label_map_indices
 from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.evaluation import TestSets, score
-from xlprompt.io import read_json, write_json
+from xlprompt.evaluation import TestSets, predictions_frame, score
+from xlprompt.io import read_json, write_json, write_parquet
 from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
 from xlprompt.train import load_backbone, load_trained
 
@@ -55,8 +63,10 @@ def zero_shot_task(source_tasks: list[str], target: str, label_maps: dict) -> st
 
 def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, Path]],
                       sources: list[tuple[str, Path]], label_maps: dict, languages: list[str] | None,
-                      split: str = "test", source_model: str = "", compute: Compute = CPU) -> dict:
-    """Every run and every source's zero-shot run on the target, computed on ``compute``."""
+                      split: str = "test", source_model: str = "", compute: Compute = CPU,
+                      with_predictions: bool = False):
+    """Every run and every source's zero-shot run on the target, computed on ``compute``; with
+    ``with_predictions``, also every test example's prediction (a frame: module docstring)."""
     shared = load_backbone(backbone_dir)
     place(shared[0], compute)
     tokenizer = shared[1]
@@ -72,11 +82,19 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
             zero_shot[path] = (task, label_map_indices(label_maps[task][target], task, metas[path]["label_names"][task],
                                                        target, tests.labels.names, f"--label-maps {task}.{target}"))
     lengths = set()
+    predictions: list[pd.DataFrame] = []
 
-    def rows_of(model, max_length: int, label_map: list[int] | None = None) -> list[dict]:
-        return [{"lang": lang, **score(model, tests.encoded(lang, max_length), tokenizer.pad_token_id, n_labels,
-                                       label_map).row}
-                for lang in tests.languages]
+    def rows_of(model, max_length: int, run: dict, label_map: list[int] | None = None) -> list[dict]:
+        rows = []
+        for lang in tests.languages:
+            data = tests.encoded(lang, max_length)
+            scored = score(model, data, tokenizer.pad_token_id, n_labels, label_map)
+            rows.append({"lang": lang, **scored.row})
+            if with_predictions:
+                arm = {"transfer": run["source"], "zero_shot": f"zero_shot:{run['source']}"}.get(run["init"], run["init"])
+                keys = {"init": run["init"], "source": run["source"], "arm": arm, "seed": run["seed"], "lang": lang}
+                predictions.append(predictions_frame(data, scored, tests.labels.names).assign(**keys))
+        return rows
 
     out_runs = []
     for name, path in runs:
@@ -97,7 +115,8 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
             raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
         lengths.add(cfg["prompt_length"])
         model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
-        out_runs.append({**described, "seed": cfg["seed"], "applicable": True, "rows": rows_of(model, cfg["max_length"])})
+        run = {**described, "seed": cfg["seed"], "applicable": True}
+        out_runs.append({**run, "rows": rows_of(model, cfg["max_length"], run)})
         logger.info("%s from %s, seed %d: accuracy %s", target, name, cfg["seed"],
                     " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in out_runs[-1]["rows"]))
     for name, path in sources:
@@ -108,14 +127,20 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
                "rows": []}
         if task is not None:
             model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
-            run["rows"] = rows_of(model, cfg["max_length"], label_map)
+            run["rows"] = rows_of(model, cfg["max_length"], run, label_map)
             logger.info("zero-shot %s -> %s (via %s), seed %d: accuracy %s", name, target, task, cfg["seed"],
                         " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in run["rows"]))
         out_runs.append(run)
     if len(lengths) > 1:
         raise ValueError(f"prompts of different lengths {sorted(lengths)} in one target's evaluation")
-    return {"model": backbone_dir.name, "target": target, "prompt_length": lengths.pop() if lengths else 0,
-            "split": split, "chance": 1.0 / n_labels, "runs": out_runs}
+    document = {"model": backbone_dir.name, "target": target, "prompt_length": lengths.pop() if lengths else 0,
+                "split": split, "chance": 1.0 / n_labels, "runs": out_runs}
+    if not with_predictions:
+        return document
+    frame = pd.concat(predictions, ignore_index=True).assign(model=document["model"], task=target,
+                                                             prompt_length=document["prompt_length"])
+    front = ["model", "task", "prompt_length", "init", "source", "arm", "seed", "lang", "example_id", "gold", "pred"]
+    return document, frame[front + [c for c in frame.columns if c not in front]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test")
     parser.add_argument("--source-model", default="", help="cross-model runs: the backbone their prompts came from")
     parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    parser.add_argument("--predictions", type=Path, default=None, help="predictions parquet to write (optional)")
     return parser
 
 
@@ -137,5 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
                                named_paths(args.sources, "--sources"), json.loads(args.label_maps),
-                               args.languages, args.split, args.source_model, compute=choose_compute(args.device))
+                               args.languages, args.split, args.source_model, compute=choose_compute(args.device),
+                               with_predictions=args.predictions is not None)
+    if args.predictions is not None:
+        result, predictions = result
+        write_parquet(predictions, args.predictions)
     write_json(args.out, result)

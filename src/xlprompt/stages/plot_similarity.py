@@ -62,7 +62,8 @@ def similarity_vs_transfer(similarity: pd.DataFrame, transfer: pd.DataFrame, cor
         title = measure_name(metric, embedding, layers)
         if len(stats):
             s = stats.iloc[0]
-            title += f"\nSpearman {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}]"
+            title += (f"\nSpearman {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}], "
+                      f"p (sources permuted) {s.spearman_p_sources:.2f}")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("similarity (distance for euclidean)")
         ax.set_ylabel(f"accuracy gain over random init ({train_language})")

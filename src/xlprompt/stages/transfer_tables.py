@@ -6,9 +6,14 @@ Reads evaluate_transfer's JSON files and similarity.csv; writes (under --out)::
                     seed, lang, metric, value, applicable, gain (value - random init's)
     retrieval.csv   per target, similarity and language: no transfer, top-1 and best-of-top-3
                     retrieved sources, oracle best source (target 'mean': over targets)
+    transfer_comparisons.csv  with --predictions: every pair of inits of a target (random,
+                    label_words, each source, each source zero-shot) on the same test examples,
+                    per language and over all: difference, 95% interval, paired-test p-value,
+                    Holm over languages (xlprompt.predictions.comparisons_table)
 
 Example:
     python -m xlprompt transfer_tables --results results/demo/transfer_metrics/tiny-xlmr-demo/*/L16.json \
+        --predictions results/demo/transfer_predictions/tiny-xlmr-demo/*/L16.parquet \
         --similarity results/demo/tables/similarity.csv --out results/demo/tables
 """
 
@@ -22,7 +27,8 @@ import pandas as pd
 
 from xlprompt.cli import stage_parser, start
 from xlprompt.io import read_json, write_csv
-from xlprompt.spot import retrieval_table, transfer_table
+from xlprompt.predictions import TRANSFER_KEYS, comparisons_table, read_predictions
+from xlprompt.spot import BASELINES, retrieval_table, transfer_table
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +36,7 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("transfer_tables", __doc__)
     parser.add_argument("--results", nargs="+", required=True, type=Path, help="evaluate_transfer JSON files")
+    parser.add_argument("--predictions", nargs="*", default=[], type=Path, help="evaluate_transfer predictions files")
     parser.add_argument("--similarity", required=True, type=Path, help="similarity.csv")
     parser.add_argument("--out", required=True, type=Path, help="tables folder")
     return parser
@@ -42,4 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     retrieval = retrieval_table(transfer, pd.read_csv(args.similarity))
     write_csv(transfer, args.out / "transfer.csv")
     write_csv(retrieval, args.out / "retrieval.csv")
+    if args.predictions:
+        predictions = read_predictions(sorted(args.predictions), TRANSFER_KEYS)
+        order = [*BASELINES, *sorted(set(transfer.loc[transfer.init == "transfer", "source"]))]
+        write_csv(comparisons_table(predictions, order, arm="arm"), args.out / "transfer_comparisons.csv")
     logger.info("wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s", len(transfer), len(retrieval), args.out)
