@@ -48,7 +48,8 @@ def distance_correlation(per_language: pd.DataFrame, languages: pd.DataFrame) ->
     mean = mean.merge(languages[["lang", "distance"]], on="lang", how="inner")
     rows = []
     for keys, group in mean.groupby(["model", "task", "method", "prompt_length", "source"], sort=True):
-        rho = stats.spearmanr(group["value"], group["distance"]).statistic if len(group) > 2 else float("nan")
+        defined = len(group) > 2 and group["value"].nunique() > 1 and group["distance"].nunique() > 1
+        rho = stats.spearmanr(group["value"], group["distance"]).statistic if defined else float("nan")
         rows.append(dict(zip(["model", "task", "method", "prompt_length", "source"], keys),
                          spearman_rho=rho, languages=len(group)))
     return pd.DataFrame(rows)

@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     for task in sorted(summary["task"].unique()):
         heatmap(summary, languages, task, args.out / f"heatmap_{task}.png")
     accuracy_vs_distance(summary, languages, pd.read_csv(args.tables / "tasks.csv"), args.out / "accuracy_vs_distance.png")
-    compared = pd.read_csv(args.tables / "comparisons.csv", keep_default_na=False, na_values=[""])
-    compared["better"] = compared["better"].fillna("")
+    compared = pd.read_csv(args.tables / "comparisons.csv", dtype={"better": str}).fillna({"better": ""})
     for task in sorted(summary["task"].unique()):
         comparisons(compared, languages, task, args.out / f"comparisons_{task}.png")
     logger.info("wrote figures to %s", args.out)
