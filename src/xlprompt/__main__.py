@@ -33,6 +33,7 @@ STAGES = {
     "plot": "Draw the figures from the tables.",
     "plot_transfer": "SPoT: the source x target heatmap of transfer gains.",
     "plot_similarity": "ON: similarity against transfer, and the neuron masking check.",
+    "headline": "Print where the results are and the headline table (accuracy per method and language).",
 }
 
 

@@ -4,8 +4,10 @@ rule aggregate:
         metrics=metrics_files,
         languages=f"resources/data/{WORLD}",
     output:
-        per_language="results/{experiment}/tables/per_language.csv",
-        summary="results/{experiment}/tables/summary.csv",
+        per_language=report("results/{experiment}/tables/per_language.csv", category="Tables",
+                            caption="../report/table_per_language.rst"),
+        summary=report("results/{experiment}/tables/summary.csv", category="Tables",
+                       caption="../report/table_summary.rst"),
         languages="results/{experiment}/tables/languages.csv",
         distance="results/{experiment}/tables/distance_correlation.csv",
         tasks="results/{experiment}/tables/tasks.csv",
@@ -29,15 +31,23 @@ rule plot:
         languages="results/{experiment}/tables/languages.csv",
         tasks="results/{experiment}/tables/tasks.csv",
     output:
-        heatmaps=report(
-            expand("results/{{experiment}}/figures/heatmap_{task}.png", task=TASKS),
-            category="Accuracy per language",
-            caption="../report/heatmap.rst",
-        ),
+        # one subcategory per task: the heatmaps are the task's, the distance figure has all
+        heatmaps=[
+            report(
+                f"results/{{experiment}}/figures/heatmap_{task}.png",
+                category="Methods",
+                subcategory=task,
+                caption="../report/heatmap.rst",
+                labels={"figure": "accuracy per method and language", "task": task},
+            )
+            for task in TASKS
+        ],
         distance=report(
             "results/{experiment}/figures/accuracy_vs_distance.png",
-            category="Accuracy per language",
+            category="Methods",
+            subcategory="all tasks",
             caption="../report/distance.rst",
+            labels={"figure": "accuracy vs distance from English", "task": "all"},
         ),
     log:
         "logs/{experiment}/plot.log",
