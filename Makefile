@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke run report test slurm-tools bench lint clean
+.PHONY: setup demo smoke run report test slurm-tools browser-tools bench lint clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[workflow,test]"
 	touch $(STAMP)
 
+# An experiment's name (results/<name>/), read from its config file.
+experiment = $(shell awk '/^experiment:/ {print $$2; exit}' $(1))
+DEMO := $(call experiment,config/config.yaml)
+
+# The workflow, then its HTML report, then where the results are and the headline table.
 demo: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES)
+	$(SNAKEMAKE) --report results/$(DEMO)/report.html
+	$(BIN)/python -m xlprompt headline --tables results/$(DEMO)/tables
 
 smoke: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/smoke.yaml
@@ -40,14 +47,14 @@ run: $(STAMP)
 	@test -n "$(CONFIG)" || { echo "make run needs CONFIG=config/<experiment>.yaml"; exit 2; }
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
 
-# The HTML report of the demo (or of CONFIG=...): every figure with its caption, written to
-# results/<experiment>/report.html.
+# The HTML report of the demo (or of CONFIG=...), written to results/<experiment>/report.html: a
+# front page with the experiment's config and how to read it, every figure and main table with
+# its caption, by category (workflow/report/).
 REPORT_CONFIG = $(or $(CONFIG),config/config.yaml)
 report: $(STAMP)
-	$(SNAKEMAKE) --configfile $(REPORT_CONFIG) \
-		--report results/$(shell awk '/^experiment:/ {print $$2; exit}' $(REPORT_CONFIG))/report.html
+	$(SNAKEMAKE) --configfile $(REPORT_CONFIG) --report results/$(call experiment,$(REPORT_CONFIG))/report.html
 
-test: $(STAMP) slurm-tools
+test: $(STAMP) slurm-tools browser-tools
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest
 
 # The Slurm tests (tests/test_slurm.py) start a private one-node cluster from Debian's Slurm and
@@ -63,6 +70,20 @@ slurm-tools:
 			$(SLURM_PACKAGES) >/dev/null; } || echo "note: apt-get could not install $(SLURM_PACKAGES)"; \
 	else \
 		echo "note: $(SLURM_PACKAGES) are not installed and make is not root: the Slurm tests will be skipped"; \
+	fi
+
+# The report test (tests/test_report.py) opens the HTML report in Debian's headless Chromium:
+# installed here when missing and make runs as root, else that test is skipped and says why
+# (.ci/run sets XLPROMPT_REQUIRE_BROWSER=1, where a missing browser fails it).
+BROWSER_PACKAGES := chromium
+browser-tools:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(BROWSER_PACKAGES) (Debian) for the report test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$(BROWSER_PACKAGES) >/dev/null; } || echo "note: apt-get could not install $(BROWSER_PACKAGES)"; \
+	else \
+		echo "note: $(BROWSER_PACKAGES) is not installed and make is not root: the report test will be skipped"; \
 	fi
 
 # Every benchmark (about 9 minutes on 2 cores), then one line per target: value, target, met.

@@ -8,6 +8,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# The HTML report's front page (snakemake --report; make report): the experiment, its config and
+# how to read each category of results.
+report: "workflow/report/workflow.rst"
+
+
 # The demo config, unless one was given (--configfile replaces it instead of merging into
 # it, so no key of the demo leaks into another experiment).
 if not config:

@@ -34,6 +34,7 @@ STAGES = {
     "plot_curves": "Training curves (validation loss and accuracy per step) of trained prompts, per task.",
     "plot_transfer": "SPoT: the source x target heatmap of transfer gains.",
     "plot_similarity": "ON: similarity against transfer, and the neuron masking check.",
+    "headline": "Print where the results are and the headline table (accuracy per method and language).",
 }
 
 

@@ -6,12 +6,15 @@ rule aggregate:
         predictions=predictions_files,
         languages=f"resources/data/{WORLD}",
     output:
-        per_language="results/{experiment}/tables/per_language.csv",
-        summary="results/{experiment}/tables/summary.csv",
+        per_language=report("results/{experiment}/tables/per_language.csv", category="Tables",
+                            caption="../report/table_per_language.rst"),
+        summary=report("results/{experiment}/tables/summary.csv", category="Tables",
+                       caption="../report/table_summary.rst"),
         languages="results/{experiment}/tables/languages.csv",
         distance="results/{experiment}/tables/distance_correlation.csv",
         tasks="results/{experiment}/tables/tasks.csv",
-        comparisons="results/{experiment}/tables/comparisons.csv",
+        comparisons=report("results/{experiment}/tables/comparisons.csv", category="Tables",
+                           caption="../report/table_comparisons.rst"),
     log:
         "logs/{experiment}/aggregate.log",
     benchmark:
@@ -35,21 +38,34 @@ rule plot:
         tasks="results/{experiment}/tables/tasks.csv",
         comparisons="results/{experiment}/tables/comparisons.csv",
     output:
-        heatmaps=report(
-            expand("results/{{experiment}}/figures/heatmap_{task}.png", task=TASKS),
-            category="Accuracy per language",
-            caption="../report/heatmap.rst",
-        ),
+        # one subcategory per task: the heatmaps are the task's, the distance figure has all
+        heatmaps=[
+            report(
+                f"results/{{experiment}}/figures/heatmap_{task}.png",
+                category="Methods",
+                subcategory=task,
+                caption="../report/heatmap.rst",
+                labels={"figure": "accuracy per method and language", "task": task},
+            )
+            for task in TASKS
+        ],
         distance=report(
             "results/{experiment}/figures/accuracy_vs_distance.png",
-            category="Accuracy per language",
+            category="Methods",
+            subcategory="all tasks",
             caption="../report/distance.rst",
+            labels={"figure": "accuracy vs distance from English", "task": "all"},
         ),
-        comparisons=report(
-            expand("results/{{experiment}}/figures/comparisons_{task}.png", task=TASKS),
-            category="Accuracy per language",
-            caption="../report/comparisons.rst",
-        ),
+        comparisons=[
+            report(
+                f"results/{{experiment}}/figures/comparisons_{task}.png",
+                category="Methods",
+                subcategory=task,
+                caption="../report/comparisons.rst",
+                labels={"figure": "paired differences between methods", "task": task},
+            )
+            for task in TASKS
+        ],
     log:
         "logs/{experiment}/plot.log",
     benchmark:
@@ -68,11 +84,16 @@ rule plot_curves:
     input:
         prompts=grid_prompts,
     output:
-        figures=report(
-            expand("results/{{experiment}}/figures/training_{task}.png", task=TASKS),
-            category="Training",
-            caption="../report/training.rst",
-        ),
+        figures=[
+            report(
+                f"results/{{experiment}}/figures/training_{task}.png",
+                category="Training",
+                subcategory=task,
+                caption="../report/training.rst",
+                labels={"figure": "validation loss and accuracy against step", "task": task},
+            )
+            for task in TASKS
+        ],
         table="results/{experiment}/tables/training_curves.csv",
     log:
         "logs/{experiment}/plot_curves.log",

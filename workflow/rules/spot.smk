@@ -85,9 +85,11 @@ rule transfer_tables:
         predictions=transfer_prediction_files,
         similarity="results/{experiment}/tables/similarity.csv",
     output:
-        transfer="results/{experiment}/tables/transfer.csv",
+        transfer=report("results/{experiment}/tables/transfer.csv", category="Tables",
+                        caption="../report/table_transfer.rst"),
         retrieval="results/{experiment}/tables/retrieval.csv",
-        comparisons="results/{experiment}/tables/transfer_comparisons.csv",
+        comparisons=report("results/{experiment}/tables/transfer_comparisons.csv", category="Tables",
+                           caption="../report/table_transfer_comparisons.rst"),
     log:
         "logs/{experiment}/transfer_tables.log",
     benchmark:
@@ -109,8 +111,9 @@ rule plot_transfer:
     output:
         figure=report(
             "results/{experiment}/figures/transfer_gain.png",
-            category="Prompt transfer (SPoT)",
+            category="Transfer",
             caption="../report/transfer.rst",
+            labels={"figure": "transfer gain (SPoT)"},
         ),
     log:
         "logs/{experiment}/plot_transfer.log",
@@ -203,7 +206,8 @@ rule correlate:
         similarity="results/{experiment}/tables/similarity.csv",
         transfer="results/{experiment}/tables/transfer.csv",
     output:
-        table="results/{experiment}/tables/correlation.csv",
+        table=report("results/{experiment}/tables/correlation.csv", category="Tables",
+                     caption="../report/table_correlation.rst"),
     log:
         "logs/{experiment}/correlate.log",
     benchmark:
@@ -227,13 +231,15 @@ rule plot_similarity:
     output:
         scatter=report(
             "results/{experiment}/figures/similarity_vs_transfer.png",
-            category="Transferability (ON)",
+            category="Similarity",
             caption="../report/similarity.rst",
+            labels={"figure": "similarity vs transfer"},
         ),
         masking=report(
             "results/{experiment}/figures/neuron_masking.png",
-            category="Transferability (ON)",
+            category="Similarity",
             caption="../report/masking.rst",
+            labels={"figure": "neuron masking"},
         ),
     log:
         "logs/{experiment}/plot_similarity.log",
