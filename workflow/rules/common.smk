@@ -136,7 +136,10 @@ def metrics_files(wildcards=None):
 
 
 def predictions_files(wildcards=None):
-    return [path.replace("/metrics/", "/predictions/", 1).removesuffix(".json") + ".parquet" for path in metrics_files()]
+    return [
+        f"results/{EXPERIMENT}/predictions/{MODEL}/{task}/{method}/L{length}/seed{seed}.parquet"
+        for task, method, length, seed in prompt_runs()
+    ]
 
 
 def figure_files():
@@ -400,8 +403,8 @@ def transfer_metric_files(wildcards):
 
 
 def transfer_prediction_files(wildcards):
-    return [path.replace("/transfer_metrics/", "/transfer_predictions/", 1).removesuffix(".json") + ".parquet"
-            for path in transfer_metric_files(wildcards)]
+    return [f"results/{wildcards.experiment}/transfer_predictions/{model}/{target}/L{length}.parquet"
+            for model in MODELS for target in SPOT_TARGETS for length in LENGTHS]
 
 
 def projector_inputs(wildcards):
