@@ -212,7 +212,7 @@ def test_report_opens_in_a_browser_with_front_page_every_figure_and_the_tables(c
                         caption = text_of(page, items[path]["caption"])
                         assert len(caption) > 100 and caption in " ".join(info.text_content().split()), path
                         if Path(path).name in ("summary.csv", "per_language.csv"):
-                            assert "95% interval (columns low, high)" in caption, path
+                            assert "95% interval (columns low, high" in caption, path
                         shown.add(path)
             assert shown == set(items) and figures | tables <= shown
             assert not errors, errors
