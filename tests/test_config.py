@@ -50,7 +50,7 @@ BAD = [
     ("empty-method-list", mutate("methods", []), r"methods: needs at least 1 item"),
     ("empty-prompt-lengths", mutate("prompt.lengths", []), r"prompt.lengths: needs at least 1 item"),
     ("seeds-not-a-list", mutate("seeds", 0), r"seeds: 0 is not of type array"),
-    ("unknown-method", mutate("methods", ["spt", "lora"]), r"methods: unknown method 'lora'; allowed: \['spt', 'full_ft', 'ltp'"),
+    ("unknown-method", mutate("methods", ["spt", "lorra"]), r"methods: unknown method 'lorra'; allowed: \['spt', 'full_ft', 'ltp'"),
     ("ltp-ticket-undefined", mutate("methods", ["ltp-p05"]), r"methods: 'ltp-p05' needs a ticket 'p05' in ltp.tickets"),
     ("sparsity-above-one", mutate("ltp", {"tickets": {"default": {"sparsity": 1.5}}}), r"ltp.tickets.default.sparsity: 1.5 must be <= 1"),
     ("sparsity-zero", mutate("ltp", {"tickets": {"default": {"sparsity": 0}}}), r"ltp.tickets.default.sparsity: 0 must be > 0"),

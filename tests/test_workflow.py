@@ -98,11 +98,35 @@ def test_slurm_profile_without_sbatch_stops_before_any_job(tmp_path):
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lora, "))
+    bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lorra, "))
     result = snakemake("--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert result.returncode != 0
-    assert "methods: unknown method 'lora'; allowed: ['spt', 'full_ft', 'ltp', 'untrained', 'no_prompt']" in result.stderr
+    assert ("methods: unknown method 'lorra'; allowed: ['spt', 'full_ft', 'ltp', 'lora', 'bitfit', 'untrained', "
+            "'no_prompt']") in result.stderr
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+
+
+def test_lora_and_bitfit_train_a_job_each_with_their_own_settings(tmp_path):
+    """Backbone-changing comparison methods never join a frozen-backbone group: one train_prompt job each,
+    whose command carries the method's settings block (and a changed block reruns only those jobs)."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["methods"] = ["spt", "lora", "bitfit"]
+    cfg["lora"] = {"rank": 4, "target_modules": ["query", "key", "value"]}
+    cfg["method_overrides"] = {"lora": {"backbone_lr": 5e-4}}
+    path = tmp_path / "methods.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "-p", "--configfile", str(path), cwd=tmp_path).stdout
+    jobs = job_outputs(out)
+    alone = sorted(Path(outputs[0]).parts[-3] for outputs in jobs["train_prompt"] if "/prompts/" in outputs[0])
+    assert alone == sorted(["lora", "bitfit"] * len(cfg["tasks"]))
+    grouped = {Path(path).parts[-3] for outputs in jobs.get(GROUP_RULE, []) for path in outputs if "/prompts/" in path}
+    assert grouped == {"spt"}
+    commands = [line for line in out.splitlines() if "python -m xlprompt train_prompt" in line]
+    lora = [c for c in commands if "--method lora" in c]
+    assert lora and all("--lora-rank 4" in c and "--lora-target-modules query key value" in c
+                        and "--backbone-lr 0.0005" in c for c in lora)
+    assert all("--lora-" not in c for c in commands if "--method lora" not in c)
+    assert any("--method bitfit" in c for c in commands)
 
 
 def test_a_limit_beyond_the_position_table_stops_a_dry_run(tmp_path):

@@ -19,7 +19,7 @@ STAGES = {
     "download_backbone": "Fetch a Hub backbone (safetensors, config, tokenizer) at a pinned revision.",
     "finetune_mlm": "LTP: fine-tune a backbone on unlabeled text (its family's LM objective).",
     "select_ticket": "LTP: the winning ticket, top p of |theta_MLM - theta_0|.",
-    "train_prompt": "Train one soft prompt (spt, full_ft, ltp, controls) on one task.",
+    "train_prompt": "Train one soft prompt (spt, full_ft, ltp, lora, bitfit, controls) on one task.",
     "evaluate": "Evaluate one trained prompt on every language's test split.",
     "evaluate_transfer": "SPoT: evaluate a target's transferred prompts, and the sources zero-shot.",
     "train_projector": "Cross-model transfer: train a projector from one backbone's prompt into another.",

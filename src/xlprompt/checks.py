@@ -16,7 +16,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.families import GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, MODEL_TYPES, prompt_position
+from xlprompt.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, LORA_MODULES, MODEL_TYPES, NO_BIASES,
+                               prompt_position)
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
@@ -168,9 +169,9 @@ def check_config(config: dict[str, Any]) -> None:
     for name, variant in variants.items():
         if name in METHODS or is_ltp(name):
             raise ConfigError(f"variants.{name}: {name!r} is a method's own name; name the variant otherwise")
-        if variant["method"] not in ("spt", "full_ft") and not is_ltp(variant["method"]):
-            raise ConfigError(f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: spt, "
-                              "full_ft, ltp, ltp-<name>")
+        if variant["method"] not in VARIABLE_METHODS and not is_ltp(variant["method"]):
+            raise ConfigError(f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: "
+                              f"{', '.join(VARIABLE_METHODS)}, ltp, ltp-<name>")
     for name, override in config.get("method_overrides", {}).items():
         if "group_size" in override:
             raise ConfigError(f"method_overrides.{name}.group_size: a group trains several methods together; "
@@ -225,10 +226,36 @@ def check_config(config: dict[str, Any]) -> None:
                 f"prompt.lengths: {too_long} longer than backbone.max_prompt_length ({room}), "
                 "the longest prompt the backbone's position table has room for")
     check_training_sections(config, view)
+    check_backbone_methods(config)
     check_backbone(config, "backbone", backbone)
     check_prompt_position(config)
     if "spot" in config:
         check_spot(config, view)
+
+
+# Methods a variant (another name, other prompt settings) may be made of: those that train a prompt.
+VARIABLE_METHODS = ("spt", "full_ft", "lora", "bitfit")
+
+
+def check_backbone_methods(config: dict[str, Any]) -> None:
+    """lora and bitfit on the configured backbone: biases to train, target modules it has.
+
+    A Hub id the checks do not know (no HUB_MODEL_TYPES entry) is checked by train_prompt once
+    downloaded, in the same words (xlprompt.adapters).
+    """
+    variants = config.get("variants", {})
+    methods = {variants[m]["method"] if m in variants else m for m in config["methods"]}
+    model_type = backbone_model_type(config["backbone"])
+    named = f"{model_type} ({config['backbone'].get('hub', 'the generated backbone')})"
+    if "bitfit" in methods and model_type in NO_BIASES:
+        raise ConfigError(f"methods: bitfit trains only bias terms, and {NO_BIASES[model_type]} (backbone {named}): "
+                          "nothing would train; use lora, ltp or full_ft with this backbone")
+    targets = config.get("lora", {}).get("target_modules", [])
+    known = LORA_MODULES.get(model_type)
+    unknown = [t for t in targets if known is not None and t.split(".")[-1] not in known]
+    if unknown:
+        raise ConfigError(f"lora.target_modules: {unknown} are not linear modules of the layers of {named}; "
+                          f"allowed: {list(known)}")
 
 
 SPOT_BASELINES = ("random", "label_words")

@@ -41,21 +41,36 @@ def start(args: argparse.Namespace) -> None:
 _ARG_TYPES = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
 
 
-def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), prefix: str = "") -> None:
     """One --flag per field of dataclass ``cls``, with the field's default: the CLI and the
-    dataclass can never drift apart. Booleans get --flag / --no-flag."""
+    dataclass can never drift apart. Booleans get --flag / --no-flag; a tuple of strings takes
+    several values; a field that is itself a dataclass gets its fields' flags under its name
+    (TrainConfig.lora.rank: --lora-rank)."""
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
-        flag = f"--{field.name.replace('_', '-')}"
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        name = f"{prefix}{field.name}"
+        flag = f"--{name.replace('_', '-')}"
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if dataclasses.is_dataclass(default):
+            add_dataclass_flags(parser, type(default), prefix=f"{name}_")
+        elif field.type == "bool":
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default)
+        elif field.type == "tuple[str, ...]":
+            parser.add_argument(flag, dest=name, nargs="*", default=default)
         else:
-            parser.add_argument(flag, type=_ARG_TYPES[field.type], default=field.default)
+            parser.add_argument(flag, dest=name, type=_ARG_TYPES[field.type], default=default)
 
 
-def dataclass_from_args(cls, args: argparse.Namespace):
-    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+def dataclass_from_args(cls, args: argparse.Namespace, prefix: str = ""):
+    values = {}
+    for field in dataclasses.fields(cls):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if dataclasses.is_dataclass(default):
+            values[field.name] = dataclass_from_args(type(default), args, prefix=f"{prefix}{field.name}_")
+        else:
+            values[field.name] = getattr(args, f"{prefix}{field.name}")
+    return cls(**values)
 
 
 def named_paths(values: list[str], flag: str) -> list[tuple[str, Path]]:

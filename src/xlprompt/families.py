@@ -36,6 +36,27 @@ HUB_MODEL_TYPES = {
 }
 GENERATED_MODEL_TYPE = "xlm-roberta"  # the tiny backbone pretrain_backbone builds (xlprompt.backbone)
 
+# Method lora: the linear modules of each model type's transformer layers (the names PEFT's
+# target_modules match, last part of the module's name), and the default targets among them:
+# the attention's query and value projections (Hu et al. 2022; PEFT's defaults where it has one,
+# BLOOM's fused query_key_value). LM heads and embeddings are not targets.
+LORA_MODULES = {
+    "xlm-roberta": ("query", "key", "value", "dense"), "roberta": ("query", "key", "value", "dense"),
+    "bert": ("query", "key", "value", "dense"),
+    "xglm": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+    "bloom": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
+    "mt5": ("q", "k", "v", "o", "wi_0", "wi_1", "wo"), "t5": ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"),
+}
+LORA_TARGETS = {
+    "xlm-roberta": ("query", "value"), "roberta": ("query", "value"), "bert": ("query", "value"),
+    "xglm": ("q_proj", "v_proj"), "bloom": ("query_key_value",), "mt5": ("q", "v"), "t5": ("q", "v"),
+}
+# Method bitfit: model types without bias terms (nothing would train), and why.
+NO_BIASES = {
+    "mt5": "mT5's attention, feed-forward and layer norms have no bias terms",
+    "t5": "T5's attention, feed-forward and layer norms have no bias terms",
+}
+
 
 def family_of(config) -> str:
     """The family of a transformers config (or of a model, through its ``.config``)."""

@@ -10,7 +10,8 @@ logits xlprompt reads; ``readout.json`` beside the adapter says where and which 
 Not expressible, so not exported (the reason goes into the artifact's meta.json): a causal LM's
 prompt after the text (the SPT paper's layout), pairs for a model with token types (PEFT's
 prompt tuning drops ``token_type_ids``: BERT would read the second text as the first), and
-methods that change backbone weights.
+methods that change backbone weights (lora's adapter is saved in PEFT's LoRA format on its own,
+``xlprompt.adapters``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class PeftPlan:
 
 def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> PeftPlan:
     """What PEFT can reproduce of a prompt: ``typed_pairs`` means the inputs carry token type 1."""
+    if method == "lora":
+        return PeftPlan(family, "method lora: its LoRA adapter is PEFT's own (lora/: PeftModel.from_pretrained(backbone, "
+                              "lora/)); PEFT cannot hold a soft prompt and a LoRA adapter in one model, so the prompt "
+                              "stays in prompt.safetensors (only a prompt on an unchanged backbone, spt, is PEFT "
+                              "prompt tuning)")
     if method != "spt":
         return PeftPlan(family, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
     if family == "causal_lm" and position == "suffix":

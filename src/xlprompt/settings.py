@@ -7,10 +7,12 @@ this module keeps ``snakemake -n`` and a nothing-to-do run fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprompt.prompting.init_prompt)
-METHODS = ("spt", "full_ft", "ltp", "untrained", "no_prompt")
+METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "untrained", "no_prompt")
+# Methods that train backbone weights next to the prompt, and may train without one (prompt_length 0).
+PROMPT_OPTIONAL = ("lora", "bitfit")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
 PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.families)
 SELECTIONS = ("few_shot", "full_validation", "last_step")  # how the kept prompt is chosen
@@ -29,7 +31,44 @@ def is_ltp(method: str) -> bool:
 
 def trains_backbone(method: str) -> bool:
     """Whether ``method`` changes backbone weights (then it cannot share a backbone with other prompts)."""
-    return method == "full_ft" or is_ltp(method)
+    return method in ("full_ft", "lora", "bitfit") or is_ltp(method)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA (Hu et al. 2022) through PEFT's ``LoraConfig``: method ``lora``'s adapter (config block ``lora:``).
+
+    The adapted weight of a target module is W + (alpha / rank) B A, with A (rank x d_in) and
+    B (d_out x rank, zero at the start, so training starts from the backbone as it is).
+    """
+
+    rank: int = 8  # r, the inner dimension of B A
+    alpha: float = 16.0  # lora_alpha: the update is scaled by alpha / rank
+    dropout: float = 0.0  # lora_dropout on the adapter's input
+    # Names of the linear modules to adapt (PEFT's target_modules: a module whose name ends with one);
+    # empty: the backbone family's (xlprompt.families.LORA_TARGETS: query and value projections).
+    target_modules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError(f"lora rank must be >= 1, got {self.rank}")
+        if self.alpha <= 0:
+            raise ValueError(f"lora alpha must be > 0, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lora dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+
+@dataclass(frozen=True)
+class BitFitSettings:
+    """BitFit (Ben Zaken et al. 2022): method ``bitfit`` trains the backbone's bias terms only (block ``bitfit:``).
+
+    The paper trains every bias of the encoder (attention, FFN, LayerNorms) and a new classifier;
+    here the label words are read through the pretrained LM head, whose bias is the read-out's
+    own prior over the vocabulary: left frozen unless ``lm_head``.
+    """
+
+    lm_head: bool = False  # train the LM head's biases too (masked LMs' transform and output bias)
 
 
 @dataclass(frozen=True)
@@ -46,7 +85,7 @@ class TrainConfig:
     steps: int = 400
     batch_size: int = 32
     lr: float = 0.3  # prompt learning rate
-    backbone_lr: float = 1e-4  # full_ft: learning rate of the backbone weights
+    backbone_lr: float = 1e-4  # full_ft, ltp, lora, bitfit: learning rate of the backbone weights they train
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
@@ -60,6 +99,8 @@ class TrainConfig:
     max_length: int = 64
     snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
     seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)  # method lora's adapter
+    bitfit: BitFitSettings = field(default_factory=BitFitSettings)  # method bitfit's biases
 
     def __post_init__(self) -> None:
         if self.method not in METHODS and not is_ltp(self.method):
@@ -76,8 +117,14 @@ class TrainConfig:
             raise ValueError(f"vocab_top_k must be positive, got {self.vocab_top_k}")
         if self.method == "no_prompt" and self.prompt_length != 0:
             raise ValueError("method no_prompt takes prompt_length 0")
-        if self.method != "no_prompt" and self.prompt_length < 1:
+        if self.method not in ("no_prompt",) + PROMPT_OPTIONAL and self.prompt_length < 1:
             raise ValueError(f"prompt_length must be >= 1 for method {self.method}, got {self.prompt_length}")
+        if self.prompt_length < 0:
+            raise ValueError(f"prompt_length must be >= 0, got {self.prompt_length}")
+        if isinstance(self.lora, dict):  # from a meta.json's config
+            object.__setattr__(self, "lora", LoraSettings(**self.lora))
+        if isinstance(self.bitfit, dict):
+            object.__setattr__(self, "bitfit", BitFitSettings(**self.bitfit))
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
             if getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -90,7 +137,7 @@ class TrainConfig:
 
     @property
     def trains(self) -> bool:
-        return self.method in ("spt", "full_ft") or self.is_ltp
+        return self.method in ("spt", "full_ft", "lora", "bitfit") or self.is_ltp
 
     @property
     def trains_backbone(self) -> bool:

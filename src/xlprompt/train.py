@@ -5,6 +5,10 @@ Methods (``TrainConfig.method``):
 - ``full_ft``: the prompt and every backbone weight train (the SPT paper's baseline).
 - ``ltp`` (or ``ltp-<ticket>``): from the original weights, the prompt and the entries of a
   winning ticket (``select_ticket``'s mask) train; every other weight stays bit-identical.
+- ``lora``: the prompt and LoRA adapters (PEFT) on the backbone's target modules train
+  (``cfg.lora``, :mod:`xlprompt.adapters`); every original weight stays bit-identical.
+- ``bitfit``: the prompt and the backbone's bias terms train (``cfg.bitfit``); nothing else changes.
+  lora and bitfit may also train without a prompt (``prompt_length`` 0).
 - ``untrained``: the initial prompt, never trained (a control).
 - ``no_prompt``: no prompt at all, the backbone alone at the mask slot (a control).
 
@@ -20,6 +24,11 @@ tuning reproduces the layout (``xlprompt.peft_export``; meta.json's ``peft_expor
 elsewhere), an export that ``peft.PeftModel.from_pretrained`` loads and runs. ``ltp`` stores only the ticket's entries in
 ``prompt.safetensors``: ``ticket.<param>.index`` (flat positions) and ``ticket.<param>.value``
 (their trained values; values rather than deltas, so that the rebuilt model is bit-exact).
+``lora`` adds ``lora/``, PEFT's adapter files (``PeftModel.from_pretrained(backbone, lora/)``);
+``bitfit`` stores the trained biases as ``bitfit.<param>`` in ``prompt.safetensors``. meta.json
+records the bytes of what was trained (``artifact_bytes``, ``artifact_share`` of a full
+checkpoint) and the number of trained parameters (``trainable_parameters``, ``trainable_share`` of
+the backbone's ``backbone_parameters``).
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoTokenizer
 
+from xlprompt.adapters import (BITFIT_PREFIX, LORA_FOLDER, apply_bias_entries, attach_lora, backbone_parameter_count,
+                               bias_entries, bias_names, load_lora, lora_parameters, save_lora)
 from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.compute import CPU, Compute, compute_of, place, to_device
 from xlprompt.encoding import EncodedSplit, restrict_to_choices
@@ -194,18 +205,44 @@ def parameter_groups(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch
     """Optimizer groups of what the method trains; everything else gets no gradient.
 
     Frozen means frozen: the backbone's ``requires_grad`` is off unless the method trains it
-    (full_ft: all of it; ltp: the ticket's parameters, with gradients masked to the ticket).
+    (full_ft: all of it; ltp: the ticket's parameters, with gradients masked to the ticket;
+    lora: the LoRA matrices; bitfit: the bias terms). Every backbone group learns at ``backbone_lr``.
     """
     model.backbone.requires_grad_(cfg.method == "full_ft")
     groups = []
     if model.prompt is not None:
         groups.append({"params": list(model.prompt.parameters()), "lr": cfg.lr, "base_lr": cfg.lr})
-    if cfg.method == "full_ft":
-        groups.append({"params": list(model.backbone.parameters()), "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
+    trained = backbone_trained(model.backbone, cfg)
+    for param in trained:
+        param.requires_grad_(True)
+    if trained:
+        groups.append({"params": trained, "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
     if masks:
         groups.append({"params": ticket_parameters(model.backbone, masks), "lr": cfg.backbone_lr,
                        "base_lr": cfg.backbone_lr, "weight_decay": 0.0})
     return groups
+
+
+def backbone_trained(backbone: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
+    """The backbone parameters that full_ft, lora and bitfit train whole (ltp's ticket: :func:`ticket_parameters`)."""
+    if cfg.method == "full_ft":
+        return list(backbone.parameters())
+    if cfg.method == "lora":
+        return lora_parameters(backbone)
+    if cfg.method == "bitfit":
+        params = dict(backbone.named_parameters())
+        return [params[name] for name in bias_names(backbone, cfg.bitfit)]
+    return []
+
+
+def trainable_parameter_count(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch.Tensor]) -> int:
+    """How many numbers the method trains: the prompt's (reparameterization included) and the backbone's
+    (ltp: the ticket's entries only); 0 for the untrained controls."""
+    if not cfg.trains:
+        return 0
+    prompt = sum(p.numel() for p in model.prompt.parameters()) if model.prompt is not None else 0
+    ticket = sum(int(mask.sum()) for mask in masks.values())
+    return prompt + ticket + sum(p.numel() for p in backbone_trained(model.backbone, cfg))
 
 
 def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -276,6 +313,7 @@ class _Training:
     inputs: dict[str, str]
     stamp: str
     steps: int
+    adapter: object = None  # lora: PEFT's wrapper of the backbone, which saves the adapter
     start_step: int = 0
     snapshots: dict[str, torch.Tensor] = field(default_factory=dict)
     log_rows: list[dict] = field(default_factory=list)
@@ -362,6 +400,8 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
     dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed,
                             family=family)
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
+    # LoRA's A draws from the seeded generator, after the prompt (B starts at zero: the backbone as it is).
+    adapter = attach_lora(backbone, cfg.lora) if cfg.method == "lora" else None
     masks = load_ticket(run.ticket, backbone) if cfg.is_ltp else {}
     place(model, compute)
     masks = {name: mask.to(compute.device) for name, mask in masks.items()}
@@ -380,7 +420,7 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         inputs["source"] = sha256_file(Path(run.source) / "prompt.safetensors")
     state = _Training(run, tasks, model, words, train_data, dev_data, masks,
                       compute.optimizer(groups, cfg.weight_decay) if steps else None, inputs,
-                      fingerprint(asdict(cfg), inputs), steps)
+                      fingerprint(asdict(cfg), inputs), steps, adapter)
     if model.prompt is not None:
         with torch.no_grad():
             state.snapshots["prompt_init"] = model.prompt().detach().clone()  # (L, d): where training starts
@@ -454,6 +494,10 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
                "train_examples": len(state.train_data), "validation_examples": len(state.dev_data),
                "seconds": seconds, "trained_together": together,
                "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
+    # What the method trains, against the backbone's own size (LoRA's matrices left out of it).
+    summary["backbone_parameters"] = backbone_parameter_count(model.backbone)
+    summary["trainable_parameters"] = trainable_parameter_count(model, cfg, state.masks)
+    summary["trainable_share"] = summary["trainable_parameters"] / summary["backbone_parameters"]
     tasks, family = state.tasks, family_of(model.backbone)
     meta = run_metadata(asdict(cfg), cfg.seed, state.inputs, summary)
     meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
@@ -470,11 +514,13 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
     peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
     meta["peft_export"] = peft_plan.as_meta()
     write_artifact(run.out, model, tokenizer, cfg, state.log_rows, meta, state.masks, state.snapshots, peft_plan,
-                   state.words)
-    if state.masks:
-        size = (run.out / "prompt.safetensors").stat().st_size
-        logger.info("ltp artifact: %d bytes, %.1f%% of a full checkpoint (%d bytes)", size,
-                    100 * size / summary["full_checkpoint_bytes"], summary["full_checkpoint_bytes"])
+                   state.words, state.adapter)
+    if cfg.trains_backbone:
+        written = read_json(run.out / "meta.json")
+        logger.info("%s artifact: %d bytes, %.2f%% of a full checkpoint (%d bytes); %d trained parameters, "
+                    "%.2f%% of the backbone's", cfg.method, written["artifact_bytes"], 100 * written["artifact_share"],
+                    summary["full_checkpoint_bytes"], summary["trainable_parameters"],
+                    100 * summary["trainable_share"])
     if run.checkpoint_dir is not None and run.checkpoint_dir.exists():
         shutil.rmtree(run.checkpoint_dir)
     logger.info("%s %s: best dev loss %.4f at step %d", run.name or cfg.method, run.out, best["loss"], best["step"])
@@ -547,7 +593,8 @@ def apply_ticket_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Ten
 
 def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, log_rows: list[dict],
                    meta: dict, masks: dict[str, torch.Tensor], snapshots: dict[str, torch.Tensor],
-                   peft_plan: PeftPlan, verbalizer_ids: list[list[int]]) -> None:
+                   peft_plan: PeftPlan, verbalizer_ids: list[list[int]], adapter=None) -> None:
+    """The artifact folder; ``adapter``: lora's PEFT wrapper (its adapter goes to ``lora/``)."""
     with atomic_dir(out) as tmp:
         tensors = {}
         if model.prompt is not None:
@@ -560,10 +607,18 @@ def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, lo
         else:
             tensors["prompt"] = torch.zeros(0, model.backbone.get_input_embeddings().weight.shape[1])
         tensors.update(ticket_entries(model.backbone, masks))
+        if cfg.method == "bitfit":
+            tensors.update(bias_entries(model.backbone, bias_names(model.backbone, cfg.bitfit)))
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
+        files = ["prompt.safetensors"]
+        if adapter is not None:
+            save_lora(adapter, tmp / LORA_FOLDER)
+            files += [f"{LORA_FOLDER}/adapter_config.json", f"{LORA_FOLDER}/adapter_model.safetensors"]
+        # The bytes that hold what training produced (full_ft's backbone/ aside: a full checkpoint).
+        size = sum((tmp / name).stat().st_size for name in files)
         write_json(tmp / "meta.json", {**meta, "snapshot_step": cfg.snapshot_step if "prompt_snapshot" in snapshots else 0,
-                                       "artifact_bytes": (tmp / "prompt.safetensors").stat().st_size,
-                                       "files_sha256": {"prompt.safetensors": sha256_file(tmp / "prompt.safetensors")}})
+                                       "artifact_bytes": size, "artifact_share": size / meta["full_checkpoint_bytes"],
+                                       "files_sha256": {name: sha256_file(tmp / name) for name in files}})
         write_train_log(tmp / "train_log.jsonl", log_rows)
         if cfg.method == "full_ft":
             model.backbone.save_pretrained(tmp / "backbone")
@@ -586,7 +641,7 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
 
     ``task`` defaults to the artifact's only task (a multi-task prompt needs it named).
     ``shared``: an already loaded (backbone, tokenizer) of ``backbone_dir`` to reuse, for
-    artifacts that leave the backbone as it is (full_ft and ltp bring their own weights).
+    artifacts that leave the backbone as it is (full_ft, ltp, lora and bitfit bring their own weights).
     """
     meta = read_json(artifact / "meta.json")
     tasks = meta.get("tasks", [meta["task"]])
@@ -594,13 +649,23 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
     if task not in tasks:
         raise ValueError(f"{artifact}: trained on {tasks}; name one of them to read its labels (got {task!r})")
     tensors = artifact_tensors(artifact, meta)
-    own_weights = (artifact / "backbone").exists() or any(k.startswith("ticket.") for k in tensors)
+    lora = artifact / LORA_FOLDER
+    own_weights = ((artifact / "backbone").exists() or lora.exists()
+                   or any(k.startswith(("ticket.", BITFIT_PREFIX)) for k in tensors))
     if shared is not None and not own_weights:
         backbone, tokenizer = shared
     else:
         backbone, tokenizer = load_backbone(artifact / "backbone" if (artifact / "backbone").exists() else backbone_dir)
     backbone.requires_grad_(False)
     apply_ticket_entries(backbone, tensors)
+    apply_bias_entries(backbone, tensors)
+    if lora.exists():
+        for name, expected in meta.get("files_sha256", {}).items():
+            if name.startswith(f"{LORA_FOLDER}/") and sha256_file(artifact / name) != expected:
+                raise ValueError(f"{artifact / name}: its sha256 differs from the one recorded when it was written "
+                                 "(the file was changed or damaged); rerun the job that writes it")
+        check_safetensors(lora / "adapter_model.safetensors")
+        backbone = load_lora(backbone, lora)
     prompt = None
     if tensors["prompt"].shape[0]:
         # The stored prompt is the effective one (reparameterization already applied).

@@ -186,15 +186,20 @@ def world_code_version(wildcards):
     return sha256_file(xlprompt.world.__file__)[:16]
 
 
-def _flags(section, skip=()):
-    """Command-line flags from a config section: only the keys set, so defaults stay in the library."""
+def _flags(section, skip=(), prefix=""):
+    """Command-line flags from a config section: only the keys set, so defaults stay in the library.
+
+    ``prefix``: the section's name in the stage's flags (lora: rank -> --lora-rank); a list
+    becomes one flag with several values."""
     parts = []
     for key, value in sorted(section.items()):
         if key in skip:
             continue
-        name = key.replace("_", "-")
+        name = f"{prefix}{key}".replace("_", "-")
         if isinstance(value, bool):
             parts.append(f"--{name}" if value else f"--no-{name}")
+        elif isinstance(value, list):
+            parts.append(f"--{name} " + " ".join(shlex.quote(str(v)) for v in value))
         else:
             parts.append(f"--{name} {value}")
     return " ".join(parts)
@@ -240,7 +245,8 @@ def target_settings():
 
 
 def shares_backbone(method):
-    """Methods whose backbone stays frozen: their prompts train in groups (train_group_* rules)."""
+    """Methods whose backbone stays frozen: their prompts train in groups (train_group_* rules);
+    full_ft, ltp, lora and bitfit change weights and train one per job (train_prompt)."""
     return not trains_backbone(base_method(method))
 
 
@@ -271,6 +277,10 @@ def ticket_args(wildcards):
     return _flags(LTP.get("tickets", {}).get(wildcards.ticket, {}))
 
 
+# Methods with a settings block of their own (xlprompt.settings.LoraSettings, BitFitSettings).
+METHOD_SECTIONS = ("lora", "bitfit")
+
+
 def train_args(wildcards):
     prompt = {**config["prompt"], **VARIANTS.get(wildcards.method, {})}  # a variant's prompt settings on top
     flags = [
@@ -283,7 +293,11 @@ def train_args(wildcards):
     ]
     if SPOT and wildcards.method == "spt":
         flags.append(f"--snapshot-step {EMBEDDING_STEP}")  # spt prompts may serve as SPoT sources
+    method = base_method(wildcards.method)
+    if method in METHOD_SECTIONS:  # lora's and bitfit's own settings: only their jobs rerun when they change
+        flags.append(_flags(config.get(method, {}), prefix=f"{method}_"))
     return " ".join(f for f in flags if f)
+
 
 
 # --- SPoT ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 rule train_prompt:
-    """Train one prompt with a method that changes backbone weights (full_ft, ltp): a job each."""
+    """Train one prompt with a method that changes backbone weights (full_ft, ltp, lora, bitfit): a job each."""
     wildcard_constraints:
         method=_alternatives([m for m in METHODS if not shares_backbone(m)] or ["no-method"]),
     input:
