@@ -17,7 +17,9 @@ The prompt, where one is configured, trains next to either, as with ``full_ft`` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,6 +33,15 @@ logger = logging.getLogger(__name__)
 LORA_FOLDER = "lora"  # the artifact's subfolder with PEFT's adapter files
 BITFIT_PREFIX = "bitfit."  # keys of the trained biases in prompt.safetensors
 LORA_PREFIX = "lora_"  # PEFT's LoRA parameters (lora_A, lora_B) carry it in their names
+
+
+@contextlib.contextmanager
+def _quiet_peft():
+    """PEFT 0.21 reads ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a
+    FutureWarning in every job's log; nothing to act on here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        yield
 
 
 def lora_targets(backbone: torch.nn.Module, settings: LoraSettings) -> list[str]:
@@ -68,7 +79,8 @@ def attach_lora(backbone: torch.nn.Module, settings: LoraSettings):
     """
     from peft import get_peft_model
 
-    adapter = get_peft_model(backbone, lora_config(backbone, settings))
+    with _quiet_peft():
+        adapter = get_peft_model(backbone, lora_config(backbone, settings))
     if adapter.get_base_model() is not backbone:  # the prompted model keeps using `backbone`
         raise RuntimeError("PEFT did not adapt the backbone in place")
     return adapter
@@ -88,7 +100,8 @@ def load_lora(backbone: torch.nn.Module, folder: Path) -> torch.nn.Module:
     """``backbone`` with the adapter of ``folder`` loaded the way PEFT documents it (inference mode)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(backbone, str(folder), is_trainable=False).get_base_model()
+    with _quiet_peft():
+        return PeftModel.from_pretrained(backbone, str(folder), is_trainable=False).get_base_model()
 
 
 def backbone_parameter_count(backbone: torch.nn.Module) -> int:
