@@ -307,3 +307,19 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_artifact(method, w
     for name in files:
         a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "resumed" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_every_method_records_what_it_stores_and_trains_against_the_full_model(stand_ins, world_dir, tmp_path):
+    """The same fields for the methods it compares with: spt stores and trains its prompt only; full_ft
+    stores a whole checkpoint (backbone/) and trains every weight."""
+    folder = stand_ins["xlm-roberta"]
+    data, _ = labelled_data("xlm-roberta", folder, world_dir, tmp_path)
+    metas = {}
+    for method in ("spt", "full_ft"):
+        train_prompt(folder, data, TrainConfig(method=method, prompt_length=4, **{**FAST, "steps": 2}), tmp_path / method)
+        metas[method] = read_json(tmp_path / method / "meta.json")
+    prompt = 4 * load_backbone(folder)[0].config.hidden_size
+    assert metas["spt"]["trainable_parameters"] == prompt
+    assert metas["spt"]["artifact_share"] < 0.1 < 1 < metas["full_ft"]["artifact_share"]
+    assert "backbone/model.safetensors" in metas["full_ft"]["files_sha256"]
+    assert metas["full_ft"]["trainable_parameters"] == metas["full_ft"]["backbone_parameters"] + prompt

@@ -610,19 +610,19 @@ def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, lo
         if cfg.method == "bitfit":
             tensors.update(bias_entries(model.backbone, bias_names(model.backbone, cfg.bitfit)))
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
-        files = ["prompt.safetensors"]
+        files = ["prompt.safetensors"]  # what training produced (the tokenizer's copy in backbone/ aside)
         if adapter is not None:
             save_lora(adapter, tmp / LORA_FOLDER)
             files += [f"{LORA_FOLDER}/adapter_config.json", f"{LORA_FOLDER}/adapter_model.safetensors"]
-        # The bytes that hold what training produced (full_ft's backbone/ aside: a full checkpoint).
+        if cfg.method == "full_ft":
+            model.backbone.save_pretrained(tmp / "backbone")
+            tokenizer.save_pretrained(tmp / "backbone")
+            files.append("backbone/model.safetensors")
         size = sum((tmp / name).stat().st_size for name in files)
         write_json(tmp / "meta.json", {**meta, "snapshot_step": cfg.snapshot_step if "prompt_snapshot" in snapshots else 0,
                                        "artifact_bytes": size, "artifact_share": size / meta["full_checkpoint_bytes"],
                                        "files_sha256": {name: sha256_file(tmp / name) for name in files}})
         write_train_log(tmp / "train_log.jsonl", log_rows)
-        if cfg.method == "full_ft":
-            model.backbone.save_pretrained(tmp / "backbone")
-            tokenizer.save_pretrained(tmp / "backbone")
         if peft_plan.exported and model.prompt is not None:
             export_prompt_tuning(tmp / "peft", tensors["prompt"], model.backbone, peft_plan, meta["verbalizers"],
                                  verbalizer_ids)

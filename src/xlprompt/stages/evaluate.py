@@ -2,7 +2,7 @@
 
 Several prompts in one call share one loaded backbone and one tokenisation of the test sets,
 and prompts of one length on the frozen backbone (spt, untrained) run in the same forward
-passes (full_ft and ltp prompts bring their own weights and run one by one; ``--one-by-one``
+passes (full_ft, ltp, lora and bitfit prompts bring their own weights and run one by one; ``--one-by-one``
 runs every prompt alone, as benchmarks/bench_evaluation.py compares). Writes one ``metrics.json`` per prompt
 (--out lists them in the order of --prompt)::
 
@@ -53,7 +53,7 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
     """Metrics documents of every prompt, with one backbone load and one tokenisation.
 
     Prompts that leave the backbone as it is (spt, untrained) and share a length run in the
-    same forward passes (``batch_prompts``); full_ft and ltp prompts bring their own weights
+    same forward passes (``batch_prompts``); full_ft, ltp, lora and bitfit prompts bring their own weights
     and run one by one.
     """
     shared = load_backbone(backbone_dir)
