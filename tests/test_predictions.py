@@ -74,3 +74,12 @@ def test_comparisons_refuse_methods_scored_on_different_examples(tmp_path):
     paths = [_predictions(tmp_path, "spt", 0, {"en": [True] * 4}), _predictions(tmp_path, "full_ft", 0, {"en": [True] * 5})]
     with pytest.raises(ValueError, match="not scored on the same test examples"):
         comparisons_table(read_predictions(paths))
+
+
+def test_language_groups_split_the_other_languages_at_their_median_distance():
+    from xlprompt.aggregate import language_groups
+
+    languages = pd.DataFrame({"lang": ["en", "a", "b", "c", "d"], "distance": [0.0, 0.1, 0.2, 0.5, 0.9]})
+    assert language_groups(languages, "en") == {"train": ["en"], "near": ["a", "b"], "far": ["c", "d"]}
+    real = pd.DataFrame({"lang": ["en", "de", "sw"], "distance": [float("nan")] * 3})  # Hub data: no distances
+    assert language_groups(real, "en") == {"train": ["en"], "near": ["de", "sw"], "far": []}

@@ -107,7 +107,8 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
 
     tables = tmp_path / "tables"
     aggregate.main(["--metrics", *metrics, "--predictions", *(str(Path(m).with_suffix(".parquet")) for m in metrics),
-                    "--methods", "spt", "untrained", "no_prompt",
+                    "--methods", "spt", "untrained", "no_prompt", "--prompts", *(str(tmp_path / "prompts" / m) for m in
+                                                                                ("spt", "untrained", "no_prompt")),
                     "--languages", str(world_dir / "languages.json"), "--out", str(tables)])
     per_language = pd.read_csv(tables / "per_language.csv")
     assert list(per_language.columns) == ["model", "task", "method", "prompt_length", "source", "seed", "lang",
@@ -118,9 +119,17 @@ def test_train_evaluate_aggregate_plot_chain(world_dir, backbone_dir, tmp_path):
         {"task": "topic", "labels": 3, "chance_accuracy": pytest.approx(1 / 3)}]
 
     plot.main(["--tables", str(tables), "--out", str(tmp_path / "figures")])
+    # methods.csv: what each method trains (the prompt: length x hidden numbers) and stores, its accuracy
+    methods = pd.read_csv(tables / "methods.csv").set_index("method")
+    hidden = json.loads((backbone_dir / "config.json").read_text())["hidden_size"]
+    assert methods.loc["spt", "trainable_parameters"] == 4 * hidden and methods.loc["untrained", "trainable_parameters"] == 0
+    assert methods.loc["spt", "train_seconds"] > 0 and methods.loc["spt", "artifact_bytes"] > 4 * hidden * 4
+    summary = pd.read_csv(tables / "summary.csv")
+    english = summary[(summary.metric == "accuracy") & (summary.lang == "en")].set_index("method")["mean"]
+    assert methods["accuracy_train"].to_dict() == pytest.approx(english.to_dict())
     comparisons = pd.read_csv(tables / "comparisons.csv")
     assert list(zip(comparisons.method_a, comparisons.method_b)).count(("spt", "untrained")) == 4 + 1  # languages, all
-    for name in ("heatmap_topic.png", "accuracy_vs_distance.png", "comparisons_topic.png"):
+    for name in ("heatmap_topic.png", "accuracy_vs_distance.png", "comparisons_topic.png", "methods.png"):
         assert (tmp_path / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

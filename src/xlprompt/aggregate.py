@@ -63,3 +63,55 @@ def tasks_table(metric_files: Iterable[Path]) -> pd.DataFrame:
         rows[result["task"]] = {"task": result["task"], "labels": round(1 / result["chance"]),
                                 "chance_accuracy": result["chance"]}
     return pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]))
+
+
+METHOD_COLUMNS = ["trainable_parameters", "trainable_share", "artifact_bytes", "artifact_share"]
+
+
+def language_groups(languages: pd.DataFrame, train_language: str) -> dict[str, list[str]]:
+    """The training language, and the others split at their median distance from English into
+    ``near`` (at most the median) and ``far``; without distances (real data) every other
+    language is ``near`` and ``far`` is empty."""
+    others = languages[languages["lang"] != train_language]
+    if others["distance"].isna().all():
+        return {"train": [train_language], "near": list(others["lang"]), "far": []}
+    median = others["distance"].median()
+    return {"train": [train_language], "near": list(others.loc[others["distance"] <= median, "lang"]),
+            "far": list(others.loc[others["distance"] > median, "lang"])}
+
+
+def methods_table(prompt_dirs: Iterable[Path], summary: pd.DataFrame, languages: pd.DataFrame) -> pd.DataFrame:
+    """Per model, task, method and prompt length: what the method trains and stores (trainable
+    parameters and their share of the backbone, artifact bytes and their share of a full
+    checkpoint, from each prompt's meta.json), its training seconds per prompt (mean over seeds
+    of each run's own steps and validations) and test accuracy (summary.csv's mean over seeds) in
+    the training language and averaged over the near and the far languages
+    (:func:`language_groups`)."""
+    rows = []
+    for prompt_dir in prompt_dirs:
+        meta = read_json(Path(prompt_dir) / "meta.json")
+        cfg = meta["config"]
+        rows.append({"task": meta["task"], "method": meta.get("method_name", cfg["method"]),
+                     "prompt_length": cfg["prompt_length"], "train_language": meta["train_language"],
+                     "steps": meta["steps"], "train_seconds": meta.get("train_seconds", float("nan")),
+                     **{column: meta.get(column, float("nan")) for column in METHOD_COLUMNS}})
+    if not rows:
+        raise ValueError("methods_table: no prompt folders given")
+    runs = pd.DataFrame(rows)
+    keys = ["task", "method", "prompt_length"]
+    out = runs.groupby(keys, sort=True).agg(
+        seeds=("steps", "size"), steps=("steps", "first"), train_seconds=("train_seconds", "mean"),
+        train_language=("train_language", "first"), **{column: (column, "first") for column in METHOD_COLUMNS},
+    ).reset_index()
+    accuracy = summary[summary["metric"] == "accuracy"]
+    for name in ("train", "near", "far"):
+        values = []
+        for row in out.itertuples():
+            group = language_groups(languages, row.train_language)[name]
+            cells = accuracy[(accuracy["task"] == row.task) & (accuracy["method"] == row.method)
+                             & (accuracy["prompt_length"] == row.prompt_length) & accuracy["lang"].isin(group)]
+            values.append(cells["mean"].mean() if len(cells) else float("nan"))
+        out[f"accuracy_{name}"] = values
+    model = accuracy["model"].iloc[0] if len(accuracy) else ""
+    return out.assign(model=model)[["model", *keys, "seeds", "steps", *METHOD_COLUMNS, "train_seconds",
+                                    "train_language", "accuracy_train", "accuracy_near", "accuracy_far"]]

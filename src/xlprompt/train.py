@@ -318,6 +318,7 @@ class _Training:
     snapshots: dict[str, torch.Tensor] = field(default_factory=dict)
     log_rows: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=dict)
+    seconds: float = 0.0  # this run's own steps and validations in this process (a joint step: its share)
 
     @property
     def cfg(self) -> TrainConfig:
@@ -455,11 +456,20 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
             for group in state.optimizer.param_groups:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
         if stack and len(active) > 1:
+            started = time.perf_counter()
             losses = joint_train_step([s.model for s in active], [s.optimizer for s in active], batches, pad)
+            for state in active:
+                state.seconds += (time.perf_counter() - started) / len(active)
         else:
-            losses = [train_step(s.model, s.optimizer, batch) for s, batch in zip(active, batches)]
+            losses = []
+            for state, batch in zip(active, batches):
+                started = time.perf_counter()
+                losses.append(train_step(state.model, state.optimizer, batch))
+                state.seconds += time.perf_counter() - started
         for state, loss in zip(active, losses):
+            started = time.perf_counter()
             _after_step(state, step + 1, loss, pad, bar)
+            state.seconds += time.perf_counter() - started
 
 
 def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) -> None:
@@ -489,10 +499,11 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
         dev_loss, _ = evaluate_split(model, state.dev_data, pad)
         best["loss"] = dev_loss
         state.log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
-    # seconds: the job's, for all ``together`` prompts it trained.
+    # seconds: the job's, for all ``together`` prompts it trained; train_seconds: this run's own
+    # steps and validations (a stacked step's time shared equally), since the job started.
     summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": state.steps,
                "train_examples": len(state.train_data), "validation_examples": len(state.dev_data),
-               "seconds": seconds, "trained_together": together,
+               "seconds": seconds, "train_seconds": round(state.seconds, 2), "trained_together": together,
                "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
     # What the method trains, against the backbone's own size (LoRA's matrices left out of it).
     summary["backbone_parameters"] = backbone_parameter_count(model.backbone)

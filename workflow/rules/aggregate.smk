@@ -4,6 +4,7 @@ rule aggregate:
     input:
         metrics=metrics_files,
         predictions=predictions_files,
+        prompts=grid_prompts,
         languages=f"resources/data/{WORLD}",
     output:
         per_language=report("results/{experiment}/tables/per_language.csv", category="Tables",
@@ -15,6 +16,8 @@ rule aggregate:
         tasks="results/{experiment}/tables/tasks.csv",
         comparisons=report("results/{experiment}/tables/comparisons.csv", category="Tables",
                            caption="../report/table_comparisons.rst"),
+        methods=report("results/{experiment}/tables/methods.csv", category="Tables",
+                       caption="../report/table_methods.rst"),
     log:
         "logs/{experiment}/aggregate.log",
     benchmark:
@@ -26,6 +29,7 @@ rule aggregate:
         "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt aggregate --metrics {input.metrics:q} --predictions {input.predictions:q} "
+        "--prompts {input.prompts:q} "
         "--methods {params.methods:q} --languages {input.languages:q}/languages.json "
         "--out {params.folder:q} > {log:q} 2>&1"
 
@@ -37,6 +41,7 @@ rule plot:
         languages="results/{experiment}/tables/languages.csv",
         tasks="results/{experiment}/tables/tasks.csv",
         comparisons="results/{experiment}/tables/comparisons.csv",
+        methods="results/{experiment}/tables/methods.csv",
     output:
         # one subcategory per task: the heatmaps are the task's, the distance figure has all
         heatmaps=[
@@ -66,6 +71,13 @@ rule plot:
             )
             for task in TASKS
         ],
+        methods=report(
+            "results/{experiment}/figures/methods.png",
+            category="Methods",
+            subcategory="all tasks",
+            caption="../report/methods.rst",
+            labels={"figure": "accuracy against trainable parameters", "task": "all"},
+        ),
     log:
         "logs/{experiment}/plot.log",
     benchmark:

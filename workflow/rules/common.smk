@@ -145,7 +145,7 @@ def predictions_files(wildcards=None):
 def figure_files():
     per_task = [f"results/{EXPERIMENT}/figures/{kind}_{task}.png"
                 for kind in ("heatmap", "comparisons", "training") for task in TASKS]
-    return per_task + [f"results/{EXPERIMENT}/figures/accuracy_vs_distance.png"]
+    return per_task + [f"results/{EXPERIMENT}/figures/{name}.png" for name in ("accuracy_vs_distance", "methods")]
 
 
 def grid_prompts(wildcards):

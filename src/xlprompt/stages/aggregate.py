@@ -12,6 +12,10 @@ Writes (under --out, a tables folder)::
     languages.csv          every language's knobs and its distance from English
     distance_correlation.csv  Spearman rho of accuracy with distance, per task and method
     tasks.csv              per task: number of labels and chance accuracy
+    methods.csv            with --prompts: per task, method and prompt length, trainable
+                           parameters and share of the backbone, artifact bytes and share of a
+                           full checkpoint, training seconds per prompt, accuracy in the
+                           training language and over near and far languages
 
 Example:
     python -m xlprompt aggregate --metrics results/demo/metrics/**/*.json \
@@ -25,7 +29,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.aggregate import distance_correlation, languages_table, per_language_table, summary_table, tasks_table
+from xlprompt.aggregate import (distance_correlation, languages_table, methods_table, per_language_table, summary_table,
+                                tasks_table)
 from xlprompt.cli import stage_parser, start
 from xlprompt.io import write_csv
 from xlprompt.predictions import comparisons_table, interval_table, read_predictions, with_intervals
@@ -38,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics.json files")
     parser.add_argument("--predictions", nargs="+", required=True, type=Path,
                         help="the predictions parquet files of the same prompts")
+    parser.add_argument("--prompts", nargs="*", default=[], type=Path,
+                        help="the evaluated prompt folders (their meta.json): methods.csv")
     parser.add_argument("--methods", nargs="*", default=[], help="the order of methods in comparisons (A before B)")
     parser.add_argument("--languages", required=True, type=Path, help="the world's languages.json")
     parser.add_argument("--out", required=True, type=Path, help="tables folder")
@@ -51,8 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     languages = languages_table(args.languages)
     predictions = read_predictions(sorted(args.predictions))
     write_csv(with_intervals(per_language, interval_table(predictions, over_seeds=False)), args.out / "per_language.csv")
-    write_csv(with_intervals(summary_table(per_language), interval_table(predictions, over_seeds=True)),
-              args.out / "summary.csv")
+    summary = with_intervals(summary_table(per_language), interval_table(predictions, over_seeds=True))
+    write_csv(summary, args.out / "summary.csv")
+    if args.prompts:
+        write_csv(methods_table(sorted(args.prompts), summary, languages), args.out / "methods.csv")
     write_csv(comparisons_table(predictions, args.methods), args.out / "comparisons.csv")
     write_csv(languages, args.out / "languages.csv")
     write_csv(distance_correlation(per_language, languages), args.out / "distance_correlation.csv")

@@ -7,6 +7,8 @@ Writes (under --out, a figures folder)::
                                intervals (dashed: chance)
     comparisons_{task}.png     every pair of methods x language: accuracy difference, * where the
                                paired test (Holm-corrected) says one is better beyond chance
+    methods.png                accuracy over near and over far languages against trainable
+                               parameters, one point per method (methods.csv)
 
 Example:
     python -m xlprompt plot --tables results/demo/tables --out results/demo/figures
@@ -129,6 +131,34 @@ def comparisons(table: pd.DataFrame, languages: pd.DataFrame, task: str, path: P
     save(fig, path)
 
 
+def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
+    """Per task, near and far languages: accuracy against trainable parameters, a point per method."""
+    groups = [("accuracy_near", "near languages"), ("accuracy_far", "far languages")]
+    groups = [(column, title) for column, title in groups if table[column].notna().any()]
+    task_names = sorted(table["task"].unique())
+    fig, axes = plt.subplots(len(task_names), len(groups), figsize=(4.2 * len(groups) + 1, 3.2 * len(task_names)),
+                             squeeze=False, sharex=True, sharey=True)
+    order = _ordered(table["method"])
+    colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
+    chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
+    for row, task in enumerate(task_names):
+        for col, (column, title) in enumerate(groups):
+            ax = axes[row][col]
+            for point in table[table.task == task].itertuples():
+                ax.scatter(point.trainable_parameters, getattr(point, column), color=colours[point.method], s=40,
+                           label=point.method)
+                ax.annotate(f"{point.method} L{point.prompt_length}", (point.trainable_parameters, getattr(point, column)),
+                            fontsize=7, xytext=(4, 3), textcoords="offset points")
+            if task in chance:
+                ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1)
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{task}: {title}", fontsize=10)
+            ax.set_xlabel("trainable parameters")
+            ax.set_ylabel("test accuracy (mean over seeds)")
+    save(fig, path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("plot", __doc__)
     parser.add_argument("--tables", required=True, type=Path)
@@ -147,4 +177,5 @@ def main(argv: list[str] | None = None) -> None:
     compared = pd.read_csv(args.tables / "comparisons.csv", dtype={"better": str}).fillna({"better": ""})
     for task in sorted(summary["task"].unique()):
         comparisons(compared, languages, task, args.out / f"comparisons_{task}.png")
+    methods(pd.read_csv(args.tables / "methods.csv"), pd.read_csv(args.tables / "tasks.csv"), args.out / "methods.png")
     logger.info("wrote figures to %s", args.out)
