@@ -30,10 +30,11 @@ import seaborn as sns  # noqa: E402
 
 from xlprompt.cli import stage_parser, start  # noqa: E402
 from xlprompt.io import atomic_file  # noqa: E402
+from xlprompt.settings import METHODS  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-METHOD_ORDER = ["spt", "full_ft", "ltp", "untrained", "no_prompt"]
+METHOD_ORDER = list(METHODS)  # the library's order of methods: every figure lists them so
 
 
 def _ordered(values) -> list[str]:
