@@ -14,7 +14,7 @@ from conftest import single_token_words, with_label_words
 from peft import PeftModel, PrefixTuningConfig, get_peft_model, set_peft_model_state_dict
 from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
-from test_methods import FAST, TASK, labelled_data
+from test_methods import FAST, labelled_data
 from tiny_models import FAMILY
 
 from xlprompt import checks
@@ -122,8 +122,6 @@ def peft_label_logits(peft_model, kind: str, batch: dict[str, torch.Tensor], ver
     return logits[rows, batch["mask_index"] - (1 if FAMILY[kind] == "causal_lm" else 0)][:, verbalizer]
 
 
-LARGEST_DIFFERENCE: dict[str, float] = {}
-
 # kind, task, settings: every family; pairs (nli) where the stand-in reads them, BERT's typed pairs too
 CASES = {
     "xlm-roberta": ("xlm-roberta", "nli", {}),
@@ -219,7 +217,6 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
         peft_model.eval()
         with torch.no_grad():
             theirs = peft_label_logits(peft_model, kind, batch, trained.verbalizer_ids)
-        LARGEST_DIFFERENCE[f"{case} (PEFT's forward on the artifact)"] = (theirs - at_end).abs().max().item()
         print(f"{case}: largest |PEFT - xlprompt| label logit difference {(theirs - at_end).abs().max().item():.3g}")
         torch.testing.assert_close(theirs, at_end, atol=1e-5, rtol=0)
         assert theirs.argmax(-1).tolist() == at_end.argmax(-1).tolist()
@@ -257,7 +254,6 @@ def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_paramet
         theirs = peft_model(**inputs).logits
     real = inputs["attention_mask"].bool() if family != "seq2seq" else torch.ones(ours.shape[:2], dtype=torch.bool)
     difference = (ours - theirs)[real].abs().max().item()
-    LARGEST_DIFFERENCE[f"{kind} (same parameters)"] = difference
     print(f"{kind}: largest |PEFT - xlprompt| logit difference {difference:.3g}")
     assert difference < 1e-5
     assert (ours - plain)[real].abs().max() > 1e-3  # and the prefixes do something
@@ -308,7 +304,6 @@ def test_a_prefix_of_real_tokens_keys_and_values_reproduces_reading_those_tokens
                                                       text["attention_mask"]], dim=1)).logits[:, context.shape[1]:]
             real = text["attention_mask"].bool()
     difference = (ours - full)[real].abs().max().item()
-    LARGEST_DIFFERENCE[f"{kind} (real tokens as prefixes)"] = difference
     print(f"{kind}: largest |prefix of real tokens - tokens read first| logit difference {difference:.3g}")
     assert difference < 1e-5
 
@@ -358,6 +353,26 @@ def test_a_killed_deep_prompt_run_resumes_from_its_checkpoint_to_the_same_artifa
     name = f"{PREFIX_FOLDER}/adapter_model.safetensors"
     a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "resumed" / name)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_deep_prompt_evaluated_with_other_prompts_scores_as_alone_and_leaves_theirs_as_they_are(
+        stand_ins, world_dir, tmp_path):
+    """The evaluate stage shares one backbone between the prompts of a task: the deep prompt's prefixes enter only
+    its own passes (before the input-level prompts' stacked ones here), and it needs the positions of its prefixes."""
+    from xlprompt.stages.evaluate import evaluate_prompts
+
+    folder = stand_ins["xlm-roberta"]
+    data, _ = labelled_data("xlm-roberta", folder, world_dir, tmp_path)
+    prompts = []
+    for method in ("deep_prompt", "spt", "untrained"):
+        train_prompt(folder, data, TrainConfig(method=method, prompt_length=4, **{**DEEP, "steps": 3}), tmp_path / method)
+        prompts.append(tmp_path / method)
+    together = evaluate_prompts(prompts, folder, data, None)
+    assert [doc["method"] for doc in together] == ["deep_prompt", "spt", "untrained"]
+    assert together[0]["rows"] == evaluate_prompts(prompts[:1], folder, data, None)[0]["rows"]
+    # spt and untrained run stacked in one pass, with or without the deep prompt before them.
+    assert [doc["rows"] for doc in together[1:]] == [doc["rows"] for doc in evaluate_prompts(prompts[1:], folder, data,
+                                                                                              None)]
 
 
 # Config checks: unknown keys, layers the backbone lacks, a family whose attention takes no prefix: refused before
