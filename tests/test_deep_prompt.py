@@ -23,7 +23,8 @@ from xlprompt.checks import ConfigError, validate_config
 from xlprompt.data import load_split
 from xlprompt.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM, attention_sites
 from xlprompt.encoding import encode_split
-from xlprompt.families import HUB_MODEL_TYPES, auto_class, family_of
+from xlprompt.families import (HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, MODEL_TYPES, PREFIX_ATTENTION, auto_class,
+                               family_of)
 from xlprompt.io import read_json
 from xlprompt.peft_export import PREFIX_FOLDER, TASK_TYPES
 from xlprompt.prompting import PromptedLM
@@ -424,6 +425,8 @@ def test_a_backbone_whose_attention_takes_no_prefix_is_refused_with_the_reason(m
 
 
 def test_deep_prompt_passes_the_checks_where_it_applies():
+    assert set(HUB_PREFIX_LAYERS) == set(HUB_MODEL_TYPES)  # every pinned Hub backbone's depth is known
+    assert set(PREFIX_ATTENTION) == set(MODEL_TYPES)  # every supported model type takes prefixes
     for hub in HUB_MODEL_TYPES:
         cfg = paper()
         cfg["backbone"]["hub"], cfg["methods"] = hub, ["spt", "deep_prompt"]
