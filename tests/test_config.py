@@ -160,7 +160,8 @@ BAD_REAL = [
      r"method_overrides.spt.group_size: a group trains several methods together; set group_size in training"),
     ("group-size-zero", mutate("training.group_size", 0), r"training.group_size: 0 must be >= 1"),
     ("languages-neither-a-list-nor-all", mutate("data.tasks.nli.0.languages", "everything"),
-     r"data.tasks.nli\[0\].languages: 'everything' is not valid under any of the given schemas"),
+     r"data.tasks.nli\[0\].languages: 'everything' is not allowed; allowed: the data set's config names to fetch, "
+     r"or all \(every language it has\)"),
     ("hub-backbone-with-a-shape", mutate("backbone.layers", 3),
      r"backbone: \['layers'\] shape or pretrain the generated backbone, and backbone.hub \(FacebookAI/xlm-roberta-base\) "
      r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads'\]"),

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from workflow_run import GPU_RULES, GROUP_RULE, REPO, SMOKE, rule_kind, snakemake, snakemake_command, workflow_rules
 
-from xlprompt.settings import GROUP_SIZE, trains_backbone
+from xlprompt.settings import GROUP_SIZE, trains_alone
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
@@ -58,8 +58,8 @@ def test_dry_run_of_every_config(name, tmp_path):
     expected = len(config["tasks"]) * (len(trained) * len(config["prompt"]["lengths"]) * len(config["seeds"])
                                        + ("no_prompt" in config["methods"]))
     assert counts["evaluate"] == len(config["tasks"])
-    # Every prompt of the grid trains once: alone where the method changes the backbone, else in a
-    # group of at most group_size prompts that share backbone, length and task.
+    # Every prompt of the grid trains once: alone where the method changes the backbone (or, deep_prompt, puts
+    # prefixes into its layers), else in a group of at most group_size prompts that share backbone, length and task.
     jobs = job_outputs(out)
     grid = [path for outputs in jobs.get("train_prompt", []) + jobs.get(GROUP_RULE, []) for path in outputs
             if "/prompts/" in path]
@@ -70,7 +70,7 @@ def test_dry_run_of_every_config(name, tmp_path):
         assert len({tuple(Path(path).parts[:-3]) + (Path(path).parts[-2],) for path in outputs}) == 1, outputs
     variants = config.get("variants", {})
     alone = {Path(path).parts[-3] for outputs in jobs.get("train_prompt", []) for path in outputs}
-    assert all(trains_backbone(variants.get(m, {}).get("method", m)) for m in alone), alone
+    assert all(trains_alone(variants.get(m, {}).get("method", m)) for m in alone), alone
 
 
 SLURM_PROFILE = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]
@@ -101,7 +101,8 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lorra, "))
     result = snakemake("--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert result.returncode != 0
-    assert ("methods: unknown method 'lorra'; allowed: ['spt', 'full_ft', 'ltp', 'lora', 'bitfit', 'untrained', "
+    assert ("methods: unknown method 'lorra'; allowed: ['spt', 'full_ft', 'ltp', 'lora', 'bitfit', 'deep_prompt', "
+            "'untrained', "
             "'no_prompt']") in result.stderr
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
@@ -127,6 +128,35 @@ def test_lora_and_bitfit_train_a_job_each_with_their_own_settings(tmp_path):
                         and "--backbone-lr 0.0005" in c for c in lora)
     assert all("--lora-" not in c for c in commands if "--method lora" not in c)
     assert any("--method bitfit" in c for c in commands)
+
+
+def test_deep_prompt_trains_a_job_each_with_its_own_settings_and_is_evaluated_with_the_grid(tmp_path):
+    """deep_prompt keeps the backbone frozen but puts prefixes into its layers: never in a frozen-backbone group, one
+    train_prompt job per task, length and seed, whose command carries the deep_prompt block and none of the input
+    prompt's settings; the evaluate jobs take its prompts with the others'."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["methods"] = ["spt", "deep_prompt", "no_prompt"]
+    cfg["prompt"].update(lengths=[4, 8], reparameterization=True)
+    cfg["deep_prompt"] = {"layers": [0], "reparameterization": True, "reparam_hidden": 16}
+    cfg["method_overrides"] = {"deep_prompt": {"lr": 0.01}}
+    path = tmp_path / "deep.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "-p", "--configfile", str(path), cwd=tmp_path).stdout
+    jobs = job_outputs(out)
+    alone = sorted(Path(outputs[0]).parts[-4:] for outputs in jobs["train_prompt"] if "/prompts/" in outputs[0])
+    assert alone == sorted((task, "deep_prompt", f"L{length}", "seed0") for task in cfg["tasks"] for length in (4, 8))
+    grouped = {Path(path).parts[-3] for outputs in jobs.get(GROUP_RULE, []) for path in outputs if "/prompts/" in path}
+    assert grouped == {"spt", "no_prompt"}
+    commands = [line for line in out.splitlines() if "python -m xlprompt train_prompt" in line]
+    deep = [c for c in commands if "--method deep_prompt" in c]
+    assert len(deep) == len(alone)
+    for command in deep:
+        assert ("--deep-prompt-layers 0" in command and "--deep-prompt-reparameterization" in command
+                and "--deep-prompt-reparam-hidden 16" in command and "--lr 0.01" in command), command
+        assert " --reparameterization" not in command and "--init" not in command, command
+    assert all("--deep-prompt-" not in c for c in commands if "--method deep_prompt" not in c)
+    evaluate = [line for line in out.splitlines() if "python -m xlprompt evaluate " in line]
+    assert len(evaluate) == len(cfg["tasks"]) and all("/deep_prompt/L8/seed0" in line for line in evaluate)
 
 
 def test_a_limit_beyond_the_position_table_stops_a_dry_run(tmp_path):

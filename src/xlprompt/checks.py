@@ -16,8 +16,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from xlprompt.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, LORA_MODULES, MODEL_TYPES, NO_BIASES,
-                               prompt_position)
+from xlprompt.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, LORA_MODULES, MODEL_TYPES,
+                               NO_BIASES, PREFIX_ATTENTION, prompt_position)
 from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
@@ -59,6 +59,8 @@ def _describe(error: ValidationError) -> str:
         return f"{where}: {value!r} must be {bounds[error.validator]} {rule}"
     if error.validator == "pattern":
         return f"{where}: {value!r} must match {rule}"
+    if error.validator == "anyOf" and "description" in error.schema:  # alternatives: the key's own description
+        return f"{where}: {value!r} is not allowed; allowed: {error.schema['description']}"
     return f"{where}: {error.message}"
 
 
@@ -238,10 +240,11 @@ VARIABLE_METHODS = ("spt", "full_ft", "lora", "bitfit")
 
 
 def check_backbone_methods(config: dict[str, Any]) -> None:
-    """lora and bitfit on the configured backbone: biases to train, target modules it has.
+    """lora, bitfit and deep_prompt on the configured backbone: biases to train, target modules it has,
+    attention that takes a key/value prefix, the layers to prefix.
 
     A Hub id the checks do not know (no HUB_MODEL_TYPES entry) is checked by train_prompt once
-    downloaded, in the same words (xlprompt.adapters).
+    downloaded, in the same words (xlprompt.adapters, xlprompt.deep_prompt).
     """
     variants = config.get("variants", {})
     methods = {variants[m]["method"] if m in variants else m for m in config["methods"]}
@@ -256,6 +259,27 @@ def check_backbone_methods(config: dict[str, Any]) -> None:
     if unknown:
         raise ConfigError(f"lora.target_modules: {unknown} are not linear modules of the layers of {named}; "
                           f"allowed: {list(known)}")
+    if "deep_prompt" in methods:
+        check_deep_prompt(config, model_type, named)
+
+
+def check_deep_prompt(config: dict[str, Any], model_type: str | None, named: str) -> None:
+    """deep_prompt needs attention that takes a key/value prefix, and layers the backbone has."""
+    if model_type is not None and model_type not in PREFIX_ATTENTION:
+        raise ConfigError(f"methods: deep_prompt puts key/value prefixes into every layer's self-attention, and the "
+                          f"attention of {named} takes none in xlprompt (known: {sorted(PREFIX_ATTENTION)}); use "
+                          "spt, lora or full_ft with this backbone")
+    layers = config.get("deep_prompt", {}).get("layers", "all")
+    backbone = config["backbone"]
+    depth = HUB_PREFIX_LAYERS.get(backbone["hub"]) if "hub" in backbone else backbone.get("layers",
+                                                                                             BackboneShape.layers)
+    if layers == "all" or depth is None:  # an unknown Hub model's depth: checked once it is downloaded
+        return
+    outside = [i for i in layers if i >= depth]
+    if outside:
+        stacks = " (the encoder's blocks, then the decoder's)" if PREFIX_ATTENTION.get(model_type) == "t5" else ""
+        raise ConfigError(f"deep_prompt.layers: {outside} outside the {depth} layers of {named}{stacks}; "
+                          f"allowed: 0..{depth - 1}, or all")
 
 
 SPOT_BASELINES = ("random", "label_words")

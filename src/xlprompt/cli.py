@@ -41,10 +41,14 @@ def start(args: argparse.Namespace) -> None:
 _ARG_TYPES = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
 
 
+def _int_or_all(value: str) -> int | str:
+    return value if value == "all" else int(value)
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), prefix: str = "") -> None:
     """One --flag per field of dataclass ``cls``, with the field's default: the CLI and the
-    dataclass can never drift apart. Booleans get --flag / --no-flag; a tuple of strings takes
-    several values; a field that is itself a dataclass gets its fields' flags under its name
+    dataclass can never drift apart. Booleans get --flag / --no-flag; a tuple of strings (or of
+    numbers, or the word all) takes several values; a field that is itself a dataclass gets its fields' flags under its name
     (TrainConfig.lora.rank: --lora-rank)."""
     for field in dataclasses.fields(cls):
         if field.name in skip:
@@ -58,6 +62,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default)
         elif field.type == "tuple[str, ...]":
             parser.add_argument(flag, dest=name, nargs="*", default=default)
+        elif field.type == "tuple[int, ...]":  # numbers, or the word all (the dataclass reads it as empty)
+            parser.add_argument(flag, dest=name, nargs="*", default=default, type=_int_or_all)
         else:
             parser.add_argument(flag, dest=name, type=_ARG_TYPES[field.type], default=default)
 

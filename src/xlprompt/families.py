@@ -57,6 +57,22 @@ NO_BIASES = {
     "t5": "T5's attention, feed-forward and layer norms have no bias terms",
 }
 
+# Method deep_prompt: how each model type's self-attention takes a key/value prefix (xlprompt.deep_prompt):
+# which modules, and the kind of position information the prefix must be placed in. A model type without
+# an entry cannot train deep_prompt (the config checks refuse it, naming why).
+PREFIX_ATTENTION = {
+    "xlm-roberta": "bert", "roberta": "bert", "bert": "bert",  # encoder.layer[i].attention.self; absolute positions
+    "xglm": "xglm",  # model.layers[i].self_attn; sinusoidal positions
+    "bloom": "bloom",  # transformer.h[i].self_attention; ALiBi
+    "mt5": "t5", "t5": "t5",  # encoder, then decoder block[i].layer[0].SelfAttention; relative position bias
+}
+# Layers of the pinned Hub backbones that take a prefix (mT5: its encoder's blocks, then its decoder's), for
+# the config checks of deep_prompt.layers before any download.
+HUB_PREFIX_LAYERS = {
+    "FacebookAI/xlm-roberta-base": 12, "google-bert/bert-base-multilingual-cased": 12, "bigscience/bloom-560m": 24,
+    "facebook/xglm-564M": 24, "google/mt5-base": 24,
+}
+
 
 def family_of(config) -> str:
     """The family of a transformers config (or of a model, through its ``.config``)."""

@@ -7,6 +7,10 @@ later), for encoder-decoders (the prompt on the encoder side only:
 ``peft.PeftModel.from_pretrained(backbone, folder)`` then loads it and PEFT's forward gives the
 logits xlprompt reads; ``readout.json`` beside the adapter says where and which words.
 
+Method ``deep_prompt``'s prefixes (xlprompt.deep_prompt) are PEFT's prefix tuning where PEFT's forward
+reproduces them (:func:`plan_prefix_export`): the artifact's ``prefix/`` is then where they are kept,
+``PeftModel.from_pretrained(backbone, prefix/)`` loads them, and PEFT's forward gives xlprompt's logits.
+
 Not expressible, so not exported (the reason goes into the artifact's meta.json): a causal LM's
 prompt after the text (the SPT paper's layout), pairs for a model with token types (PEFT's
 prompt tuning drops ``token_type_ids``: BERT would read the second text as the first), and
@@ -60,6 +64,9 @@ def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> P
                               "lora/)); PEFT cannot hold a soft prompt and a LoRA adapter in one model, so the prompt "
                               "stays in prompt.safetensors (only a prompt on an unchanged backbone, spt, is PEFT "
                               "prompt tuning)")
+    if method == "deep_prompt":
+        return PeftPlan(family, "method deep_prompt: its prefixes are PEFT prefix tuning, not prompt tuning "
+                              "(meta.json's peft_export says whether prefix/ holds them in PEFT's format)")
     if method != "spt":
         return PeftPlan(family, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
     if family == "causal_lm" and position == "suffix":
@@ -96,5 +103,61 @@ def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.
     save_file({"prompt_embeddings": prompt.detach().contiguous()}, folder / "adapter_model.safetensors")
     write_json(folder / "readout.json", {
         "read_at": READ_AT[plan.family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
+        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
+                 "log-probabilities, teacher-forced"})
+
+
+PREFIX_FOLDER = "prefix"  # a deep_prompt artifact's PEFT prefix tuning adapter
+PREFIX_READ_AT = {  # prefixes add no positions to the output: the text's own positions are read
+    "masked_lm": "logits[:, index of the mask token]",
+    "causal_lm": "logits[:, number of real input tokens - 1] (the next token)",
+}
+
+
+def plan_prefix_export(family: str, every_layer: bool, typed_pairs: bool) -> PeftPlan:
+    """Whether PEFT's prefix tuning (its forward, ``past_key_values`` in every layer) reproduces a deep prompt."""
+    if family == "seq2seq":
+        return PeftPlan(family, "an encoder-decoder: PEFT's prefix tuning reaches only the decoder's self-attention "
+                              "(the T5 stack passes no cache to its encoder), xlprompt prefixes both stacks; the "
+                              "prefixes stay in prompt.safetensors")
+    if not every_layer:
+        return PeftPlan(family, "deep_prompt.layers prefixes some layers, PEFT's prefix tuning every layer; the "
+                              "prefixes stay in prompt.safetensors")
+    if typed_pairs:
+        return PeftPlan(family, "pairs with token types (BERT's second segment is type 1); PEFT's prompt-learning "
+                              "forward drops token_type_ids; the prefixes stay in prompt.safetensors")
+    return PeftPlan(family)
+
+
+def export_prefix_tuning(folder: Path, prefixes: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
+                         layers: int, heads: int, label_words: dict[str, list[str]],
+                         verbalizer_ids: list[list[int]]) -> None:
+    """Write a deep prompt as PEFT prefix tuning: adapter_config.json, adapter_model.safetensors, readout.json.
+
+    ``prefixes``: (L, layers x 2 x width), PEFT's layout, after any reparameterization (so the config
+    says ``prefix_projection: false``: PEFT needs no MLP to use them, as after its own save); ``layers``
+    and ``heads`` are the backbone's (PEFT reads XGLM's head count from no config key of its own).
+    """
+    from peft import PrefixTuningConfig
+
+    if not plan.exported:
+        raise ValueError(f"not exportable for PEFT: {plan.reason}")
+    length, flat = prefixes.shape
+    width = flat // (2 * layers)
+    config = PrefixTuningConfig(
+        task_type=plan.task_type,
+        num_virtual_tokens=length,
+        token_dim=width,
+        num_transformer_submodules=1,
+        num_attention_heads=heads,
+        num_layers=layers,
+        prefix_projection=False,
+        base_model_name_or_path=getattr(backbone.config, "_name_or_path", None) or None,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(folder))
+    save_file({"prompt_embeddings": prefixes.detach().cpu().contiguous()}, folder / "adapter_model.safetensors")
+    write_json(folder / "readout.json", {
+        "read_at": PREFIX_READ_AT[plan.family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
         "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
                  "log-probabilities, teacher-forced"})

@@ -98,6 +98,11 @@ class PromptedLM(nn.Module):
         self.loss = loss  # the scores are full-vocabulary log-probabilities when it is "vocabulary"
         self.register_buffer("verbalizer_ids", verbalizer_tensor(verbalizer_ids), persistent=False)
 
+    @property
+    def prompt_positions(self) -> int:
+        """Positions the prompt takes beside the text (the backbone's position table must hold both)."""
+        return self.prompt.length if self.prompt is not None else 0
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids, attention_mask (token_type_ids): (B, S) right-padded; mask_index: (B,).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprompt.prompting.init_prompt)
-METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "untrained", "no_prompt")
+METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "deep_prompt", "untrained", "no_prompt")
 # Methods that train backbone weights next to the prompt, and may train without one (prompt_length 0).
 PROMPT_OPTIONAL = ("lora", "bitfit")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
@@ -30,8 +30,19 @@ def is_ltp(method: str) -> bool:
 
 
 def trains_backbone(method: str) -> bool:
-    """Whether ``method`` changes backbone weights (then it cannot share a backbone with other prompts)."""
+    """Whether ``method`` changes backbone weights (then the backbone trains in train mode, dropout on)."""
     return method in ("full_ft", "lora", "bitfit") or is_ltp(method)
+
+
+def trains_alone(method: str) -> bool:
+    """Whether ``method`` trains in a job of its own instead of sharing a backbone pass with other prompts
+    (xlprompt.train.train_prompts; the workflow's train_prompt rule rather than a train_group_* rule).
+
+    Methods that change backbone weights, and ``deep_prompt``: its backbone stays frozen (and in
+    eval mode), but its prefixes enter every layer's attention, so a batch of rows cannot carry
+    several methods' prompts in one pass as input-level prompts do.
+    """
+    return trains_backbone(method) or method == "deep_prompt"
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,38 @@ class BitFitSettings:
 
 
 @dataclass(frozen=True)
+class DeepPromptSettings:
+    """Deep prompt tuning (P-tuning v2, Liu et al. 2022; prefix tuning, Li & Liang 2021): method ``deep_prompt``
+    learns a key and a value prefix for the self-attention of every layer (or of ``layers``), the backbone
+    frozen (config block ``deep_prompt:``; xlprompt.deep_prompt).
+
+    The prefix length is the run's prompt length (``prompt.lengths``, the L of ``deep_prompt/L<L>/``): L
+    key/value vectors per layer, so that deep_prompt and spt of one L sit side by side in the tables.
+    The prefixes are PEFT's ``PrefixEncoder`` (``PrefixTuningConfig``): N(0, 1) at the start, or with
+    ``reparameterization`` an embedding of width d through PEFT's MLP
+    Linear(d, reparam_hidden) -> Tanh -> Linear(reparam_hidden, layers x 2 x d) (Li & Liang 2021's hidden 512).
+    There is no input-level prompt: the prompt block's init, position and reparameterization do not apply.
+    """
+
+    reparameterization: bool = False  # PEFT's prefix_projection: prefixes through a two-layer MLP while training
+    reparam_hidden: int = 512  # PEFT's encoder_hidden_size, the MLP's hidden width
+    # The layers whose self-attention takes a prefix, numbered from 0 (mT5: the encoder's blocks, then the
+    # decoder's, as ltp tickets count them); empty (config: all): every layer. PEFT's prefix tuning knows only
+    # every layer, so a subset trains and is stored by xlprompt's own injection only.
+    layers: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        layers = () if self.layers in ("all", ["all"], ("all",)) else tuple(int(i) for i in self.layers)
+        if any(i < 0 for i in layers):
+            raise ValueError(f"deep_prompt layers must be >= 0 (or all), got {list(layers)}")
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"deep_prompt layers: duplicated values in {list(layers)}")
+        if self.reparam_hidden < 1:
+            raise ValueError(f"deep_prompt reparam_hidden must be >= 1, got {self.reparam_hidden}")
+        object.__setattr__(self, "layers", tuple(sorted(layers)))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines one trained prompt (the seed included)."""
 
@@ -101,6 +144,7 @@ class TrainConfig:
     seed: int = 0
     lora: LoraSettings = field(default_factory=LoraSettings)  # method lora's adapter
     bitfit: BitFitSettings = field(default_factory=BitFitSettings)  # method bitfit's biases
+    deep_prompt: DeepPromptSettings = field(default_factory=DeepPromptSettings)  # method deep_prompt's prefixes
 
     def __post_init__(self) -> None:
         if self.method not in METHODS and not is_ltp(self.method):
@@ -125,6 +169,19 @@ class TrainConfig:
             object.__setattr__(self, "lora", LoraSettings(**self.lora))
         if isinstance(self.bitfit, dict):
             object.__setattr__(self, "bitfit", BitFitSettings(**self.bitfit))
+        if isinstance(self.deep_prompt, dict):
+            object.__setattr__(self, "deep_prompt", DeepPromptSettings(**self.deep_prompt))
+        if self.method == "deep_prompt":
+            # Its prompt is L key/value prefixes per layer; nothing enters the input, so nothing may be set for it.
+            if self.reparameterization:
+                raise ValueError("method deep_prompt has no input-level prompt to reparameterise; its prefixes' MLP "
+                                 "is deep_prompt.reparameterization")
+            if self.position == "suffix":
+                raise ValueError("method deep_prompt has no input-level prompt: its prefixes come before the text in "
+                                 "every layer (position suffix does not apply)")
+            if self.init == "source":
+                raise ValueError("method deep_prompt cannot start from a source prompt (SPoT transfers input-level "
+                                 "prompts of spt)")
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
             if getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -137,12 +194,17 @@ class TrainConfig:
 
     @property
     def trains(self) -> bool:
-        return self.method in ("spt", "full_ft", "lora", "bitfit") or self.is_ltp
+        return self.method in ("spt", "full_ft", "lora", "bitfit", "deep_prompt") or self.is_ltp
 
     @property
     def trains_backbone(self) -> bool:
         """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
         return trains_backbone(self.method)
+
+    @property
+    def trains_alone(self) -> bool:
+        """Whether the run needs a job of its own (:func:`trains_alone`)."""
+        return trains_alone(self.method)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Methods (``TrainConfig.method``):
   (``cfg.lora``, :mod:`xlprompt.adapters`); every original weight stays bit-identical.
 - ``bitfit``: the prompt and the backbone's bias terms train (``cfg.bitfit``); nothing else changes.
   lora and bitfit may also train without a prompt (``prompt_length`` 0).
+- ``deep_prompt``: frozen backbone; key/value prefixes of ``prompt_length`` in every layer's (or
+  ``cfg.deep_prompt.layers``') self-attention train, no input-level prompt (:mod:`xlprompt.deep_prompt`).
 - ``untrained``: the initial prompt, never trained (a control).
 - ``no_prompt``: no prompt at all, the backbone alone at the mask slot (a control).
 
@@ -25,7 +27,10 @@ elsewhere), an export that ``peft.PeftModel.from_pretrained`` loads and runs. ``
 ``prompt.safetensors``: ``ticket.<param>.index`` (flat positions) and ``ticket.<param>.value``
 (their trained values; values rather than deltas, so that the rebuilt model is bit-exact).
 ``lora`` adds ``lora/``, PEFT's adapter files (``PeftModel.from_pretrained(backbone, lora/)``);
-``bitfit`` stores the trained biases as ``bitfit.<param>`` in ``prompt.safetensors``. meta.json
+``bitfit`` stores the trained biases as ``bitfit.<param>`` in ``prompt.safetensors``. ``deep_prompt``
+stores its prefixes (L, layers x 2 x width, after any reparameterization) as PEFT prefix tuning in
+``prefix/`` where PEFT's forward reproduces them (meta.json's ``peft_export``), else as ``prefix`` in
+``prompt.safetensors``; meta.json's ``deep_prompt`` says which layers and how. meta.json
 records the bytes of what was trained (``artifact_bytes``, ``artifact_share`` of a full
 checkpoint) and the number of trained parameters (``trainable_parameters``, ``trainable_share`` of
 the backbone's ``backbone_parameters``).
@@ -50,14 +55,16 @@ from xlprompt.adapters import (BITFIT_PREFIX, LORA_FOLDER, apply_bias_entries, a
                                bias_entries, bias_names, load_lora, lora_parameters, save_lora)
 from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
 from xlprompt.compute import CPU, Compute, compute_of, place, to_device
+from xlprompt.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM
 from xlprompt.encoding import EncodedSplit, restrict_to_choices
 from xlprompt.io import atomic_dir, check_safetensors, load_tensors, read_json, sha256_file, write_json
 from xlprompt.limits import check_positions
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata
-from xlprompt.peft_export import PeftPlan, export_prompt_tuning, plan_export
+from xlprompt.peft_export import (PREFIX_FOLDER, PeftPlan, export_prefix_tuning, export_prompt_tuning, plan_export,
+                                  plan_prefix_export)
 from xlprompt.prompting import PromptedLM, SoftPrompt, init_prompt, joint_label_scores, label_loss
-from xlprompt.settings import TrainConfig
+from xlprompt.settings import DeepPromptSettings, TrainConfig
 from xlprompt.families import auto_class, family_of
 from xlprompt.tasks import TaskSet, word_ids
 
@@ -135,7 +142,11 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[i
 
     ``train_rows``: the training text's token ids, whose ``cfg.vocab_top_k`` most frequent tokens
     ``init: vocab`` samples from (default: every non-special token of the vocabulary).
+    deep_prompt: no input-level prompt; its prefixes (and their MLP) start from the seed, PEFT's init.
     """
+    if cfg.method == "deep_prompt":
+        torch.manual_seed(cfg.seed)
+        return DeepPromptedLM(backbone, DeepPrompt(backbone, cfg.prompt_length, cfg.deep_prompt), label_ids, cfg.loss)
     prompt = None
     if cfg.prompt_length:
         dim = backbone.get_input_embeddings().weight.shape[1]
@@ -206,12 +217,14 @@ def parameter_groups(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch
 
     Frozen means frozen: the backbone's ``requires_grad`` is off unless the method trains it
     (full_ft: all of it; ltp: the ticket's parameters, with gradients masked to the ticket;
-    lora: the LoRA matrices; bitfit: the bias terms). Every backbone group learns at ``backbone_lr``.
+    lora: the LoRA matrices; bitfit: the bias terms). Every backbone group learns at ``backbone_lr``;
+    the prompt, or deep_prompt's prefixes, at ``lr``.
     """
     model.backbone.requires_grad_(cfg.method == "full_ft")
     groups = []
-    if model.prompt is not None:
-        groups.append({"params": list(model.prompt.parameters()), "lr": cfg.lr, "base_lr": cfg.lr})
+    prompt = prompt_parameters(model)
+    if prompt:
+        groups.append({"params": prompt, "lr": cfg.lr, "base_lr": cfg.lr})
     trained = backbone_trained(model.backbone, cfg)
     for param in trained:
         param.requires_grad_(True)
@@ -221,6 +234,13 @@ def parameter_groups(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch
         groups.append({"params": ticket_parameters(model.backbone, masks), "lr": cfg.backbone_lr,
                        "base_lr": cfg.backbone_lr, "weight_decay": 0.0})
     return groups
+
+
+def prompt_parameters(model: PromptedLM) -> list[torch.nn.Parameter]:
+    """What trains besides backbone weights: the prompt (with its reparameterization), or deep_prompt's prefixes."""
+    if isinstance(model, DeepPromptedLM):
+        return list(model.deep.parameters())
+    return list(model.prompt.parameters()) if model.prompt is not None else []
 
 
 def backbone_trained(backbone: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
@@ -236,11 +256,11 @@ def backbone_trained(backbone: torch.nn.Module, cfg: TrainConfig) -> list[torch.
 
 
 def trainable_parameter_count(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch.Tensor]) -> int:
-    """How many numbers the method trains: the prompt's (reparameterization included) and the backbone's
-    (ltp: the ticket's entries only); 0 for the untrained controls."""
+    """How many numbers the method trains: the prompt's or deep_prompt's prefixes (reparameterization included)
+    and the backbone's (ltp: the ticket's entries only); 0 for the untrained controls."""
     if not cfg.trains:
         return 0
-    prompt = sum(p.numel() for p in model.prompt.parameters()) if model.prompt is not None else 0
+    prompt = sum(p.numel() for p in prompt_parameters(model))
     ticket = sum(int(mask.sum()) for mask in masks.values())
     return prompt + ticket + sum(p.numel() for p in backbone_trained(model.backbone, cfg))
 
@@ -341,13 +361,14 @@ def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, 
 
 
 def check_together(runs: list[PromptRun]) -> None:
-    """Runs can train in one job when the backbone stays frozen for all and their prompts have one length."""
+    """Runs can train in one job when the backbone stays frozen for all, their prompts are input-level
+    prompts (not deep_prompt's prefixes) and have one length (xlprompt.settings.trains_alone)."""
     if len(runs) < 2:
         return
-    changing = sorted({run.cfg.method for run in runs if run.cfg.trains_backbone})
-    if changing:
-        raise ValueError(f"methods {changing} change backbone weights: each trains in a job of its own "
-                         "(only frozen-backbone prompts train together)")
+    alone = sorted({run.cfg.method for run in runs if run.cfg.trains_alone})
+    if alone:
+        raise ValueError(f"methods {alone} change backbone weights or put prefixes into its layers: each trains in a "
+                         "job of its own (only frozen-backbone input-level prompts train together)")
     lengths = sorted({run.cfg.prompt_length for run in runs})
     if len(lengths) > 1:
         raise ValueError(f"prompts trained together need one prompt length, got {lengths}")
@@ -522,11 +543,17 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
         meta["verbalizer"] = tasks.labels[0].verbalizer(family, cfg.train_language)
     train_types = state.train_data.token_type_ids
     typed_pairs = train_types is not None and any(any(row) for row in train_types)
-    peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
-    meta["peft_export"] = peft_plan.as_meta()
+    if isinstance(model, DeepPromptedLM):
+        peft_plan = plan_prefix_export(family, model.deep.every_layer, typed_pairs)
+        meta["peft_export"] = {**peft_plan.as_meta(), "format": "prefix tuning",
+                               **({"folder": PREFIX_FOLDER} if peft_plan.exported else {})}
+        meta["deep_prompt"] = deep_prompt_meta(model.deep, peft_plan)
+    else:
+        peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
+        meta["peft_export"] = peft_plan.as_meta()
     write_artifact(run.out, model, tokenizer, cfg, state.log_rows, meta, state.masks, state.snapshots, peft_plan,
                    state.words, state.adapter)
-    if cfg.trains_backbone:
+    if cfg.trains_alone:
         written = read_json(run.out / "meta.json")
         logger.info("%s artifact: %d bytes, %.2f%% of a full checkpoint (%d bytes); %d trained parameters, "
                     "%.2f%% of the backbone's", cfg.method, written["artifact_bytes"], 100 * written["artifact_share"],
@@ -536,6 +563,17 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
         shutil.rmtree(run.checkpoint_dir)
     logger.info("%s %s: best dev loss %.4f at step %d", run.name or cfg.method, run.out, best["loss"], best["step"])
     return summary
+
+
+def deep_prompt_meta(deep: DeepPrompt, plan: PeftPlan) -> dict:
+    """meta.json's account of a deep prompt's prefixes: where they go, their shape, where they are kept."""
+    where = (f"{PREFIX_FOLDER}/adapter_model.safetensors (PEFT prefix tuning, prompt_embeddings)" if plan.exported
+             else f"prompt.safetensors ({PREFIX_KEY})")
+    return {"layers": deep.layers, "prefix_length": deep.length, "heads": deep.heads, "head_dim": deep.head_dim,
+            "stored": where, "layout": "(L, layers x 2 x heads x head_dim): for the j-th prefixed layer, block 2j "
+                                       "holds its keys, 2j + 1 its values (PEFT's prefix tuning layout)",
+            "reparameterization": ("trained through PEFT's MLP; the stored prefixes are its output, so predicting "
+                                   "needs no MLP" if deep.encoder.prefix_projection else "none")}
 
 
 def evaluate_split(model: PromptedLM, data: EncodedSplit, pad_id: int) -> tuple[float, float]:
@@ -620,8 +658,18 @@ def write_artifact(out: Path, model: PromptedLM, tokenizer, cfg: TrainConfig, lo
         tensors.update(ticket_entries(model.backbone, masks))
         if cfg.method == "bitfit":
             tensors.update(bias_entries(model.backbone, bias_names(model.backbone, cfg.bitfit)))
+        prefixes = None
+        if isinstance(model, DeepPromptedLM):
+            with torch.no_grad():
+                prefixes = model.deep.prefixes().detach().cpu().contiguous()  # (L, layers x 2 x w): what layers read
+            if not peft_plan.exported:
+                tensors[PREFIX_KEY] = prefixes
         save_file(tensors, tmp / "prompt.safetensors", metadata={"method": cfg.method})
         files = ["prompt.safetensors"]  # what training produced (the tokenizer's copy in backbone/ aside)
+        if prefixes is not None and peft_plan.exported:
+            export_prefix_tuning(tmp / PREFIX_FOLDER, prefixes, model.backbone, peft_plan, len(model.deep.layers),
+                                 model.deep.heads, meta["verbalizers"], verbalizer_ids)
+            files += [f"{PREFIX_FOLDER}/adapter_config.json", f"{PREFIX_FOLDER}/adapter_model.safetensors"]
         if adapter is not None:
             save_lora(adapter, tmp / LORA_FOLDER)
             files += [f"{LORA_FOLDER}/adapter_config.json", f"{LORA_FOLDER}/adapter_model.safetensors"]
@@ -660,6 +708,8 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
     if task not in tasks:
         raise ValueError(f"{artifact}: trained on {tasks}; name one of them to read its labels (got {task!r})")
     tensors = artifact_tensors(artifact, meta)
+    if meta["method"] == "deep_prompt":
+        return load_deep_prompt(artifact, backbone_dir, meta, tensors, task, shared)
     lora = artifact / LORA_FOLDER
     own_weights = ((artifact / "backbone").exists() or lora.exists()
                    or any(k.startswith(("ticket.", BITFIT_PREFIX)) for k in tensors))
@@ -671,10 +721,7 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
     apply_ticket_entries(backbone, tensors)
     apply_bias_entries(backbone, tensors)
     if lora.exists():
-        for name, expected in meta.get("files_sha256", {}).items():
-            if name.startswith(f"{LORA_FOLDER}/") and sha256_file(artifact / name) != expected:
-                raise ValueError(f"{artifact / name}: its sha256 differs from the one recorded when it was written "
-                                 "(the file was changed or damaged); rerun the job that writes it")
+        check_recorded(artifact, meta, LORA_FOLDER)
         check_safetensors(lora / "adapter_model.safetensors")
         backbone = load_lora(backbone, lora)
     prompt = None
@@ -685,5 +732,32 @@ def load_trained(artifact: Path, backbone_dir: Path, task: str | None = None,
     model = PromptedLM(backbone, prompt, word_ids(tokenizer, meta["verbalizers"][task], artifact / "meta.json",
                                                   family_of(backbone)), meta.get("prompt_position", ""),
                        meta["config"].get("loss", "label_words"))
+    model.eval()
+    return model, tokenizer
+
+
+def check_recorded(artifact: Path, meta: dict, folder: str) -> None:
+    """The files of ``folder`` in the artifact have the sha256 meta.json recorded for them."""
+    for name, expected in meta.get("files_sha256", {}).items():
+        if name.startswith(f"{folder}/") and sha256_file(artifact / name) != expected:
+            raise ValueError(f"{artifact / name}: its sha256 differs from the one recorded when it was written "
+                             "(the file was changed or damaged); rerun the job that writes it")
+
+
+def load_deep_prompt(artifact: Path, backbone_dir: Path, meta: dict, tensors: dict[str, torch.Tensor], task: str,
+                     shared: tuple[torch.nn.Module, object] | None) -> tuple[DeepPromptedLM, object]:
+    """A deep prompt's model: the backbone as it is (``shared`` when given: the prefixes enter only inside the
+    model's own forward) and the stored prefixes, from PEFT's file or from prompt.safetensors."""
+    backbone, tokenizer = shared if shared is not None else load_backbone(backbone_dir)
+    backbone.requires_grad_(False)
+    if PREFIX_KEY in tensors:
+        stored = tensors[PREFIX_KEY]
+    else:
+        check_recorded(artifact, meta, PREFIX_FOLDER)
+        stored = load_tensors(artifact / PREFIX_FOLDER / "adapter_model.safetensors")["prompt_embeddings"]
+    settings = DeepPromptSettings(**{**meta["config"]["deep_prompt"], "reparameterization": False})
+    deep = DeepPrompt(backbone, stored.shape[0], settings, stored=stored)
+    model = DeepPromptedLM(backbone, deep, word_ids(tokenizer, meta["verbalizers"][task], artifact / "meta.json",
+                                                    family_of(backbone)), meta["config"].get("loss", "label_words"))
     model.eval()
     return model, tokenizer

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from xlprompt.io import sha256_file
 from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
-from xlprompt.settings import GROUP_SIZE, trains_backbone
+from xlprompt.settings import GROUP_SIZE, trains_alone
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -245,9 +245,10 @@ def target_settings():
 
 
 def shares_backbone(method):
-    """Methods whose backbone stays frozen: their prompts train in groups (train_group_* rules);
-    full_ft, ltp, lora and bitfit change weights and train one per job (train_prompt)."""
-    return not trains_backbone(base_method(method))
+    """Methods whose prompts train in groups (train_group_* rules): frozen backbone, input-level prompts.
+    full_ft, ltp, lora and bitfit change weights, deep_prompt puts prefixes into every layer: one per job
+    (train_prompt; xlprompt.settings.trains_alone)."""
+    return not trains_alone(base_method(method))
 
 
 def train_inputs(wildcards):
@@ -277,14 +278,27 @@ def ticket_args(wildcards):
     return _flags(LTP.get("tickets", {}).get(wildcards.ticket, {}))
 
 
-# Methods with a settings block of their own (xlprompt.settings.LoraSettings, BitFitSettings).
-METHOD_SECTIONS = ("lora", "bitfit")
+# Methods with a settings block of their own (xlprompt.settings.LoraSettings, BitFitSettings, DeepPromptSettings).
+METHOD_SECTIONS = ("lora", "bitfit", "deep_prompt")
+# The prompt block's keys that shape an input-level prompt, which deep_prompt has not (it has its own block).
+INPUT_PROMPT_KEYS = ("init", "vocab_top_k", "position", "reparameterization", "reparam_hidden")
+
+
+def method_section(method):
+    """A method's own settings block, as flags; deep_prompt's `layers: all` is the default (no flag)."""
+    section = dict(config.get(method, {}))
+    if method == "deep_prompt" and section.get("layers") == "all":
+        del section["layers"]
+    return _flags(section, prefix=f"{method}_")
 
 
 def train_args(wildcards):
     prompt = {**config["prompt"], **VARIANTS.get(wildcards.method, {})}  # a variant's prompt settings on top
+    method = base_method(wildcards.method)
+    if method == "deep_prompt":
+        prompt = {key: value for key, value in prompt.items() if key not in INPUT_PROMPT_KEYS}
     flags = [
-        f"--method {base_method(wildcards.method)}",
+        f"--method {method}",
         f"--name {wildcards.method}" if wildcards.method in VARIANTS else "",
         f"--prompt-length {wildcards.length}",
         f"--seed {wildcards.seed}",
@@ -293,9 +307,8 @@ def train_args(wildcards):
     ]
     if SPOT and wildcards.method == "spt":
         flags.append(f"--snapshot-step {EMBEDDING_STEP}")  # spt prompts may serve as SPoT sources
-    method = base_method(wildcards.method)
-    if method in METHOD_SECTIONS:  # lora's and bitfit's own settings: only their jobs rerun when they change
-        flags.append(_flags(config.get(method, {}), prefix=f"{method}_"))
+    if method in METHOD_SECTIONS:  # a method's own settings: only its jobs rerun when they change
+        flags.append(method_section(method))
     return " ".join(f for f in flags if f)
 
 

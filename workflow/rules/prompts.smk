@@ -1,5 +1,6 @@
 rule train_prompt:
-    """Train one prompt with a method that changes backbone weights (full_ft, ltp, lora, bitfit): a job each."""
+    """Train one prompt with a method that changes backbone weights (full_ft, ltp, lora, bitfit) or puts
+    prefixes into its layers (deep_prompt): a job each."""
     wildcard_constraints:
         method=_alternatives([m for m in METHODS if not shares_backbone(m)] or ["no-method"]),
     input:

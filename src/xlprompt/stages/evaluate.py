@@ -54,7 +54,7 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
 
     Prompts that leave the backbone as it is (spt, untrained) and share a length run in the
     same forward passes (``batch_prompts``); full_ft, ltp, lora and bitfit prompts bring their own weights
-    and run one by one.
+    and run one by one, and so do deep_prompt's (the shared backbone, with prefixes in its layers).
     """
     shared = load_backbone(backbone_dir)
     place(shared[0], compute)
@@ -68,7 +68,7 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
     models = []
     for i, prompt_dir in enumerate(prompt_dirs):
         model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
-        check_positions(model.backbone, metas[i]["config"]["max_length"], model.prompt.length if model.prompt is not None else 0)
+        check_positions(model.backbone, metas[i]["config"]["max_length"], model.prompt_positions)
         models.append(place(model, compute))
         together = batch_prompts and model.backbone is shared[0] and model.prompt is not None
         key = ("shared", model.prompt.length, metas[i]["config"]["max_length"]) if together else ("alone", i)

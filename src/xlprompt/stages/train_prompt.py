@@ -1,10 +1,12 @@
-"""Train soft prompts: spt (frozen backbone), full_ft, ltp, lora, bitfit, or a control; one per job, or several together.
+"""Train soft prompts: spt (frozen backbone), full_ft, ltp, lora, bitfit, deep_prompt, or a control; one per job, or
+several together.
 
 Reads a backbone folder and a data set folder (``labels.json``, ``{lang}/{split}.parquet``),
 or several for a multi-task prompt, and with --init source the prompt to start from;
 writes the prompt artifact: ``prompt.safetensors``, ``meta.json``, ``train_log.jsonl``, plus
 ``backbone/`` for full_ft, PEFT's LoRA adapter ``lora/`` for lora (bitfit's biases go into
-``prompt.safetensors``) and a PEFT export ``peft/`` for spt. Checkpoints go to
+``prompt.safetensors``), deep_prompt's prefixes as PEFT prefix tuning ``prefix/`` (or in
+``prompt.safetensors`` where PEFT's forward cannot reproduce them) and a PEFT export ``peft/`` for spt. Checkpoints go to
 --checkpoint-dir (kept only while training; a restarted job resumes from them).
 
 With --run (repeated), one job trains several prompts on one frozen backbone together
@@ -25,6 +27,11 @@ Example:
     python -m xlprompt train_prompt --backbone resources/models/tiny-xlmr-demo \
         --data resources/data/demo/topic --out results/demo/prompts/tiny-xlmr-demo/topic/lora/L0/seed0 \
         --method lora --prompt-length 0 --lora-rank 4 --lora-target-modules query value --backbone-lr 1e-3
+
+    # deep prompt tuning: 16 key/value prefixes in every layer, through PEFT's MLP while training
+    python -m xlprompt train_prompt --backbone resources/models/tiny-xlmr-demo \
+        --data resources/data/demo/topic --out results/demo/prompts/tiny-xlmr-demo/topic/deep_prompt/L16/seed0 \
+        --method deep_prompt --prompt-length 16 --lr 0.01 --deep-prompt-reparameterization --deep-prompt-layers all
 
     # two seeds in one job
     python -m xlprompt train_prompt --backbone resources/models/tiny-xlmr-demo \
