@@ -28,7 +28,7 @@ from record import save  # benchmarks/ is on sys.path when a script runs
 from shapes import SHAPES
 
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 3, 5
-METHODS = ["spt", "full_ft", "ltp", "lora", "bitfit"]
+METHODS = ["spt", "deep_prompt", "full_ft", "ltp", "lora", "bitfit"]
 
 
 def resident_mb() -> float:
@@ -42,6 +42,7 @@ def measure_one(method: str, shape_name: str) -> dict:
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
     from xlprompt.adapters import attach_lora
+    from xlprompt.deep_prompt import DeepPrompt, DeepPromptedLM
     from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
     from xlprompt.prompting import PromptedLM, SoftPrompt
     from xlprompt.train import TrainConfig, parameter_groups, train_step, trainable_parameter_count
@@ -52,7 +53,10 @@ def measure_one(method: str, shape_name: str) -> dict:
     config = XLMRobertaConfig(max_position_embeddings=SEQ + PROMPT + 2, type_vocab_size=1, **shape)
     backbone = XLMRobertaForMaskedLM(config)
     cfg = TrainConfig(method=method, prompt_length=PROMPT, backbone_lr=1e-4)
-    model = PromptedLM(backbone, SoftPrompt(PROMPT, config.hidden_size), list(range(6)))
+    if method == "deep_prompt":  # prefixes of the prompt's length in every layer, no input-level prompt
+        model = DeepPromptedLM(backbone, DeepPrompt(backbone, PROMPT, cfg.deep_prompt), list(range(6)))
+    else:
+        model = PromptedLM(backbone, SoftPrompt(PROMPT, config.hidden_size), list(range(6)))
     masks = {}
     if method == "ltp":  # a random 20% ticket: the step's cost does not depend on which entries
         shapes = {name: p.shape for name, p in backbone.named_parameters()}
