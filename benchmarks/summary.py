@@ -36,6 +36,10 @@ def main() -> None:
     joint = results.get("joint_training_gpu")
     if joint is None:
         print("GPU joint training step (8 prompts) / 8 one-prompt steps: not measured (run benchmarks/bench_joint.py --gpu)")
+    for shape, table in results.get("methods_step_and_memory", {}).items():  # measured, no targets
+        cells = ", ".join(f"{method} {row['step_vs_full_ft']:.2f} / {row['memory_vs_full_ft']:.2f}"
+                          for method, row in table.items() if isinstance(row, dict))
+        print(f"step time / training memory against full_ft, {shape}: {cells}")
     for name, cost in results.get("gpu_paper_configs", {}).items():
         if isinstance(cost, dict):
             print(f"GPU cost of config/{name}.yaml ({results['gpu_paper_configs']['device']}): training "
