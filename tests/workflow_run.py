@@ -68,3 +68,18 @@ def run_smoke_locally(workdir: Path) -> Path:
     snakemake("--cores", "2", "--resources", "gpu=2", "--configfile", str(SMOKE), cwd=workdir,
               extra_env={"XLPROMPT_DEVICES": "0,1"})
     return workdir
+
+
+# Columns that measure the machine, not the results: left out where two runs' tables are compared.
+TIMING_COLUMNS = {"methods.csv": ["train_seconds"]}
+
+
+def comparable_table(path: Path) -> bytes:
+    """A results table as bytes, its timing columns (:data:`TIMING_COLUMNS`) left out."""
+    if path.name not in TIMING_COLUMNS:
+        return path.read_bytes()
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert set(TIMING_COLUMNS[path.name]) <= set(frame.columns), path
+    return frame.drop(columns=TIMING_COLUMNS[path.name]).to_csv(index=False).encode()
