@@ -103,3 +103,26 @@ def with_label_words(data_dir: Path, out: Path, words: list[str]) -> Path:
     labels = load_labels(out)
     write_labels(out, type(labels)(labels.task, labels.names, {family: words for family in labels.verbalizers}))
     return out
+
+
+def train_killed_after_checkpoint(monkeypatch, step: int, *train_args) -> None:
+    """``train_prompt(*train_args)`` killed right after it writes the checkpoint of ``step`` (what a
+    preempted job leaves), with ``save_checkpoint`` restored afterwards for the resumed run."""
+    import pytest
+
+    from xlprompt import train as train_module
+
+    class Killed(Exception):
+        pass
+
+    original = train_module.save_checkpoint
+
+    def save_then_die(folder, tensors, optimizer, plain):
+        original(folder, tensors, optimizer, plain)
+        if plain["step"] == step:
+            raise Killed
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        train_module.train_prompt(*train_args)
+    monkeypatch.setattr(train_module, "save_checkpoint", original)

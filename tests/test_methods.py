@@ -8,7 +8,7 @@ import copy
 
 import pytest
 import torch
-from conftest import single_token_words, with_label_words
+from conftest import single_token_words, train_killed_after_checkpoint, with_label_words
 from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
 from tiny_models import FAMILY
@@ -288,20 +288,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_artifact(method, w
     cfg = TrainConfig(method=method, prompt_length=4, **{**FAST, "steps": 9})
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
-    class Killed(Exception):
-        pass
-
-    save = train_module.save_checkpoint
-
-    def save_then_die(folder, tensors, optimizer, plain):
-        save(folder, tensors, optimizer, plain)
-        if plain["step"] == 6:
-            raise Killed
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
-        train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt")
-    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    train_killed_after_checkpoint(monkeypatch, 6, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed",
+                                  tmp_path / "ckpt")
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt")
     files = ["prompt.safetensors"] + ([f"{LORA_FOLDER}/adapter_model.safetensors"] if method == "lora" else [])
     for name in files:

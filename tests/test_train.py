@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_killed_after_checkpoint
 from safetensors.torch import load_file
 
 from xlprompt.data import load_labels, load_split
@@ -66,24 +67,8 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_d
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
     # Interrupted: die right after the checkpoint of step 8 (of 12), then restart.
-    from xlprompt import train as train_module
-
     ckpt = tmp_path / "ckpt"
-
-    class Killed(Exception):
-        pass
-
-    original = train_module.save_checkpoint
-
-    def save_then_die(folder, tensors, optimizer, plain):
-        original(folder, tensors, optimizer, plain)
-        if plain["step"] == 8:
-            raise Killed
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
-        train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", ckpt)
-    monkeypatch.setattr(train_module, "save_checkpoint", original)
+    train_killed_after_checkpoint(monkeypatch, 8, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", ckpt)
     assert not (tmp_path / "resumed").exists(), "a killed job must leave no output that looks complete"
     assert json.loads((ckpt / "latest.json").read_text()) == {"folder": "step-00000008", "step": 8}
     assert sorted(p.name for p in ckpt.iterdir()) == ["latest.json", "step-00000008"]  # older steps deleted

@@ -78,6 +78,19 @@ def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> P
     return PeftPlan(family)
 
 
+def write_adapter(folder: Path, config, embeddings: torch.Tensor, read_at: str, label_words: dict[str, list[str]],
+                  verbalizer_ids: list[list[int]]) -> None:
+    """A PEFT prompt-learning adapter as PEFT saves one (adapter_config.json, adapter_model.safetensors
+    with ``prompt_embeddings``), and readout.json: where and which label words xlprompt reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(folder))
+    save_file({"prompt_embeddings": embeddings.detach().cpu().contiguous()}, folder / "adapter_model.safetensors")
+    write_json(folder / "readout.json", {
+        "read_at": read_at, "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
+        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
+                 "log-probabilities, teacher-forced"})
+
+
 def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
                          label_words: dict[str, list[str]], verbalizer_ids: list[list[int]]) -> None:
     """Write adapter_config.json, adapter_model.safetensors and readout.json for a (L, d) prompt.
@@ -98,13 +111,7 @@ def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.
         num_layers=cfg.num_hidden_layers,
         base_model_name_or_path=getattr(cfg, "_name_or_path", None) or None,
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    config.save_pretrained(str(folder))
-    save_file({"prompt_embeddings": prompt.detach().contiguous()}, folder / "adapter_model.safetensors")
-    write_json(folder / "readout.json", {
-        "read_at": READ_AT[plan.family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
-        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
-                 "log-probabilities, teacher-forced"})
+    write_adapter(folder, config, prompt, READ_AT[plan.family], label_words, verbalizer_ids)
 
 
 PREFIX_FOLDER = "prefix"  # a deep_prompt artifact's PEFT prefix tuning adapter
@@ -154,10 +161,4 @@ def export_prefix_tuning(folder: Path, prefixes: torch.Tensor, backbone: torch.n
         prefix_projection=False,
         base_model_name_or_path=getattr(backbone.config, "_name_or_path", None) or None,
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    config.save_pretrained(str(folder))
-    save_file({"prompt_embeddings": prefixes.detach().cpu().contiguous()}, folder / "adapter_model.safetensors")
-    write_json(folder / "readout.json", {
-        "read_at": PREFIX_READ_AT[plan.family], "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
-        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
-                 "log-probabilities, teacher-forced"})
+    write_adapter(folder, config, prefixes, PREFIX_READ_AT[plan.family], label_words, verbalizer_ids)
