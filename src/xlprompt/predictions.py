@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlprompt.aggregate import KEYS, METRICS
 from xlprompt.statistics import LEVEL, RESAMPLES, holm, metric_interval, paired_difference
 
 logger = logging.getLogger(__name__)
 
-RUN_KEYS = ["model", "task", "method", "prompt_length", "source", "seed"]
+RUN_KEYS = [key for key in KEYS if key != "lang"]  # what names one evaluated prompt (the tables' keys)
 TRANSFER_KEYS = ["model", "task", "prompt_length", "arm", "init", "source", "seed"]  # evaluate_transfer's
-METRICS = ["accuracy", "macro_f1"]
 ALL_LANGUAGES = "all"  # the comparisons' row over every language's test examples together
 
 
