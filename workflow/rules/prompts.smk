@@ -47,6 +47,10 @@ for group in train_groups():
             group.benchmark
         params:
             runs=group.flags,
+        # SPoT's chain (sources, targets, their evaluation, tables) is the graph's longest: its jobs
+        # go first among those ready, so that the methods grid fills the other cores meanwhile and
+        # the last minutes are not one job after another.
+        priority: 1
         threads: THREADS
         resources:
             gpu=1,

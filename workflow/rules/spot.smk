@@ -16,6 +16,7 @@ rule evaluate_transfer:
         "benchmarks/runs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.tsv"
     params:
         args=evaluate_transfer_args,
+    priority: 1  # on SPoT's chain, the graph's longest (see the training groups, prompts.smk)
     threads: THREADS
     resources:
         gpu=1,
@@ -43,6 +44,7 @@ rule prompt_activations:
     params:
         prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
         args=activation_args,
+    priority: 1  # on SPoT's chain (see evaluate_transfer)
     threads: THREADS
     resources:
         gpu=1,
@@ -187,6 +189,7 @@ rule neuron_masking:
         prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         share=NEURONS.get("mask_share", 0.2),
         languages=eval_args,
+    priority: 1  # on SPoT's chain (see evaluate_transfer)
     threads: THREADS
     resources:
         gpu=1,
