@@ -3,8 +3,9 @@
 The Hub is out of reach where this runs, so each backbone is its real architecture and shape
 with random weights (time does not depend on the values): XLM-R base for config/xnli-xlmr.yaml
 and XGLM-564M for config/sib200-xglm.yaml. Through the library's own code (PromptedLM,
-train_step: bf16 autocast, fused AdamW, SDPA attention) it times one training step of every
-(method, prompt length) the config trains, at its batch size and at the full max_length (128
+DeepPromptedLM, attach_lora, train_step: bf16 autocast, fused AdamW, SDPA attention) it times one
+training step of every (method, prompt length) the config trains (ltp as full_ft: on the CPU an ltp
+step costs a full_ft step to within 7%, README "Benchmarks"), at its batch size and at the full max_length (128
 tokens: an upper bound, real batches are shorter), LTP's masked-LM fine-tuning step, and scoring
 throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the arithmetic is
 in the output; job start-up and model loading (seconds per job) are not included.
@@ -28,7 +29,9 @@ from transformers import XGLMConfig, XGLMForCausalLM, XLMRobertaConfig, XLMRober
 
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
+from xlprompt.adapters import attach_lora
 from xlprompt.compute import choose_compute, place
+from xlprompt.deep_prompt import DeepPrompt, DeepPromptedLM
 from xlprompt.mlm import MLMSettings, train_masked_lm
 from xlprompt.prompting import PromptedLM, SoftPrompt
 from xlprompt.settings import GROUP_SIZE, TrainConfig
@@ -39,7 +42,8 @@ SEQ = 128
 CONFIGS = {
     "xnli-xlmr": {"arch": "xlm-roberta-base", "batch": 8, "steps": 1000, "lengths": [16], "seeds": 4,
                   "mlm_steps": 2000, "mlm_batch": 32,
-                  "methods": {"spt": "spt", "ltp": "full_ft", "full_ft": "full_ft"}, "test_rows": 15 * 5010 + 7486},
+                  "methods": {"spt": "spt", "ltp": "full_ft", "full_ft": "full_ft", "deep_prompt": "deep_prompt",
+                              "lora": "lora", "bitfit": "bitfit"}, "test_rows": 15 * 5010 + 7486},
     "sib200-xglm": {"arch": "xglm-564M", "batch": 8, "steps": 1400, "lengths": [10, 20, 50], "seeds": 4,
                     "methods": {"spt": "spt", "spt_reparam": "spt", "full_ft": "full_ft",
                                 "full_ft_reparam": "full_ft"}, "test_rows": 205 * 204},
@@ -64,10 +68,21 @@ def synthetic_batch(batch: int, vocab: int, device: torch.device) -> dict[str, t
     return {key: value.to(device) for key, value in rows.items()}
 
 
-def seconds_per_step(backbone, method: str, length: int, batch: int, compute, steps: int) -> float:
-    model = PromptedLM(backbone, SoftPrompt(length, backbone.get_input_embeddings().weight.shape[1]), list(range(5, 12)))
-    place(model, compute)
+def prompted_for(backbone, method: str, length: int) -> tuple[torch.nn.Module, TrainConfig]:
+    """The model ``method`` trains, built as training builds it: deep_prompt's prefixes in every layer and
+    no input-level prompt; lora's adapters attached to ``backbone`` (which they change: give it a fresh one)."""
     cfg = TrainConfig(method=method, prompt_length=length)
+    if method == "deep_prompt":
+        return DeepPromptedLM(backbone, DeepPrompt(backbone, length, cfg.deep_prompt), list(range(5, 12))), cfg
+    if method == "lora":
+        attach_lora(backbone, cfg.lora)
+    return PromptedLM(backbone, SoftPrompt(length, backbone.get_input_embeddings().weight.shape[1]),
+                      list(range(5, 12))), cfg
+
+
+def seconds_per_step(backbone, method: str, length: int, batch: int, compute, steps: int) -> float:
+    model, cfg = prompted_for(backbone, method, length)
+    place(model, compute)
     optimizer = compute.optimizer(parameter_groups(model, cfg, {}), 0.0)
     data = synthetic_batch(batch, backbone.config.vocab_size, compute.device)
     for _ in range(3):  # warm-up: kernels, allocator, optimizer state
@@ -153,10 +168,13 @@ def main() -> None:
         for listed, method in spec["methods"].items():
             for length in spec["lengths"]:
                 backbone.requires_grad_(False)
-                step = seconds_per_step(backbone, method, length, spec["batch"], compute, args.steps)
+                # LoRA's adapters stay in the backbone they are attached to: a fresh one for them.
+                model = backbone_of(spec["arch"], max(spec["lengths"])) if method == "lora" else backbone
+                step = seconds_per_step(model, method, length, spec["batch"], compute, args.steps)
+                del model
                 times[f"{listed}/L{length}"] = round(step, 5)
                 train_s += step * spec["steps"] * spec["seeds"]
-                if method != "spt":  # weights change: a job per prompt, grouped or not
+                if method != "spt":  # weights change (or deep prompts): a job per prompt, grouped or not
                     grouped_s += step * spec["steps"] * spec["seeds"]
         frozen = [listed for listed, method in spec["methods"].items() if method == "spt"]
         for length in spec["lengths"]:

@@ -260,6 +260,30 @@ def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_paramet
     assert (ours - plain)[real].abs().max() > 1e-3  # and the prefixes do something
 
 
+@pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5"])
+def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_uses(kind, stand_ins, world_dir,
+                                                                                  tmp_path):
+    """On a GPU, compute.place switches backbones built on transformers' attention interface to SDPA (the
+    CPU loads them with eager attention); the prefixes enter through the module's cache and the mask, so
+    both kernels must read them alike. The same switch, made here on the CPU, gives the same logits."""
+    folder = stand_ins[kind]
+    backbone, tokenizer = load_backbone(folder)
+    data, _ = labelled_data(kind, folder, world_dir, tmp_path)
+    batch = all_test_rows(kind, data, tokenizer)
+    torch.manual_seed(5)
+    model = DeepPromptedLM(backbone, DeepPrompt(backbone, 5, DeepPromptSettings()), [[5], [6]]).eval()
+    args = (batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"))
+    with torch.no_grad():
+        eager = model(*args)
+        switches = getattr(backbone, "_supports_attention_backend", False)
+        if switches:
+            backbone.set_attn_implementation("sdpa")
+        sdpa = model(*args)
+    assert backbone.config._attn_implementation == ("sdpa" if switches else "eager")
+    assert switches == (kind in ("xlm-roberta", "bert"))  # XGLM, BLOOM and mT5 stay eager (compute.place)
+    assert (eager - sdpa).abs().max().item() < 1e-5
+
+
 @pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
 def test_a_prefix_of_real_tokens_keys_and_values_reproduces_reading_those_tokens_first(kind, stand_ins, tmp_path):
     """A causal stack's keys and values of its first tokens do not depend on what follows: used as prefixes, they

@@ -65,7 +65,8 @@ def shrunk_paper_config(folder: Path) -> Path:
     config = yaml.safe_load(PAPER_CONFIG.read_text())
     config["data"]["tasks"]["nli"] = [{"hub": "xnli", "languages": ["en", "de"]},
                                       {"hub": "americasnli", "languages": ["aym"]}]
-    config.update(threads=1, seeds=[0], methods=["spt", "ltp", "no_prompt"], prompt={"lengths": [4], "init": "vocab"})
+    config.update(threads=1, seeds=[0], methods=["spt", "ltp", "deep_prompt", "lora", "bitfit", "no_prompt"],
+                  prompt={"lengths": [4], "init": "vocab"})
     config["training"].update(steps=6, batch_size=4, train_per_class=4, eval_every=3, checkpoint_every=3, max_length=32)
     config["ltp"]["finetune"].update(steps=3, batch_size=8)
     path = folder / "xnli-xlmr-tiny.yaml"
@@ -94,7 +95,7 @@ def test_the_paper_config_runs_offline_from_a_filled_hub_cache(hub_cache, tmp_pa
 
     table = pd.read_csv(work / "results" / "xnli-xlmr" / "tables" / "per_language.csv")
     accuracy = table[table.metric == "accuracy"]
-    assert set(accuracy["method"]) == {"spt", "ltp", "no_prompt"}
+    assert set(accuracy["method"]) == {"spt", "ltp", "deep_prompt", "lora", "bitfit", "no_prompt"}
     for method, rows in accuracy.groupby("method"):
         assert set(rows["lang"]) == {"en", "de", "aym"}, method  # AmericasNLI evaluated, never trained on
     assert accuracy["value"].between(0, 1).all()

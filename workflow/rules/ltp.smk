@@ -13,9 +13,10 @@ rule finetune_mlm:
         text=finetune_text_files,
         args=finetune_args,
         checkpoints="results/{experiment}/checkpoints/mlm/{model}",
-    # It heads the longest chain (fine-tuning, ticket, ltp prompts) and needs PRETRAIN_THREADS cores
-    # at once: first in line when the backbone is ready, not left for a moment when cores are free.
-    priority: 1
+    # It heads the ltp chain (fine-tuning, ticket, ltp prompts) and needs PRETRAIN_THREADS cores at
+    # once: first in line when the backbone is ready, before SPoT's chain (priority 1), or one-core
+    # jobs keep taking the cores it waits for and push the ltp chain to the end of the run.
+    priority: 2
     threads: PRETRAIN_THREADS
     resources:
         gpu=1,
@@ -42,7 +43,7 @@ rule select_ticket:
         "benchmarks/runs/{experiment}/select_ticket/{model}/{ticket}.tsv"
     params:
         args=ticket_args,
-    priority: 1  # the ltp prompts wait for it (see finetune_mlm)
+    priority: 2  # the ltp prompts wait for it (see finetune_mlm)
     resources:
         mem_mb=4000,
     conda:
