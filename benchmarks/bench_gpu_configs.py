@@ -5,7 +5,7 @@ with random weights (time does not depend on the values): XLM-R base for config/
 and XGLM-564M for config/sib200-xglm.yaml. Through the library's own code (PromptedLM,
 DeepPromptedLM, attach_lora, train_step: bf16 autocast, fused AdamW, SDPA attention) it times one
 training step of every (method, prompt length) the config trains (ltp as full_ft: on the CPU an ltp
-step costs a full_ft step to within 7%, README "Benchmarks"), at its batch size and at the full max_length (128
+step costs a full_ft step to within 7%, benchmarks/README.md), at its batch size and at the full max_length (128
 tokens: an upper bound, real batches are shorter), LTP's masked-LM fine-tuning step, and scoring
 throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the arithmetic is
 in the output; job start-up and model loading (seconds per job) are not included.

@@ -25,6 +25,15 @@ def test_lint_passes():
     assert "Congratulations" in result.stdout + result.stderr
 
 
+def test_the_rules_are_snakefmt_clean():
+    """The Snakemake community's formatter (its settings in pyproject.toml) would change nothing."""
+    rules = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow").rglob("*.smk"))]
+    result = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", *rules], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(rules) >= 9
+
+
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """Snakemake's "Job stats" table of a dry run: rule -> number of jobs (group rules as one)."""
     table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]

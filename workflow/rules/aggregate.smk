@@ -7,26 +7,32 @@ rule aggregate:
         prompts=grid_prompts,
         languages=f"resources/data/{WORLD}",
     output:
-        per_language=report("results/{experiment}/tables/per_language.csv", category="Tables",
-                            caption="../report/table_per_language.rst"),
-        summary=report("results/{experiment}/tables/summary.csv", category="Tables",
-                       caption="../report/table_summary.rst"),
+        per_language=report(
+            "results/{experiment}/tables/per_language.csv",
+            category="Tables",
+            caption="../report/table_per_language.rst",
+        ),
+        summary=report(
+            "results/{experiment}/tables/summary.csv", category="Tables", caption="../report/table_summary.rst"
+        ),
         languages="results/{experiment}/tables/languages.csv",
         distance="results/{experiment}/tables/distance_correlation.csv",
         tasks="results/{experiment}/tables/tasks.csv",
-        comparisons=report("results/{experiment}/tables/comparisons.csv", category="Tables",
-                           caption="../report/table_comparisons.rst"),
-        methods=report("results/{experiment}/tables/methods.csv", category="Tables",
-                       caption="../report/table_methods.rst"),
+        comparisons=report(
+            "results/{experiment}/tables/comparisons.csv", category="Tables", caption="../report/table_comparisons.rst"
+        ),
+        methods=report(
+            "results/{experiment}/tables/methods.csv", category="Tables", caption="../report/table_methods.rst"
+        ),
     log:
         "logs/{experiment}/aggregate.log",
     benchmark:
         "benchmarks/runs/{experiment}/aggregate.tsv"
+    conda:
+        "../envs/xlprompt.yaml"
     params:
         folder=folder_of_first_output,
         methods=METHODS,
-    conda:
-        "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt aggregate --metrics {input.metrics:q} --predictions {input.predictions:q} "
         "--prompts {input.prompts:q} "
@@ -82,11 +88,11 @@ rule plot:
         "logs/{experiment}/plot.log",
     benchmark:
         "benchmarks/runs/{experiment}/plot.tsv"
+    conda:
+        "../envs/xlprompt.yaml"
     params:
         tables=folder_of_first_input,
         folder=folder_of_first_output,
-    conda:
-        "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt plot --tables {params.tables:q} --out {params.folder:q} > {log:q} 2>&1"
 
@@ -111,11 +117,11 @@ rule plot_curves:
         "logs/{experiment}/plot_curves.log",
     benchmark:
         "benchmarks/runs/{experiment}/plot_curves.tsv"
+    conda:
+        "../envs/xlprompt.yaml"
     params:
         model=MODEL,
         folder=folder_of_first_output,
-    conda:
-        "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt plot_curves --prompt {input.prompts:q} --model {params.model:q} "
         "--table {output.table:q} --out {params.folder:q} > {log:q} 2>&1"

@@ -19,13 +19,17 @@ try:
 except ConfigError as err:
     raise SystemExit(f"config error: {err}") from None
 
+
 # The slurm profile submits with sbatch: without it every job would fail at submission with
 # an obscure error ("No such file or directory: 'sacctmgr'"), so say so once, before any job
 # (onstart runs once the executor is known; a dry run needs no Slurm and skips it).
 onstart:
     if getattr(workflow.executor_plugin, "name", None) == "slurm" and shutil.which("sbatch") is None:
-        raise SystemExit("the slurm profile submits jobs with sbatch, which is not on PATH here: run Snakemake "
-                         "on the cluster's login node, or locally with `snakemake --cores N` (README: SLURM)")
+        raise SystemExit(
+            "the slurm profile submits jobs with sbatch, which is not on PATH here: run Snakemake "
+            "on the cluster's login node, or locally with `snakemake --cores N` (docs/real-path.md: SLURM)"
+        )
+
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads. The download
 # rules see HF_HUB_OFFLINE as the user set it (unset: downloads allowed), every other rule 1;
@@ -143,8 +147,11 @@ def predictions_files(wildcards=None):
 
 
 def figure_files():
-    per_task = [f"results/{EXPERIMENT}/figures/{kind}_{task}.png"
-                for kind in ("heatmap", "comparisons", "training") for task in TASKS]
+    per_task = [
+        f"results/{EXPERIMENT}/figures/{kind}_{task}.png"
+        for kind in ("heatmap", "comparisons", "training")
+        for task in TASKS
+    ]
     return per_task + [f"results/{EXPERIMENT}/figures/{name}.png" for name in ("accuracy_vs_distance", "methods")]
 
 
@@ -154,14 +161,18 @@ def grid_prompts(wildcards):
 
 
 def all_targets(wildcards):
-    targets = figure_files() + [f"results/{EXPERIMENT}/tables/{name}.csv"
-                                for name in ("per_language", "training_curves")]
+    targets = figure_files() + [
+        f"results/{EXPERIMENT}/tables/{name}.csv" for name in ("per_language", "training_curves")
+    ]
     if SPOT:
-        targets += [f"results/{EXPERIMENT}/tables/{name}.csv"
-                    for name in ("transfer", "transfer_comparisons", "retrieval", "similarity", "correlation",
-                                 "neuron_masking")]
-        targets += [f"results/{EXPERIMENT}/figures/{name}.png"
-                    for name in ("transfer_gain", "similarity_vs_transfer", "neuron_masking")]
+        targets += [
+            f"results/{EXPERIMENT}/tables/{name}.csv"
+            for name in ("transfer", "transfer_comparisons", "retrieval", "similarity", "correlation", "neuron_masking")
+        ]
+        targets += [
+            f"results/{EXPERIMENT}/figures/{name}.png"
+            for name in ("transfer_gain", "similarity_vs_transfer", "neuron_masking")
+        ]
     return targets
 
 
@@ -312,7 +323,6 @@ def train_args(wildcards):
     return " ".join(f for f in flags if f)
 
 
-
 # --- SPoT ------------------------------------------------------------------------------
 
 
@@ -330,15 +340,21 @@ def source_data(wildcards):
 
 def source_args(wildcards):
     settings = {**training_settings("spt"), "train_language": source_language(wildcards.source)}
-    flags = [f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}",
-             f"--snapshot-step {EMBEDDING_STEP}", _flags(settings), _flags(config["prompt"], skip=("lengths",))]
+    flags = [
+        f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}",
+        f"--snapshot-step {EMBEDDING_STEP}",
+        _flags(settings),
+        _flags(config["prompt"], skip=("lengths",)),
+    ]
     return " ".join(f for f in flags if f)
 
 
 def projected_prompt(wildcards, seed=None):
     """A target's random-init prompt of the main backbone, mapped into the cross model."""
-    return (f"results/{wildcards.experiment}/projected/{CROSS_MODEL}/{wildcards.target}/L{wildcards.length}/"
-            f"seed{wildcards.seed if seed is None else seed}")
+    return (
+        f"results/{wildcards.experiment}/projected/{CROSS_MODEL}/{wildcards.target}/L{wildcards.length}/"
+        f"seed{wildcards.seed if seed is None else seed}"
+    )
 
 
 def transfer_inputs(wildcards):
@@ -349,7 +365,9 @@ def transfer_inputs(wildcards):
         inputs["source"] = projected_prompt(wildcards)
     elif wildcards.init not in SPOT_BASELINES:
         if wildcards.model != MODEL:
-            raise ValueError(f"SPoT sources are prompts of {MODEL}; {wildcards.model} takes random, label_words, projector")
+            raise ValueError(
+                f"SPoT sources are prompts of {MODEL}; {wildcards.model} takes random, label_words, projector"
+            )
         inputs["source"] = source_prompt(wildcards.init, wildcards.length, wildcards.seed)
     return inputs
 
@@ -363,8 +381,13 @@ def transfer_args(wildcards, input):
     else:
         init = f"--init source --source {input.source}"
     settings = target_settings()
-    flags = [f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}", init,
-             f"--snapshot-step {EMBEDDING_STEP}", _flags(settings), _flags(config["prompt"], skip=("lengths", "init"))]
+    flags = [
+        f"--method spt --prompt-length {wildcards.length} --seed {wildcards.seed}",
+        init,
+        f"--snapshot-step {EMBEDDING_STEP}",
+        _flags(settings),
+        _flags(config["prompt"], skip=("lengths", "init")),
+    ]
     return " ".join(f for f in flags if f)
 
 
@@ -375,30 +398,47 @@ def transfer_runs(wildcards):
     prompt (tuned: projector; as it is: projector_zero_shot).
     """
     inits = SPOT_INITS if wildcards.model == MODEL else list(SPOT_BASELINES) + ["projector"]
-    runs = {f"{init}={path}": path for init in inits for seed in SEEDS
-            for path in [f"results/{wildcards.experiment}/transfer/{wildcards.model}/{wildcards.target}/{init}/L{wildcards.length}/seed{seed}"]}
+    runs = {
+        f"{init}={path}": path
+        for init in inits
+        for seed in SEEDS
+        for path in [
+            f"results/{wildcards.experiment}/transfer/{wildcards.model}/{wildcards.target}/{init}/L{wildcards.length}/seed{seed}"
+        ]
+    }
     if wildcards.model == CROSS_MODEL:
-        runs.update({f"projector_zero_shot={path}": path for seed in SEEDS for path in [projected_prompt(wildcards, seed)]})
+        runs.update(
+            {f"projector_zero_shot={path}": path for seed in SEEDS for path in [projected_prompt(wildcards, seed)]}
+        )
     return runs
 
 
 def source_runs(wildcards):
     if wildcards.model != MODEL:
         return {}
-    return {f"{name}={source_prompt(name, wildcards.length, seed)}": source_prompt(name, wildcards.length, seed)
-            for name in sorted(SPOT_SOURCES) for seed in SEEDS}
+    return {
+        f"{name}={source_prompt(name, wildcards.length, seed)}": source_prompt(name, wildcards.length, seed)
+        for name in sorted(SPOT_SOURCES)
+        for seed in SEEDS
+    }
 
 
 def evaluate_transfer_inputs(wildcards):
-    return {"runs": list(transfer_runs(wildcards).values()), "sources": list(source_runs(wildcards).values()),
-            "backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+    return {
+        "runs": list(transfer_runs(wildcards).values()),
+        "sources": list(source_runs(wildcards).values()),
+        "backbone": f"resources/models/{wildcards.model}",
+        "world": f"resources/data/{WORLD}",
+    }
 
 
 def evaluate_transfer_args(wildcards):
     cross = f" --source-model {MODEL}" if wildcards.model == CROSS_MODEL else ""
-    return (f"--runs {' '.join(transfer_runs(wildcards))} --sources {' '.join(source_runs(wildcards))} "
-            f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} "
-            f"{eval_args(wildcards)}{cross}")
+    return (
+        f"--runs {' '.join(transfer_runs(wildcards))} --sources {' '.join(source_runs(wildcards))} "
+        f"--label-maps {shlex.quote(json.dumps(SPOT.get('zero_shot', {}), sort_keys=True))} "
+        f"{eval_args(wildcards)}{cross}"
+    )
 
 
 def activation_prompts(wildcards):
@@ -417,26 +457,46 @@ def activation_args(wildcards, input):
 
 def similarity_prompts(wildcards):
     """Task embeddings: every source prompt and every target's random-init prompt, each seed and length."""
-    sources = {f"{name}={source_prompt(name, length, seed)}": source_prompt(name, length, seed)
-               for name in sorted(SPOT_SOURCES) for length in LENGTHS for seed in SEEDS}
-    targets = {f"{target}={path}": path for target in SPOT_TARGETS for length in LENGTHS for seed in SEEDS
-               for path in [f"results/{wildcards.experiment}/transfer/{MODEL}/{target}/random/L{length}/seed{seed}"]}
+    sources = {
+        f"{name}={source_prompt(name, length, seed)}": source_prompt(name, length, seed)
+        for name in sorted(SPOT_SOURCES)
+        for length in LENGTHS
+        for seed in SEEDS
+    }
+    targets = {
+        f"{target}={path}": path
+        for target in SPOT_TARGETS
+        for length in LENGTHS
+        for seed in SEEDS
+        for path in [f"results/{wildcards.experiment}/transfer/{MODEL}/{target}/random/L{length}/seed{seed}"]
+    }
     return sources, targets
 
 
 def transfer_metric_files(wildcards):
-    return [f"results/{wildcards.experiment}/transfer_metrics/{model}/{target}/L{length}.json"
-            for model in MODELS for target in SPOT_TARGETS for length in LENGTHS]
+    return [
+        f"results/{wildcards.experiment}/transfer_metrics/{model}/{target}/L{length}.json"
+        for model in MODELS
+        for target in SPOT_TARGETS
+        for length in LENGTHS
+    ]
 
 
 def transfer_prediction_files(wildcards):
-    return [f"results/{wildcards.experiment}/transfer_predictions/{model}/{target}/L{length}.parquet"
-            for model in MODELS for target in SPOT_TARGETS for length in LENGTHS]
+    return [
+        f"results/{wildcards.experiment}/transfer_predictions/{model}/{target}/L{length}.parquet"
+        for model in MODELS
+        for target in SPOT_TARGETS
+        for length in LENGTHS
+    ]
 
 
 def projector_inputs(wildcards):
-    return {"source": source_prompt(CROSS["source"], wildcards.length, wildcards.seed),
-            "backbone": f"resources/models/{wildcards.model}", "world": f"resources/data/{WORLD}"}
+    return {
+        "source": source_prompt(CROSS["source"], wildcards.length, wildcards.seed),
+        "backbone": f"resources/models/{wildcards.model}",
+        "world": f"resources/data/{WORLD}",
+    }
 
 
 def projector_data(wildcards):
@@ -444,19 +504,24 @@ def projector_data(wildcards):
 
 
 def projector_args(wildcards):
-    settings = {key: value for key, value in {**config.get("training", {}), **CROSS.get("training", {})}.items()
-                if key in ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")}
+    settings = {
+        key: value
+        for key, value in {**config.get("training", {}), **CROSS.get("training", {})}.items()
+        if key in ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")
+    }
     if "hidden" in CROSS:
         settings["hidden"] = CROSS["hidden"]
     return f"--seed {wildcards.seed} {_flags(settings)}"
 
 
 def project_inputs(wildcards):
-    return {"projector": f"results/{wildcards.experiment}/projectors/{wildcards.model}/{CROSS['source']}/"
-                         f"L{wildcards.length}/seed{wildcards.seed}",
-            "source": f"results/{wildcards.experiment}/transfer/{MODEL}/{wildcards.target}/random/"
-                      f"L{wildcards.length}/seed{wildcards.seed}",
-            "backbone": f"resources/models/{wildcards.model}"}
+    return {
+        "projector": f"results/{wildcards.experiment}/projectors/{wildcards.model}/{CROSS['source']}/"
+        f"L{wildcards.length}/seed{wildcards.seed}",
+        "source": f"results/{wildcards.experiment}/transfer/{MODEL}/{wildcards.target}/random/"
+        f"L{wildcards.length}/seed{wildcards.seed}",
+        "backbone": f"resources/models/{wildcards.model}",
+    }
 
 
 def eval_args(wildcards):
@@ -519,16 +584,22 @@ def frozen_runs():
         position = {**config["prompt"], **VARIANTS.get(method, {})}.get("position", "")
         key = task if not position else f"{task}_{position}"
         yield ("prompts", MODEL, key, length, size), _run(
-            f"results/{EXPERIMENT}/prompts/{where}", f"results/{EXPERIMENT}/checkpoints/{where}",
-            f"resources/data/{WORLD}/{task}", train_args(w))
+            f"results/{EXPERIMENT}/prompts/{where}",
+            f"results/{EXPERIMENT}/checkpoints/{where}",
+            f"resources/data/{WORLD}/{task}",
+            train_args(w),
+        )
     for source in TRAINED_SOURCES:
         for length in LENGTHS:
             for seed in SEEDS:
                 w = _wildcards(model=MODEL, source=source, length=length, seed=seed)
                 where = f"{MODEL}/{source}/L{length}/seed{seed}"
                 yield ("sources", MODEL, source, length, size), _run(
-                    f"results/{EXPERIMENT}/sources/{where}", f"results/{EXPERIMENT}/checkpoints/sources/{where}",
-                    source_data(w), source_args(w))
+                    f"results/{EXPERIMENT}/sources/{where}",
+                    f"results/{EXPERIMENT}/checkpoints/sources/{where}",
+                    source_data(w),
+                    source_args(w),
+                )
     target_size = SPOT.get("training", {}).get("group_size", size)
     for model in MODELS if SPOT else []:
         inits = SPOT_INITS if model == MODEL else list(SPOT_BASELINES) + ["projector"]
@@ -542,8 +613,10 @@ def frozen_runs():
                         yield ("transfer", model, target, length, target_size), _run(
                             f"results/{EXPERIMENT}/transfer/{where}",
                             f"results/{EXPERIMENT}/checkpoints/transfer/{where}",
-                            f"resources/data/{WORLD}/{target}", transfer_args(w, SimpleNamespace(source=source)),
-                            source)
+                            f"resources/data/{WORLD}/{target}",
+                            transfer_args(w, SimpleNamespace(source=source)),
+                            source,
+                        )
 
 
 def train_groups():
@@ -556,6 +629,8 @@ def train_groups():
     for (kind, model, key, length, size), runs in by_key.items():
         n_groups = math.ceil(len(runs) / size)
         bounds = [round(i * len(runs) / n_groups) for i in range(n_groups + 1)]
-        groups += [TrainGroup(kind, model, key, length, i, runs[start:stop])
-                   for i, (start, stop) in enumerate(zip(bounds, bounds[1:]))]
+        groups += [
+            TrainGroup(kind, model, key, length, i, runs[start:stop])
+            for i, (start, stop) in enumerate(zip(bounds, bounds[1:]))
+        ]
     return groups

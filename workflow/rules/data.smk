@@ -10,11 +10,11 @@ if DATA is None:
             "logs/generate_world/{world}.log",
         benchmark:
             "benchmarks/runs/generate_world/{world}.tsv"
+        conda:
+            "../envs/xlprompt.yaml"
         params:
             spec=world_spec,
             code=world_code_version,
-        conda:
-            "../envs/xlprompt.yaml"
         shell:
             "python -m xlprompt generate_world --spec {params.spec:q} --out {output.world:q} > {log:q} 2>&1"
 
@@ -28,11 +28,11 @@ else:
             "logs/download_dataset/{world}/{dataset}.log",
         benchmark:
             "benchmarks/runs/download_dataset/{world}/{dataset}.tsv"
+        conda:
+            "../envs/xlprompt.yaml"
         params:
             sources=dataset_sources,
             offline=HUB_OFFLINE,
-        conda:
-            "../envs/xlprompt.yaml"
         shell:
             "HF_HUB_OFFLINE={params.offline} HF_DATASETS_OFFLINE={params.offline} "
             "python -m xlprompt download_dataset --sources {params.sources:q} "
@@ -48,9 +48,9 @@ else:
             "logs/assemble_data/{world}.log",
         benchmark:
             "benchmarks/runs/assemble_data/{world}.tsv"
-        params:
-            args=assemble_args,
         conda:
             "../envs/xlprompt.yaml"
+        params:
+            args=assemble_args,
         shell:
             "python -m xlprompt assemble_data {params.args} --out {output:q} > {log:q} 2>&1"

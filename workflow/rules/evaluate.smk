@@ -12,15 +12,15 @@ rule evaluate:
         "logs/{experiment}/evaluate/{model}/{task}.log",
     benchmark:
         "benchmarks/runs/{experiment}/evaluate/{model}/{task}.tsv"
-    params:
-        args=eval_args,
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        args=eval_args,
     shell:
         "python -m xlprompt evaluate --prompt {input.prompts:q} --backbone {input.backbone:q} "
         "--data {input.world:q}/{wildcards.task} --out {output.metrics:q} --predictions {output.predictions:q} "

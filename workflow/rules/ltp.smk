@@ -9,21 +9,21 @@ rule finetune_mlm:
         "logs/{experiment}/finetune_mlm/{model}.log",
     benchmark:
         "benchmarks/runs/{experiment}/finetune_mlm/{model}.tsv"
-    params:
-        text=finetune_text_files,
-        args=finetune_args,
-        checkpoints="results/{experiment}/checkpoints/mlm/{model}",
     # It heads the ltp chain (fine-tuning, ticket, ltp prompts) and needs PRETRAIN_THREADS cores at
     # once: first in line when the backbone is ready, before SPoT's chain (priority 1), or one-core
     # jobs keep taking the cores it waits for and push the ltp chain to the end of the run.
     priority: 2
+    conda:
+        "../envs/xlprompt.yaml"
     threads: PRETRAIN_THREADS
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        text=finetune_text_files,
+        args=finetune_args,
+        checkpoints="results/{experiment}/checkpoints/mlm/{model}",
     shell:
         "python -m xlprompt finetune_mlm --backbone {input.backbone:q} --text {params.text} "
         "--out {output.model:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
@@ -41,13 +41,13 @@ rule select_ticket:
         "logs/{experiment}/select_ticket/{model}/{ticket}.log",
     benchmark:
         "benchmarks/runs/{experiment}/select_ticket/{model}/{ticket}.tsv"
-    params:
-        args=ticket_args,
     priority: 2  # the ltp prompts wait for it (see finetune_mlm)
-    resources:
-        mem_mb=4000,
     conda:
         "../envs/xlprompt.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        args=ticket_args,
     shell:
         "python -m xlprompt select_ticket --backbone {input.backbone:q} --finetuned {input.finetuned:q} "
         "--out {output.ticket:q} {params.args} > {log:q} 2>&1"

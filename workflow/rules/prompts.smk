@@ -1,8 +1,6 @@
 rule train_prompt:
     """Train one prompt with a method that changes backbone weights (full_ft, ltp, lora, bitfit) or puts
     prefixes into its layers (deep_prompt): a job each."""
-    wildcard_constraints:
-        method=_alternatives([m for m in METHODS if not shares_backbone(m)] or ["no-method"]),
     input:
         unpack(train_inputs),
     output:
@@ -11,17 +9,19 @@ rule train_prompt:
         "logs/{experiment}/train_prompt/{model}/{task}/{method}/L{length}/seed{seed}.log",
     benchmark:
         "benchmarks/runs/{experiment}/train_prompt/{model}/{task}/{method}/L{length}/seed{seed}.tsv"
-    params:
-        args=train_args,
-        ticket=ticket_flag,
-        checkpoints="results/{experiment}/checkpoints/{model}/{task}/{method}/L{length}/seed{seed}",
+    wildcard_constraints:
+        method=_alternatives([m for m in METHODS if not shares_backbone(m)] or ["no-method"]),
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        args=train_args,
+        ticket=ticket_flag,
+        checkpoints="results/{experiment}/checkpoints/{model}/{task}/{method}/L{length}/seed{seed}",
     shell:
         "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.task} "
         "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
@@ -45,19 +45,19 @@ for group in train_groups():
             group.log,
         benchmark:
             group.benchmark
-        params:
-            runs=group.flags,
         # SPoT's chain (sources, targets, their evaluation, tables) is the graph's longest: its jobs
         # go first among those ready, so that the methods grid fills the other cores meanwhile and
         # the last minutes are not one job after another.
         priority: 1
+        conda:
+            "../envs/xlprompt.yaml"
         threads: THREADS
         resources:
             gpu=1,
             mem_mb=2000,
             runtime=60,
-        conda:
-            "../envs/xlprompt.yaml"
+        params:
+            runs=group.flags,
         shell:
             "python -m xlprompt train_prompt --backbone {input.backbone:q} --threads {threads} {params.runs} "
             "> {log:q} 2>&1"

@@ -14,16 +14,16 @@ rule evaluate_transfer:
         "logs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.log",
     benchmark:
         "benchmarks/runs/{experiment}/evaluate_transfer/{model}/{target}/L{length}.tsv"
-    params:
-        args=evaluate_transfer_args,
     priority: 1  # on SPoT's chain, the graph's longest (see the training groups, prompts.smk)
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        args=evaluate_transfer_args,
     shell:
         "python -m xlprompt evaluate_transfer --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
         "--out {output.metrics:q} --predictions {output.predictions:q} --threads {threads} {params.args} > {log:q} 2>&1"
@@ -41,17 +41,17 @@ rule prompt_activations:
         "logs/{experiment}/prompt_activations.log",
     benchmark:
         "benchmarks/runs/{experiment}/prompt_activations.tsv"
-    params:
-        prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
-        args=activation_args,
     priority: 1  # on SPoT's chain (see evaluate_transfer)
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
+        args=activation_args,
     shell:
         "python -m xlprompt prompt_activations --backbone {input.backbone:q} --prompts {params.prompts} "
         "--out {output.activations:q} --threads {threads} {params.args} > {log:q} 2>&1"
@@ -69,12 +69,12 @@ rule similarity:
         "logs/{experiment}/similarity.log",
     benchmark:
         "benchmarks/runs/{experiment}/similarity.tsv"
+    conda:
+        "../envs/xlprompt.yaml"
     params:
         sources=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         targets=lambda wildcards: " ".join(similarity_prompts(wildcards)[1]),
         window=NEURONS.get("window", 3),
-    conda:
-        "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt similarity --sources {params.sources} --targets {params.targets} "
         "--activations {input.activations:q} --window {params.window} --out {output.table:q} > {log:q} 2>&1"
@@ -87,19 +87,23 @@ rule transfer_tables:
         predictions=transfer_prediction_files,
         similarity="results/{experiment}/tables/similarity.csv",
     output:
-        transfer=report("results/{experiment}/tables/transfer.csv", category="Tables",
-                        caption="../report/table_transfer.rst"),
+        transfer=report(
+            "results/{experiment}/tables/transfer.csv", category="Tables", caption="../report/table_transfer.rst"
+        ),
         retrieval="results/{experiment}/tables/retrieval.csv",
-        comparisons=report("results/{experiment}/tables/transfer_comparisons.csv", category="Tables",
-                           caption="../report/table_transfer_comparisons.rst"),
+        comparisons=report(
+            "results/{experiment}/tables/transfer_comparisons.csv",
+            category="Tables",
+            caption="../report/table_transfer_comparisons.rst",
+        ),
     log:
         "logs/{experiment}/transfer_tables.log",
     benchmark:
         "benchmarks/runs/{experiment}/transfer_tables.tsv"
-    params:
-        folder=folder_of_first_output,
     conda:
         "../envs/xlprompt.yaml"
+    params:
+        folder=folder_of_first_output,
     shell:
         "python -m xlprompt transfer_tables --results {input.results:q} --predictions {input.predictions:q} "
         "--similarity {input.similarity:q} "
@@ -121,10 +125,10 @@ rule plot_transfer:
         "logs/{experiment}/plot_transfer.log",
     benchmark:
         "benchmarks/runs/{experiment}/plot_transfer.tsv"
-    params:
-        train_language=TARGET_LANGUAGE,
     conda:
         "../envs/xlprompt.yaml"
+    params:
+        train_language=TARGET_LANGUAGE,
     shell:
         "python -m xlprompt plot_transfer --transfer {input.transfer:q} --train-language {params.train_language} "
         "--out {output.figure:q} > {log:q} 2>&1"
@@ -140,16 +144,16 @@ rule train_projector:
         "logs/{experiment}/train_projector/{model}/{source_name}/L{length}/seed{seed}.log",
     benchmark:
         "benchmarks/runs/{experiment}/train_projector/{model}/{source_name}/L{length}/seed{seed}.tsv"
-    params:
-        data=projector_data,
-        args=projector_args,
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        data=projector_data,
+        args=projector_args,
     shell:
         "python -m xlprompt train_projector --source {input.source:q} --backbone {input.backbone:q} "
         "--data {params.data} --out {output.projector:q} --threads {threads} {params.args} > {log:q} 2>&1"
@@ -185,18 +189,18 @@ rule neuron_masking:
         "logs/{experiment}/neuron_masking.log",
     benchmark:
         "benchmarks/runs/{experiment}/neuron_masking.tsv"
-    params:
-        prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
-        share=NEURONS.get("mask_share", 0.2),
-        languages=eval_args,
     priority: 1  # on SPoT's chain (see evaluate_transfer)
+    conda:
+        "../envs/xlprompt.yaml"
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/xlprompt.yaml"
+    params:
+        prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
+        share=NEURONS.get("mask_share", 0.2),
+        languages=eval_args,
     shell:
         "python -m xlprompt neuron_masking --backbone {input.backbone:q} --data-root {input.world:q} "
         "--prompts {params.prompts} --activations {input.activations:q} --share {params.share} {params.languages} "
@@ -209,16 +213,17 @@ rule correlate:
         similarity="results/{experiment}/tables/similarity.csv",
         transfer="results/{experiment}/tables/transfer.csv",
     output:
-        table=report("results/{experiment}/tables/correlation.csv", category="Tables",
-                     caption="../report/table_correlation.rst"),
+        table=report(
+            "results/{experiment}/tables/correlation.csv", category="Tables", caption="../report/table_correlation.rst"
+        ),
     log:
         "logs/{experiment}/correlate.log",
     benchmark:
         "benchmarks/runs/{experiment}/correlate.tsv"
-    params:
-        train_language=TARGET_LANGUAGE,
     conda:
         "../envs/xlprompt.yaml"
+    params:
+        train_language=TARGET_LANGUAGE,
     shell:
         "python -m xlprompt correlate --similarity {input.similarity:q} --transfer {input.transfer:q} "
         "--train-language {params.train_language} --out {output.table:q} > {log:q} 2>&1"
@@ -248,12 +253,12 @@ rule plot_similarity:
         "logs/{experiment}/plot_similarity.log",
     benchmark:
         "benchmarks/runs/{experiment}/plot_similarity.tsv"
+    conda:
+        "../envs/xlprompt.yaml"
     params:
         tables=folder_of_first_input,
         folder=folder_of_first_output,
         train_language=TARGET_LANGUAGE,
-    conda:
-        "../envs/xlprompt.yaml"
     shell:
         "python -m xlprompt plot_similarity --tables {params.tables:q} --train-language {params.train_language} "
         "--out {params.folder:q} > {log:q} 2>&1"
