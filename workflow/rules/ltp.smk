@@ -10,9 +10,10 @@ rule finetune_mlm:
     benchmark:
         "benchmarks/runs/{experiment}/finetune_mlm/{model}.tsv"
     # It heads the ltp chain (fine-tuning, ticket, ltp prompts) and needs PRETRAIN_THREADS cores at
-    # once: first in line when the backbone is ready, before SPoT's chain (priority 1), or one-core
-    # jobs keep taking the cores it waits for and push the ltp chain to the end of the run.
-    priority: 2
+    # once: first in line when the backbone is ready, or one-core jobs keep taking the cores it waits
+    # for and push the ltp chain to the end of the run. Snakemake starts the set of ready jobs with
+    # the largest summed priority, so 3 beats two of SPoT's chain (priority 1 each) on 2 cores.
+    priority: 3
     conda:
         "../envs/xlprompt.yaml"
     threads: PRETRAIN_THREADS
@@ -41,7 +42,7 @@ rule select_ticket:
         "logs/{experiment}/select_ticket/{model}/{ticket}.log",
     benchmark:
         "benchmarks/runs/{experiment}/select_ticket/{model}/{ticket}.tsv"
-    priority: 2  # the ltp prompts wait for it (see finetune_mlm)
+    priority: 3  # the ltp prompts wait for it (see finetune_mlm)
     conda:
         "../envs/xlprompt.yaml"
     resources:
