@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from xlprompt.io import sha256_file
 from xlprompt.checks import SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
 
-# Every default a rule applies is the library's (one home: xlprompt.settings, config/README.md shows them).
+# Every default applied here is the library's (one home: xlprompt.settings; config/README.md shows them).
 from xlprompt.settings import (
     GROUP_SIZE,
     LTP_FINETUNE_LANGUAGES,
