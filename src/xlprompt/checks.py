@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError
 
 from xlprompt.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, LORA_MODULES, MODEL_TYPES,
                                NO_BIASES, PREFIX_ATTENTION, prompt_position)
-from xlprompt.settings import METHODS, BackboneShape, TrainConfig, is_ltp
+from xlprompt.settings import METHODS, BackboneShape, SpotSettings, TrainConfig, is_ltp
 from xlprompt.world import TASKS, WorldConfig, label_names
 
 
@@ -284,7 +284,6 @@ def check_deep_prompt(config: dict[str, Any], model_type: str | None, named: str
 
 SPOT_BASELINES = ("random", "label_words")
 SPOT_RESERVED = SPOT_BASELINES + ("projector", "projector_zero_shot")  # inits that are not source names
-DEFAULT_EMBEDDING_STEP = 100
 
 
 def _steps(config: dict[str, Any], *sections: dict[str, Any]) -> int:
@@ -315,7 +314,7 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
     for task in spot["targets"]:
         if task not in world_tasks:
             raise ConfigError(f"spot.targets: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
-    step = spot.get("embedding_step", DEFAULT_EMBEDDING_STEP)
+    step = spot.get("embedding_step", SpotSettings.embedding_step)
     source_steps = _steps(config, config.get("method_overrides", {}).get("spt", {}))
     target_steps = _steps(config, spot.get("training", {}))
     if step > min(source_steps, target_steps):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,28 +27,9 @@ from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoin
 from xlprompt.families import family_of
 from xlprompt.io import read_utf8
 from xlprompt.logs import progress
+from xlprompt.settings import MLMSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MLMSettings:
-    """How a language model trains: pretraining (masked LM) and LTP's fine-tuning (every objective)."""
-
-    steps: int = 1000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    mask_prob: float = 0.15
-    focus_mask_prob: float = 0.4  # masking probability of the focus words (the world's topic names)
-    mean_span_length: float = 3.0  # span corruption (mT5): mean corrupted span; mask_prob is the corrupted share
-    seed: int = 0
-    checkpoint_every: int = 200
-
-    def __post_init__(self) -> None:
-        if self.mean_span_length < 1:
-            raise ValueError(f"mean_span_length (a corrupted span's mean length in tokens) must be >= 1, "
-                             f"got {self.mean_span_length}")
 
 
 def read_documents(files: list[Path]) -> list[str]:

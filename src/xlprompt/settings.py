@@ -24,6 +24,61 @@ LOSSES = ("label_words", "vocabulary")
 GROUP_SIZE = 8
 
 
+# CPU threads of the pretraining job and of LTP's fine-tuning (config backbone.threads), capped at --cores.
+PRETRAIN_THREADS = 2
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The experiment config's top-level settings that are not a section of their own."""
+
+    threads: int = 1  # CPU threads of each training and evaluation job (such jobs run side by side)
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """How a language model trains: pretraining (masked LM) and LTP's fine-tuning (every objective)."""
+
+    steps: int = 1000  # training steps
+    batch_size: int = 128  # documents per step
+    lr: float = 2e-3  # AdamW's learning rate (10% warm-up, then linear decay)
+    weight_decay: float = 0.01  # AdamW's weight decay
+    mask_prob: float = 0.15  # share of the tokens masked (masked LM) or corrupted (span corruption)
+    focus_mask_prob: float = 0.4  # masking probability of the focus words (the world's topic names)
+    mean_span_length: float = 3.0  # span corruption (mT5): mean corrupted span; mask_prob is the corrupted share
+    seed: int = 0  # masking, data order and initial weights follow from it
+    checkpoint_every: int = 200  # a resumable checkpoint every this many steps
+
+    def __post_init__(self) -> None:
+        if self.mean_span_length < 1:
+            raise ValueError(f"mean_span_length (a corrupted span's mean length in tokens) must be >= 1, "
+                             f"got {self.mean_span_length}")
+
+
+# LTP's fine-tuning (theta_MLM; config ltp.finetune): a fine-tuning of a trained backbone, not a
+# pretraining, so fewer steps at a fine-tuning learning rate, and topic names masked like any word.
+LTP_FINETUNE = MLMSettings(steps=200, lr=1e-4, focus_mask_prob=0.15)
+LTP_FINETUNE_LANGUAGES = ("en",)  # whose unlabeled text it reads (config ltp.finetune.languages)
+
+
+@dataclass(frozen=True)
+class SpotSettings:
+    """Soft prompt transfer's settings besides its training (config block ``spot:``, xlprompt.spot)."""
+
+    random_init: str = "vocab"  # the `random` baseline's init (vocab: frequent tokens' embeddings, as SPoT)
+    embedding_step: int = 100  # a prompt's task embedding is the prompt at this step (SPoT: 10K of 262K)
+
+
+@dataclass(frozen=True)
+class NeuronSettings:
+    """Activated-neuron overlap (ON, Su et al. 2022; config block ``neurons:``, xlprompt.neurons)."""
+
+    window: int = 3  # layers per window of the overlap (Su et al.: 3 of RoBERTa-base's 12)
+    mode: str = "alone"  # alone: the prompt with the special tokens only (Su et al.); task: over inputs
+    examples: int = 200  # mode task: validation examples to average over
+    mask_share: float = 0.2  # masking check: share of a prompt's most activated neurons switched off
+
+
 def is_ltp(method: str) -> bool:
     """``ltp`` or ``ltp-<ticket>``: a method that trains a winning ticket."""
     return method == "ltp" or method.startswith("ltp-")
@@ -123,23 +178,23 @@ class TrainConfig:
     init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
     position: str = ""  # the prompt's place: prefix | suffix (causal LMs only); "": the family's (causal: suffix)
     vocab_top_k: int = 5000  # init vocab: sample among this many most frequent tokens of the training text (SPoT)
-    reparameterization: bool = False
-    reparam_hidden: int = 200
-    steps: int = 400
-    batch_size: int = 32
+    reparameterization: bool = False  # train the prompt through an MLP: P' = LayerNorm(W2 ReLU(W1 P))
+    reparam_hidden: int = 200  # the reparameterization MLP's hidden width
+    steps: int = 400  # training steps (a fixed count: results never depend on speed)
+    batch_size: int = 32  # training examples per step
     lr: float = 0.3  # prompt learning rate
     backbone_lr: float = 1e-4  # full_ft, ltp, lora, bitfit: learning rate of the backbone weights they train
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0  # AdamW's weight decay
+    warmup_ratio: float = 0.1  # share of the steps the learning rate warms up over, then decays linearly to 0
     eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
-    checkpoint_every: int = 100
-    train_language: str = "en"
+    checkpoint_every: int = 100  # a resumable checkpoint every this many steps
+    train_language: str = "en"  # the language the prompt trains (and is selected) in
     train_per_class: int = 0  # few-shot: this many training examples per class (0: all)
     # Which step's prompt is kept: few_shot (lowest loss on a validation sample of train_per_class per
     # class, Perez et al. 2021; all of it when train_per_class is 0) | full_validation | last_step.
     selection: str = "few_shot"
     loss: str = "label_words"  # label_words: softmax over the label words | vocabulary: over the whole vocabulary
-    max_length: int = 64
+    max_length: int = 64  # text tokens per input (special tokens included), the prompt not counted
     snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
     seed: int = 0
     lora: LoraSettings = field(default_factory=LoraSettings)  # method lora's adapter
@@ -211,14 +266,14 @@ class TrainConfig:
 class BackboneShape:
     """Size of the tiny encoder. Defaults: the demo's 3 x 128 model."""
 
-    layers: int = 3
-    hidden: int = 128
-    heads: int = 4
-    ffn: int = 512
-    vocab_size: int = 2000
+    layers: int = 3  # encoder layers
+    hidden: int = 128  # hidden width
+    heads: int = 4  # attention heads (hidden must be divisible by heads)
+    ffn: int = 512  # feed-forward width
+    vocab_size: int = 2000  # WordPiece vocabulary size, at most (trained on the world's corpus)
     max_length: int = 64  # longest tokenised input, special tokens included
     max_prompt_length: int = 64  # prompts up to this length fit into the position table
-    dropout: float = 0.1
+    dropout: float = 0.1  # dropout of the attention and hidden layers
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:

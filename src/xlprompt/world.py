@@ -76,11 +76,11 @@ _ORDER_DISTANCE = {"svo": 0.0, "sov": 0.5, "reversed": 1.0}
 class LanguageSpec:
     """One language of the world, as a set of knob values relative to English."""
 
-    code: str
-    shared_vocab: float = 1.0
-    word_order: str = "svo"
-    script: str = "latin"
-    morphology: float = 0.0
+    code: str  # the language's name in every table and folder
+    shared_vocab: float = 1.0  # share of English word types whose surface form it keeps; others get new words
+    word_order: str = "svo"  # svo as English, sov (verb last), reversed (every sentence mirrored)
+    script: str = "latin"  # latin as English, or greek / cyrillic: every word rewritten, digits kept
+    morphology: float = 0.0  # probability that a noun carries a case suffix glued to it
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.shared_vocab <= 1.0:
@@ -109,26 +109,26 @@ class LanguageSpec:
 class WorldConfig:
     """Everything that determines a world. Defaults are the demo's."""
 
-    seed: int = 0
-    languages: tuple[LanguageSpec, ...] = (LanguageSpec("en"),)
-    n_topics: int = 6
-    topic_nouns: int = 8
-    topic_verbs: int = 4
-    topic_adjectives: int = 4
-    generic_nouns: int = 16
-    generic_verbs: int = 8
-    generic_adjectives: int = 8
+    seed: int = 0  # everything in the world follows from this seed
+    languages: tuple[LanguageSpec, ...] = (LanguageSpec("en"),)  # English first; the others derive from it
+    n_topics: int = 6  # topic classes (SIB-200 has 7)
+    topic_nouns: int = 8  # nouns of each topic's own lexicon
+    topic_verbs: int = 4  # verbs of each topic's own lexicon
+    topic_adjectives: int = 4  # adjectives of each topic's own lexicon
+    generic_nouns: int = 16  # nouns every topic uses (the generic verbalizer's label words among them)
+    generic_verbs: int = 8  # verbs every topic uses
+    generic_adjectives: int = 8  # adjectives every topic uses
     topic_word_rate: float = 0.6  # share of content words drawn from the topic's lexicon
     label_as_noun_rate: float = 0.25  # share of topic nouns that are the topic's name itself
     meta_sentence_rate: float = 0.5  # share of corpus documents ending "this story is about <topic>"
     anchor_rate: float = 0.3  # share of sentences carrying a shared number
-    corpus_documents: int = 120_000
+    corpus_documents: int = 120_000  # unlabeled pretraining documents, all languages together
     english_share: float = 0.25  # share of corpus documents in English; the rest split evenly
-    train_per_class: int = 100
-    dev_per_class: int = 30
-    test_per_class: int = 100
+    train_per_class: int = 100  # labelled training examples per class and language
+    dev_per_class: int = 30  # validation examples per class and language (model selection)
+    test_per_class: int = 100  # test examples per class and language (every reported number)
     verbalizer: str = "generic"  # "generic": arbitrary generic nouns; "label": the label names
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = TASKS  # the labelled tasks the world generates
 
     def __post_init__(self) -> None:
         codes = [lang.code for lang in self.languages]

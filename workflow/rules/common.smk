@@ -9,8 +9,18 @@ import shutil
 from types import SimpleNamespace
 
 from xlprompt.io import sha256_file
-from xlprompt.checks import DEFAULT_EMBEDDING_STEP, SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
-from xlprompt.settings import GROUP_SIZE, trains_alone
+from xlprompt.checks import SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
+
+# Every default applied here is the library's (one home: xlprompt.settings; config/README.md shows them).
+from xlprompt.settings import (
+    GROUP_SIZE,
+    LTP_FINETUNE_LANGUAGES,
+    NeuronSettings,
+    RunSettings,
+    SpotSettings,
+    trains_alone,
+)
+from xlprompt.settings import PRETRAIN_THREADS as DEFAULT_PRETRAIN_THREADS
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -57,14 +67,14 @@ SEEDS = config["seeds"]
 LENGTHS = config["prompt"]["lengths"]
 LTP = config.get("ltp", {})
 TICKETS = sorted({ticket_of(base_method(m)) for m in METHODS if is_ltp(base_method(m))})
-THREADS = config.get("threads", 1)
-PRETRAIN_THREADS = config["backbone"].get("threads", 2)
+THREADS = config.get("threads", RunSettings.threads)
+PRETRAIN_THREADS = config["backbone"].get("threads", DEFAULT_PRETRAIN_THREADS)
 TRAIN_LANGUAGE = config.get("training", {}).get("train_language", "en")
 SPOT = config.get("spot", {})
 SPOT_SOURCES = SPOT.get("sources", {})
 SPOT_TARGETS = SPOT.get("targets", [])
 TARGET_LANGUAGE = SPOT.get("training", {}).get("train_language", TRAIN_LANGUAGE)  # targets train in it
-EMBEDDING_STEP = SPOT.get("embedding_step", DEFAULT_EMBEDDING_STEP)
+EMBEDDING_STEP = SPOT.get("embedding_step", SpotSettings.embedding_step)
 SPOT_INITS = list(SPOT_BASELINES) + sorted(SPOT_SOURCES)
 CROSS = SPOT.get("cross_model", {})  # cross-model transfer into a second backbone
 CROSS_MODEL = CROSS["backbone"]["name"] if CROSS else None
@@ -277,7 +287,7 @@ def ticket_flag(wildcards, input):
 
 def finetune_text_files(wildcards):
     """LTP's unlabeled text: the world's corpus in the configured languages (default English)."""
-    languages = LTP.get("finetune", {}).get("languages", ["en"])
+    languages = LTP.get("finetune", {}).get("languages", list(LTP_FINETUNE_LANGUAGES))
     return " ".join(f"resources/data/{WORLD}/corpus/{lang}.txt" for lang in languages)
 
 
@@ -375,7 +385,7 @@ def transfer_inputs(wildcards):
 def transfer_args(wildcards, input):
     """Target training: `training` with `spot.training` on top; the init names the start."""
     if wildcards.init == "random":
-        init = f"--init {SPOT.get('random_init', 'vocab')}"
+        init = f"--init {SPOT.get('random_init', SpotSettings.random_init)}"
     elif wildcards.init == "label_words":
         init = "--init label_words"
     else:
@@ -448,10 +458,10 @@ def activation_prompts(wildcards):
 
 
 def activation_args(wildcards, input):
-    mode = NEURONS.get("mode", "alone")
+    mode = NEURONS.get("mode", NeuronSettings.mode)
     flags = f"--mode {mode}"
     if mode == "task":
-        flags += f" --data-root {input.world} --examples {NEURONS.get('examples', 200)}"
+        flags += f" --data-root {input.world} --examples {NEURONS.get('examples', NeuronSettings.examples)}"
     return flags
 
 

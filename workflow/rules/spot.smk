@@ -74,7 +74,7 @@ rule similarity:
     params:
         sources=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         targets=lambda wildcards: " ".join(similarity_prompts(wildcards)[1]),
-        window=NEURONS.get("window", 3),
+        window=NEURONS.get("window", NeuronSettings.window),
     shell:
         "python -m xlprompt similarity --sources {params.sources} --targets {params.targets} "
         "--activations {input.activations:q} --window {params.window} --out {output.table:q} > {log:q} 2>&1"
@@ -199,7 +199,7 @@ rule neuron_masking:
         runtime=15,
     params:
         prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
-        share=NEURONS.get("mask_share", 0.2),
+        share=NEURONS.get("mask_share", NeuronSettings.mask_share),
         languages=eval_args,
     shell:
         "python -m xlprompt neuron_masking --backbone {input.backbone:q} --data-root {input.world:q} "

@@ -30,7 +30,8 @@ from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser,
 from xlprompt.io import atomic_dir, sha256_file, write_json
 from xlprompt.logs import timed
 from xlprompt.meta import run_metadata
-from xlprompt.mlm import MLMSettings, lm_objective, read_documents, train_lm
+from xlprompt.mlm import lm_objective, read_documents, train_lm
+from xlprompt.settings import LTP_FINETUNE, MLMSettings
 from xlprompt.limits import FINETUNE_MAX_LENGTH, position_limit
 from xlprompt.train import load_backbone
 
@@ -77,7 +78,7 @@ def build_parser():
     parser.add_argument("--max-length", type=int, default=FINETUNE_MAX_LENGTH)
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
     add_dataclass_flags(parser, MLMSettings)
-    parser.set_defaults(steps=200, lr=1e-4, focus_mask_prob=0.15)
+    parser.set_defaults(**dataclasses.asdict(LTP_FINETUNE))  # a fine-tuning's defaults, not a pretraining's
     return parser
 
 

@@ -29,6 +29,7 @@ from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import load_tensors, read_json, write_csv
 from xlprompt.neurons import record_ffn, top_neurons
+from xlprompt.settings import NeuronSettings
 from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import load_backbone, load_trained
 
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", required=True, type=Path, help="folder holding <task>/ data sets")
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH")
     parser.add_argument("--activations", required=True, type=Path, help="prompt_activations' file")
-    parser.add_argument("--share", type=float, default=0.2, help="share of the neurons to switch off")
+    parser.add_argument("--share", type=float, default=NeuronSettings.mask_share, help="share of the neurons to switch off")
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
     return parser

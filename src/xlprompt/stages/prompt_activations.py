@@ -27,6 +27,7 @@ from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.io import atomic_file, read_json
 from xlprompt.neurons import prompt_alone_activations, task_input_activations
+from xlprompt.settings import NeuronSettings
 from xlprompt.tasks import TaskSet
 from xlprompt.train import artifact_tensors, load_backbone, load_trained
 
@@ -39,8 +40,8 @@ def activation_key(name: str, artifact: Path) -> str:
     return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
 
 
-def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = "alone", data_root: Path | None = None,
-            examples: int = 200, compute: Compute = CPU) -> dict[str, torch.Tensor]:
+def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = NeuronSettings.mode, data_root: Path | None = None,
+            examples: int = NeuronSettings.examples, compute: Compute = CPU) -> dict[str, torch.Tensor]:
     """Activations (n_layers, ffn) of every prompt by its key, computed on ``compute``, returned on the CPU."""
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
@@ -74,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("prompt_activations", __doc__, threads=True)
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH", help="prompt artifacts, every seed")
-    parser.add_argument("--mode", choices=("alone", "task"), default="alone")
+    parser.add_argument("--mode", choices=("alone", "task"), default=NeuronSettings.mode)
     parser.add_argument("--data-root", type=Path, default=None, help="--mode task: folder holding <task>/ data sets")
-    parser.add_argument("--examples", type=int, default=200, help="--mode task: validation examples to average over")
+    parser.add_argument("--examples", type=int, default=NeuronSettings.examples, help="--mode task: validation examples to average over")
     parser.add_argument("--out", required=True, type=Path, help="safetensors file to write")
     return parser
 

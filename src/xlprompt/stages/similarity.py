@@ -34,6 +34,7 @@ import torch
 
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import load_tensors, write_csv
+from xlprompt.settings import NeuronSettings
 from xlprompt.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
 from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import artifact_tensors
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sources", nargs="+", required=True, metavar="NAME=PATH", help="source prompts, every seed")
     parser.add_argument("--targets", nargs="+", required=True, metavar="NAME=PATH", help="target prompts, every seed")
     parser.add_argument("--activations", type=Path, default=None, help="prompt_activations' safetensors file")
-    parser.add_argument("--window", type=int, default=3, help="layers per window of the neuron overlap")
+    parser.add_argument("--window", type=int, default=NeuronSettings.window, help="layers per window of the neuron overlap")
     parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
     return parser
 
