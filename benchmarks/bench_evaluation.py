@@ -1,4 +1,4 @@
-"""Evaluating P trained prompts on every language of a data set, three ways (issue 8, item 3):
+"""Evaluating P trained prompts on every language of a data set, three ways:
 
 - per_process: one ``python -m xlprompt evaluate`` per prompt: start-up, backbone load and
   tokenisation every time (what a rule per prompt would cost);

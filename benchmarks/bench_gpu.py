@@ -1,4 +1,4 @@
-"""spt training throughput and model FLOPs utilisation on a GPU (issue 8, item 7).
+"""spt training throughput and model FLOPs utilisation on a GPU.
 
 An xlm-roberta-base-shaped model (12 x 768, XLM-R's vocabulary, random weights) with a frozen
 backbone and a 16-token soft prompt, bf16 autocast, TF32 matmuls, fused AdamW; batch 32 of

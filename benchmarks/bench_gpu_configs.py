@@ -1,4 +1,4 @@
-"""What the papers' configs cost on one GPU (issue 3, item 5): measured step and scoring times.
+"""What the papers' configs cost on one GPU: measured step and scoring times.
 
 The Hub is out of reach where this runs, so each backbone is its real architecture and shape
 with random weights (time does not depend on the values): XLM-R base for config/xnli-xlmr.yaml

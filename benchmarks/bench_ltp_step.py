@@ -1,6 +1,6 @@
 """LTP's training step against a full fine-tuning step: same model, batch and prompt.
 
-Target (issue 4): ltp step time <= 1.15 x full_ft step time (the ticket's gradient mask must
+Target: ltp step time <= 1.15 x full_ft step time (the ticket's gradient mask must
 not dominate). Both run xlprompt's own code (train.parameter_groups, train.train_step) on a
 randomly initialised XLM-R with a random 20% ticket; rounds alternate between the methods so
 that machine noise hits both alike, and the ratio of the medians is reported.

@@ -2,7 +2,7 @@
 standard head over every position (``model(labels=...)``): tokens per second of a full
 training step (forward, backward, AdamW), same model, batch and masks.
 
-Target (issue 8): >= 2x tokens/s. The gain comes from the output layer (hidden x vocabulary),
+Target: >= 2x tokens/s. The gain comes from the output layer (hidden x vocabulary),
 so it grows with the vocabulary: measured on the tiny demo model and on an XLM-R-shaped model
 with XLM-R's full 250,002-token vocabulary (depth cut to 2 layers to fit the CPU).
 

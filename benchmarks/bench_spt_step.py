@@ -1,6 +1,6 @@
 """A frozen-backbone prompt-tuning step (spt) against full fine-tuning and against PEFT.
 
-Targets (issue 8):
+Targets:
 1. spt step time / full_ft step time <= 0.70 (no weight gradients, no optimizer state for the
    backbone) and peak training memory spt / full_ft <= 0.6;
 2. xlprompt's spt step / PEFT prompt tuning of the same model and prompt: time <= 1.0, memory

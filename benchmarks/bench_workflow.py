@@ -1,4 +1,4 @@
-"""The cost of a whole workflow run (issue 8, items 5 and 6), fresh in a temporary folder:
+"""The cost of a whole workflow run, fresh in a temporary folder:
 
 - wall time of the graph on 2 cores, then of a second ``snakemake`` call with nothing to do
   (target: under 10 s; it parses the rules and checks every output's timestamp);

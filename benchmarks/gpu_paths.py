@@ -1,4 +1,4 @@
-"""The GPU code paths of training and evaluation, against the CPU (issue 3, item 5).
+"""The GPU code paths of training and evaluation, against the CPU.
 
 On a small generated world and a tiny pretrained backbone: the same spt and full_ft prompts are
 trained through ``xlprompt.train.train_prompt`` on the GPU (bf16 autocast, TF32, fused AdamW,
