@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from xlprompt.data import load_labels, load_split
 from xlprompt.encoding import EncodedSplit, encode_split
 from xlprompt.evaluation import batchable, score, score_together
-from xlprompt.mlm import masked_positions_loss, mask_tokens, pad_batch
+from xlprompt.encoding import pad_batch
+from xlprompt.mlm import masked_positions_loss, mask_tokens
 from xlprompt.prompting import SoftPrompt, prompted_logits
 from xlprompt.stages.evaluate import evaluate
 from xlprompt.train import TrainConfig, batch_rows, load_backbone, load_trained, train_prompt

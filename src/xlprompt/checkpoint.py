@@ -94,10 +94,3 @@ def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer,
     tensors = {k[len("state."):]: v for k, v in all_tensors.items() if k.startswith("state.")}
     logger.info("resumed from checkpoint %s at step %s", latest, plain.get("step"))
     return tensors, plain
-
-
-def linear_schedule(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear warm-up to 1, then linear decay to 0 at ``total``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))

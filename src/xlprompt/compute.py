@@ -84,3 +84,10 @@ def place(model: torch.nn.Module, compute: Compute) -> torch.nn.Module:
     if compute.device.type == "cuda" and getattr(backbone, "_supports_attention_backend", False):
         backbone.set_attn_implementation("sdpa")
     return model.to(compute.device)
+
+
+def linear_schedule(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up to 1, then linear decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))

@@ -13,7 +13,12 @@ Every family returns logits of the label words; training and evaluation use the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xlprompt.settings import PROMPT_POSITIONS
+
+if TYPE_CHECKING:
+    import torch
 
 FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
 
@@ -117,3 +122,11 @@ def prompt_position(family: str, requested: str = "", model_type: str = "") -> s
 def label_word_text(word: str, family: str) -> str:
     """How a label word is tokenised: a causal LM predicts it as the next word, after a space."""
     return f" {word}" if family == "causal_lm" else word
+
+
+def lm_head_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The masked-LM output head (hidden -> vocabulary logits) of an encoder masked LM."""
+    for name in ("lm_head", "cls"):  # XLM-R / RoBERTa, BERT
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise TypeError(f"{type(model).__name__} has no known masked-LM head (lm_head or cls)")

@@ -22,9 +22,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlprompt.compute import CPU, Compute, place
-from xlprompt.checkpoint import linear_schedule, load_checkpoint, save_checkpoint
-from xlprompt.families import family_of
+from xlprompt.compute import CPU, Compute, linear_schedule, place
+from xlprompt.checkpoint import load_checkpoint, save_checkpoint
+from xlprompt.encoding import pad_batch
+from xlprompt.families import family_of, lm_head_of
 from xlprompt.io import read_utf8
 from xlprompt.logs import progress
 from xlprompt.settings import MLMSettings
@@ -45,17 +46,6 @@ def read_documents(files: list[Path]) -> list[str]:
     if not docs:
         raise ValueError(f"no text in {[str(f) for f in files]}")
     return docs
-
-
-def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token-id lists -> (input_ids, attention_mask), both (batch, max_len)."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return ids, mask
 
 
 def mask_tokens(
@@ -95,14 +85,6 @@ def masked_positions_loss(model, inputs: torch.Tensor, attention_mask: torch.Ten
     hidden = model.base_model(input_ids=inputs, attention_mask=attention_mask).last_hidden_state  # (B, S, d)
     picked = hidden[chosen]  # (n_masked, d)
     return F.cross_entropy(lm_head_of(model)(picked), targets[chosen])
-
-
-def lm_head_of(model: torch.nn.Module) -> torch.nn.Module:
-    """The masked-LM output head (hidden -> vocabulary logits) of an encoder masked LM."""
-    for name in ("lm_head", "cls"):  # XLM-R / RoBERTa, BERT
-        if hasattr(model, name):
-            return getattr(model, name)
-    raise TypeError(f"{type(model).__name__} has no known masked-LM head (lm_head or cls)")
 
 
 OBJECTIVES = ("masked_lm", "causal_lm", "span_corruption")

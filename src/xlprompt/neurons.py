@@ -18,6 +18,7 @@ import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,9 +26,16 @@ from torch import nn
 from xlprompt.compute import compute_of, to_device
 from xlprompt.families import family_of
 from xlprompt.encoding import EncodedSplit, SpecialTokens
+from xlprompt.io import read_json
 from xlprompt.prompting import lay_out, run_backbone
 
 logger = logging.getLogger(__name__)
+
+
+def activation_key(name: str, artifact: Path) -> str:
+    """``<name>/L<length>/seed<seed>``: the name of a prompt's activations in the file."""
+    config = read_json(artifact / "meta.json")["config"]
+    return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
 
 
 def ffn_modules(backbone: nn.Module) -> list[nn.Module]:

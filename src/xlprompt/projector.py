@@ -25,8 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from xlprompt.families import family_of
-from xlprompt.checkpoint import linear_schedule
-from xlprompt.compute import CPU, Compute, place
+from xlprompt.compute import CPU, Compute, linear_schedule, place
 from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.logs import progress
 from xlprompt.meta import run_metadata

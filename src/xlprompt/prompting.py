@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xlprompt.families import family_of, prompt_position
-from xlprompt.mlm import lm_head_of
+from xlprompt.families import family_of, lm_head_of, prompt_position
 from xlprompt.settings import INITS, LOSSES
 
 logger = logging.getLogger(__name__)

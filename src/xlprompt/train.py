@@ -53,8 +53,8 @@ from transformers import AutoConfig, AutoTokenizer
 
 from xlprompt.adapters import (BITFIT_PREFIX, LORA_FOLDER, apply_bias_entries, attach_lora, backbone_parameter_count,
                                bias_entries, bias_names, load_lora, lora_parameters, save_lora)
-from xlprompt.checkpoint import fingerprint, linear_schedule, load_checkpoint, save_checkpoint
-from xlprompt.compute import CPU, Compute, compute_of, place, to_device
+from xlprompt.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from xlprompt.compute import CPU, Compute, compute_of, linear_schedule, place, to_device
 from xlprompt.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM
 from xlprompt.encoding import EncodedSplit, restrict_to_choices
 from xlprompt.io import atomic_dir, check_safetensors, load_tensors, read_json, sha256_file, write_json

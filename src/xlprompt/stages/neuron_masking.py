@@ -28,9 +28,8 @@ from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.evaluation import TestSets, score
 from xlprompt.io import load_tensors, read_json, write_csv
-from xlprompt.neurons import record_ffn, top_neurons
+from xlprompt.neurons import activation_key, record_ffn, top_neurons
 from xlprompt.settings import NeuronSettings
-from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import load_backbone, load_trained
 
 logger = logging.getLogger(__name__)

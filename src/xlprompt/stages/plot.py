@@ -29,31 +29,16 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from xlprompt.cli import stage_parser, start  # noqa: E402
-from xlprompt.io import atomic_file  # noqa: E402
-from xlprompt.settings import METHODS  # noqa: E402
+from xlprompt.figures import ordered_methods, save  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-METHOD_ORDER = list(METHODS)  # the library's order of methods: every figure lists them so
-
-
-def _ordered(values) -> list[str]:
-    known = [m for m in METHOD_ORDER if m in set(values)]
-    return known + sorted(set(values) - set(known))
-
-
-def save(fig, path: Path) -> None:
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-
 
 def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Path) -> None:
     acc = summary[(summary.task == task) & (summary.metric == "accuracy")]
     acc = acc.assign(row=acc["method"] + " L" + acc["prompt_length"].astype(str))
     table = acc.pivot_table(index="row", columns="lang", values="mean")
     lang_order = [l for l in languages["lang"] if l in table.columns]
-    row_order = [r for m in _ordered(acc["method"]) for r in sorted(acc.loc[acc.method == m, "row"].unique())]
+    row_order = [r for m in ordered_methods(acc["method"]) for r in sorted(acc.loc[acc.method == m, "row"].unique())]
     table = table.loc[row_order, lang_order]
     text = acc.assign(text=acc.apply(lambda r: f"{r['mean']:.2f}\n[{r['low']:.2f}, {r['high']:.2f}]", axis=1))
     text = text.pivot(index="row", columns="lang", values="text").loc[row_order, lang_order]
@@ -69,7 +54,7 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
 
 def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
     acc = summary[summary.metric == "accuracy"].merge(languages[["lang", "distance"]], on="lang")
-    order = [f"{m} L{length}" for m in _ordered(acc["method"])
+    order = [f"{m} L{length}" for m in ordered_methods(acc["method"])
              for length in sorted(acc.loc[acc.method == m, "prompt_length"].unique())]
     acc = acc.assign(method=acc["method"] + " L" + acc["prompt_length"].astype(str))
     # Generated languages have a distance from English; real ones (Hub data) have none: then the
@@ -139,7 +124,7 @@ def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
     task_names = sorted(table["task"].unique())
     fig, axes = plt.subplots(len(task_names), len(groups), figsize=(4.2 * len(groups) + 1, 3.2 * len(task_names)),
                              squeeze=False, sharex=True, sharey=True)
-    order = _ordered(table["method"])
+    order = ordered_methods(table["method"])
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
     for row, task in enumerate(task_names):

@@ -32,8 +32,8 @@ import seaborn as sns  # noqa: E402
 
 from xlprompt.cli import stage_parser, start  # noqa: E402
 from xlprompt.curves import training_curves  # noqa: E402
+from xlprompt.figures import ordered_methods, save  # noqa: E402
 from xlprompt.io import read_json, write_csv  # noqa: E402
-from xlprompt.stages.plot import METHOD_ORDER, save  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def training_figure(curves: pd.DataFrame, task: str, path: Path) -> None:
     """Validation loss and accuracy against step for one task's runs (rows of ``curves``)."""
     mine = curves[curves.task == task]
     methods = set(mine["method"])
-    hue_order = [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    hue_order = ordered_methods(methods)
     lengths = sorted(mine["prompt_length"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharex=True)
     for ax, (metric, label) in zip(axes, PANELS):

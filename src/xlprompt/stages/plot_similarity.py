@@ -29,8 +29,8 @@ import seaborn as sns  # noqa: E402
 
 from xlprompt.cli import stage_parser, start  # noqa: E402
 from xlprompt.correlation import transfer_outcomes  # noqa: E402
+from xlprompt.figures import save  # noqa: E402
 from xlprompt.spot import SIMILARITY_KEYS  # noqa: E402
-from xlprompt.stages.plot import save  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from xlprompt.cli import stage_parser, start  # noqa: E402
-from xlprompt.stages.plot import save  # noqa: E402
+from xlprompt.figures import save  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -26,18 +26,12 @@ from xlprompt.families import family_of
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.compute import CPU, Compute, choose_compute, place
 from xlprompt.io import atomic_file, read_json
-from xlprompt.neurons import prompt_alone_activations, task_input_activations
+from xlprompt.neurons import activation_key, prompt_alone_activations, task_input_activations
 from xlprompt.settings import NeuronSettings
 from xlprompt.tasks import TaskSet
 from xlprompt.train import artifact_tensors, load_backbone, load_trained
 
 logger = logging.getLogger(__name__)
-
-
-def activation_key(name: str, artifact: Path) -> str:
-    """``<name>/L<length>/seed<seed>``: the name of a prompt's activations in the file."""
-    config = read_json(artifact / "meta.json")["config"]
-    return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
 
 
 def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = NeuronSettings.mode, data_root: Path | None = None,

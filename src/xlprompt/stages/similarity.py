@@ -34,9 +34,9 @@ import torch
 
 from xlprompt.cli import named_paths, stage_parser, start
 from xlprompt.io import load_tensors, write_csv
+from xlprompt.neurons import activation_key
 from xlprompt.settings import NeuronSettings
 from xlprompt.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
-from xlprompt.stages.prompt_activations import activation_key
 from xlprompt.train import artifact_tensors
 
 logger = logging.getLogger(__name__)
