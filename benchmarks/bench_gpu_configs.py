@@ -28,10 +28,9 @@ import torch
 from transformers import XGLMConfig, XGLMForCausalLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
+from shapes import prompted_for  # noqa: E402
 
-from xlprompt.adapters import attach_lora
 from xlprompt.compute import choose_compute, place
-from xlprompt.deep_prompt import DeepPrompt, DeepPromptedLM
 from xlprompt.mlm import MLMSettings, train_masked_lm
 from xlprompt.prompting import PromptedLM, SoftPrompt
 from xlprompt.settings import GROUP_SIZE, TrainConfig
@@ -68,20 +67,8 @@ def synthetic_batch(batch: int, vocab: int, device: torch.device) -> dict[str, t
     return {key: value.to(device) for key, value in rows.items()}
 
 
-def prompted_for(backbone, method: str, length: int) -> tuple[torch.nn.Module, TrainConfig]:
-    """The model ``method`` trains, built as training builds it: deep_prompt's prefixes in every layer and
-    no input-level prompt; lora's adapters attached to ``backbone`` (which they change: give it a fresh one)."""
-    cfg = TrainConfig(method=method, prompt_length=length)
-    if method == "deep_prompt":
-        return DeepPromptedLM(backbone, DeepPrompt(backbone, length, cfg.deep_prompt), list(range(5, 12))), cfg
-    if method == "lora":
-        attach_lora(backbone, cfg.lora)
-    return PromptedLM(backbone, SoftPrompt(length, backbone.get_input_embeddings().weight.shape[1]),
-                      list(range(5, 12))), cfg
-
-
 def seconds_per_step(backbone, method: str, length: int, batch: int, compute, steps: int) -> float:
-    model, cfg = prompted_for(backbone, method, length)
+    model, cfg = prompted_for(backbone, method, length, list(range(5, 12)))
     place(model, compute)
     optimizer = compute.optimizer(parameter_groups(model, cfg, {}), 0.0)
     data = synthetic_batch(batch, backbone.config.vocab_size, compute.device)

@@ -25,7 +25,7 @@ import time
 import torch
 
 from record import save  # benchmarks/ is on sys.path when a script runs
-from shapes import SHAPES
+from shapes import SHAPES, prompted_for
 
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 3, 5
 METHODS = ["spt", "deep_prompt", "full_ft", "ltp", "lora", "bitfit"]
@@ -41,22 +41,15 @@ def measure_one(method: str, shape_name: str) -> dict:
     """One method's step time and training memory, in this process."""
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-    from xlprompt.adapters import attach_lora
-    from xlprompt.deep_prompt import DeepPrompt, DeepPromptedLM
     from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
-    from xlprompt.prompting import PromptedLM, SoftPrompt
-    from xlprompt.train import TrainConfig, parameter_groups, train_step, trainable_parameter_count
+    from xlprompt.train import parameter_groups, train_step, trainable_parameter_count
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
     shape = SHAPES[shape_name]
     config = XLMRobertaConfig(max_position_embeddings=SEQ + PROMPT + 2, type_vocab_size=1, **shape)
     backbone = XLMRobertaForMaskedLM(config)
-    cfg = TrainConfig(method=method, prompt_length=PROMPT, backbone_lr=1e-4)
-    if method == "deep_prompt":  # prefixes of the prompt's length in every layer, no input-level prompt
-        model = DeepPromptedLM(backbone, DeepPrompt(backbone, PROMPT, cfg.deep_prompt), list(range(6)))
-    else:
-        model = PromptedLM(backbone, SoftPrompt(PROMPT, config.hidden_size), list(range(6)))
+    model, cfg = prompted_for(backbone, method, PROMPT, list(range(6)))  # backbone_lr: TrainConfig's 1e-4
     masks = {}
     if method == "ltp":  # a random 20% ticket: the step's cost does not depend on which entries
         shapes = {name: p.shape for name, p in backbone.named_parameters()}
@@ -64,8 +57,6 @@ def measure_one(method: str, shape_name: str) -> dict:
         scores = torch.rand(sum(shapes[n].numel() for n in names))
         flat = top_k_mask(scores, round(0.2 * scores.numel()))
         masks = {n: m.view(shapes[n]) for n, m in zip(names, flat.split([shapes[n].numel() for n in names]))}
-    if method == "lora":
-        attach_lora(backbone, cfg.lora)
     optimizer = torch.optim.AdamW(parameter_groups(model, cfg, masks))
     model.train(cfg.trains_backbone)
     generator = torch.Generator().manual_seed(0)

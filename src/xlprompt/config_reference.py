@@ -24,8 +24,9 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CONFIGS = REPO / "config"
 NAME = "<name>"  # a key the config chooses (a ticket's, a source's, a method's name)
 # Sections whose keys are another section's, for one method, target or model: described as that one's.
-ALIASES = {f"method_overrides.{NAME}.": "training.", "spot.training.": "training.", "spot.cross_model.training.": "training.",
-           "spot.cross_model.backbone.": "backbone.", f"variants.{NAME}.": "prompt."}
+ALIASES = {f"method_overrides.{NAME}.": "training.", "spot.training.": "training.",
+           "spot.cross_model.training.": "training.", "spot.cross_model.backbone.": "backbone.",
+           f"variants.{NAME}.": "prompt."}
 # Sections that apply on top of another: a key left out there takes that section's value.
 OVERLAYS = {f"method_overrides.{NAME}.": "training", "spot.training.": "training"}
 
@@ -85,10 +86,14 @@ def _homes() -> list[tuple[str, object, dict[str, object]]]:
     ]
 
 
-def defaults() -> dict[str, object]:
-    """The default of every key that has one, by dotted path (``[]``: an item of a list, ``<name>``: a key
-    the config names), read from where the library keeps it."""
-    keys = {path for path, _, _ in rows(yaml.safe_load(SCHEMA.read_text(encoding="utf-8")))}
+def load_schema(path: Path = SCHEMA) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def defaults(schema: dict | None = None) -> dict[str, object]:
+    """The default of every key of ``schema`` (default: the workflow's) that has one, by dotted path (``[]``:
+    an item of a list, ``<name>``: a key the config names), read from where the library keeps it."""
+    keys = {path for path, _, _ in rows(schema or load_schema())}
     out: dict[str, object] = {}
     for prefix, instance, extra in _homes():
         values = {**_fields(instance), **extra}
@@ -135,26 +140,26 @@ def type_of(node: dict) -> str:
     return " ".join([kind] + _constraints(node))
 
 
-def rows(node: dict, path: str = "", required: tuple[str, ...] = ()) -> list[tuple[str, dict, bool]]:
-    """(dotted path, schema node, required) of every key under ``node``, parents before their children."""
-    out = []
-    children: list[tuple[str, dict, bool]] = []
-    for key, child in node.get("properties", {}).items():
-        children.append((f"{path}{key}", child, key in node.get("required", ())))
-    for child in node.get("patternProperties", {}).values():
-        children.append((f"{path}{NAME}", child, False))
+def _named_entries(node: dict) -> dict | None:
+    """The schema of the entries a mapping names itself (a ticket, a source), if they have keys of their own."""
     extra = node.get("additionalProperties")
-    if isinstance(extra, dict) and extra.get("type") == "object":
-        children.append((f"{path}{NAME}", extra, False))
+    return extra if isinstance(extra, dict) and extra.get("type") == "object" else None
+
+
+def rows(node: dict, path: str = "") -> list[tuple[str, dict, bool]]:
+    """(dotted path, schema node, required) of every key under ``node``, parents before their children."""
+    required = node.get("required", ())
+    children = [(f"{path}{key}", child, key in required) for key, child in node.get("properties", {}).items()]
+    children += [(f"{path}{NAME}", child, False) for child in node.get("patternProperties", {}).values()]
+    if _named_entries(node):
+        children.append((f"{path}{NAME}", _named_entries(node), False))
+    out = []
     for child_path, child, is_required in children:
         out.append((child_path, child, is_required))
-        nested = child
         if child.get("type") == "array" and child.get("items", {}).get("type") == "object":
-            nested, child_path = child["items"], f"{child_path}[]"
-        if nested.get("type") == "object" and ("properties" in nested or "patternProperties" in nested
-                                               or isinstance(nested.get("additionalProperties"), dict)
-                                               and nested["additionalProperties"].get("type") == "object"):
-            out.extend(rows(nested, f"{child_path}.", tuple(nested.get("required", ()))))
+            child, child_path = child["items"], f"{child_path}[]"
+        if "properties" in child or "patternProperties" in child or _named_entries(child):
+            out.extend(rows(child, f"{child_path}."))
     return out
 
 
@@ -191,8 +196,8 @@ def summary(config: Path) -> str:
 
 
 def render(schema_path: Path = SCHEMA, config_dir: Path = CONFIGS) -> str:
-    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    known, explained = defaults(), comments()
+    schema = load_schema(schema_path)
+    known, explained = defaults(schema), comments()
 
     def describe(path: str) -> str:
         """The key's own comment, else the description of the key it stands for (ALIASES)."""
@@ -225,13 +230,13 @@ def render(schema_path: Path = SCHEMA, config_dir: Path = CONFIGS) -> str:
 
     def row(path: str, node: dict, is_required: bool) -> str:
         default = _value(known[path]) if path in known else ("required" if is_required else "")
-        overlay = next((section for prefix, section in OVERLAYS.items() if path.startswith(prefix)), None)
-        if overlay and "." not in path.removeprefix(next(p for p in OVERLAYS if path.startswith(p))):
-            default = f"`{overlay}`'s"
+        for prefix, section in OVERLAYS.items():
+            if path.startswith(prefix) and "." not in path.removeprefix(prefix):
+                default = f"`{section}`'s"
         description = node.get("description") or describe(path)
         return f"| `{path}` | {_cell(type_of(node))} | {default} | {_cell(description)} |"
 
-    every = rows(schema, required=tuple(schema.get("required", ())))
+    every = rows(schema)
     sections = [path for path, node, _ in every if "." not in path and node.get("type") == "object"]
     lines += ["", "## Keys", "", "### Top level", ""] + table
     lines += [row(path, node, req) for path, node, req in every if "." not in path and path not in sections]

@@ -23,6 +23,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from xlprompt.settings import NeuronSettings
+
 logger = logging.getLogger(__name__)
 
 BASELINES = ("random", "label_words")  # target inits that start from no source
@@ -88,7 +90,8 @@ def similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, 
 
 
 def neuron_similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, list[torch.Tensor]],
-                            length: int, window: int = 3, metrics: tuple[str, ...] = ("on", "jaccard")) -> pd.DataFrame:
+                            length: int, window: int = NeuronSettings.window,
+                            metrics: tuple[str, ...] = ("on", "jaccard")) -> pd.DataFrame:
     """Overlap of activated neurons (Su et al.'s ON; Jaccard) for every source and target.
 
     ``sources`` / ``targets``: name -> activations (n_layers, ffn), one per seed. One row per
