@@ -22,9 +22,11 @@ import time
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from xlprompt.compute import choose_compute, place
-from xlprompt.prompting import PromptedLM, SoftPrompt
-from xlprompt.train import TrainConfig, parameter_groups, train_step
+from xlprompt.methods.trainable import parameter_groups
+from xlprompt.methods.training import train_step
+from xlprompt.models.compute import choose_compute, place
+from xlprompt.models.prompting import PromptedLM, SoftPrompt
+from xlprompt.runtime.settings import TrainConfig
 
 from record import RESULTS, save  # benchmarks/ is on sys.path when a script runs
 
@@ -61,7 +63,7 @@ def measure(device: torch.device, layers: int, steps: int) -> dict:
              "mask_index": torch.full((BATCH,), SEQ - 2), "labels": torch.randint(6, (BATCH,), generator=generator)}
     batch = {k: v.to(device) for k, v in batch.items()}
 
-    def run(n: int) -> None:  # train_step autocasts to bf16 on a GPU (xlprompt.compute)
+    def run(n: int) -> None:  # train_step autocasts to bf16 on a GPU (xlprompt.models.compute)
         for _ in range(n):
             train_step(model, optimizer, batch)
 

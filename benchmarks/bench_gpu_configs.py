@@ -10,7 +10,7 @@ tokens: an upper bound, real batches are shorter), LTP's masked-LM fine-tuning s
 throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the arithmetic is
 in the output; job start-up and model loading (seconds per job) are not included.
 
-With grouping (training.group_size, xlprompt.train.train_prompts) the frozen-backbone prompts of
+With grouping (training.group_size, xlprompt.methods.training.train_prompts) the frozen-backbone prompts of
 one length train together: ``training_s_grouped`` times one joint step of such a group (every
 frozen method x seed of a length, at most GROUP_SIZE prompts) x the config's steps, in place of
 their one-prompt steps x seeds.
@@ -30,11 +30,12 @@ from transformers import XGLMConfig, XGLMForCausalLM, XLMRobertaConfig, XLMRober
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 from shapes import prompted_for  # noqa: E402
 
-from xlprompt.compute import choose_compute, place
-from xlprompt.mlm import MLMSettings, train_masked_lm
-from xlprompt.prompting import PromptedLM, SoftPrompt
-from xlprompt.settings import GROUP_SIZE, TrainConfig
-from xlprompt.train import joint_train_step, parameter_groups, train_step
+from xlprompt.methods.trainable import parameter_groups
+from xlprompt.methods.training import joint_train_step, train_step
+from xlprompt.models.compute import choose_compute, place
+from xlprompt.models.mlm import MLMSettings, train_masked_lm
+from xlprompt.models.prompting import PromptedLM, SoftPrompt
+from xlprompt.runtime.settings import GROUP_SIZE, TrainConfig
 
 SEQ = 128
 # Test rows each trained prompt is scored on: XNLI 15 x 5,010 + AmericasNLI 7,486; SIB-200 205 x 204.

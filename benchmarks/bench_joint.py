@@ -4,7 +4,7 @@ Two measurements, both in this run, both P = 8 prompts of the same steps and bat
 
 1. **Jobs** (CPU): the workflow's two ways, as processes: 8 x ``python -m xlprompt train_prompt``
    (one prompt each: start, imports, backbone load, tokenisation, training, artifact) against one
-   ``train_prompt --run ... x 8`` (xlprompt.train.train_prompts). Wall time of all, and the
+   ``train_prompt --run ... x 8`` (xlprompt.methods.training.train_prompts). Wall time of all, and the
    largest difference between the prompts the two ways produce. Backbones: the demo's tiny shape
    and XLM-R base's width (2 x 768; the vocabulary is the generated world's, about 1,500 tokens),
    random weights, the world's topic task (its texts: up to 64 tokens).
@@ -41,9 +41,9 @@ SHAPES = {  # name -> (BackboneShape fields, batch per prompt)
 
 def build_fixtures(root: Path) -> tuple[Path, dict[str, Path]]:
     """A small generated world and a random-weight backbone of each shape, with the world's tokenizer."""
-    from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
+    from xlprompt.data.world import LanguageSpec, WorldConfig
+    from xlprompt.models.tiny import BackboneShape, build_model, train_tokenizer
     from xlprompt.stages.generate_world import generate_world
-    from xlprompt.world import LanguageSpec, WorldConfig
 
     world = root / "world"
     world.mkdir()
@@ -97,9 +97,11 @@ def jobs(world: Path, backbone: Path, batch: int, root: Path) -> dict:
 
 def steps(backbone: torch.nn.Module, batches: list[dict], pad: int, device: torch.device, repeats: int) -> dict:
     """Seconds of 8 one-prompt steps and of one joint step of the 8 prompts, in one process."""
-    from xlprompt.compute import choose_compute, place
-    from xlprompt.prompting import PromptedLM, SoftPrompt
-    from xlprompt.train import TrainConfig, joint_train_step, parameter_groups, train_step
+    from xlprompt.methods.trainable import parameter_groups
+    from xlprompt.methods.training import joint_train_step, train_step
+    from xlprompt.models.compute import choose_compute, place
+    from xlprompt.models.prompting import PromptedLM, SoftPrompt
+    from xlprompt.runtime.settings import TrainConfig
 
     compute = choose_compute(device.type)
     dim = backbone.get_input_embeddings().weight.shape[1]
@@ -137,7 +139,7 @@ def random_batches(vocab: int, batch: int, seq: int, device: torch.device) -> li
 
 def cpu() -> dict:
     torch.set_num_threads(THREADS)
-    from xlprompt.train import load_backbone
+    from xlprompt.models.backbone import load_backbone
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

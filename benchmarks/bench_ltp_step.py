@@ -17,9 +17,11 @@ import time
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
-from xlprompt.prompting import PromptedLM, SoftPrompt
-from xlprompt.train import TrainConfig, parameter_groups, train_step
+from xlprompt.methods.ltp import TicketConfig, maskable_names, top_k_mask
+from xlprompt.methods.trainable import parameter_groups
+from xlprompt.methods.training import train_step
+from xlprompt.models.prompting import PromptedLM, SoftPrompt
+from xlprompt.runtime.settings import TrainConfig
 
 from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 from shapes import SHAPES

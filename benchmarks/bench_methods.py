@@ -41,8 +41,9 @@ def measure_one(method: str, shape_name: str) -> dict:
     """One method's step time and training memory, in this process."""
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-    from xlprompt.ltp import TicketConfig, maskable_names, top_k_mask
-    from xlprompt.train import parameter_groups, train_step, trainable_parameter_count
+    from xlprompt.methods.ltp import TicketConfig, maskable_names, top_k_mask
+    from xlprompt.methods.trainable import parameter_groups, trainable_parameter_count
+    from xlprompt.methods.training import train_step
 
     torch.set_num_threads(2)
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ import time
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from xlprompt.mlm import masked_positions_loss
+from xlprompt.models.mlm import masked_positions_loss
 
 from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 

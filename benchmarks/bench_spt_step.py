@@ -45,8 +45,10 @@ def one(kind: str, shape_name: str) -> dict:
     import torch.nn.functional as F
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-    from xlprompt.prompting import PromptedLM, SoftPrompt
-    from xlprompt.train import TrainConfig, parameter_groups, train_step
+    from xlprompt.methods.trainable import parameter_groups
+    from xlprompt.methods.training import train_step
+    from xlprompt.models.prompting import PromptedLM, SoftPrompt
+    from xlprompt.runtime.settings import TrainConfig
 
     torch.manual_seed(0)
     shape = SHAPES[shape_name]

@@ -1,7 +1,7 @@
 """The GPU code paths of training and evaluation, against the CPU.
 
 On a small generated world and a tiny pretrained backbone: the same spt and full_ft prompts are
-trained through ``xlprompt.train.train_prompt`` on the GPU (bf16 autocast, TF32, fused AdamW,
+trained through ``xlprompt.methods.training.train_prompt`` on the GPU (bf16 autocast, TF32, fused AdamW,
 checkpoints written from the GPU) and on the CPU (float32), each evaluated on its own device
 through ``evaluate_prompts``; then a tiny XGLM trains a prompt with multi-token label words on
 the GPU; then the other stages of GPU rules (pretraining, evaluate_transfer with a zero-shot
@@ -31,16 +31,16 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the tests' builders of t
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 from tiny_models import build_tiny  # noqa: E402
 
-from xlprompt.backbone import BackboneShape  # noqa: E402
-from xlprompt.compute import CPU, choose_compute  # noqa: E402
-from xlprompt.data import load_labels, write_labels  # noqa: E402
-from xlprompt.mlm import MLMSettings  # noqa: E402
-from xlprompt.settings import TrainConfig  # noqa: E402
+from xlprompt.data.contract import load_labels, write_labels  # noqa: E402
+from xlprompt.data.world import LanguageSpec, WorldConfig  # noqa: E402
+from xlprompt.methods.training import train_prompt  # noqa: E402
+from xlprompt.models.compute import CPU, choose_compute  # noqa: E402
+from xlprompt.models.mlm import MLMSettings  # noqa: E402
+from xlprompt.models.tiny import BackboneShape  # noqa: E402
+from xlprompt.runtime.settings import TrainConfig  # noqa: E402
 from xlprompt.stages.evaluate import evaluate_prompts  # noqa: E402
 from xlprompt.stages.generate_world import generate_world  # noqa: E402
 from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
-from xlprompt.train import train_prompt  # noqa: E402
-from xlprompt.world import LanguageSpec, WorldConfig  # noqa: E402
 
 WORLD = WorldConfig(seed=3, languages=(LanguageSpec("en"), LanguageSpec("rev", word_order="reversed")), n_topics=3,
                     corpus_documents=3000, train_per_class=40, dev_per_class=15, test_per_class=30)
@@ -60,8 +60,8 @@ def run(root: Path, backbone: Path, data: Path, cfg: TrainConfig, compute, name:
 
 def other_stages(root: Path, world: Path, backbone: Path, prompt: Path, compute) -> dict:
     """The other GPU rules' library calls on ``compute``: what each computes, in a few numbers."""
-    from xlprompt.neurons import top_neurons
-    from xlprompt.projector import ProjectorConfig, train_projector
+    from xlprompt.analysis.neurons import top_neurons
+    from xlprompt.methods.projector import ProjectorConfig, train_projector
     from xlprompt.stages.evaluate_transfer import evaluate_transfer
     from xlprompt.stages.neuron_masking import masking
     from xlprompt.stages.prompt_activations import collect

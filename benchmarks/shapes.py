@@ -17,10 +17,10 @@ def prompted_for(backbone, method: str, length: int, labels: list[int]):
     """(model, TrainConfig) of ``method`` on ``backbone``: deep_prompt's prefixes in every layer and no
     input-level prompt; otherwise an input prompt, with lora's adapters attached to ``backbone`` (which
     they change: give lora a backbone of its own)."""
-    from xlprompt.adapters import attach_lora
-    from xlprompt.deep_prompt import DeepPrompt, DeepPromptedLM
-    from xlprompt.prompting import PromptedLM, SoftPrompt
-    from xlprompt.settings import TrainConfig
+    from xlprompt.methods.adapters import attach_lora
+    from xlprompt.methods.deep_prompt import DeepPrompt, DeepPromptedLM
+    from xlprompt.models.prompting import PromptedLM, SoftPrompt
+    from xlprompt.runtime.settings import TrainConfig
 
     cfg = TrainConfig(method=method, prompt_length=length)
     if method == "deep_prompt":

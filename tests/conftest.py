@@ -15,13 +15,13 @@ os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 
 from tiny_models import FAMILY, build_tiny  # noqa: E402
 
-from xlprompt.backbone import BackboneShape  # noqa: E402
-from xlprompt.data import load_labels, write_labels  # noqa: E402
-from xlprompt.families import label_word_text  # noqa: E402
-from xlprompt.mlm import MLMSettings  # noqa: E402
+from xlprompt.data.contract import load_labels, write_labels  # noqa: E402
+from xlprompt.data.world import LanguageSpec, WorldConfig  # noqa: E402
+from xlprompt.models.families import label_word_text  # noqa: E402
+from xlprompt.models.mlm import MLMSettings  # noqa: E402
+from xlprompt.models.tiny import BackboneShape  # noqa: E402
 from xlprompt.stages.generate_world import generate_world  # noqa: E402
 from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
-from xlprompt.world import LanguageSpec, WorldConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def train_killed_after_checkpoint(monkeypatch, step: int, *train_args) -> None:
     preempted job leaves), with ``save_checkpoint`` restored afterwards for the resumed run."""
     import pytest
 
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     class Killed(Exception):
         pass

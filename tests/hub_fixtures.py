@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xlprompt.hub_data import HUB_DATASETS
+from xlprompt.data.hub import HUB_DATASETS
 
 NLI_FEATURES = {"premise": {"dtype": "string", "_type": "Value"}, "hypothesis": {"dtype": "string", "_type": "Value"},
                 "label": {"names": ["entailment", "neutral", "contradiction"], "_type": "ClassLabel"}}
@@ -94,7 +94,7 @@ def nli_sentence_file(path: Path, rows: int, seed: int) -> None:
 
 def sib_sentence_file(path: Path, rows: int, seed: int) -> None:
     """A SIB-200 TSV (index_id, category, text) whose texts a tiny tokenizer trained on WORDS can read."""
-    from xlprompt.hub_data import SIB_NAMES
+    from xlprompt.data.hub import SIB_NAMES
 
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,15 +50,15 @@ def main() -> None:
     if point == "step":
         torch.optim.AdamW.step = kill_on_call(n)(torch.optim.AdamW.step)
     elif point == "checkpoint":
-        import xlprompt.checkpoint as checkpoint
+        import xlprompt.runtime.checkpoint as checkpoint
 
         checkpoint.save_file = kill_on_call(n, write_half)(checkpoint.save_file)
     elif point == "artifact":
-        import xlprompt.train as train
+        import xlprompt.methods.artifacts as artifacts
 
-        real = train.save_file
+        real = artifacts.save_file
         wrapped = kill_on_call(1, write_half)(real)
-        train.save_file = lambda tensors, path, *a, **k: (wrapped if Path(path).name == "prompt.safetensors" else real)(
+        artifacts.save_file = lambda tensors, path, *a, **k: (wrapped if Path(path).name == "prompt.safetensors" else real)(
             tensors, path, *a, **k)
     else:
         raise SystemExit(f"unknown point {point!r}")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlprompt.checks import ConfigError, validate_config
-from xlprompt.families import HUB_MODEL_TYPES
+from xlprompt.config.checks import ConfigError, validate_config
+from xlprompt.models.families import HUB_MODEL_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -201,7 +201,7 @@ def test_what_every_family_can_do_passes_the_checks():
 
 def test_an_unknown_hub_backbone_is_left_to_its_stages():
     """Its family is known once downloaded: the stages refuse a model type they do not know then
-    (xlprompt.families.family_of, tests/test_families.py)."""
+    (xlprompt.models.families.family_of, tests/test_families.py)."""
     cfg = paper()
     cfg["backbone"].update(hub="someone/their-model", revision="abc")
     validate_config(cfg, SCHEMA)

@@ -10,17 +10,17 @@ import pytest
 import yaml
 from test_config import REPO, SCHEMA
 
-from xlprompt import config_reference
-from xlprompt.config_reference import ALIASES, NAME, defaults, render, rows, type_of
-from xlprompt.ltp import TicketConfig
-from xlprompt.settings import LTP_FINETUNE, BackboneShape, MLMSettings, NeuronSettings, TrainConfig
+from xlprompt.config import reference as config_reference
+from xlprompt.config.reference import ALIASES, NAME, defaults, render, rows, type_of
+from xlprompt.methods.ltp import TicketConfig
+from xlprompt.runtime.settings import LTP_FINETUNE, BackboneShape, MLMSettings, NeuronSettings, TrainConfig
 
 SCHEMA_TREE = yaml.safe_load(SCHEMA.read_text())
 
 
 def test_config_readme_is_the_generated_reference():
     written = (REPO / "config" / "README.md").read_text()
-    assert written == render(), "config/README.md is stale: python -m xlprompt.config_reference > config/README.md"
+    assert written == render(), "config/README.md is stale: python -m xlprompt.config.reference > config/README.md"
 
 
 def test_the_reference_names_every_key_and_every_config_file():

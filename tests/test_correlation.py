@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from xlprompt.correlation import coefficient, correlation_table, unit_grid, unit_interval, unit_permutation_p
+from xlprompt.analysis.correlation import coefficient, correlation_table, unit_grid, unit_interval, unit_permutation_p
 
 
 def test_coefficients_are_scipys_and_undefined_for_a_constant_side():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xlprompt.curves import COLUMNS, training_curves
+from xlprompt.analysis.curves import COLUMNS, training_curves
 from xlprompt.stages import plot_curves
 
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from xlprompt.data import load_labels, load_split, write_split
+from xlprompt.data.contract import load_labels, load_split, write_split
 
 GOOD = pd.DataFrame({"id": ["a", "b"], "text": ["x y", "z"], "text_pair": [None, None], "label": [0, 1]})
 
@@ -77,8 +77,8 @@ def test_a_malformed_labels_json_is_rejected_naming_it(tmp_path, content, messag
 
 
 def test_text_that_is_not_utf8_is_rejected_naming_file_and_byte(tmp_path):
-    from xlprompt.backbone import learn_vocabulary
-    from xlprompt.mlm import read_documents
+    from xlprompt.models.mlm import read_documents
+    from xlprompt.models.tiny import learn_vocabulary
 
     corpus = tmp_path / "de.txt"
     corpus.write_bytes("gr\u00fc\u00dfe aus k\u00f6ln\n".encode("latin-1"))  # a Latin-1 file where UTF-8 belongs

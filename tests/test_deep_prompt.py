@@ -17,20 +17,22 @@ from test_config import SCHEMA, mutate, paper, smoke
 from test_methods import FAST, labelled_data
 from tiny_models import FAMILY
 
-from xlprompt import checks
-from xlprompt import train as train_module
-from xlprompt.checks import ConfigError, validate_config
-from xlprompt.data import load_split
-from xlprompt.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM, attention_sites
-from xlprompt.encoding import encode_split
-from xlprompt.families import (HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, MODEL_TYPES, PREFIX_ATTENTION, auto_class,
-                               family_of)
-from xlprompt.io import read_json
-from xlprompt.peft_export import PREFIX_FOLDER, TASK_TYPES
-from xlprompt.prompting import PromptedLM
-from xlprompt.settings import DeepPromptSettings, TrainConfig, trains_alone, trains_backbone
+from xlprompt.config.checks import ConfigError, validate_config
+from xlprompt.config import checks
+from xlprompt.data.contract import load_split
+from xlprompt.data.encoding import encode_split
+from xlprompt.methods import training as train_module
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM, attention_sites
+from xlprompt.methods.peft_export import PREFIX_FOLDER, TASK_TYPES
+from xlprompt.methods.training import PromptRun, check_together, train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.families import (HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, MODEL_TYPES, PREFIX_ATTENTION, auto_class,
+                                      family_of)
+from xlprompt.models.prompting import PromptedLM
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import DeepPromptSettings, TrainConfig, trains_alone, trains_backbone
 from xlprompt.stages.train_prompt import build_parser, parse_runs
-from xlprompt.train import PromptRun, check_together, load_backbone, load_trained, train_prompt
 
 DEEP = {**FAST, "lr": 0.05}  # the prefixes start at N(0, 1): a prompt's lr of 0.3 would only add noise
 

@@ -75,7 +75,7 @@ def undeclared(names: set[str], allowed: set[str]) -> dict[str, set[str]]:
 
 def test_the_import_scan_sees_plain_dotted_and_nested_imports():
     source = "import os\nimport numpy as np\nfrom yaml import safe_load\ndef f():\n    from huggingface_hub.errors import X\n" \
-             "from . import sibling\nfrom xlprompt.io import write_json\n"
+             "from . import sibling\nfrom xlprompt.runtime.io import write_json\n"
     assert third_party(top_level_imports(source)) == {"numpy", "yaml", "huggingface_hub"}
     assert distributions("yaml") == {"pyyaml"}  # an import name that is not its distribution's name
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from xlprompt.devices import claim_device, visible_devices
+from xlprompt.runtime.devices import claim_device, visible_devices
 
 OUTSIDE_SLURM = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}  # where claims happen
 
@@ -18,7 +18,7 @@ OUTSIDE_SLURM = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}  # 
 HOLD = """
 import json, os, sys, time
 from pathlib import Path
-from xlprompt.devices import claim_device
+from xlprompt.runtime.devices import claim_device
 claim = claim_device(lock_dir=Path(sys.argv[1]), poll_s=0.05)
 start = time.time()
 time.sleep(float(sys.argv[2]))

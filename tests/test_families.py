@@ -14,14 +14,17 @@ from conftest import single_token_words, with_label_words
 from tiny_models import FAMILY, TOKENIZER_CLASS
 from transformers import AutoTokenizer
 
-from xlprompt.data import load_labels, load_split, write_labels
-from xlprompt.encoding import encode_split
-from xlprompt.families import family_of
-from xlprompt.io import read_json
-from xlprompt.prompting import prompted_logits
-from xlprompt.settings import TrainConfig
-from xlprompt.tasks import TaskSet
-from xlprompt.train import evaluate_split, load_backbone, load_trained, predict, train_prompt
+from xlprompt.data.contract import load_labels, load_split, write_labels
+from xlprompt.data.encoding import encode_split
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.training import train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.families import family_of
+from xlprompt.models.predict import evaluate_split, predict
+from xlprompt.models.prompting import prompted_logits
+from xlprompt.models.tasks import TaskSet
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import TrainConfig
 
 
 def test_each_stand_in_loads_with_its_backbones_own_tokenizer_class(stand_ins):
@@ -140,7 +143,7 @@ def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, stand_ins, wor
 
 
 def test_a_masked_lm_refuses_label_words_of_several_tokens(stand_ins):
-    from xlprompt.tasks import word_ids
+    from xlprompt.models.tasks import word_ids
 
     tokenizer = AutoTokenizer.from_pretrained(stand_ins["xlm-roberta"])
     assert len(word_ids(tokenizer, ["alpha"], "labels.json", "causal_lm")[0]) > 1  # spelled in pieces
@@ -207,8 +210,8 @@ def test_an_unsupported_architecture_is_named(tmp_path):
 def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, world_dir, tmp_path):
     """labels.json's verbalizers_by_language: training reads the training language's words,
     evaluation each language's own (here rev's words are en's, permuted)."""
+    from xlprompt.models.tasks import word_ids
     from xlprompt.stages.evaluate import evaluate_prompts
-    from xlprompt.tasks import word_ids
 
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
     data = tmp_path / "topic"

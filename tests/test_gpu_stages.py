@@ -15,11 +15,11 @@ import re
 import pytest
 
 from workflow_run import GPU_RULES, GROUP_RULE, rule_stage, workflow_rules
-from xlprompt import cli
-from xlprompt.io import atomic_file
+from xlprompt.methods.training import train_prompt as train_library_prompt
+from xlprompt.runtime import cli
+from xlprompt.runtime.io import atomic_file
+from xlprompt.runtime.settings import TrainConfig
 from xlprompt.stages.prompt_activations import collect
-from xlprompt.train import TrainConfig
-from xlprompt.train import train_prompt as train_library_prompt
 
 # A device id no other test run on this machine uses: its lock file is this process's alone.
 FAKE_DEVICE = f"fake{os.getpid()}"
@@ -104,5 +104,5 @@ def test_every_gpu_rule_logs_the_device_it_claimed_and_computes_on(rule, world_d
     importlib.import_module(f"xlprompt.stages.{stage}").main(argv)
     log = capsys.readouterr().err  # what the rule's `> {log} 2>&1` keeps
     assert re.search(rf"running on device {fake_device} \(lock .*gpu-{fake_device}\.lock\)", log), log
-    # No CUDA behind a fake device: the stage says it computes on the CPU, through xlprompt.compute.
+    # No CUDA behind a fake device: the stage says it computes on the CPU, through xlprompt.models.compute.
     assert "computing on the CPU (no CUDA device visible)" in log, log

@@ -16,8 +16,8 @@ import pytest
 from hub_fixtures import (NLI_FEATURES, model_snapshot, nli_file, pawsx_file, sib_file, snapshot_folder,
                           write_hub_parquet)
 
-from xlprompt.data import languages_of, load_labels, load_split
-from xlprompt.hub_data import HUB_DATASETS, SIB_NAMES
+from xlprompt.data.contract import languages_of, load_labels, load_split
+from xlprompt.data.hub import HUB_DATASETS, SIB_NAMES
 from xlprompt.stages import download_dataset
 
 @pytest.fixture
@@ -268,8 +268,8 @@ def test_bad_local_data_is_refused_naming_the_file(case, tmp_path):
 # Backbones: a snapshot in the cache -> resources/models/<name>, safetensors only.
 
 def test_a_backbone_snapshot_is_copied_with_its_commit_and_loads(backbone_dir, hub_cache, tmp_path):
+    from xlprompt.models.backbone import load_backbone
     from xlprompt.stages import download_backbone
-    from xlprompt.train import load_backbone
 
     commit = "0123456789abcdef0123456789abcdef01234567"
     model_snapshot(hub_cache, "facebook/xglm-564M", commit, backbone_dir, ref="refs/pr/4")

@@ -1,6 +1,6 @@
 """Prompts trained together on one frozen backbone equal the same prompts trained alone.
 
-Joint training (xlprompt.train.train_prompts) stacks each prompt's own batch into one backbone
+Joint training (xlprompt.methods.training.train_prompts) stacks each prompt's own batch into one backbone
 pass (``stack``, a GPU's default), or steps the prompts one after another in one process. What must not change: each prompt's data order, init, learning rate, label words, best
 step, snapshots and artifact. The reference is the one-prompt-per-job path (train_prompt).
 """
@@ -14,10 +14,12 @@ import torch
 from safetensors.torch import load_file
 from tiny_models import FAMILY
 
-from xlprompt.data import load_split
-from xlprompt.encoding import encode_split
-from xlprompt.prompting import PromptedLM, SoftPrompt, joint_label_scores
-from xlprompt.train import PromptRun, TrainConfig, load_backbone, train_prompt, train_prompts
+from xlprompt.data.contract import load_split
+from xlprompt.data.encoding import encode_split
+from xlprompt.methods.training import PromptRun, train_prompt, train_prompts
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.prompting import PromptedLM, SoftPrompt, joint_label_scores
+from xlprompt.runtime.settings import TrainConfig
 
 JOINT = dict(prompt_length=4, steps=20, batch_size=8, eval_every=5, max_length=48, checkpoint_every=1000)
 
@@ -84,7 +86,7 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
     cfgs = [TrainConfig(seed=seed, **{**JOINT, "steps": 12, "checkpoint_every": 4}) for seed in (0, 1)]
     straight = train_prompts(backbone_dir, [PromptRun(world_dir / "topic", cfg, tmp_path / "straight" / str(i))
                                             for i, cfg in enumerate(cfgs)], stack=True)
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     class Killed(Exception):
         pass
@@ -121,7 +123,7 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
 ])
 def test_what_cannot_train_together_is_refused_before_any_compute(world_dir, backbone_dir, tmp_path, cfgs, message,
                                                                   monkeypatch):
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     monkeypatch.setattr(train_module, "load_backbone", lambda *a: pytest.fail("loaded the backbone"))
     with pytest.raises(ValueError, match=message):

@@ -14,9 +14,9 @@ from tiny_models import FAMILY
 from transformers import (AutoTokenizer, BertConfig, BertModel, BloomConfig, BloomModel, MT5Config, MT5EncoderModel,
                           RobertaConfig, RobertaModel, XGLMConfig, XGLMModel, XLMRobertaConfig, XLMRobertaModel)
 
-from xlprompt.families import HUB_MODEL_TYPES, MODEL_TYPES
-from xlprompt.hub_data import HUB_BACKBONES
-from xlprompt.limits import check_folder_positions, check_positions, position_limit
+from xlprompt.data.hub import HUB_BACKBONES
+from xlprompt.models.families import HUB_MODEL_TYPES, MODEL_TYPES
+from xlprompt.models.limits import check_folder_positions, check_positions, position_limit
 
 SMALL = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
 TABLED = {
@@ -97,11 +97,12 @@ def test_task_mode_activations_are_read_where_each_family_predicts_the_label(kin
     """ON's mode task on every family: activations at the mask slot (masked LMs), at the last position
     before the label word (causal, prompt after or before the text), at the first decoder position
     (mT5), equal to a forward pass laid out by hand; and the stage runs in both modes."""
-    from xlprompt.neurons import record_ffn, task_input_activations
-    from xlprompt.settings import TrainConfig
+    from xlprompt.analysis.neurons import record_ffn, task_input_activations
+    from xlprompt.methods.artifacts import load_trained
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.models.tasks import TaskSet
+    from xlprompt.runtime.settings import TrainConfig
     from xlprompt.stages.prompt_activations import collect
-    from xlprompt.tasks import TaskSet
-    from xlprompt.train import load_trained, train_prompt
 
     prompt, root = tmp_path / "prompt", tmp_path / "data"
     tokenizer = AutoTokenizer.from_pretrained(tiny_models[kind])

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xlprompt.ltp import TicketConfig, maskable_names, select_ticket, ticket_share, top_k_mask
+from xlprompt.methods.ltp import TicketConfig, maskable_names, select_ticket, ticket_share, top_k_mask
 
 P = "roberta.encoder.layer"
 
@@ -109,8 +109,11 @@ def test_bad_sparsity_is_rejected():
 def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from xlprompt import train as train_module
-    from xlprompt.train import TrainConfig, load_backbone, load_trained, train_prompt
+    from xlprompt.methods import training as train_module
+    from xlprompt.methods.artifacts import load_trained
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.models.backbone import load_backbone
+    from xlprompt.runtime.settings import TrainConfig
 
     loaded = []
     monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
@@ -140,7 +143,8 @@ def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, t
 
 
 def test_ltp_without_a_ticket_is_a_clear_error(world_dir, backbone_dir, tmp_path):
-    from xlprompt.train import TrainConfig, train_prompt
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.runtime.settings import TrainConfig
 
     with pytest.raises(ValueError, match="method ltp needs a ticket"):
         train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="ltp", prompt_length=4, steps=2, max_length=48),
@@ -219,7 +223,7 @@ def two_layer(stand_ins, tmp_path_factory) -> dict[str, Path]:
 
     from transformers import AutoConfig
 
-    from xlprompt.families import auto_class, family_of
+    from xlprompt.models.families import auto_class, family_of
 
     root = tmp_path_factory.mktemp("two-layer")
     out = {}
@@ -242,7 +246,7 @@ def shapes_of(folder: Path) -> dict[str, torch.Size]:
 
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_maskable_weights_are_each_familys_attention_and_ffn_in_the_right_layers(kind, two_layer):
-    from xlprompt.ltp import layer_numbers, module_kind
+    from xlprompt.methods.ltp import layer_numbers, module_kind
 
     shapes = shapes_of(two_layer[kind])
     expected = expected_maskable(kind)
@@ -264,7 +268,7 @@ def test_maskable_weights_are_each_familys_attention_and_ffn_in_the_right_layers
 
 
 def test_span_corruption_replaces_each_span_by_one_sentinel():
-    from xlprompt.mlm import random_spans_noise_mask, span_corrupt
+    from xlprompt.models.mlm import random_spans_noise_mask, span_corrupt
 
     tokens = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 1]  # 12 tokens and </s> (id 1)
     sentinels = [99, 98, 97]
@@ -290,9 +294,9 @@ def test_span_corruption_replaces_each_span_by_one_sentinel():
 
 @pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
 def test_causal_and_span_losses_equal_the_models_own_loss(kind, stand_ins):
-    from xlprompt.encoding import pad_batch
-    from xlprompt.mlm import causal_lm_loss, seq2seq_loss
-    from xlprompt.train import load_backbone
+    from xlprompt.data.encoding import pad_batch
+    from xlprompt.models.backbone import load_backbone
+    from xlprompt.models.mlm import causal_lm_loss, seq2seq_loss
 
     model, tokenizer = load_backbone(stand_ins[kind])
     model.eval()
@@ -320,7 +324,7 @@ def finetune(folder: Path, world_dir: Path, out: Path, *extra: str) -> None:
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_finetuning_resumes_to_the_same_bytes_on_every_family(kind, stand_ins, world_dir, tmp_path, monkeypatch):
     """Killed after its step-2 checkpoint, fine-tuning resumes there and ends as a run that never stopped."""
-    from xlprompt import mlm
+    from xlprompt.models import mlm
 
     finetune(stand_ins[kind], world_dir, tmp_path / "once")
     real = mlm.linear_schedule
@@ -352,8 +356,8 @@ def test_finetuning_resumes_to_the_same_bytes_on_every_family(kind, stand_ins, w
 def test_each_objective_lowers_its_loss(kind, stand_ins):
     from transformers import AutoTokenizer
 
-    from xlprompt.mlm import MLMSettings, train_lm
-    from xlprompt.train import load_backbone
+    from xlprompt.models.backbone import load_backbone
+    from xlprompt.models.mlm import MLMSettings, train_lm
 
     model, tokenizer = load_backbone(stand_ins[kind])
     corpus = tokenizer(["the deke resa mole a resa", "a mole the deke", "resa the a deke mole"])["input_ids"]
@@ -376,12 +380,16 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
     from tiny_models import FAMILY
     from transformers import AutoTokenizer
 
-    from xlprompt import train as train_module
-    from xlprompt.data import load_labels, load_split
-    from xlprompt.encoding import encode_split
-    from xlprompt.io import sha256_file
+    from xlprompt.data.contract import load_labels, load_split
+    from xlprompt.data.encoding import encode_split
+    from xlprompt.methods import training as train_module
+    from xlprompt.methods.artifacts import load_trained
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.models.backbone import load_backbone
+    from xlprompt.models.predict import evaluate_split, predict
+    from xlprompt.runtime.io import sha256_file
+    from xlprompt.runtime.settings import TrainConfig
     from xlprompt.stages import select_ticket as select_stage
-    from xlprompt.train import TrainConfig, evaluate_split, load_backbone, load_trained, predict, train_prompt
 
     folder, family = two_layer[kind], FAMILY[kind]
     before = {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()}

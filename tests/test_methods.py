@@ -13,16 +13,18 @@ from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
 from tiny_models import FAMILY
 
-from xlprompt import train as train_module
-from xlprompt.adapters import LORA_FOLDER, bias_names, lora_targets
-from xlprompt.checks import ConfigError, validate_config
-from xlprompt.data import load_labels, load_split
-from xlprompt.encoding import encode_split
-from xlprompt.families import LORA_MODULES, LORA_TARGETS, auto_class
-from xlprompt.io import read_json
-from xlprompt.ltp import module_kind
-from xlprompt.settings import BitFitSettings, LoraSettings, TrainConfig, trains_backbone
-from xlprompt.train import load_backbone, load_trained, train_prompt
+from xlprompt.config.checks import ConfigError, validate_config
+from xlprompt.data.contract import load_labels, load_split
+from xlprompt.data.encoding import encode_split
+from xlprompt.methods import training as train_module
+from xlprompt.methods.adapters import LORA_FOLDER, bias_names, lora_targets
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.ltp import module_kind
+from xlprompt.methods.training import train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.families import LORA_MODULES, LORA_TARGETS, auto_class
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import BitFitSettings, LoraSettings, TrainConfig, trains_backbone
 
 FAST = dict(steps=6, batch_size=8, eval_every=3, checkpoint_every=3, lr=0.3, backbone_lr=1e-2, max_length=48, seed=2)
 TASK = {"xlm-roberta": "nli", "bert": "nli", "xglm": "nli", "bloom": "topic", "mt5": "nli"}  # nli: pairs
@@ -269,7 +271,7 @@ def test_bitfit_on_mt5_is_refused_with_the_reason():
 
 def test_lora_and_bitfit_pass_the_checks_where_they_apply():
     """Every pinned Hub backbone takes lora with its default targets; bitfit all but mT5; overrides and variants too."""
-    from xlprompt.families import HUB_MODEL_TYPES
+    from xlprompt.models.families import HUB_MODEL_TYPES
 
     for hub, model_type in HUB_MODEL_TYPES.items():
         cfg = paper()

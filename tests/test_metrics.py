@@ -1,6 +1,6 @@
 import pytest
 
-from xlprompt.metrics import accuracy, macro_f1
+from xlprompt.analysis.metrics import accuracy, macro_f1
 
 
 def test_accuracy_counts_matches():

@@ -6,16 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xlprompt.neurons import (
-    ffn_modules,
-    layer_windows,
-    overlap,
-    prompt_alone_activations,
-    record_ffn,
-    top_neurons,
-    windowed_overlap,
-)
-from xlprompt.train import load_backbone
+from xlprompt.analysis.neurons import (ffn_modules, layer_windows, overlap, prompt_alone_activations, record_ffn,
+                                       top_neurons, windowed_overlap)
+from xlprompt.models.backbone import load_backbone
 
 
 def test_on_is_the_cosine_of_binary_vectors_and_jaccard_their_overlap_share():
@@ -91,9 +84,11 @@ def test_switched_off_neurons_are_zero_in_the_forward_pass(backbone_dir):
 
 
 def test_task_input_activations_average_the_prediction_positions(world_dir, backbone_dir, tmp_path):
-    from xlprompt.neurons import task_input_activations
-    from xlprompt.tasks import TaskSet
-    from xlprompt.train import TrainConfig, load_trained, train_prompt
+    from xlprompt.analysis.neurons import task_input_activations
+    from xlprompt.methods.artifacts import load_trained
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.models.tasks import TaskSet
+    from xlprompt.runtime.settings import TrainConfig
 
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", prompt_length=4, steps=2, max_length=48),
                  tmp_path / "p")

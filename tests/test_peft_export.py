@@ -11,12 +11,14 @@ from peft import PeftModel
 from conftest import single_token_words, with_label_words
 from tiny_models import FAMILY
 
-from xlprompt.data import load_split
-from xlprompt.encoding import encode_split
-from xlprompt.families import auto_class
-from xlprompt.io import read_json
-from xlprompt.settings import TrainConfig
-from xlprompt.train import load_backbone, load_trained, train_prompt
+from xlprompt.data.contract import load_split
+from xlprompt.data.encoding import encode_split
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.training import train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.families import auto_class
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import TrainConfig
 
 
 def peft_label_logits(peft_model, family: str, batch: dict[str, torch.Tensor], n_virtual: int,

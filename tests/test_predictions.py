@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlprompt.predictions import comparisons_table, interval_table, read_predictions, with_intervals
+from xlprompt.analysis.predictions import comparisons_table, interval_table, read_predictions, with_intervals
 
 LABELS = ["yes", "no"]
 
@@ -77,7 +77,7 @@ def test_comparisons_refuse_methods_scored_on_different_examples(tmp_path):
 
 
 def test_language_groups_split_the_other_languages_at_their_median_distance():
-    from xlprompt.aggregate import language_groups
+    from xlprompt.analysis.aggregate import language_groups
 
     languages = pd.DataFrame({"lang": ["en", "a", "b", "c", "d"], "distance": [0.0, 0.1, 0.2, 0.5, 0.9]})
     assert language_groups(languages, "en") == {"train": ["en"], "near": ["a", "b"], "far": ["c", "d"]}

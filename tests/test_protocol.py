@@ -9,12 +9,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from xlprompt.data import load_split
-from xlprompt.io import read_json
-from xlprompt.prompting import label_loss
-from xlprompt.settings import TrainConfig
-from xlprompt.tasks import TaskSet
-from xlprompt.train import frequent_tokens, load_backbone, load_trained, predict, train_prompt
+from xlprompt.data.contract import load_split
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.trainable import frequent_tokens
+from xlprompt.methods.training import train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.predict import predict
+from xlprompt.models.prompting import label_loss
+from xlprompt.models.tasks import TaskSet
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import TrainConfig
 
 FAST = dict(prompt_length=4, steps=6, batch_size=8, eval_every=2, lr=0.3, max_length=48, seed=5)
 

@@ -17,10 +17,10 @@ from hub_fixtures import model_snapshot, nli_sentence_file, sentences, sib_sente
 from tiny_models import build_tiny
 from workflow_run import REPO, snakemake
 
-from xlprompt.backbone import BackboneShape
-from xlprompt.hub_data import HUB_BACKBONES, SIB_WORDS
-from xlprompt.io import write_json
-from xlprompt.mlm import MLMSettings
+from xlprompt.data.hub import HUB_BACKBONES, SIB_WORDS
+from xlprompt.models.mlm import MLMSettings
+from xlprompt.models.tiny import BackboneShape
+from xlprompt.runtime.io import write_json
 from xlprompt.stages.pretrain_backbone import pretrain
 
 PAPER_CONFIG = REPO / "config" / "xnli-xlmr.yaml"

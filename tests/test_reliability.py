@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from test_config import BAD, smoke  # the same mistakes, now through Snakemake
 from workflow_run import REPO, snakemake
 from xlprompt.__main__ import main as xlprompt_main
-from xlprompt.train import load_backbone, load_trained
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.models.backbone import load_backbone
 
 STAGE_ENV = {**os.environ, "XLPROMPT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
 
@@ -138,13 +139,13 @@ def test_a_truncated_backbone_is_rejected_naming_the_file(backbone_dir, tmp_path
 def test_an_unwritable_results_folder_fails_clearly_and_leaves_nothing(failure, world_dir, backbone_dir, tmp_path,
                                                                        monkeypatch, caplog):
     """The final write fails (as a full or read-only disk makes it): one clear line, no partial output."""
-    import xlprompt.train as train
+    import xlprompt.methods.artifacts as artifacts
 
     def refuse(tensors, path, *args, **kwargs):
         Path(path).write_bytes(b"\0" * 10)  # some bytes got out before the disk said no
         raise OSError(failure, os.strerror(failure), str(path))
 
-    monkeypatch.setattr(train, "save_file", refuse)
+    monkeypatch.setattr(artifacts, "save_file", refuse)
     out = tmp_path / "results" / "prompt"
     with pytest.raises(SystemExit) as exit_info:
         xlprompt_main(train_args(world_dir, backbone_dir, out, tmp_path / "ck")[:-2] + ["--steps", "2"])

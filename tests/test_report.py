@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from workflow_run import SMOKE, snakemake
 
-from xlprompt.headline import headline_table
+from xlprompt.analysis.headline import headline_table
 from xlprompt.stages import headline
 
 

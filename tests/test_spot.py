@@ -8,10 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from xlprompt.encoding import EncodedSplit, restrict_to_choices
-from xlprompt.io import read_json
-from xlprompt.spot import avg_cos, mean_similarity, retrieval_table, similarity_table, tok_cos, transfer_table
-from xlprompt.train import TrainConfig, load_trained, predict, train_prompt
+from xlprompt.analysis.spot import avg_cos, mean_similarity, retrieval_table, similarity_table, tok_cos, transfer_table
+from xlprompt.data.encoding import EncodedSplit, restrict_to_choices
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.training import train_prompt
+from xlprompt.models.predict import predict
+from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import TrainConfig
 
 FAST = dict(prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48)
 
@@ -63,7 +66,7 @@ def source_dir(world_dir, backbone_dir, tmp_path_factory):
 
 def test_transferred_prompt_starts_exactly_from_the_source_prompt(world_dir, backbone_dir, source_dir, tmp_path,
                                                                   monkeypatch):
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     first = []
     real_step = train_module.train_step
@@ -93,7 +96,7 @@ def test_transfer_rejects_a_source_of_another_length_or_no_source(world_dir, bac
 
 
 def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir, tmp_path, monkeypatch):
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     after = []
     real_step = train_module.train_step
@@ -134,8 +137,8 @@ def test_multi_task_prompt_trains_on_both_tasks_and_reads_each_through_its_own_w
 
 
 def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbone_dir, source_dir, tmp_path):
-    from xlprompt.encoding import encode_split
-    from xlprompt.data import load_split
+    from xlprompt.data.contract import load_split
+    from xlprompt.data.encoding import encode_split
     from xlprompt.stages.evaluate_transfer import evaluate_transfer
 
     topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
@@ -159,7 +162,7 @@ def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbon
 
 
 def test_mapped_scores_take_the_max_of_each_target_labels_sources_and_minus_inf_where_none():
-    from xlprompt.evaluation import mapped_scores
+    from xlprompt.analysis.evaluation import mapped_scores
 
     logits = torch.tensor([[1.0, 2.0, 3.0], [5.0, -1.0, 0.5]])
     # three source labels onto two target labels: target 1 scores max(logit 1, logit 2)
@@ -182,9 +185,9 @@ def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_d
                                                                         source_task, target_task, mapping, label_map):
     import torch.nn.functional as F
 
-    from xlprompt.data import load_split
-    from xlprompt.encoding import encode_split
-    from xlprompt.metrics import macro_f1
+    from xlprompt.analysis.metrics import macro_f1
+    from xlprompt.data.contract import load_split
+    from xlprompt.data.encoding import encode_split
     from xlprompt.stages.evaluate_transfer import evaluate_transfer
 
     source = tmp_path / source_task
@@ -287,7 +290,7 @@ def small_backbone_dir(world_dir, tmp_path_factory):
     from dataclasses import replace
 
     from conftest import TINY_SHAPE
-    from xlprompt.mlm import MLMSettings
+    from xlprompt.models.mlm import MLMSettings
     from xlprompt.stages.pretrain_backbone import pretrain
 
     out = tmp_path_factory.mktemp("models") / "small"
@@ -296,7 +299,7 @@ def small_backbone_dir(world_dir, tmp_path_factory):
 
 
 def test_projector_has_su_et_al_shape():
-    from xlprompt.projector import PromptProjector
+    from xlprompt.methods.projector import PromptProjector
 
     projector = PromptProjector(length=4, source_dim=32, target_dim=24, hidden=10)
     layers = list(projector.net)
@@ -309,10 +312,10 @@ def test_projector_has_su_et_al_shape():
 
 def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, small_backbone_dir, source_dir, tmp_path,
                                                        monkeypatch):
-    from xlprompt import projector as projector_module
-    from xlprompt.projector import ProjectorConfig, PromptProjector, project_prompt, train_projector
+    from xlprompt.methods import projector as projector_module
+    from xlprompt.methods.projector import ProjectorConfig, PromptProjector, project_prompt, train_projector
+    from xlprompt.models.backbone import load_backbone
     from xlprompt.stages.evaluate import evaluate
-    from xlprompt.train import load_backbone
 
     loaded = []  # keep hold of the target backbone that the projector trains through
     monkeypatch.setattr(projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])

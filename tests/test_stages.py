@@ -43,7 +43,7 @@ def test_pretrain_cli_resumes_from_its_checkpoint(world_dir, tmp_path, monkeypat
         original(*a, **k)
         raise Killed
 
-    from xlprompt import mlm
+    from xlprompt.models import mlm
 
     original = mlm.save_checkpoint
     monkeypatch.setattr(mlm, "save_checkpoint", save_then_die)

@@ -1,11 +1,11 @@
-"""The intervals and tests of xlprompt.statistics on simulated test sets with a known truth."""
+"""The intervals and tests of xlprompt.analysis.statistics on simulated test sets with a known truth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xlprompt.statistics import accuracy_interval, holm, paired_difference
+from xlprompt.analysis.statistics import accuracy_interval, holm, paired_difference
 
 
 def test_one_seed_intervals_cover_the_true_accuracy_95_percent_of_the_time():
@@ -68,7 +68,7 @@ def test_holm_matches_its_definition_on_a_worked_example():
 def test_macro_f1_of_every_resample_equals_scikit_learns():
     from sklearn.metrics import f1_score
 
-    from xlprompt.statistics import macro_f1_of
+    from xlprompt.analysis.statistics import macro_f1_of
 
     rng = np.random.default_rng(5)
     gold, pred = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
@@ -85,7 +85,7 @@ def test_macro_f1_of_every_resample_equals_scikit_learns():
 def test_macro_f1_intervals_cover_the_truth_95_percent_of_the_time():
     """Three balanced labels, a classifier right 70% of the time and uniformly wrong otherwise:
     its population macro-F1 is 0.7 (precision = recall = 0.7 for every label, by symmetry)."""
-    from xlprompt.statistics import metric_interval
+    from xlprompt.analysis.statistics import metric_interval
 
     rng = np.random.default_rng(6)
     trials, covered = 400, 0

@@ -8,14 +8,17 @@ import torch
 from conftest import train_killed_after_checkpoint
 from safetensors.torch import load_file
 
-from xlprompt.data import load_labels, load_split
-from xlprompt.encoding import EncodedSplit, encode_split
-from xlprompt.evaluation import batchable, score, score_together
-from xlprompt.encoding import pad_batch
-from xlprompt.mlm import masked_positions_loss, mask_tokens
-from xlprompt.prompting import SoftPrompt, prompted_logits
+from xlprompt.analysis.evaluation import batchable, score, score_together
+from xlprompt.data.contract import load_labels, load_split
+from xlprompt.data.encoding import EncodedSplit, encode_split
+from xlprompt.data.encoding import pad_batch
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.training import batch_rows, train_prompt
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.mlm import masked_positions_loss, mask_tokens
+from xlprompt.models.prompting import SoftPrompt, prompted_logits
+from xlprompt.runtime.settings import TrainConfig
 from xlprompt.stages.evaluate import evaluate
-from xlprompt.train import TrainConfig, batch_rows, load_backbone, load_trained, train_prompt
 
 FAST = dict(prompt_length=4, steps=12, batch_size=8, eval_every=4, checkpoint_every=4, lr=0.3, max_length=48)
 
@@ -25,7 +28,7 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def test_spt_leaves_backbone_bit_identical(world_dir, backbone_dir, tmp_path, monkeypatch):
-    from xlprompt import train as train_module
+    from xlprompt.methods import training as train_module
 
     # Keep hold of the backbone module that training uses, then compare every tensor.
     loaded = []
@@ -186,7 +189,7 @@ def test_multi_token_verbalizer_is_a_clear_error(world_dir, backbone_dir, tmp_pa
 def test_few_shot_sample_is_stratified_seeded_and_capped():
     import pandas as pd
 
-    from xlprompt.tasks import few_shot
+    from xlprompt.models.tasks import few_shot
 
     frame = pd.DataFrame({"label": [0] * 10 + [1] * 3, "text": list("abcdefghijklm")})
     sample = few_shot(frame, 4, seed=0)

@@ -15,7 +15,7 @@ import yaml
 from workflow_run import (GPU_RULES, GROUP_RULE, REPO, SMOKE, comparable_table, rule_kind, snakemake, snakemake_command,
                           workflow_rules)
 
-from xlprompt.settings import GROUP_SIZE, trains_alone
+from xlprompt.runtime.settings import GROUP_SIZE, trains_alone
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 

@@ -6,8 +6,8 @@ import re
 import pandas as pd
 import pytest
 
+from xlprompt.data.world import LanguageSpec, WorldConfig, build_lexicon, realise_languages
 from xlprompt.stages.generate_world import generate_world
-from xlprompt.world import LanguageSpec, WorldConfig, build_lexicon, realise_languages
 
 from conftest import TINY_WORLD
 

@@ -64,7 +64,7 @@ def snakemake(*args: str, cwd: Path = REPO, check: bool = True, extra_env: dict[
 
 def run_smoke_locally(workdir: Path) -> Path:
     """The smoke config run from scratch in ``workdir``, as on a machine with two GPUs (fake ones:
-    xlprompt.devices claims them, nothing uses CUDA)."""
+    xlprompt.runtime.devices claims them, nothing uses CUDA)."""
     snakemake("--cores", "2", "--resources", "gpu=2", "--configfile", str(SMOKE), cwd=workdir,
               extra_env={"XLPROMPT_DEVICES": "0,1"})
     return workdir

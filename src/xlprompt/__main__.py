@@ -6,7 +6,7 @@ import errno
 import importlib
 import sys
 
-from xlprompt.logs import log_section_times
+from xlprompt.runtime.logs import log_section_times
 
 # A full disk, a quota, a read-only or foreign-owned folder: the user's to fix, not a bug.
 UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}

@@ -8,11 +8,11 @@ import shlex
 import shutil
 from types import SimpleNamespace
 
-from xlprompt.io import sha256_file
-from xlprompt.checks import SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
+from xlprompt.runtime.io import sha256_file
+from xlprompt.config.checks import SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
 
-# Every default applied here is the library's (one home: xlprompt.settings; config/README.md shows them).
-from xlprompt.settings import (
+# Every default applied here is the library's (one home: xlprompt.runtime.settings; config/README.md shows them).
+from xlprompt.runtime.settings import (
     GROUP_SIZE,
     LTP_FINETUNE_LANGUAGES,
     NeuronSettings,
@@ -20,7 +20,7 @@ from xlprompt.settings import (
     SpotSettings,
     trains_alone,
 )
-from xlprompt.settings import PRETRAIN_THREADS as DEFAULT_PRETRAIN_THREADS
+from xlprompt.runtime.settings import PRETRAIN_THREADS as DEFAULT_PRETRAIN_THREADS
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -202,9 +202,9 @@ def world_spec(wildcards):
 
 def world_code_version(wildcards):
     """A digest of the code that generates worlds: a new version of it regenerates the world."""
-    import xlprompt.world
+    import xlprompt.data.world
 
-    return sha256_file(xlprompt.world.__file__)[:16]
+    return sha256_file(xlprompt.data.world.__file__)[:16]
 
 
 def _flags(section, skip=(), prefix=""):
@@ -268,7 +268,7 @@ def target_settings():
 def shares_backbone(method):
     """Methods whose prompts train in groups (train_group_* rules): frozen backbone, input-level prompts.
     full_ft, ltp, lora and bitfit change weights, deep_prompt puts prefixes into every layer: one per job
-    (train_prompt; xlprompt.settings.trains_alone)."""
+    (train_prompt; xlprompt.runtime.settings.trains_alone)."""
     return not trains_alone(base_method(method))
 
 
@@ -299,7 +299,7 @@ def ticket_args(wildcards):
     return _flags(LTP.get("tickets", {}).get(wildcards.ticket, {}))
 
 
-# Methods with a settings block of their own (xlprompt.settings.LoraSettings, BitFitSettings, DeepPromptSettings).
+# Methods with a settings block of their own (xlprompt.runtime.settings.LoraSettings, BitFitSettings, DeepPromptSettings).
 METHOD_SECTIONS = ("lora", "bitfit", "deep_prompt")
 # The prompt block's keys that shape an input-level prompt, which deep_prompt has not (it has its own block).
 INPUT_PROMPT_KEYS = ("init", "vocab_top_k", "position", "reparameterization", "reparam_hidden")
@@ -542,7 +542,7 @@ def eval_args(wildcards):
 # --- Prompts trained together ------------------------------------------------------------
 # Frozen-backbone prompts share everything but the prompt: those of one backbone, prompt length
 # and task (a source, a target) train in one job, each step one backbone pass over all of
-# their batches (xlprompt.train.train_prompts). A group is a rule of its own (train_group_*),
+# their batches (xlprompt.methods.training.train_prompts). A group is a rule of its own (train_group_*),
 # whose outputs are its prompts' usual folders: nothing downstream knows about groups.
 
 

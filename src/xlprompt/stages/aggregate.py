@@ -8,7 +8,7 @@ Writes (under --out, a tables folder)::
                            interval of the mean over seeds: seeds, then their test examples)
     comparisons.csv        every pair of methods per task and language (and "all"): accuracies,
                            difference, its 95% interval, paired-test p-value, Holm-corrected p,
-                           the method ahead where it is beyond chance (xlprompt.predictions)
+                           the method ahead where it is beyond chance (xlprompt.analysis.predictions)
     languages.csv          every language's knobs and its distance from English
     distance_correlation.csv  Spearman rho of accuracy with distance, per task and method
     tasks.csv              per task: number of labels and chance accuracy
@@ -29,11 +29,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.aggregate import (distance_correlation, languages_table, methods_table, per_language_table, summary_table,
-                                tasks_table)
-from xlprompt.cli import stage_parser, start
-from xlprompt.io import write_csv
-from xlprompt.predictions import comparisons_table, interval_table, read_predictions, with_intervals
+from xlprompt.analysis.aggregate import (distance_correlation, languages_table, methods_table, per_language_table,
+                                         summary_table, tasks_table)
+from xlprompt.analysis.predictions import comparisons_table, interval_table, read_predictions, with_intervals
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import write_csv
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import os
 import shutil
 from pathlib import Path
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.data import load_labels, load_split, split_path
-from xlprompt.io import atomic_dir, sha256_tree, write_json
+from xlprompt.data.contract import load_labels, load_split, split_path
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import atomic_dir, sha256_tree, write_json
 
 logger = logging.getLogger(__name__)
 

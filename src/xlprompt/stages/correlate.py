@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.correlation import correlation_table
-from xlprompt.io import write_csv
+from xlprompt.analysis.correlation import correlation_table
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import write_csv
 
 logger = logging.getLogger(__name__)
 

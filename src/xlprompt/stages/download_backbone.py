@@ -22,9 +22,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.hub_data import BACKBONE_FILES, HubDataError, HubUnavailable, backbone_revision, snapshot
-from xlprompt.io import atomic_dir, check_safetensors, sha256_tree, write_json
+from xlprompt.data.hub import BACKBONE_FILES, HubDataError, HubUnavailable, backbone_revision, snapshot
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import atomic_dir, check_safetensors, sha256_tree, write_json
 
 logger = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.data import LabelSpace, load_split, write_labels, write_split
-from xlprompt.families import FAMILIES
-from xlprompt.hub_data import (ALL, HubDataError, HubUnavailable, datasets_offline, download_instructions,
-                               hub_dataset, read_hub_file, snapshot)
-from xlprompt.io import atomic_dir, sha256_file, sha256_tree, write_json
-from xlprompt.local_data import LocalSpec, local_splits
-from xlprompt.source_files import SourceDataError
+from xlprompt.data.contract import LabelSpace, load_split, write_labels, write_split
+from xlprompt.data.hub import (ALL, HubDataError, HubUnavailable, datasets_offline, download_instructions, hub_dataset,
+                               read_hub_file, snapshot)
+from xlprompt.data.local import LocalSpec, local_splits
+from xlprompt.data.source_files import SourceDataError
+from xlprompt.models.families import FAMILIES
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import atomic_dir, sha256_file, sha256_tree, write_json
 
 logger = logging.getLogger(__name__)
 

@@ -28,15 +28,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.evaluation import TestSets, predictions_frame, score, score_together
-from xlprompt.families import family_of
-from xlprompt.io import read_json, write_json, write_parquet
-from xlprompt.prompting import verbalizer_tensor
-from xlprompt.tasks import word_ids
-from xlprompt.limits import check_positions
-from xlprompt.train import load_backbone, load_trained
+from xlprompt.analysis.evaluation import TestSets, predictions_frame, score, score_together
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import CPU, Compute, choose_compute, place
+from xlprompt.models.families import family_of
+from xlprompt.models.limits import check_positions
+from xlprompt.models.prompting import verbalizer_tensor
+from xlprompt.models.tasks import word_ids
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import read_json, write_json, write_parquet
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ writes one JSON::
 A source is scored zero-shot on the target when exactly one of its tasks has a label map to
 the target (``spot.zero_shot``); otherwise its zero-shot run is recorded as not applicable.
 A map may be of any shape (several source labels onto one target label, target labels that no
-source label reaches: xlprompt.evaluation.predict_mapped); every map is checked against both
+source label reaches: xlprompt.analysis.evaluation.predict_mapped); every map is checked against both
 tasks' labels before anything computes. Zero-shot rows add ``loss_n``, the examples their
 loss averages over.
 
@@ -43,14 +43,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.checks import label_map_indices
-from xlprompt.families import family_of
-from xlprompt.cli import named_paths, stage_parser, start
-from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.evaluation import TestSets, predictions_frame, score
-from xlprompt.io import read_json, write_json, write_parquet
-from xlprompt.spot import BASELINES, CROSS_MODEL_INITS
-from xlprompt.train import load_backbone, load_trained
+from xlprompt.analysis.evaluation import TestSets, predictions_frame, score
+from xlprompt.analysis.spot import BASELINES, CROSS_MODEL_INITS
+from xlprompt.config.checks import label_map_indices
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import CPU, Compute, choose_compute, place
+from xlprompt.models.families import family_of
+from xlprompt.runtime.cli import named_paths, stage_parser, start
+from xlprompt.runtime.io import read_json, write_json, write_parquet
 
 logger = logging.getLogger(__name__)
 

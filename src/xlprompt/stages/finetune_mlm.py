@@ -1,6 +1,6 @@
 """LTP step 1: fine-tune a backbone on unlabeled text with its family's own objective.
 
-The objective (xlprompt.mlm.lm_objective, recorded in meta.json's config): masked LMs (XLM-R,
+The objective (xlprompt.models.mlm.lm_objective, recorded in meta.json's config): masked LMs (XLM-R,
 BERT) the masked-LM loss; causal LMs (XGLM, BLOOM) the next-token loss; mT5 (no mask token)
 T5's span corruption (--mask-prob of the tokens in spans of mean --mean-span-length).
 
@@ -24,16 +24,16 @@ from pathlib import Path
 
 import torch
 
-from xlprompt.checkpoint import fingerprint
-from xlprompt.compute import CPU, Compute, choose_compute
-from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.io import atomic_dir, sha256_file, write_json
-from xlprompt.logs import timed
-from xlprompt.meta import run_metadata
-from xlprompt.mlm import lm_objective, read_documents, train_lm
-from xlprompt.settings import LTP_FINETUNE, MLMSettings
-from xlprompt.limits import FINETUNE_MAX_LENGTH, position_limit
-from xlprompt.train import load_backbone
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import CPU, Compute, choose_compute
+from xlprompt.models.limits import FINETUNE_MAX_LENGTH, position_limit
+from xlprompt.models.mlm import lm_objective, read_documents, train_lm
+from xlprompt.runtime.checkpoint import fingerprint
+from xlprompt.runtime.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.runtime.io import atomic_dir, sha256_file, write_json
+from xlprompt.runtime.logs import timed
+from xlprompt.runtime.meta import run_metadata
+from xlprompt.runtime.settings import LTP_FINETUNE, MLMSettings
 
 logger = logging.getLogger(__name__)
 

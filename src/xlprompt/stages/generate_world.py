@@ -24,23 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.config import world_config_from_dict
-from xlprompt.data import SPLITS, LabelSpace, write_labels, write_split
-from xlprompt.families import FAMILIES
-from xlprompt.io import atomic_dir, sha256_tree, write_json
-from xlprompt.cli import stage_parser, start
-from xlprompt.logs import progress
-from xlprompt.world import (
-    TopicSampler,
-    WorldConfig,
-    build_lexicon,
-    corpus_documents,
-    label_names,
-    realise_languages,
-    render,
-    sample_examples,
-    verbalizer_words,
-)
+from xlprompt.config.loading import world_config_from_dict
+from xlprompt.data.contract import SPLITS, LabelSpace, write_labels, write_split
+from xlprompt.data.world import (TopicSampler, WorldConfig, build_lexicon, corpus_documents, label_names,
+                                 realise_languages, render, sample_examples, verbalizer_words)
+from xlprompt.models.families import FAMILIES
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import atomic_dir, sha256_tree, write_json
+from xlprompt.runtime.logs import progress
 
 logger = logging.getLogger(__name__)
 

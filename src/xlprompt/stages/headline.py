@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.headline import headline_table
+from xlprompt.analysis.headline import headline_table
+from xlprompt.runtime.cli import stage_parser, start
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,14 +23,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from xlprompt.families import family_of
-from xlprompt.cli import named_paths, stage_parser, start
-from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.evaluation import TestSets, score
-from xlprompt.io import load_tensors, read_json, write_csv
-from xlprompt.neurons import activation_key, record_ffn, top_neurons
-from xlprompt.settings import NeuronSettings
-from xlprompt.train import load_backbone, load_trained
+from xlprompt.analysis.evaluation import TestSets, score
+from xlprompt.analysis.neurons import activation_key, record_ffn, top_neurons
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import CPU, Compute, choose_compute, place
+from xlprompt.models.families import family_of
+from xlprompt.runtime.cli import named_paths, stage_parser, start
+from xlprompt.runtime.io import load_tensors, read_json, write_csv
+from xlprompt.runtime.settings import NeuronSettings
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from xlprompt.cli import stage_parser, start  # noqa: E402
-from xlprompt.figures import ordered_methods, save  # noqa: E402
+from xlprompt.analysis.figures import ordered_methods, save  # noqa: E402
+from xlprompt.runtime.cli import stage_parser, start  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from xlprompt.cli import stage_parser, start  # noqa: E402
-from xlprompt.curves import training_curves  # noqa: E402
-from xlprompt.figures import ordered_methods, save  # noqa: E402
-from xlprompt.io import read_json, write_csv  # noqa: E402
+from xlprompt.analysis.curves import training_curves  # noqa: E402
+from xlprompt.analysis.figures import ordered_methods, save  # noqa: E402
+from xlprompt.runtime.cli import stage_parser, start  # noqa: E402
+from xlprompt.runtime.io import read_json, write_csv  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

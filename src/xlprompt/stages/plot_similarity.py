@@ -27,10 +27,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from xlprompt.cli import stage_parser, start  # noqa: E402
-from xlprompt.correlation import transfer_outcomes  # noqa: E402
-from xlprompt.figures import save  # noqa: E402
-from xlprompt.spot import SIMILARITY_KEYS  # noqa: E402
+from xlprompt.analysis.correlation import transfer_outcomes  # noqa: E402
+from xlprompt.analysis.figures import save  # noqa: E402
+from xlprompt.analysis.spot import SIMILARITY_KEYS  # noqa: E402
+from xlprompt.runtime.cli import stage_parser, start  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

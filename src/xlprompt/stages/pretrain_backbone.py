@@ -20,14 +20,14 @@ import shutil
 import time
 from pathlib import Path
 
-from xlprompt.backbone import BackboneShape, build_model, train_tokenizer
-from xlprompt.checkpoint import fingerprint
-from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.compute import CPU, Compute, choose_compute
-from xlprompt.io import atomic_dir, read_json, sha256_file, write_json
-from xlprompt.logs import timed
-from xlprompt.meta import run_metadata
-from xlprompt.mlm import MLMSettings, read_documents, train_masked_lm
+from xlprompt.models.compute import CPU, Compute, choose_compute
+from xlprompt.models.mlm import MLMSettings, read_documents, train_masked_lm
+from xlprompt.models.tiny import BackboneShape, build_model, train_tokenizer
+from xlprompt.runtime.checkpoint import fingerprint
+from xlprompt.runtime.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.runtime.io import atomic_dir, read_json, sha256_file, write_json
+from xlprompt.runtime.logs import timed
+from xlprompt.runtime.meta import run_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def single_token_ids(tokenizer, words_by_language: dict[str, list[str]]) -> set[
 
 def pretrain(world: Path, out: Path, shape: BackboneShape, settings: MLMSettings,
              checkpoint_dir: Path | None = None, compute: Compute = CPU) -> None:
-    """Tokenizer and backbone from ``world``'s corpus, trained on ``compute`` (xlprompt.compute)
+    """Tokenizer and backbone from ``world``'s corpus, trained on ``compute`` (xlprompt.models.compute)
     and written to ``out`` from the CPU."""
     started = time.time()
     corpus_files = sorted((world / "corpus").glob("*.txt"))

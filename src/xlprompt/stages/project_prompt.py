@@ -18,8 +18,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.projector import project_prompt
+from xlprompt.methods.projector import project_prompt
+from xlprompt.runtime.cli import stage_parser, start
 
 logger = logging.getLogger(__name__)
 

@@ -22,14 +22,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from xlprompt.families import family_of
-from xlprompt.cli import named_paths, stage_parser, start
-from xlprompt.compute import CPU, Compute, choose_compute, place
-from xlprompt.io import atomic_file, read_json
-from xlprompt.neurons import activation_key, prompt_alone_activations, task_input_activations
-from xlprompt.settings import NeuronSettings
-from xlprompt.tasks import TaskSet
-from xlprompt.train import artifact_tensors, load_backbone, load_trained
+from xlprompt.analysis.neurons import activation_key, prompt_alone_activations, task_input_activations
+from xlprompt.methods.artifacts import artifact_tensors, load_trained
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import CPU, Compute, choose_compute, place
+from xlprompt.models.families import family_of
+from xlprompt.models.tasks import TaskSet
+from xlprompt.runtime.cli import named_paths, stage_parser, start
+from xlprompt.runtime.io import atomic_file, read_json
+from xlprompt.runtime.settings import NeuronSettings
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Reads the original backbone (theta_0) and its fine-tuned copy (theta_MLM, finetune_mlm's: masked
 LM, causal LM or span corruption by family); maskable = the layers' attention and FFN weights and
-biases of every family (xlprompt.ltp; mT5: encoder blocks are layers 0..n-1, decoder blocks
+biases of every family (xlprompt.methods.ltp; mT5: encoder blocks are layers 0..n-1, decoder blocks
 follow). Writes (under --out)::
 
     mask.safetensors     one boolean mask per maskable parameter (True = in the ticket)
@@ -25,11 +25,11 @@ from types import SimpleNamespace
 
 from safetensors.torch import save_file
 
-from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.families import family_of
-from xlprompt.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
-from xlprompt.ltp import TicketConfig, layer_layout, maskable_names, select_ticket, ticket_share
-from xlprompt.meta import run_metadata
+from xlprompt.methods.ltp import TicketConfig, layer_layout, maskable_names, select_ticket, ticket_share
+from xlprompt.models.families import family_of
+from xlprompt.runtime.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.runtime.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
+from xlprompt.runtime.meta import run_metadata
 
 logger = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from xlprompt.cli import named_paths, stage_parser, start
-from xlprompt.io import load_tensors, write_csv
-from xlprompt.neurons import activation_key
-from xlprompt.settings import NeuronSettings
-from xlprompt.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
-from xlprompt.train import artifact_tensors
+from xlprompt.analysis.neurons import activation_key
+from xlprompt.analysis.spot import SIMILARITIES, SPOT_SIMILARITIES, neuron_similarity_table, similarity_table
+from xlprompt.methods.artifacts import artifact_tensors
+from xlprompt.runtime.cli import named_paths, stage_parser, start
+from xlprompt.runtime.io import load_tensors, write_csv
+from xlprompt.runtime.settings import NeuronSettings
 
 logger = logging.getLogger(__name__)
 

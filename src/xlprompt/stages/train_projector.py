@@ -18,11 +18,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.compute import choose_compute
-from xlprompt.io import read_json
-from xlprompt.limits import check_folder_positions
-from xlprompt.projector import ProjectorConfig, train_projector
+from xlprompt.methods.projector import ProjectorConfig, train_projector
+from xlprompt.models.compute import choose_compute
+from xlprompt.models.limits import check_folder_positions
+from xlprompt.runtime.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.runtime.io import read_json
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ writes the prompt artifact: ``prompt.safetensors``, ``meta.json``, ``train_log.j
 --checkpoint-dir (kept only while training; a restarted job resumes from them).
 
 With --run (repeated), one job trains several prompts on one frozen backbone together
-(xlprompt.train.train_prompts: each step stacks every prompt's own batch into one backbone
+(xlprompt.methods.training.train_prompts: each step stacks every prompt's own batch into one backbone
 pass); each --run holds one prompt's flags, those of the one-prompt form below.
 
 Example:
@@ -46,10 +46,11 @@ import logging
 import shlex
 from pathlib import Path
 
-from xlprompt.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
-from xlprompt.compute import choose_compute
-from xlprompt.limits import check_folder_positions
-from xlprompt.train import PromptRun, TrainConfig, train_prompts
+from xlprompt.methods.training import PromptRun, train_prompts
+from xlprompt.models.compute import choose_compute
+from xlprompt.models.limits import check_folder_positions
+from xlprompt.runtime.cli import add_dataclass_flags, dataclass_from_args, stage_parser, start
+from xlprompt.runtime.settings import TrainConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Reads evaluate_transfer's JSON files and similarity.csv; writes (under --out)::
     transfer_comparisons.csv  with --predictions: every pair of inits of a target (random,
                     label_words, each source, each source zero-shot) on the same test examples,
                     per language and over all: difference, 95% interval, paired-test p-value,
-                    Holm over languages (xlprompt.predictions.comparisons_table)
+                    Holm over languages (xlprompt.analysis.predictions.comparisons_table)
 
 Example:
     python -m xlprompt transfer_tables --results results/demo/transfer_metrics/tiny-xlmr-demo/*/L16.json \
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.cli import stage_parser, start
-from xlprompt.io import read_json, write_csv
-from xlprompt.predictions import TRANSFER_KEYS, comparisons_table, read_predictions
-from xlprompt.spot import BASELINES, retrieval_table, transfer_table
+from xlprompt.analysis.predictions import TRANSFER_KEYS, comparisons_table, read_predictions
+from xlprompt.analysis.spot import BASELINES, retrieval_table, transfer_table
+from xlprompt.runtime.cli import stage_parser, start
+from xlprompt.runtime.io import read_json, write_csv
 
 logger = logging.getLogger(__name__)
 

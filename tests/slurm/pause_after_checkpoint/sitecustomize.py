@@ -31,10 +31,10 @@ def _pausing(save_checkpoint):
 
 
 class _PatchCheckpointModule(importlib.abc.MetaPathFinder):
-    """Wrap xlprompt.checkpoint.save_checkpoint as soon as that module is imported."""
+    """Wrap xlprompt.runtime.checkpoint.save_checkpoint as soon as that module is imported."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "xlprompt.checkpoint":
+        if name != "xlprompt.runtime.checkpoint":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

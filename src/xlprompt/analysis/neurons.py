@@ -1,0 +1,206 @@
+"""Activated neurons of soft prompts (Su et al. 2022) and their overlap (ON).
+
+A prompt's activation vector is every layer's FFN intermediate output after the
+non-linearity, at the prediction position, with the frozen backbone. As Su et al. compute it,
+the prompt is fed alone with the model's special tokens, e.g. ``[P_1..P_L] <s> <mask> </s>``
+for encoder masked LMs (the label is read at ``<mask>``; decoder-only and encoder-decoder
+models in :func:`prompt_alone_activations`); optionally the vector is averaged over real task
+inputs (``mode: task``), read where the prompted model predicts the label, for every family.
+
+A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
+``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
+windows of consecutive layers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xlprompt.data.encoding import EncodedSplit, SpecialTokens
+from xlprompt.models.compute import compute_of, to_device
+from xlprompt.models.families import family_of
+from xlprompt.models.prompting import lay_out, run_backbone
+from xlprompt.runtime.io import read_json
+
+logger = logging.getLogger(__name__)
+
+
+def activation_key(name: str, artifact: Path) -> str:
+    """``<name>/L<length>/seed<seed>``: the name of a prompt's activations in the file."""
+    config = read_json(artifact / "meta.json")["config"]
+    return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
+
+
+def ffn_modules(backbone: nn.Module) -> list[nn.Module]:
+    """Per layer, the module whose output is the FFN activation after the non-linearity.
+
+    - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
+    - XGLM: ``layers[i].activation_fn`` (applied to fc1); BLOOM: ``h[i].mlp.gelu_impl``;
+    - mT5 / T5 (Su et al. hook the decoder): ``decoder.block[i].layer[-1].DenseReluDense.act``
+      (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0).
+    """
+    base = backbone.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if family_of(backbone) == "masked_lm" and layers is not None and all(hasattr(l, "intermediate") for l in layers):
+        modules = [layer.intermediate for layer in layers]
+    elif hasattr(base, "layers") and all(hasattr(l, "activation_fn") for l in base.layers):  # XGLM
+        modules = [layer.activation_fn for layer in base.layers]
+    elif hasattr(base, "h") and all(hasattr(getattr(l, "mlp", None), "gelu_impl") for l in base.h):  # BLOOM
+        modules = [layer.mlp.gelu_impl for layer in base.h]
+    elif family_of(backbone) == "seq2seq" and hasattr(base, "decoder"):  # T5, mT5
+        modules = [block.layer[-1].DenseReluDense.act for block in base.decoder.block]
+    else:
+        raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
+    if not all(isinstance(m, nn.Module) for m in modules) or len({id(m) for m in modules}) != len(modules):
+        raise ValueError(f"{type(backbone).__name__}: the FFN activations are not one module per layer; cannot hook them")
+    return modules
+
+
+@contextmanager
+def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None) -> Iterator[list[torch.Tensor]]:
+    """Record each layer's FFN activations (B, S, ffn) while the block runs.
+
+    ``switch_off[l]``: a boolean (ffn,) mask of layer l's neurons to set to 0 (the masking
+    check); what is recorded is then the output after switching off. The masks move to the
+    backbone's device once here, not in every forward pass.
+    """
+    modules = ffn_modules(backbone)
+    if switch_off is not None:
+        device = next(backbone.parameters()).device
+        switch_off = [mask.to(device) for mask in switch_off]
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
+
+    def hook(index: int):
+        def record(module, args, output):
+            if switch_off is not None:
+                output = output.masked_fill(switch_off[index], 0.0)
+            outputs[index] = output
+            return output
+        return record
+
+    handles = [module.register_forward_hook(hook(i)) for i, module in enumerate(modules)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
+    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the prediction position.
+
+    All prompts go through the backbone in one batched forward pass. The input and the
+    prediction position follow each family's prompt layout, with the special tokens the
+    tokenizer puts around a text (:class:`xlprompt.data.encoding.SpecialTokens`): masked
+    ``[P] <s> <mask> </s>`` (``[P] [CLS] [MASK] [SEP]`` for BERT) at the mask; causal
+    ``</s> [P]`` (XGLM; BLOOM adds nothing) at the last position (the next token is the
+    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position. Runs where
+    the backbone sits (bf16 autocast on a GPU, xlprompt.models.compute); the activations come back as
+    float32 on the CPU.
+    """
+    n_prompts, length, _ = prompts.shape
+    family = family_of(backbone)
+    embed = backbone.get_input_embeddings()
+    special = SpecialTokens.of(tokenizer)
+    prefix, suffix = special.single_prefix, special.single_suffix
+    compute = compute_of(backbone)
+    device = compute.device
+    prompts = prompts.to(device)
+
+    def tokens(ids: list[int]) -> torch.Tensor:  # (P, len(ids), d)
+        return embed(torch.tensor([ids], dtype=torch.long, device=device)).expand(n_prompts, -1, -1)
+
+    def ones(embeds: torch.Tensor) -> torch.Tensor:  # the attention mask: every position is real
+        return torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
+
+    backbone.eval()
+    with record_ffn(backbone) as outputs, compute.autocast():
+        if family == "masked_lm":
+            embeds = torch.cat([prompts, tokens(prefix + [tokenizer.mask_token_id] + suffix)], dim=1)
+            backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
+            position = length + len(prefix)  # the mask slot
+        elif family == "causal_lm":
+            embeds = torch.cat([tokens(prefix), prompts], dim=1)  # (P, len(prefix) + L, d)
+            backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
+            position = len(prefix) + length - 1  # the last position predicts the label word
+        else:
+            embeds = torch.cat([prompts, tokens(prefix + suffix)], dim=1)  # (P, L + 1, d)
+            start = torch.full((n_prompts, 1), backbone.config.decoder_start_token_id, device=device)
+            backbone(inputs_embeds=embeds, attention_mask=ones(embeds), decoder_input_ids=start)
+            position = 0  # the decoder's first position predicts the label word
+    return torch.stack([out[:, position].float() for out in outputs], dim=1).cpu()  # (P, n_layers, ffn)
+
+
+@torch.no_grad()
+def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
+    """One prompted model's activations where it predicts the label, averaged over ``data``:
+    (n_layers, ffn), on the CPU. The input is laid out as in training (:func:`xlprompt.models.prompting.lay_out`): the
+    mask slot of a masked LM, the last position before the label word of a causal LM (prompt as
+    prefix or suffix), the first decoder position of an encoder-decoder. Runs where the model sits
+    (bf16 autocast on a GPU, xlprompt.models.compute); sums in float32."""
+    model.eval()
+    compute = compute_of(model)
+    total = None
+    prompts = model.prompt().unsqueeze(0) if model.prompt is not None else None
+    for start in range(0, len(data), batch_size):
+        batch = to_device(data.batch(range(start, min(start + batch_size, len(data))), pad_id), compute)
+        with record_ffn(model.backbone) as outputs, compute.autocast():
+            inputs = lay_out(model.backbone, prompts, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
+                             batch.get("token_type_ids"), model.position)
+            run_backbone(model.backbone, inputs)
+        rows = torch.arange(len(inputs.read_at), device=compute.device)
+        at = torch.stack([out[rows, inputs.read_at].float() for out in outputs], dim=1)  # (B, layers, ffn)
+        total = at.sum(0) if total is None else total + at.sum(0)
+    return (total / len(data)).cpu()
+
+
+def layer_windows(n_layers: int, window: int) -> list[tuple[int, int]]:
+    """Consecutive layer ranges [start, stop) of ``window`` layers; the last may be shorter."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    return [(start, min(start + window, n_layers)) for start in range(0, n_layers, window)]
+
+
+def overlap(a: torch.Tensor, b: torch.Tensor, metric: str = "on") -> float:
+    """ON (cosine of binary vectors) or Jaccard of two activation tensors; active = > 0."""
+    x, y = (a.flatten() > 0), (b.flatten() > 0)
+    both = (x & y).sum().item()
+    if metric == "on":
+        denominator = math.sqrt(x.sum().item() * y.sum().item())
+    elif metric == "jaccard":
+        denominator = (x | y).sum().item()
+    else:
+        raise ValueError(f"overlap metric must be 'on' or 'jaccard', got {metric!r}")
+    return both / denominator if denominator else 0.0
+
+
+def windowed_overlap(a: torch.Tensor, b: torch.Tensor, window: int, metric: str = "on") -> dict[str, float]:
+    """Overlap over all layers ('all') and per window ('1-3', '4-6', ...; layers count from 1).
+
+    a, b: (n_layers, ffn).
+    """
+    values = {"all": overlap(a, b, metric)}
+    if window < a.shape[0]:
+        for start, stop in layer_windows(a.shape[0], window):
+            name = f"{start + 1}-{stop}" if stop - start > 1 else f"{start + 1}"
+            values[name] = overlap(a[start:stop], b[start:stop], metric)
+    return values
+
+
+def top_neurons(activations: torch.Tensor, share: float) -> torch.Tensor:
+    """Boolean mask (n_layers, ffn) of the ``share`` most activated neurons over all layers."""
+    flat = activations.flatten()
+    k = round(share * flat.numel())
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    if k:
+        # Ties go to lower indices, as in the LTP ticket: a stable sort makes it deterministic.
+        mask[torch.sort(flat, descending=True, stable=True).indices[:k]] = True
+    return mask.view_as(activations)
