@@ -31,13 +31,11 @@ from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 
 os.environ.setdefault("XLPROMPT_PROGRESS", "0")  # before xlprompt reads it: no bars in the table
 
+from xlprompt.data.generated import generate_world
 from xlprompt.data.world import LanguageSpec, WorldConfig
 from xlprompt.methods.training import train_prompt
-from xlprompt.models.mlm import MLMSettings
-from xlprompt.models.tiny import BackboneShape
-from xlprompt.runtime.settings import TrainConfig
-from xlprompt.stages.generate_world import generate_world
-from xlprompt.stages.pretrain_backbone import pretrain
+from xlprompt.models.pretrain import pretrain
+from xlprompt.runtime.settings import BackboneShape, MLMSettings, TrainConfig
 
 PROMPTS, LENGTH, THREADS = 8, 16, 2
 WORLD = WorldConfig(seed=0, n_topics=6, corpus_documents=6000, train_per_class=10, dev_per_class=5,

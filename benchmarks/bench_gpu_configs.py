@@ -33,9 +33,9 @@ from shapes import prompted_for  # noqa: E402
 from xlprompt.methods.trainable import parameter_groups
 from xlprompt.methods.training import joint_train_step, train_step
 from xlprompt.models.compute import choose_compute, place
-from xlprompt.models.mlm import MLMSettings, train_masked_lm
+from xlprompt.models.mlm import train_masked_lm
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
-from xlprompt.runtime.settings import GROUP_SIZE, TrainConfig
+from xlprompt.runtime.settings import GROUP_SIZE, MLMSettings, TrainConfig
 
 SEQ = 128
 # Test rows each trained prompt is scored on: XNLI 15 x 5,010 + AmericasNLI 7,486; SIB-200 205 x 204.

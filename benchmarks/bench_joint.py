@@ -41,9 +41,10 @@ SHAPES = {  # name -> (BackboneShape fields, batch per prompt)
 
 def build_fixtures(root: Path) -> tuple[Path, dict[str, Path]]:
     """A small generated world and a random-weight backbone of each shape, with the world's tokenizer."""
+    from xlprompt.data.generated import generate_world
     from xlprompt.data.world import LanguageSpec, WorldConfig
-    from xlprompt.models.tiny import BackboneShape, build_model, train_tokenizer
-    from xlprompt.stages.generate_world import generate_world
+    from xlprompt.models.tiny import build_model, train_tokenizer
+    from xlprompt.runtime.settings import BackboneShape
 
     world = root / "world"
     world.mkdir()

@@ -31,16 +31,14 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the tests' builders of t
 from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 from tiny_models import build_tiny  # noqa: E402
 
+from xlprompt.analysis.prompt_metrics import evaluate_prompts  # noqa: E402
 from xlprompt.data.contract import load_labels, write_labels  # noqa: E402
+from xlprompt.data.generated import generate_world  # noqa: E402
 from xlprompt.data.world import LanguageSpec, WorldConfig  # noqa: E402
 from xlprompt.methods.training import train_prompt  # noqa: E402
 from xlprompt.models.compute import CPU, choose_compute  # noqa: E402
-from xlprompt.models.mlm import MLMSettings  # noqa: E402
-from xlprompt.models.tiny import BackboneShape  # noqa: E402
-from xlprompt.runtime.settings import TrainConfig  # noqa: E402
-from xlprompt.stages.evaluate import evaluate_prompts  # noqa: E402
-from xlprompt.stages.generate_world import generate_world  # noqa: E402
-from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
+from xlprompt.models.pretrain import pretrain  # noqa: E402
+from xlprompt.runtime.settings import BackboneShape, MLMSettings, TrainConfig  # noqa: E402
 
 WORLD = WorldConfig(seed=3, languages=(LanguageSpec("en"), LanguageSpec("rev", word_order="reversed")), n_topics=3,
                     corpus_documents=3000, train_per_class=40, dev_per_class=15, test_per_class=30)
@@ -60,11 +58,11 @@ def run(root: Path, backbone: Path, data: Path, cfg: TrainConfig, compute, name:
 
 def other_stages(root: Path, world: Path, backbone: Path, prompt: Path, compute) -> dict:
     """The other GPU rules' library calls on ``compute``: what each computes, in a few numbers."""
+    from xlprompt.analysis.activations import collect
+    from xlprompt.analysis.masking import masking
     from xlprompt.analysis.neurons import top_neurons
+    from xlprompt.analysis.transfer_metrics import evaluate_transfer
     from xlprompt.methods.projector import ProjectorConfig, train_projector
-    from xlprompt.stages.evaluate_transfer import evaluate_transfer
-    from xlprompt.stages.neuron_masking import masking
-    from xlprompt.stages.prompt_activations import collect
 
     side = compute.device.type
     started = time.perf_counter()

@@ -16,12 +16,11 @@ os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 from tiny_models import FAMILY, build_tiny  # noqa: E402
 
 from xlprompt.data.contract import load_labels, write_labels  # noqa: E402
+from xlprompt.data.generated import generate_world  # noqa: E402
 from xlprompt.data.world import LanguageSpec, WorldConfig  # noqa: E402
 from xlprompt.models.families import label_word_text  # noqa: E402
-from xlprompt.models.mlm import MLMSettings  # noqa: E402
-from xlprompt.models.tiny import BackboneShape  # noqa: E402
-from xlprompt.stages.generate_world import generate_world  # noqa: E402
-from xlprompt.stages.pretrain_backbone import pretrain  # noqa: E402
+from xlprompt.models.pretrain import pretrain  # noqa: E402
+from xlprompt.runtime.settings import BackboneShape, MLMSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -374,7 +374,7 @@ def test_a_deep_prompt_evaluated_with_other_prompts_scores_as_alone_and_leaves_t
         stand_ins, world_dir, tmp_path):
     """The evaluate stage shares one backbone between the prompts of a task: the deep prompt's prefixes enter only
     its own passes (before the input-level prompts' stacked ones here), and it needs the positions of its prefixes."""
-    from xlprompt.stages.evaluate import evaluate_prompts
+    from xlprompt.analysis.prompt_metrics import evaluate_prompts
 
     folder = stand_ins["xlm-roberta"]
     data, _ = labelled_data("xlm-roberta", folder, world_dir, tmp_path)

@@ -211,7 +211,7 @@ def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, wor
     """labels.json's verbalizers_by_language: training reads the training language's words,
     evaluation each language's own (here rev's words are en's, permuted)."""
     from xlprompt.models.tasks import word_ids
-    from xlprompt.stages.evaluate import evaluate_prompts
+    from xlprompt.analysis.prompt_metrics import evaluate_prompts
 
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
     data = tmp_path / "topic"

@@ -19,7 +19,7 @@ from xlprompt.methods.training import train_prompt as train_library_prompt
 from xlprompt.runtime import cli
 from xlprompt.runtime.io import atomic_file
 from xlprompt.runtime.settings import TrainConfig
-from xlprompt.stages.prompt_activations import collect
+from xlprompt.analysis.activations import collect
 
 # A device id no other test run on this machine uses: its lock file is this process's alone.
 FAKE_DEVICE = f"fake{os.getpid()}"

@@ -4,6 +4,7 @@ to each other."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,53 @@ def test_the_library_never_imports_a_stage():
     reaching = {name: sorted(m for m in xlprompt_imports(path) if m.startswith("xlprompt.stages"))
                 for name, path in library.items()}
     assert not {name: found for name, found in reaching.items() if found}
+
+
+# A stage parses its arguments, calls the library and writes what it returns. train_prompt's helpers only
+# parse: one prompt's flags, repeated per --run.
+STAGE_FUNCTIONS = {"main", "build_parser"}
+ARGUMENT_PARSING = {"train_prompt": {"add_run_flags", "run_of", "parse_runs"}}
+
+
+def test_stages_are_thin():
+    stages = sorted(p for p in (PACKAGE / "stages").glob("*.py") if p.name != "__init__.py")
+    thick = {}
+    for path in stages:
+        defined = {node.name for node in ast.parse(path.read_text(encoding="utf-8")).body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        assert "main" in defined, path.name
+        extra = defined - STAGE_FUNCTIONS - ARGUMENT_PARSING.get(path.stem, set())
+        if extra:
+            thick[path.name] = sorted(extra)
+    assert not thick
+
+
+def test_tests_and_benchmarks_take_logic_from_the_library():
+    """Whatever a test or benchmark calls besides a stage's command line lives in the library."""
+    root = PACKAGE.parents[1]
+    allowed = STAGE_FUNCTIONS | set().union(*ARGUMENT_PARSING.values())
+    reaching = {}
+    for path in sorted([*(root / "tests").glob("*.py"), *(root / "benchmarks").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xlprompt.stages."):
+                names = {alias.name for alias in node.names} - allowed
+                if names:
+                    reaching.setdefault(path.name, set()).update(names)
+    assert not reaching
+
+
+def test_docs_name_each_stage_s_library_function():
+    """docs/workflow.md's table (stage -> library function) is what the stages import."""
+    text = (PACKAGE.parents[1] / "docs" / "workflow.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `(\w+)` \| `([\w.]+)` \|", text, flags=re.MULTILINE))
+    stages = {p.stem for p in (PACKAGE / "stages").glob("*.py") if p.name != "__init__.py"}
+    assert set(table) == stages
+    wrong = {}
+    for stage, dotted in table.items():
+        module, name = f"xlprompt.{dotted}".rsplit(".", 1)
+        imported = {(node.module, alias.name)
+                    for node in ast.walk(ast.parse((PACKAGE / "stages" / f"{stage}.py").read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ImportFrom) for alias in node.names}
+        if (module, name) not in imported:
+            wrong[stage] = dotted
+    assert not wrong

@@ -102,7 +102,7 @@ def test_task_mode_activations_are_read_where_each_family_predicts_the_label(kin
     from xlprompt.methods.training import train_prompt
     from xlprompt.models.tasks import TaskSet
     from xlprompt.runtime.settings import TrainConfig
-    from xlprompt.stages.prompt_activations import collect
+    from xlprompt.analysis.activations import collect
 
     prompt, root = tmp_path / "prompt", tmp_path / "data"
     tokenizer = AutoTokenizer.from_pretrained(tiny_models[kind])

@@ -357,7 +357,8 @@ def test_each_objective_lowers_its_loss(kind, stand_ins):
     from transformers import AutoTokenizer
 
     from xlprompt.models.backbone import load_backbone
-    from xlprompt.models.mlm import MLMSettings, train_lm
+    from xlprompt.models.mlm import train_lm
+    from xlprompt.runtime.settings import MLMSettings
 
     model, tokenizer = load_backbone(stand_ins[kind])
     corpus = tokenizer(["the deke resa mole a resa", "a mole the deke", "resa the a deke mole"])["input_ids"]

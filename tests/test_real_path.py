@@ -18,10 +18,9 @@ from tiny_models import build_tiny
 from workflow_run import REPO, snakemake
 
 from xlprompt.data.hub import HUB_BACKBONES, SIB_WORDS
-from xlprompt.models.mlm import MLMSettings
-from xlprompt.models.tiny import BackboneShape
+from xlprompt.models.pretrain import pretrain
 from xlprompt.runtime.io import write_json
-from xlprompt.stages.pretrain_backbone import pretrain
+from xlprompt.runtime.settings import BackboneShape, MLMSettings
 
 PAPER_CONFIG = REPO / "config" / "xnli-xlmr.yaml"
 XLMR = "FacebookAI/xlm-roberta-base"

@@ -137,9 +137,9 @@ def test_multi_task_prompt_trains_on_both_tasks_and_reads_each_through_its_own_w
 
 
 def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbone_dir, source_dir, tmp_path):
+    from xlprompt.analysis.transfer_metrics import evaluate_transfer
     from xlprompt.data.contract import load_split
     from xlprompt.data.encoding import encode_split
-    from xlprompt.stages.evaluate_transfer import evaluate_transfer
 
     topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
     nli_source = tmp_path / "nli"
@@ -186,9 +186,9 @@ def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_d
     import torch.nn.functional as F
 
     from xlprompt.analysis.metrics import macro_f1
+    from xlprompt.analysis.transfer_metrics import evaluate_transfer
     from xlprompt.data.contract import load_split
     from xlprompt.data.encoding import encode_split
-    from xlprompt.stages.evaluate_transfer import evaluate_transfer
 
     source = tmp_path / source_task
     train_prompt(backbone_dir, world_dir / source_task, TrainConfig(method="spt", **FAST), source)
@@ -227,7 +227,7 @@ def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_d
 
 def test_zero_shot_label_maps_naming_unknown_labels_fail_before_any_scoring(world_dir, backbone_dir, source_dir,
                                                                              tmp_path):
-    from xlprompt.stages.evaluate_transfer import evaluate_transfer
+    from xlprompt.analysis.transfer_metrics import evaluate_transfer
 
     topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
     for mapping, message in [({**topic_to_domain, "sprots": "politics"}, r"unknown topic label\(s\) \['sprots'\]"),
@@ -290,8 +290,8 @@ def small_backbone_dir(world_dir, tmp_path_factory):
     from dataclasses import replace
 
     from conftest import TINY_SHAPE
-    from xlprompt.models.mlm import MLMSettings
-    from xlprompt.stages.pretrain_backbone import pretrain
+    from xlprompt.models.pretrain import pretrain
+    from xlprompt.runtime.settings import MLMSettings
 
     out = tmp_path_factory.mktemp("models") / "small"
     pretrain(world_dir, out, replace(TINY_SHAPE, layers=2, hidden=24, heads=2, ffn=48), MLMSettings(steps=4, batch_size=16))
@@ -312,10 +312,10 @@ def test_projector_has_su_et_al_shape():
 
 def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, small_backbone_dir, source_dir, tmp_path,
                                                        monkeypatch):
+    from xlprompt.analysis.prompt_metrics import evaluate
     from xlprompt.methods import projector as projector_module
     from xlprompt.methods.projector import ProjectorConfig, PromptProjector, project_prompt, train_projector
     from xlprompt.models.backbone import load_backbone
-    from xlprompt.stages.evaluate import evaluate
 
     loaded = []  # keep hold of the target backbone that the projector trains through
     monkeypatch.setattr(projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])

@@ -67,7 +67,9 @@ def test_a_checkpoint_from_another_config_is_not_resumed(world_dir, tmp_path, mo
     args = ["--world", str(world_dir), "--layers", "1", "--hidden", "16", "--heads", "2", "--ffn", "32",
             "--vocab-size", "300", "--max-length", "32", "--batch-size", "4", "--steps", "4",
             "--checkpoint-every", "2", "--checkpoint-dir", str(tmp_path / "ckpt")]
-    monkeypatch.setattr(pretrain_backbone, "shutil", type("NoRm", (), {"rmtree": staticmethod(lambda p: None)}))
+    from xlprompt.models import pretrain
+
+    monkeypatch.setattr(pretrain, "shutil", type("NoRm", (), {"rmtree": staticmethod(lambda p: None)}))
     pretrain_backbone.main(args + ["--out", str(tmp_path / "a")])  # leaves its checkpoint (rmtree disabled)
     monkeypatch.undo()
     # Wider model, same checkpoint folder: resuming would fail on shapes; it must start over.

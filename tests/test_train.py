@@ -18,7 +18,7 @@ from xlprompt.models.backbone import load_backbone
 from xlprompt.models.mlm import masked_positions_loss, mask_tokens
 from xlprompt.models.prompting import SoftPrompt, prompted_logits
 from xlprompt.runtime.settings import TrainConfig
-from xlprompt.stages.evaluate import evaluate
+from xlprompt.analysis.prompt_metrics import evaluate
 
 FAST = dict(prompt_length=4, steps=12, batch_size=8, eval_every=4, checkpoint_every=4, lr=0.3, max_length=48)
 

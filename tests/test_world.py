@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from xlprompt.data.world import LanguageSpec, WorldConfig, build_lexicon, realise_languages
-from xlprompt.stages.generate_world import generate_world
+from xlprompt.data.generated import generate_world
 
 from conftest import TINY_WORLD
 

@@ -1,6 +1,6 @@
 """From per-example predictions to uncertainty: intervals of every table row, paired comparisons.
 
-The evaluation writes one parquet file per prompt (``xlprompt.stages.evaluate``): the keys of its
+The evaluation writes one parquet file per prompt (``xlprompt.analysis.prompt_metrics``): the keys of its
 metrics rows, then ``example_id``, ``gold``, ``pred`` (label names) and ``score_<label>`` per label,
 whose column order is the label order. Here they become label codes and, per row of
 ``per_language.csv`` and ``summary.csv``, a 95% interval (``xlprompt.analysis.statistics.metric_interval``:

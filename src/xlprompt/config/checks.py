@@ -16,19 +16,16 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from xlprompt.data.contract import label_map_indices
 from xlprompt.data.world import TASKS, WorldConfig, label_names
 from xlprompt.models.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, LORA_MODULES,
                                       MODEL_TYPES, NO_BIASES, PREFIX_ATTENTION, prompt_position)
-from xlprompt.runtime.settings import METHODS, BackboneShape, SpotSettings, TrainConfig, is_ltp
+from xlprompt.runtime.settings import METHODS, BackboneShape, ConfigError, SpotSettings, TrainConfig, is_ltp
 
 
 def ticket_of(method: str) -> str:
     """The ticket an ltp method trains: ``ltp`` -> ``default``, ``ltp-<name>`` -> ``<name>``."""
     return method[len("ltp-"):] if method.startswith("ltp-") else "default"
-
-
-class ConfigError(ValueError):
-    """A config value that is not allowed; the message says which and why."""
 
 
 def _key_path(error: ValidationError) -> str:
@@ -344,26 +341,6 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
                     raise ConfigError(f"{where}: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
             label_map_indices(mapping, source_task, view.label_names(source_task), target_task,
                               view.label_names(target_task), where)
-
-
-def label_map_indices(mapping: dict[str, str], source_task: str, source_labels: list[str], target_task: str,
-                      target_labels: list[str], where: str) -> list[int]:
-    """A zero-shot label map as target label indices, one per source label in order.
-
-    Any shape is allowed: several source labels may share a target label, and a target label
-    may have no source label (evaluation.score: it is never predicted). Every source label must
-    be mapped, and only to a label the target has; ``where`` names the map in the error.
-    """
-    unknown = [label for label in mapping if label not in source_labels]
-    if unknown:
-        raise ConfigError(f"{where}: unknown {source_task} label(s) {unknown}; allowed: {source_labels}")
-    if sorted(mapping) != sorted(source_labels):
-        raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
-                          f"labels: {source_labels}, mapped: {sorted(mapping)}")
-    unknown = sorted(set(mapping.values()) - set(target_labels))
-    if unknown:
-        raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")
-    return [target_labels.index(mapping[label]) for label in source_labels]
 
 
 # What spot.cross_model.training may set (workflow/rules/common.smk projector_args passes these).

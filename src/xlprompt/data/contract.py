@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlprompt.runtime.io import atomic_file, read_json, write_json
+from xlprompt.runtime.settings import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +129,23 @@ def load_split(folder: str | Path, lang: str, split: str, n_labels: int | None =
         dup = frame["id"][frame["id"].duplicated()].iloc[0]
         raise ValueError(f"{path}: duplicated id {dup!r}")
     return frame
+
+
+def label_map_indices(mapping: dict[str, str], source_task: str, source_labels: list[str], target_task: str,
+                      target_labels: list[str], where: str) -> list[int]:
+    """A zero-shot label map as target label indices, one per source label in order.
+
+    Any shape is allowed: several source labels may share a target label, and a target label
+    may have no source label (xlprompt.analysis.evaluation.score: it is never predicted). Every source label must
+    be mapped, and only to a label the target has; ``where`` names the map in the error.
+    """
+    unknown = [label for label in mapping if label not in source_labels]
+    if unknown:
+        raise ConfigError(f"{where}: unknown {source_task} label(s) {unknown}; allowed: {source_labels}")
+    if sorted(mapping) != sorted(source_labels):
+        raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
+                          f"labels: {source_labels}, mapped: {sorted(mapping)}")
+    unknown = sorted(set(mapping.values()) - set(target_labels))
+    if unknown:
+        raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")
+    return [target_labels.index(mapping[label]) for label in source_labels]

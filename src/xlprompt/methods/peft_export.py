@@ -121,6 +121,8 @@ PREFIX_READ_AT = {  # prefixes add no positions to the output: the text's own po
 }
 
 
+# Like plan_export, one reason per condition PEFT's forward cannot reproduce, checked in turn; the two plans
+# share their shape (and the token-type condition) but not their reasons, which name each format's folder.
 def plan_prefix_export(family: str, every_layer: bool, typed_pairs: bool) -> PeftPlan:
     """Whether PEFT's prefix tuning (its forward, ``past_key_values`` in every layer) reproduces a deep prompt."""
     if family == "seq2seq":

@@ -1,8 +1,8 @@
 """Loading a backbone: a Hugging Face folder (config, safetensors weights, tokenizer), never remote code.
 
 Every family loads through its own Auto class with its LM head (:func:`xlprompt.models.families.auto_class`),
-with eager attention: the prompt and prefix code reads the attention the way the papers' models computed it
-(:func:`xlprompt.models.compute.place` switches to SDPA on a GPU where that gives the same numbers).
+with eager attention, the faster one on a few CPU cores with padding masks; :func:`xlprompt.models.compute.place`
+switches to SDPA on a GPU where the model supports it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from xlprompt.runtime.io import check_safetensors
 
 
 def load_backbone(path: str | Path) -> tuple[torch.nn.Module, object]:
-    """A masked LM and its tokenizer from a Hugging Face folder (never remote code)."""
+    """A backbone with its family's LM head, and its tokenizer, from a Hugging Face folder (never remote code)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")

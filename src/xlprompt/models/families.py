@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xlprompt.runtime.settings import PROMPT_POSITIONS
+from xlprompt.runtime.settings import FAMILIES, PROMPT_POSITIONS
 
 if TYPE_CHECKING:
     import torch
 
-FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
 
 # config.model_type -> family (architectures xlprompt trains prompts for)
 MODEL_TYPES = {

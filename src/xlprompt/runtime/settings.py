@@ -15,6 +15,8 @@ METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "deep_prompt", "untrained"
 PROMPT_OPTIONAL = ("lora", "bitfit")
 PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
 PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.models.families)
+# The model families; labels.json gives verbalizer words for each (xlprompt.models.families: which backbone is which).
+FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
 SELECTIONS = ("few_shot", "full_validation", "last_step")  # how the kept prompt is chosen
 # label_words: cross-entropy over the label words (the verbalizer's softmax); vocabulary:
 # -log p(label word) under the whole vocabulary (the SPT authors' training loss).
@@ -26,6 +28,10 @@ GROUP_SIZE = 8
 
 # CPU threads of the pretraining job and of LTP's fine-tuning (config backbone.threads), capped at --cores.
 PRETRAIN_THREADS = 2
+
+
+class ConfigError(ValueError):
+    """A config value that is not allowed; the message says which and why."""
 
 
 @dataclass(frozen=True)

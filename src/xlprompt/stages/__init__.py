@@ -1,1 +1,8 @@
-"""Command-line stages: one module per workflow rule, each with ``main(argv)``."""
+"""Command-line stages: one module per workflow rule, run as ``python -m xlprompt <stage> ...``.
+
+Every stage has the same shape, on purpose: ``build_parser()`` (an argparse CLI whose help shows an example call
+and the files it writes), then ``main(argv)``: parse, :func:`xlprompt.runtime.cli.start`, call one library
+function, write what it returns. The ``duplicates`` tool reports that shared shape (a parser's last flags,
+``return parser``, ``args = build_parser().parse_args(argv)``, ``start(args)``); it stays written out in each
+stage so that a stage reads top to bottom like the command the rule prints.
+"""

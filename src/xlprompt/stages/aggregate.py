@@ -29,9 +29,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.analysis.aggregate import (distance_correlation, languages_table, methods_table, per_language_table,
-                                         summary_table, tasks_table)
-from xlprompt.analysis.predictions import comparisons_table, interval_table, read_predictions, with_intervals
+from xlprompt.analysis.tables import evaluation_tables
 from xlprompt.runtime.cli import stage_parser, start
 from xlprompt.runtime.io import write_csv
 
@@ -54,16 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    per_language = per_language_table(sorted(args.metrics))
-    languages = languages_table(args.languages)
-    predictions = read_predictions(sorted(args.predictions))
-    write_csv(with_intervals(per_language, interval_table(predictions, over_seeds=False)), args.out / "per_language.csv")
-    summary = with_intervals(summary_table(per_language), interval_table(predictions, over_seeds=True))
-    write_csv(summary, args.out / "summary.csv")
-    if args.prompts:
-        write_csv(methods_table(sorted(args.prompts), summary, languages), args.out / "methods.csv")
-    write_csv(comparisons_table(predictions, args.methods), args.out / "comparisons.csv")
-    write_csv(languages, args.out / "languages.csv")
-    write_csv(distance_correlation(per_language, languages), args.out / "distance_correlation.csv")
-    write_csv(tasks_table(sorted(args.metrics)), args.out / "tasks.csv")
+    tables = evaluation_tables(args.metrics, args.predictions, args.languages, args.prompts, args.methods)
+    for name, table in tables.items():
+        write_csv(table, args.out / f"{name}.csv")
     logger.info("wrote tables for %d metrics files to %s", len(args.metrics), args.out)

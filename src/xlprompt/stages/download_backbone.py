@@ -17,35 +17,14 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
 from pathlib import Path
 
-from xlprompt.data.hub import BACKBONE_FILES, HubDataError, HubUnavailable, backbone_revision, snapshot
+from xlprompt.data.hub import HubDataError, HubUnavailable
+from xlprompt.models.download import download_backbone
 from xlprompt.runtime.cli import stage_parser, start
-from xlprompt.runtime.io import atomic_dir, check_safetensors, sha256_tree, write_json
 
 logger = logging.getLogger(__name__)
-
-
-def copy_backbone(folder: Path, out: Path, source: dict) -> None:
-    """Check what the snapshot holds, then copy it (the cache's files are links into its blobs)."""
-    if not (folder / "config.json").exists():
-        raise HubDataError(f"{source['hub']}@{source['revision']}: no config.json in {folder}")
-    weights = sorted(folder.glob("model*.safetensors"))
-    if not weights:
-        raise HubDataError(f"{source['hub']}@{source['revision']}: no safetensors weights at this revision (xlprompt "
-                           "never loads pickled weights); choose a revision that has model.safetensors, e.g. the "
-                           "Hub's safetensors conversion branch refs/pr/<N> of the model")
-    for path in weights:
-        check_safetensors(path)
-    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
-    with atomic_dir(out) as tmp:
-        for path in sorted(folder.iterdir()):
-            if path.is_file():
-                shutil.copyfile(path, tmp / path.name)
-        write_json(tmp / "meta.json", {"source": source, "model_type": model_type, "files_sha256": sha256_tree(tmp)})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,10 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
     try:
-        revision = backbone_revision(args.hub, args.revision)
-        folder = snapshot(args.hub, revision, BACKBONE_FILES, repo_type="model")
-        # The snapshot folder is named after the commit the revision resolved to.
-        copy_backbone(folder, args.out, {"hub": args.hub, "revision": revision, "commit": folder.name})
+        revision = download_backbone(args.hub, args.revision, args.out)
     except (HubDataError, HubUnavailable) as err:
         raise SystemExit(f"xlprompt download_backbone: {err}") from None
     logger.info("wrote %s from %s@%s", args.out, args.hub, revision)

@@ -23,12 +23,9 @@ import argparse
 import logging
 from pathlib import Path
 
-import pandas as pd
-
-from xlprompt.analysis.predictions import TRANSFER_KEYS, comparisons_table, read_predictions
-from xlprompt.analysis.spot import BASELINES, retrieval_table, transfer_table
+from xlprompt.analysis.tables import spot_tables
 from xlprompt.runtime.cli import stage_parser, start
-from xlprompt.runtime.io import read_json, write_csv
+from xlprompt.runtime.io import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    transfer = transfer_table([read_json(path) for path in sorted(args.results)])
-    retrieval = retrieval_table(transfer, pd.read_csv(args.similarity))
-    write_csv(transfer, args.out / "transfer.csv")
-    write_csv(retrieval, args.out / "retrieval.csv")
-    if args.predictions:
-        predictions = read_predictions(sorted(args.predictions), TRANSFER_KEYS)
-        order = [*BASELINES, *sorted(set(transfer.loc[transfer.init == "transfer", "source"]))]
-        write_csv(comparisons_table(predictions, order, arm="arm"), args.out / "transfer_comparisons.csv")
-    logger.info("wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s", len(transfer), len(retrieval), args.out)
+    tables = spot_tables(args.results, args.similarity, args.predictions)
+    for name, table in tables.items():
+        write_csv(table, args.out / f"{name}.csv")
+    logger.info("wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s", len(tables["transfer"]),
+                len(tables["retrieval"]), args.out)

@@ -1,0 +1,119 @@
+"""A task's data from the Hub at a pinned revision, from a user's own files, or from several such sources,
+converted to the data contract and written as one folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from xlprompt.data.contract import LabelSpace, load_split, write_labels, write_split
+from xlprompt.data.hub import (ALL, HubDataError, HubUnavailable, datasets_offline, download_instructions, hub_dataset,
+                               read_hub_file, snapshot)
+from xlprompt.data.local import LocalSpec, local_splits
+from xlprompt.runtime.io import atomic_dir, sha256_file, sha256_tree, write_json
+from xlprompt.runtime.settings import FAMILIES
+
+logger = logging.getLogger(__name__)
+
+
+def hub_splits(name: str, languages: list[str], revision: str | None = None
+               ) -> tuple[LabelSpace, dict[tuple[str, str], pd.DataFrame], dict]:
+    """Download (or find in the cache) and convert; nothing is written yet."""
+    dataset = hub_dataset(name)
+    dataset.check_languages(languages)
+    revision = revision or dataset.revision
+    folder = snapshot(dataset.repo_id, revision, dataset.allow_patterns(languages), repo_type="dataset",
+                      local_files_only=datasets_offline())
+    if languages == [ALL]:
+        languages = dataset.languages_in(folder)
+        logger.info("%s: all %d languages: %s", name, len(languages), " ".join(languages))
+        if not languages:
+            raise HubUnavailable(f"{dataset.repo_id}: no language files in the snapshot. " + download_instructions(
+                dataset.repo_id, revision, dataset.allow_patterns([ALL]), "dataset"))
+    frames, read = {}, {}
+    for lang in languages:
+        for split, relative in dataset.files(lang).items():
+            path = folder / relative
+            if not path.exists():  # offline, a cached snapshot of other languages
+                raise HubUnavailable(f"{relative}: missing from the cached snapshot. " + download_instructions(
+                    dataset.repo_id, revision, dataset.allow_patterns(languages), "dataset"))
+            frames[lang, split] = dataset.convert(read_hub_file(path, dataset.file_format), path)
+            read[relative] = sha256_file(path)
+    words = list(dataset.label_words)
+    space = LabelSpace(dataset.task, list(dataset.label_names), {family: words for family in FAMILIES})
+    source = {"hub": dataset.repo_id, "revision": revision, "files_sha256": read}
+    return space, frames, source
+
+
+def local_dataset(spec: LocalSpec, task: str) -> tuple[LabelSpace, dict[tuple[str, str], pd.DataFrame], dict]:
+    frames = local_splits(spec)
+    words = list(spec.words)
+    space = LabelSpace(task, list(spec.labels), {family: words for family in FAMILIES})
+    read = {str(spec.file(lang, split)): sha256_file(spec.file(lang, split)) for lang, split in frames}
+    return space, frames, {"local": spec.path, "files_sha256": read}
+
+
+def merged(parts: list[tuple[LabelSpace, dict, dict]]) -> tuple[LabelSpace, dict, dict]:
+    """Several sources of one task (XNLI and AmericasNLI): the same labels, different languages."""
+    space, frames, sources = parts[0][0], {}, []
+    for other, part_frames, source in parts:
+        if other.names != space.names:
+            raise HubDataError(f"sources of one task must share their labels: {source.get('hub') or source.get('local')} "
+                               f"has {other.names}, the first source {space.names}")
+        twice = sorted({lang for lang, _ in part_frames} & {lang for lang, _ in frames})
+        if twice:
+            raise HubDataError(f"language(s) {twice} come from two sources of one task")
+        frames.update(part_frames)
+        sources.append(source)
+    return space, frames, {"sources": sources} if len(sources) > 1 else sources[0]
+
+
+def read_sources(specs: list[dict], task: str) -> tuple[LabelSpace, dict, dict]:
+    """Each source: {"hub": name, "languages": [...], "revision": optional} or {"local": {...}},
+    either with optional "words_by_language": {lang: [one word per label]} (the label words read
+    in that language instead of the English ones)."""
+    parts, by_language = [], {}
+    for spec in specs:
+        if "hub" in spec:
+            languages = spec.get("languages", [])
+            part = hub_splits(spec["hub"], [ALL] if languages == ALL else list(languages), spec.get("revision"))
+        else:
+            part = local_dataset(LocalSpec.from_dict(spec["local"]), task)
+        parts.append(part)
+        languages = {lang for lang, _ in part[1]}
+        for lang, words in spec.get("words_by_language", {}).items():
+            if lang not in languages:
+                raise HubDataError(f"words_by_language: {lang!r} is not a language of this source "
+                                   f"({sorted(languages)})")
+            if len(words) != len(part[0].names):
+                raise HubDataError(f"words_by_language.{lang}: {len(words)} words for {len(part[0].names)} labels "
+                                   f"{part[0].names}")
+            by_language[lang] = {family: list(words) for family in FAMILIES}
+    space, frames, source = merged(parts)
+    return LabelSpace(task, space.names, space.verbalizers, by_language), frames, source  # the workflow's task name
+
+
+def read_task(task: str, hub: str | None = None, languages: list[str] | None = None, revision: str | None = None,
+              local: dict | None = None, sources: list[dict] | None = None) -> tuple[LabelSpace, dict, dict]:
+    """One task's labels, splits and provenance from exactly one of: a Hub data set (``hub``, its ``languages``
+    and ``revision``), a user's files (``local``, a :class:`LocalSpec` as a dict) or several ``sources``."""
+    if hub:
+        return hub_splits(hub, languages or [], revision)
+    if local is not None:
+        return local_dataset(LocalSpec.from_dict(local), task)
+    if sources is None:
+        raise ValueError("read_task needs hub, local or sources")
+    return read_sources(sources, task)
+
+
+def write_dataset(space: LabelSpace, frames: dict[tuple[str, str], pd.DataFrame], source: dict, out: Path) -> None:
+    """The whole folder or nothing; each split is checked against the contract as it is written."""
+    with atomic_dir(out) as tmp:
+        write_labels(tmp, space)
+        for (lang, split), frame in frames.items():
+            write_split(frame, tmp, lang, split)
+            load_split(tmp, lang, split, len(space.names))  # the same checks every later stage makes
+            logger.info("%s/%s: %d rows", lang, split, len(frame))
+        write_json(tmp / "manifest.json", {"source": source, "files_sha256": sha256_tree(tmp)})
