@@ -9,7 +9,7 @@ Two measurements, both in this run, both P = 8 prompts of the same steps and bat
    and XLM-R base's width (2 x 768; the vocabulary is the generated world's, about 1,500 tokens),
    random weights, the world's topic task (its texts: up to 64 tokens).
 2. **Steps** (CPU, or the GPU with ``--gpu``): in one process, one joint step of 8 prompts
-   (``train.joint_train_step``) against 8 one-prompt steps (``train.train_step``); on a GPU the
+   (``xlprompt.methods.training.joint_train_step``) against 8 one-prompt steps (``training.train_step``); on a GPU the
    XLM-R base shape (12 x 768, XLM-R's vocabulary) at batch 8 x 128 tokens per prompt, bf16
    autocast, with the joint step's model FLOPs utilisation (bench_gpu.step_flops, P x 8 rows).
 

@@ -1,7 +1,7 @@
 """LTP's training step against a full fine-tuning step: same model, batch and prompt.
 
 Target: ltp step time <= 1.15 x full_ft step time (the ticket's gradient mask must
-not dominate). Both run xlprompt's own code (train.parameter_groups, train.train_step) on a
+not dominate). Both run xlprompt's own code (methods.trainable.parameter_groups, methods.training.train_step) on a
 randomly initialised XLM-R with a random 20% ticket; rounds alternate between the methods so
 that machine noise hits both alike, and the ratio of the medians is reported.
 

@@ -1,7 +1,7 @@
 """Step time and training memory of every trainable method against spt and full_ft, same batch.
 
-Each method's training step is xlprompt's own (train.parameter_groups, adapters.attach_lora for
-lora, train.train_step) on a randomly initialised XLM-R of each shape in shapes.py, with a
+Each method's training step is xlprompt's own (methods.trainable.parameter_groups, methods.adapters.attach_lora for
+lora, methods.training.train_step) on a randomly initialised XLM-R of each shape in shapes.py, with a
 16-token prompt, batch 32 x 48 tokens. Each measurement runs in a fresh process (so its peak
 memory is its own): the step time is the mean of STEPS steps after a warm-up step, and the
 training memory is the process's peak resident memory minus its resident memory just before

@@ -21,8 +21,8 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from xlprompt.analysis.evaluation import TestSets, score_together  # noqa: E402
-from xlprompt.methods.training import load_trained  # noqa: E402
-from xlprompt.models.backbone import load_backbone
+from xlprompt.methods.artifacts import load_trained  # noqa: E402
+from xlprompt.models.backbone import load_backbone  # noqa: E402
 from xlprompt.runtime.settings import TrainConfig  # noqa: E402
 
 imported = time.perf_counter()

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlprompt.config.checks import ConfigError, validate_config
+from xlprompt.config.checks import validate_config
 from xlprompt.models.families import HUB_MODEL_TYPES
+from xlprompt.runtime.settings import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -17,8 +17,8 @@ from test_config import SCHEMA, mutate, paper, smoke
 from test_methods import FAST, labelled_data
 from tiny_models import FAMILY
 
-from xlprompt.config.checks import ConfigError, validate_config
 from xlprompt.config import checks
+from xlprompt.config.checks import validate_config
 from xlprompt.data.contract import load_split
 from xlprompt.data.encoding import encode_split
 from xlprompt.methods import training as train_module
@@ -31,7 +31,7 @@ from xlprompt.models.families import (HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, MODEL_
                                       family_of)
 from xlprompt.models.prompting import PromptedLM
 from xlprompt.runtime.io import read_json
-from xlprompt.runtime.settings import DeepPromptSettings, TrainConfig, trains_alone, trains_backbone
+from xlprompt.runtime.settings import ConfigError, DeepPromptSettings, TrainConfig, trains_alone, trains_backbone
 from xlprompt.stages.train_prompt import build_parser, parse_runs
 
 DEEP = {**FAST, "lr": 0.05}  # the prefixes start at N(0, 1): a prompt's lr of 0.3 would only add noise

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
 from tiny_models import FAMILY
 
-from xlprompt.config.checks import ConfigError, validate_config
+from xlprompt.config.checks import validate_config
 from xlprompt.data.contract import load_labels, load_split
 from xlprompt.data.encoding import encode_split
 from xlprompt.methods import training as train_module
@@ -24,7 +24,7 @@ from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.families import LORA_MODULES, LORA_TARGETS, auto_class
 from xlprompt.runtime.io import read_json
-from xlprompt.runtime.settings import BitFitSettings, LoraSettings, TrainConfig, trains_backbone
+from xlprompt.runtime.settings import BitFitSettings, ConfigError, LoraSettings, TrainConfig, trains_backbone
 
 FAST = dict(steps=6, batch_size=8, eval_every=3, checkpoint_every=3, lr=0.3, backbone_lr=1e-2, max_length=48, seed=2)
 TASK = {"xlm-roberta": "nli", "bert": "nli", "xglm": "nli", "bloom": "topic", "mt5": "nli"}  # nli: pairs

@@ -9,15 +9,17 @@ import shutil
 from types import SimpleNamespace
 
 from xlprompt.runtime.io import sha256_file
-from xlprompt.config.checks import SPOT_BASELINES, ConfigError, is_ltp, ticket_of, validate_config
+from xlprompt.config.checks import SPOT_BASELINES, ticket_of, validate_config
 
 # Every default applied here is the library's (one home: xlprompt.runtime.settings; config/README.md shows them).
 from xlprompt.runtime.settings import (
     GROUP_SIZE,
     LTP_FINETUNE_LANGUAGES,
+    ConfigError,
     NeuronSettings,
     RunSettings,
     SpotSettings,
+    is_ltp,
     trains_alone,
 )
 from xlprompt.runtime.settings import PRETRAIN_THREADS as DEFAULT_PRETRAIN_THREADS
@@ -201,10 +203,15 @@ def world_spec(wildcards):
 
 
 def world_code_version(wildcards):
-    """A digest of the code that generates worlds: a new version of it regenerates the world."""
+    """A digest of the code that generates worlds (the world's model and the writer of its files): a new
+    version of either regenerates the world."""
+    import hashlib
+
+    import xlprompt.data.generated
     import xlprompt.data.world
 
-    return sha256_file(xlprompt.data.world.__file__)[:16]
+    files = (xlprompt.data.world.__file__, xlprompt.data.generated.__file__)
+    return hashlib.sha256("".join(sha256_file(path) for path in files).encode()).hexdigest()[:16]
 
 
 def _flags(section, skip=(), prefix=""):

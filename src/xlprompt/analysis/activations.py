@@ -33,8 +33,10 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = Neu
             activations = prompt_alone_activations(backbone, tokenizer, torch.stack([tensors[k] for k in batch]))
             out.update({key: activations[i].contiguous() for i, key in enumerate(batch)})
         return out
-    if mode != "task" or data_root is None:
-        raise ValueError("--mode task needs --data-root (the folder of the task data sets)")
+    if mode != "task":
+        raise ValueError(f"mode {mode!r}: alone or task")
+    if data_root is None:
+        raise ValueError("mode 'task' needs data_root (--data-root: the folder of the task data sets)")
     out = {}
     for key, (_, path) in zip(keys, prompts):
         meta = read_json(path / "meta.json")

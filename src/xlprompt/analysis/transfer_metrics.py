@@ -31,7 +31,8 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
                       split: str = "test", source_model: str = "", compute: Compute = CPU,
                       with_predictions: bool = False):
     """Every run and every source's zero-shot run on the target, computed on ``compute``; with
-    ``with_predictions``, also every test example's prediction (a frame: module docstring)."""
+    ``with_predictions``, also every test example's prediction (a frame; its columns:
+    ``python -m xlprompt evaluate_transfer --help``)."""
     shared = load_backbone(backbone_dir)
     place(shared[0], compute)
     tokenizer = shared[1]
@@ -71,13 +72,14 @@ def evaluate_transfer(backbone_dir: Path, data_dir: Path, runs: list[tuple[str, 
             described = {"init": name, "source": "none", "source_tasks": [], "source_language": ""}
         elif name in CROSS_MODEL_INITS:
             if not source_model:
-                raise ValueError(f"--runs {name}=...: cross-model runs need --source-model")
+                raise ValueError(f"run {name} ({path}): cross-model runs need source_model (--source-model)")
             described = {"init": name, "source": source_model, "source_tasks": [target],
                          "source_language": meta["train_language"]}
         elif name in source_meta:
             described = {"init": "transfer", "source": name, **source_meta[name]}
         else:
-            raise ValueError(f"--runs {name}={path}: source {name!r} is not among --sources {sorted(source_meta)}")
+            raise ValueError(f"run {name} ({path}): source {name!r} is not among the sources (--sources) "
+                             f"{sorted(source_meta)}")
         lengths.add(cfg["prompt_length"])
         model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         run = {**described, "seed": cfg["seed"], "applicable": True}

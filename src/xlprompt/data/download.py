@@ -98,7 +98,8 @@ def read_sources(specs: list[dict], task: str) -> tuple[LabelSpace, dict, dict]:
 def read_task(task: str, hub: str | None = None, languages: list[str] | None = None, revision: str | None = None,
               local: dict | None = None, sources: list[dict] | None = None) -> tuple[LabelSpace, dict, dict]:
     """One task's labels, splits and provenance from exactly one of: a Hub data set (``hub``, its ``languages``
-    and ``revision``), a user's files (``local``, a :class:`LocalSpec` as a dict) or several ``sources``."""
+    and ``revision``), a user's files (``local``, a :class:`xlprompt.data.local.LocalSpec` as a dict) or several
+    ``sources``."""
     if hub:
         return hub_splits(hub, languages or [], revision)
     if local is not None:

@@ -125,7 +125,8 @@ def prompt_parameters(model: PromptedLM) -> list[torch.nn.Parameter]:
 
 
 def backbone_trained(backbone: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
-    """The backbone parameters that full_ft, lora and bitfit train whole (ltp's ticket: :func:`ticket_parameters`)."""
+    """The backbone parameters that full_ft, lora and bitfit train whole (ltp's ticket:
+    :func:`xlprompt.methods.ltp.ticket_parameters`)."""
     if cfg.method == "full_ft":
         return list(backbone.parameters())
     if cfg.method == "lora":

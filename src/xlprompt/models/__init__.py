@@ -1,2 +1,3 @@
-"""Models: loading a backbone, its family's conventions, the prompted model, a task as a model reads it,
-predictions, masked-LM training, the tiny offline backbone, and where it computes. Imports runtime and data."""
+"""Models: loading a backbone and fetching one from the Hub, its family's conventions, length limits, the prompted
+model, a task as a model reads it, predictions, language-model training (masked, causal, span corruption), the
+tiny offline backbone and its pretraining, and where it computes. Imports runtime and data."""
