@@ -285,13 +285,14 @@ def experiment_figures(tables: Path, out: Path) -> None:
     """The experiment's figures (``python -m xlprompt plot --help`` lists them) from its tables folder."""
     summary = pd.read_csv(tables / "summary.csv")
     languages = pd.read_csv(tables / "languages.csv")
-    for task in sorted(summary["task"].unique()):
-        heatmap(summary, languages, task, out / f"heatmap_{task}.png")
-    accuracy_vs_distance(summary, languages, pd.read_csv(tables / "tasks.csv"), out / "accuracy_vs_distance.png")
+    tasks = pd.read_csv(tables / "tasks.csv")
     compared = pd.read_csv(tables / "comparisons.csv", dtype={"better": str}).fillna({"better": ""})
     for task in sorted(summary["task"].unique()):
+        heatmap(summary, languages, task, out / f"heatmap_{task}.png")
+    accuracy_vs_distance(summary, languages, tasks, out / "accuracy_vs_distance.png")
+    for task in sorted(summary["task"].unique()):
         comparisons(compared, languages, task, out / f"comparisons_{task}.png")
-    methods(pd.read_csv(tables / "methods.csv"), pd.read_csv(tables / "tasks.csv"), out / "methods.png")
+    methods(pd.read_csv(tables / "methods.csv"), tasks, out / "methods.png")
 
 
 def similarity_figures(tables: Path, train_language: str, out: Path) -> None:
