@@ -15,6 +15,7 @@ import yaml
 from workflow_run import (GPU_RULES, GROUP_RULE, REPO, SMOKE, comparable_table, rule_kind, snakemake, snakemake_command,
                           workflow_rules)
 
+from xlprompt.runtime.environment import jobs_python_problem
 from xlprompt.runtime.settings import GROUP_SIZE, trains_alone
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
@@ -104,6 +105,29 @@ def test_slurm_profile_without_sbatch_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "the slurm profile submits jobs with sbatch, which is not on PATH here" in result.stderr
     assert not (work / "resources").exists() and not (work / "logs").exists()
+
+
+def test_a_jobs_python_without_xlprompt_stops_the_workflow_at_parse_time(tmp_path):
+    """`.venv/bin/snakemake` typed without activating .venv: the jobs' `python` is another one."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    # A python without this environment's packages: the base interpreter, its site-packages switched off.
+    (tools / "python").write_text(f"#!/bin/sh\nexec {sys._base_executable} -I -S \"$@\"\n")
+    (tools / "python").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = snakemake("--cores", "1", "--configfile", str(SMOKE), cwd=work, check=False, timeout=120,
+                       extra_env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode != 0
+    assert f"`python` on PATH ({tools / 'python'}) cannot import xlprompt" in result.stderr
+    assert "source .venv/bin/activate" in result.stderr and "make run CONFIG=" in result.stderr
+    assert "Building DAG" not in result.stdout + result.stderr and not (work / "resources").exists()
+
+
+def test_the_jobs_python_check_passes_this_environment_and_names_a_missing_python(tmp_path, monkeypatch):
+    assert jobs_python_problem(sys.executable) is None
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no python at all
+    assert jobs_python_problem() == "there is no `python` on PATH"
 
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):

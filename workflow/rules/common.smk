@@ -8,6 +8,8 @@ import shlex
 import shutil
 from types import SimpleNamespace
 
+from xlprompt.runtime.environment import FIX as JOBS_PYTHON_FIX
+from xlprompt.runtime.environment import jobs_python_problem
 from xlprompt.runtime.io import sha256_file
 from xlprompt.config.checks import SPOT_BASELINES, ticket_of, validate_config
 
@@ -30,6 +32,15 @@ try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as err:
     raise SystemExit(f"config error: {err}") from None
+
+
+# Every job runs `python -m xlprompt`: the `python` on PATH must have the package, or each job would
+# fail with "No module named xlprompt" (and Snakemake delete its other outputs). Asked once, here, in
+# milliseconds; not where a software deployment method (conda, apptainer) gives each rule its own.
+if not workflow.deployment_settings.deployment_method:
+    _python_problem = jobs_python_problem()
+    if _python_problem:
+        raise SystemExit(f"{_python_problem}; {JOBS_PYTHON_FIX}")
 
 
 # The slurm profile submits with sbatch: without it every job would fail at submission with

@@ -3,6 +3,7 @@ methods appear in, and how a figure is written (atomically, as PNG)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,9 +17,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from xlprompt.analysis.correlation import transfer_outcomes  # noqa: E402
+from xlprompt.analysis.figure_text import text_problems  # noqa: E402
 from xlprompt.analysis.spot import SIMILARITY_KEYS  # noqa: E402
 from xlprompt.runtime.io import atomic_file  # noqa: E402
 from xlprompt.runtime.settings import METHODS  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 METHOD_ORDER = list(METHODS)  # the library's order of methods: every figure lists them so
 
@@ -31,7 +35,10 @@ def ordered_methods(values: Iterable[str]) -> list[str]:
 
 
 def save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` as PNG (under a temporary name until complete) and close it."""
+    """Write ``fig`` to ``path`` as PNG (under a temporary name until complete) and close it; text that
+    collides (:func:`xlprompt.analysis.figure_text.text_problems`) is logged as a warning."""
+    for problem in text_problems(fig):
+        logger.warning("%s: %s", Path(path).name, problem)
     with atomic_file(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=130, bbox_inches="tight")
     plt.close(fig)
@@ -50,7 +57,7 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
     sns.heatmap(table, annot=text, fmt="", annot_kws={"fontsize": 7}, vmin=0, vmax=1, cmap="viridis", ax=ax,
                 cbar_kws={"label": "accuracy"})
     order = "by distance from English" if languages["distance"].notna().any() else "as listed (no distances)"
-    ax.set_title(f"{task}: test accuracy (mean over seeds) [95% interval]; languages ordered {order}")
+    ax.set_title(f"{task}: test accuracy, mean over seeds [95% interval]\nlanguages ordered {order}", fontsize=10)
     ax.set_xlabel("language")
     ax.set_ylabel("method, prompt length")
     save(fig, path)
@@ -114,15 +121,17 @@ def comparisons(table: pd.DataFrame, languages: pd.DataFrame, task: str, path: P
     fig, ax = plt.subplots(figsize=(1.1 * len(lang_order) + 2.5, 0.45 * len(pair_order) + 1.5))
     sns.heatmap(values, annot=marks, fmt="", annot_kws={"fontsize": 8}, vmin=-1, vmax=1, center=0, cmap="RdBu",
                 ax=ax, cbar_kws={"label": "accuracy of A - accuracy of B"})
-    ax.set_title(f"{task}: paired differences on the same test examples (mean over seeds)\n"
-                 "* one method better beyond chance (paired permutation test, Holm over languages, 0.05)")
+    ax.set_title(f"{task}: paired differences on the same test\nexamples (mean over seeds); * one method\n"
+                 "better beyond chance (paired permutation\ntest, Holm over languages, 0.05)", fontsize=10)
     ax.set_xlabel("language (all: every language's examples together)")
     ax.set_ylabel("A - B, prompt length")
     save(fig, path)
 
 
 def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
-    """Per task, near and far languages: accuracy against trainable parameters, a point per method."""
+    """Per task, near and far languages: accuracy against trainable parameters, a point per method and
+    prompt length, named in the legend (labels beside the points would collide: methods that train
+    nothing share x = 0, and the untrained ones the chance level)."""
     groups = [("accuracy_near", "near languages"), ("accuracy_far", "far languages")]
     groups = [(column, title) for column, title in groups if table[column].notna().any()]
     task_names = sorted(table["task"].unique())
@@ -130,22 +139,32 @@ def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
                              squeeze=False, sharex=True, sharey=True)
     order = ordered_methods(table["method"])
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
+    lengths = sorted(table["prompt_length"].unique())
+    markers = dict(zip(lengths, "osD^v<>pX*"))
     chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
     for row, task in enumerate(task_names):
         for col, (column, title) in enumerate(groups):
             ax = axes[row][col]
             for point in table[table.task == task].itertuples():
                 ax.scatter(point.trainable_parameters, getattr(point, column), color=colours[point.method], s=40,
-                           label=point.method)
-                ax.annotate(f"{point.method} L{point.prompt_length}", (point.trainable_parameters, getattr(point, column)),
-                            fontsize=7, xytext=(4, 3), textcoords="offset points")
+                           marker=markers.get(point.prompt_length, "o"), alpha=0.85,
+                           label=f"{point.method} L{point.prompt_length}")
             if task in chance:
-                ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1)
+                ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
             ax.set_xscale("symlog", linthresh=1)
             ax.set_ylim(0, 1.02)
             ax.set_title(f"{task}: {title}", fontsize=10)
             ax.set_xlabel("trainable parameters")
             ax.set_ylabel("test accuracy (mean over seeds)")
+            ax.label_outer()  # axis labels on the outer panels only: the axes are shared
+    entries = {}
+    for ax in axes.flat:
+        entries.update(zip(*reversed(ax.get_legend_handles_labels())))
+    names = sorted(entries, key=lambda name: (name == "chance", order.index(name.rsplit(" L", 1)[0])
+                                              if name != "chance" else 0, name))
+    fig.legend([entries[name] for name in names], names, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False)
+    fig.tight_layout()
     save(fig, path)
 
 
@@ -186,6 +205,9 @@ def measure_name(metric: str, embedding: str, layers: str) -> str:
 
 def similarity_vs_transfer(similarity: pd.DataFrame, transfer: pd.DataFrame, correlation: pd.DataFrame,
                            train_language: str, path: Path) -> None:
+    """One panel per similarity measure: the gain of each (source, target) pair against the pair's
+    similarity, targets by colour and sources by marker (named in the legend, not beside the points,
+    where they would collide), the panel's Spearman correlation and its p-value under its title."""
     outcome = f"gain_{train_language}"
     points = similarity.merge(transfer_outcomes(transfer, train_language).query("outcome == @outcome"),
                               on=["source", "target", "prompt_length"])
@@ -193,31 +215,36 @@ def similarity_vs_transfer(similarity: pd.DataFrame, transfer: pd.DataFrame, cor
     measures = list(measures)
     cols = min(4, len(measures))
     rows = math.ceil(len(measures) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.5, 3.3 * rows), squeeze=False, sharey=True)
+    targets, sources = sorted(points["target"].unique()), sorted(points["source"].unique())
     for ax, (metric, embedding, layers) in zip(axes.flat, measures):
         mine = points[(points.metric == metric) & (points.embedding == embedding) & (points.layers == layers)]
-        sns.scatterplot(data=mine, x="value", y="outcome_value", hue="target", style="target", ax=ax, s=60)
-        for _, point in mine.iterrows():
-            ax.annotate(point["source"], (point["value"], point["outcome_value"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+        sns.scatterplot(data=mine, x="value", y="outcome_value", hue="target", hue_order=targets, style="source",
+                        style_order=sources, ax=ax, s=60)
         stats = correlation[(correlation.metric == metric) & (correlation.embedding == embedding)
                             & (correlation.layers == layers) & (correlation.outcome == outcome)]
         title = measure_name(metric, embedding, layers)
         if len(stats):
             s = stats.iloc[0]
-            title += (f"\nSpearman {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}], "
-                      f"p (sources permuted) {s.spearman_p_sources:.2f}")
+            if pd.isna(s.spearman):  # a constant similarity or gain: no ranks to correlate
+                title += "\n\u03c1 undefined (constant values)"
+            else:
+                title += (f"\n\u03c1 {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}], "
+                          f"p {s.spearman_p_sources:.2f}")
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("similarity (distance for euclidean)")
-        ax.set_ylabel(f"accuracy gain over random init ({train_language})")
+        ax.set_xlabel("distance" if metric == "euclidean" else "similarity")
+        # the y axis is shared: its label on the first column only (x differs between measures)
+        ax.set_ylabel(f"accuracy gain over random init ({train_language})" if ax.get_subplotspec().is_first_col()
+                      else "")
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         if ax.get_legend() is not None:
             ax.get_legend().remove()
     for ax in list(axes.flat)[len(measures):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="target", loc="upper right")
-    fig.suptitle("Does prompt similarity predict transfer? One point per (source, target) pair", y=1.0)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Does prompt similarity predict transfer? One point per (source, target) pair\n"
+                 "\u03c1: Spearman correlation [95% interval]; p: permutation test over sources", fontsize=11)
     fig.tight_layout()
     save(fig, path)
 
