@@ -168,3 +168,52 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
     assert len(local_tables) >= 10
     for table in local_tables:
         assert comparable_table(work / "results" / "smoke" / "tables" / table.name) == comparable_table(table), table.name
+
+
+def filled_hub_cache(cache: Path) -> None:
+    """XNLI (en), AmericasNLI (aym) and an XLM-R snapshot in a Hugging Face cache: the Hub's stand-in."""
+    from hub_fixtures import model_snapshot, nli_sentence_file, snapshot_folder
+    from safetensors.torch import save_file
+
+    import torch
+    from xlprompt.data.hub import HUB_BACKBONES
+
+    for split, rows in (("train", 12), ("validation", 6), ("test", 6)):
+        nli_sentence_file(snapshot_folder(cache, "xnli") / "en" / f"{split}-00000-of-00001.parquet", rows, seed=rows)
+    for split in ("validation", "test"):
+        nli_sentence_file(snapshot_folder(cache, "americasnli") / "aym" / f"{split}-00000-of-00001.parquet", 6, seed=1)
+    model = cache.parent / "model"  # download_backbone copies and checks files; it loads no weights
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "xlm-roberta"}))
+    save_file({"weight": torch.zeros(2)}, str(model / "model.safetensors"))
+    model_snapshot(cache, "FacebookAI/xlm-roberta-base", HUB_BACKBONES["FacebookAI/xlm-roberta-base"], model)
+
+
+def test_downloads_run_on_the_submit_host_and_the_rest_through_sbatch(slurm_state, tmp_path):
+    """On a cluster whose compute nodes have no network, only the download rules may fetch: they are local
+    jobs (localrules), and the jobs after them are submitted, offline."""
+    cache = tmp_path / "hf" / "hub"
+    filled_hub_cache(cache)
+    config = yaml.safe_load((REPO / "config" / "xnli-xlmr.yaml").read_text())
+    config["data"]["tasks"]["nli"] = [{"hub": "xnli", "languages": ["en"]}, {"hub": "americasnli", "languages": ["aym"]}]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    work = tmp_path / "work"
+    work.mkdir()
+    data, model = "resources/data/xnli-americasnli", "resources/models/xlm-roberta-base"
+    with running_cluster(slurm_state) as cluster_env:
+        cmd, env = snakemake_command(data, model, "--profile", str(profile_for_this_cluster(tmp_path)),
+                                     "--configfile", str(tmp_path / "config.yaml"), cwd=work,
+                                     extra_env={**cluster_env, "HF_HUB_CACHE": str(cache),
+                                                "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
+        returncode = run_until_done(cmd, env, tmp_path / "snakemake.log", timeout=600)
+        log = (tmp_path / "snakemake.log").read_text()
+        assert returncode == 0, log[-4000:]
+        submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
+        records = job_records([slurm_id for _, slurm_id in submitted], env)
+    ran_on_slurm = {rule_kind(r["Comment"].removeprefix("rule_").split("_wildcards_")[0]) for r in records.values()}
+    assert ran_on_slurm == {"assemble_data"}, ran_on_slurm
+    assert {r["JobState"] for r in records.values()} == {"COMPLETED"}
+    for rule in ("download_dataset", "download_backbone"):  # run by Snakemake itself, on this host
+        assert re.search(rf"localrule {rule}:", log), rule
+    assert f"Hugging Face cache: {cache}; the downloads fill it here" in log
+    assert (work / data / "languages.json").exists() and (work / model / "model.safetensors").exists()

@@ -25,6 +25,12 @@ rule pretrain_backbone:
         "--checkpoint-dir {params.checkpoints:q} --threads {threads} {params.args} > {log:q} 2>&1"
 
 
+# The downloads need the network: they run where Snakemake runs (on a cluster, the login node),
+# every other job on the compute nodes, offline.
+localrules:
+    download_backbone,
+
+
 rule download_backbone:
     """Fetch a Hub backbone (safetensors, config, tokenizer) at its pinned revision."""
     output:

@@ -8,6 +8,10 @@ import shlex
 import shutil
 from types import SimpleNamespace
 
+from snakemake.logging import logger
+
+from xlprompt.data.hub_access import cache_dir as hub_cache_dir
+from xlprompt.data.hub_access import hub_unreachable
 from xlprompt.runtime.environment import FIX as JOBS_PYTHON_FIX
 from xlprompt.runtime.environment import jobs_python_problem
 from xlprompt.runtime.io import sha256_file
@@ -45,26 +49,36 @@ if not workflow.deployment_settings.deployment_method:
 
 # The slurm profile submits with sbatch: without it every job would fail at submission with
 # an obscure error ("No such file or directory: 'sacctmgr'"), so say so once, before any job
-# (onstart runs once the executor is known; a dry run needs no Slurm and skips it).
+# (onstart runs once the executor is known; a dry run needs no Slurm and skips it). The compute
+# jobs read the Hugging Face cache that the downloads (local jobs, here) fill: sbatch passes
+# HF_HOME on (--export=ALL), and it must name a folder the compute nodes share.
 onstart:
-    if getattr(workflow.executor_plugin, "name", None) == "slurm" and shutil.which("sbatch") is None:
-        raise SystemExit(
-            "the slurm profile submits jobs with sbatch, which is not on PATH here: run Snakemake "
-            "on the cluster's login node, or locally with `snakemake --cores N` (docs/real-path.md: SLURM)"
-        )
+    if getattr(workflow.executor_plugin, "name", None) == "slurm":
+        if shutil.which("sbatch") is None:
+            raise SystemExit(
+                "the slurm profile submits jobs with sbatch, which is not on PATH here: run Snakemake "
+                "on the cluster's login node, or locally with `snakemake --cores N` (docs/real-path.md: SLURM)"
+            )
+        if HUB_MODELS or HUB_TASKS:
+            logger.info(
+                f"Hugging Face cache: {hub_cache_dir()}; the downloads fill it here and the compute jobs read "
+                "it, so it must be on a file system they share (set HF_HOME; docs/real-path.md: SLURM)"
+            )
 
 
 # Nothing a rule runs may reach the Hugging Face Hub unless the rule downloads. The download
 # rules see HF_HUB_OFFLINE as the user set it (unset: downloads allowed), every other rule 1;
 # download_dataset gets HF_DATASETS_OFFLINE set to the same value (datasets reads that one first).
 HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "0")
-os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+
+DOWNLOADS_ON = HUB_OFFLINE.strip().upper() not in {"1", "ON", "YES", "TRUE"}  # as huggingface_hub reads it
 
 EXPERIMENT = config["experiment"]
 # The data folder, resources/data/<WORLD>/: a generated world (world:) or downloaded data sets (data:).
 DATA = config.get("data")
 WORLD = config["world"]["name"] if DATA is None else DATA["name"]
 DATA_TASKS = list(DATA["tasks"]) if DATA else []
+HUB_TASKS = [task for task in DATA_TASKS if any("hub" in source for source in DATA["tasks"][task])]
 MODEL = config["backbone"]["name"]
 TASKS = config["tasks"]
 METHODS = config["methods"]
@@ -102,6 +116,19 @@ def backbone_section(model):
 HUB_MODELS = [name for name in MODELS if "hub" in backbone_section(name)]
 PRETRAINED_MODELS = [name for name in MODELS if name not in HUB_MODELS]
 NEURONS = config.get("neurons", {})  # activated-neuron overlap of SPoT's sources and targets
+
+# With downloads on, a Hub that cannot be reached stops the workflow now, in about a second, rather
+# than at its first download job (on a cluster: after the queue). Only where something is still to fetch.
+_to_fetch = [f"resources/models/{name}" for name in HUB_MODELS]
+_to_fetch += [f"resources/downloads/{WORLD}/{task}" for task in HUB_TASKS]
+if DOWNLOADS_ON and not all(os.path.exists(path) for path in _to_fetch):
+    _unreachable = hub_unreachable()
+    if _unreachable:
+        raise SystemExit(
+            f"{_unreachable} (checked before any job because downloads are on, HF_HUB_OFFLINE={HUB_OFFLINE})"
+        )
+# From here on, this process and every job it starts are offline (the download rules set their own value).
+os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
 
 
 def _alternatives(values):

@@ -20,6 +20,9 @@ if DATA is None:
 
 else:
 
+    localrules:
+        download_dataset,  # on the submit host, with the network (as download_backbone)
+
     rule download_dataset:
         """Fetch one task's data (Hub data sets at pinned revisions, or local files) into the data contract."""
         output:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from xlprompt.data.contract import LabelSpace, load_split, write_labels, write_split
-from xlprompt.data.hub import (ALL, HubDataError, HubUnavailable, datasets_offline, download_instructions, hub_dataset,
-                               read_hub_file, snapshot)
+from xlprompt.data.hub import ALL, HubDataError, datasets_offline, hub_dataset, read_hub_file
+from xlprompt.data.hub_access import HubUnavailable, download_instructions, snapshot
 from xlprompt.data.local import LocalSpec, local_splits
 from xlprompt.runtime.io import atomic_dir, sha256_file, sha256_tree, write_json
 from xlprompt.runtime.settings import FAMILIES
@@ -23,9 +23,12 @@ def hub_splits(name: str, languages: list[str], revision: str | None = None
     """Download (or find in the cache) and convert; nothing is written yet."""
     dataset = hub_dataset(name)
     dataset.check_languages(languages)
+    revision_from = (f"the revision of data source {name} in the config" if revision else
+                     f"pinned in src/xlprompt/data/hub.py (HUB_DATASETS); a data source's revision in the config "
+                     "overrides it")
     revision = revision or dataset.revision
     folder = snapshot(dataset.repo_id, revision, dataset.allow_patterns(languages), repo_type="dataset",
-                      local_files_only=datasets_offline())
+                      local_files_only=datasets_offline(), revision_from=revision_from)
     if languages == [ALL]:
         languages = dataset.languages_in(folder)
         logger.info("%s: all %d languages: %s", name, len(languages), " ".join(languages))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,41 +198,6 @@ def hub_dataset(name: str) -> HubDataset:
     if name not in HUB_DATASETS:
         raise HubDataError(f"unknown Hub data set {name!r}; known: {sorted(HUB_DATASETS)}")
     return HUB_DATASETS[name]
-
-
-class HubUnavailable(RuntimeError):
-    """The data set or model is neither in the local Hugging Face cache nor downloadable now."""
-
-
-def download_instructions(repo_id: str, revision: str, patterns: list[str], repo_type: str) -> str:
-    include = " ".join(f"--include '{p}'" for p in patterns[:6]) + (" ..." if len(patterns) > 6 else "")
-    kind = f" --repo-type {repo_type}" if repo_type != "model" else ""
-    switches = ["HF_HUB_OFFLINE"] + (["HF_DATASETS_OFFLINE"] if repo_type == "dataset" else [])
-    state = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in switches)
-    return (f"{repo_id}@{revision[:12]} is not in the Hugging Face cache ({_cache_dir()}) and downloads are off "
-            f"({state}). On a machine with network, either rerun the workflow with HF_HUB_OFFLINE=0 (make run "
-            f"CONFIG=... HF_HUB_OFFLINE=0; by hand: {'=0 '.join(switches)}=0), or fetch it first with "
-            f"`hf download {repo_id}{kind} --revision {revision} {include}` and copy the cache folder here.")
-
-
-def _cache_dir() -> str:
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    return str(HF_HUB_CACHE)
-
-
-def snapshot(repo_id: str, revision: str, patterns: list[str], repo_type: str, local_files_only: bool = False) -> Path:
-    """The local snapshot of ``patterns`` of a Hub repository at ``revision`` (downloaded if allowed:
-    not with HF_HUB_OFFLINE=1, nor with ``local_files_only``)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import IncompleteSnapshotError, LocalEntryNotFoundError
-
-    try:
-        folder = snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=patterns,
-                                   local_files_only=local_files_only)
-    except (LocalEntryNotFoundError, IncompleteSnapshotError):
-        raise HubUnavailable(download_instructions(repo_id, revision, patterns, repo_type)) from None
-    return Path(folder)
 
 
 def datasets_offline() -> bool:

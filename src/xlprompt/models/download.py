@@ -7,7 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-from xlprompt.data.hub import BACKBONE_FILES, HubDataError, backbone_revision, snapshot
+from xlprompt.data.hub import BACKBONE_FILES, HubDataError, backbone_revision
+from xlprompt.data.hub_access import snapshot
 from xlprompt.runtime.io import atomic_dir, check_safetensors, sha256_tree, write_json
 
 
@@ -32,8 +33,10 @@ def copy_backbone(folder: Path, out: Path, source: dict) -> None:
 
 def download_backbone(hub: str, revision: str | None, out: Path) -> str:
     """Fetch ``hub`` at ``revision`` (default: the pinned one) into ``out``; returns the revision used."""
+    revision_from = ("backbone.revision in the config" if revision else
+                     "pinned in src/xlprompt/data/hub.py (HUB_BACKBONES); backbone.revision in the config overrides it")
     revision = backbone_revision(hub, revision)
-    folder = snapshot(hub, revision, BACKBONE_FILES, repo_type="model")
+    folder = snapshot(hub, revision, BACKBONE_FILES, repo_type="model", revision_from=revision_from)
     # The snapshot folder is named after the commit the revision resolved to.
     copy_backbone(folder, out, {"hub": hub, "revision": revision, "commit": folder.name})
     return revision

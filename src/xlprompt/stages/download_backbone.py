@@ -20,7 +20,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from xlprompt.data.hub import HubDataError, HubUnavailable
+from xlprompt.data.hub import HubDataError
+from xlprompt.data.hub_access import HubUnavailable
 from xlprompt.models.download import download_backbone
 from xlprompt.runtime.cli import stage_parser, start
 

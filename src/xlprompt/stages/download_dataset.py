@@ -29,7 +29,7 @@ import logging
 from pathlib import Path
 
 from xlprompt.data.download import read_task, write_dataset
-from xlprompt.data.hub import HubUnavailable
+from xlprompt.data.hub_access import HubUnavailable
 from xlprompt.data.source_files import SourceDataError
 from xlprompt.runtime.cli import stage_parser, start
 
