@@ -18,7 +18,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke run report test slurm-tools browser-tools bench lint clean
+.PHONY: setup demo smoke run report static types quality fast-tests check test hooks slurm-tools browser-tools bench \
+	lint clean
 
 setup: $(STAMP)
 
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[workflow,test]"
+	$(BIN)/python -m pip install --quiet -e ".[workflow,test,quality]"
 	touch $(STAMP)
 
 # An experiment's name (results/<name>/), read from its config file.
@@ -54,8 +55,34 @@ REPORT_CONFIG = $(or $(CONFIG),config/config.yaml)
 report: $(STAMP)
 	$(SNAKEMAKE) --configfile $(REPORT_CONFIG) --report results/$(call experiment,$(REPORT_CONFIG))/report.html
 
-test: $(STAMP) slurm-tools browser-tools
+# The gates before any test: lint and format (ruff), the rules' style (snakefmt) and Snakemake's own
+# linter (static, seconds), and types (mypy, [tool.mypy] in pyproject.toml; about 35 s without its cache).
+static: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	HF_HUB_OFFLINE=1 $(SNAKEMAKE) --lint
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+quality: static types
+
+fast-tests: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest -m "not slow" -q
+
+# Every edit: the static gates, then the type check beside every test that is not an end-to-end run
+# (-m "not slow"; docs/tests.md says which tests are where), one on each of two cores.
+check: static
+	$(MAKE) --no-print-directory -j2 types fast-tests
+
+# The whole suite (what CI's .ci/run calls): the gates first, then every test, end-to-end runs included.
+test: $(STAMP) slurm-tools browser-tools quality
 	PATH="$(abspath $(BIN)):$$PATH" XLPROMPT_PROGRESS=0 $(BIN)/python -m pytest
+
+# pre-commit runs ruff, ruff format, snakefmt and the fastest tests on every commit (.pre-commit-config.yaml).
+hooks: $(STAMP)
+	$(BIN)/pre-commit install
 
 # The Slurm tests (tests/test_slurm.py) start a private one-node cluster from Debian's Slurm and
 # munge packages: installed here when missing and make runs as root, else those tests are
@@ -94,7 +121,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/summary.py
 
 lint: $(STAMP)
-	$(SNAKEMAKE) --lint
+	HF_HUB_OFFLINE=1 $(SNAKEMAKE) --lint
 
 clean:
 	rm -rf results logs .snakemake benchmarks/runs

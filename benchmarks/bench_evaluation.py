@@ -38,13 +38,22 @@ from xlprompt.models.pretrain import pretrain
 from xlprompt.runtime.settings import BackboneShape, MLMSettings, TrainConfig
 
 PROMPTS, LENGTH, THREADS = 8, 16, 2
-WORLD = WorldConfig(seed=0, n_topics=6, corpus_documents=6000, train_per_class=10, dev_per_class=5,
-                    test_per_class=100,
-                    languages=(LanguageSpec("en"), LanguageSpec("sh75", shared_vocab=0.75),
-                               LanguageSpec("rev", word_order="reversed"), LanguageSpec("sh50", shared_vocab=0.5),
-                               LanguageSpec("sh25", shared_vocab=0.25, word_order="sov"),
-                               LanguageSpec("far", shared_vocab=0.0, script="greek", word_order="sov",
-                                            morphology=1.0)))
+WORLD = WorldConfig(
+    seed=0,
+    n_topics=6,
+    corpus_documents=6000,
+    train_per_class=10,
+    dev_per_class=5,
+    test_per_class=100,
+    languages=(
+        LanguageSpec("en"),
+        LanguageSpec("sh75", shared_vocab=0.75),
+        LanguageSpec("rev", word_order="reversed"),
+        LanguageSpec("sh50", shared_vocab=0.5),
+        LanguageSpec("sh25", shared_vocab=0.25, word_order="sov"),
+        LanguageSpec("far", shared_vocab=0.0, script="greek", word_order="sov", morphology=1.0),
+    ),
+)
 SHAPE = BackboneShape(layers=3, hidden=128, heads=4, ffn=512, vocab_size=2000)
 
 
@@ -56,14 +65,33 @@ def build(root: Path) -> tuple[Path, Path, list[Path]]:
     prompts = []
     for seed in range(PROMPTS):
         prompts.append(root / "prompts" / f"seed{seed}")
-        train_prompt(backbone, world / "topic", TrainConfig(method="spt", prompt_length=LENGTH, steps=2, batch_size=8,
-                                                            eval_every=2, seed=seed), prompts[-1])
+        train_prompt(
+            backbone,
+            world / "topic",
+            TrainConfig(method="spt", prompt_length=LENGTH, steps=2, batch_size=8, eval_every=2, seed=seed),
+            prompts[-1],
+        )
     return world / "topic", backbone, prompts
 
 
 def evaluate_command(prompts: list[Path], outs: list[Path], backbone: Path, data: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "xlprompt", "evaluate", "--backbone", str(backbone), "--data", str(data),
-            "--threads", str(THREADS), "--prompt", *map(str, prompts), "--out", *map(str, outs), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "xlprompt",
+        "evaluate",
+        "--backbone",
+        str(backbone),
+        "--data",
+        str(data),
+        "--threads",
+        str(THREADS),
+        "--prompt",
+        *map(str, prompts),
+        "--out",
+        *map(str, outs),
+        *extra,
+    ]
 
 
 def timed_commands(commands: list[list[str]]) -> float:
@@ -82,19 +110,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data, backbone, prompts = build(root)
-        outs = {way: [root / way / f"{p.name}.json" for p in prompts] for way in ("per_process", "one_by_one", "together")}
+        outs = {
+            way: [root / way / f"{p.name}.json" for p in prompts] for way in ("per_process", "one_by_one", "together")
+        }
         seconds = {
             "together": timed_commands([evaluate_command(prompts, outs["together"], backbone, data)]),
-            "one_by_one": timed_commands([evaluate_command(prompts, outs["one_by_one"], backbone, data, "--one-by-one")]),
-            "per_process": timed_commands([evaluate_command([p], [o], backbone, data)
-                                           for p, o in zip(prompts, outs["per_process"])]),
+            "one_by_one": timed_commands(
+                [evaluate_command(prompts, outs["one_by_one"], backbone, data, "--one-by-one")]
+            ),
+            "per_process": timed_commands(
+                [evaluate_command([p], [o], backbone, data) for p, o in zip(prompts, outs["per_process"])]
+            ),
         }
         examples = sum(json.loads(outs["together"][0].read_text())["rows"][i]["n"] for i in range(len(WORLD.languages)))
         same = accuracies(outs["together"]) == accuracies(outs["one_by_one"]) == accuracies(outs["per_process"])
     throughput = {way: PROMPTS * examples / s for way, s in seconds.items()}
     rows = {
-        "prompts": PROMPTS, "prompt_length": LENGTH, "languages": len(WORLD.languages), "examples_per_prompt": examples,
-        "threads": THREADS, "seconds": {way: round(s, 2) for way, s in seconds.items()},
+        "prompts": PROMPTS,
+        "prompt_length": LENGTH,
+        "languages": len(WORLD.languages),
+        "examples_per_prompt": examples,
+        "threads": THREADS,
+        "seconds": {way: round(s, 2) for way, s in seconds.items()},
         "examples_per_s": {way: round(t, 1) for way, t in throughput.items()},
         "together_vs_per_process": ratio(throughput["together"] / throughput["per_process"], ">= 3"),
         "together_vs_one_by_one": round(throughput["together"] / throughput["one_by_one"], 3),
@@ -104,8 +141,10 @@ def main() -> None:
     for way in seconds:
         print(f"{way:<12} {seconds[way]:>8.2f} {throughput[way]:>11.1f}")
     r = rows["together_vs_per_process"]
-    print(f"together / per_process throughput {r['ratio']:.2f} (target {r['target']}: {r['met']}); "
-          f"together / one_by_one {rows['together_vs_one_by_one']:.2f}; same accuracies: {same}")
+    print(
+        f"together / per_process throughput {r['ratio']:.2f} (target {r['target']}: {r['met']}); "
+        f"together / one_by_one {rows['together_vs_one_by_one']:.2f}; same accuracies: {same}"
+    )
     save("evaluation_of_p_prompts", rows)
     if not same:
         raise SystemExit("the three ways of evaluating gave different accuracies")

@@ -20,6 +20,7 @@ import json
 import time
 
 import torch
+from record import RESULTS, save  # benchmarks/ is on sys.path when a script runs
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xlprompt.methods.trainable import parameter_groups
@@ -27,8 +28,6 @@ from xlprompt.methods.training import train_step
 from xlprompt.models.compute import choose_compute, place
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
 from xlprompt.runtime.settings import TrainConfig
-
-from record import RESULTS, save  # benchmarks/ is on sys.path when a script runs
 
 # Dense bf16 tensor-core rates in TFLOP/s (vendor data sheets, without sparsity).
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
@@ -48,9 +47,15 @@ def step_flops(config: XLMRobertaConfig, tokens_per_row: int, batch: int) -> flo
 
 def measure(device: torch.device, layers: int, steps: int) -> dict:
     torch.manual_seed(0)
-    config = XLMRobertaConfig(num_hidden_layers=layers, hidden_size=768, num_attention_heads=12,
-                              intermediate_size=3072, vocab_size=250_002, max_position_embeddings=SEQ + PROMPT + 2,
-                              type_vocab_size=1)
+    config = XLMRobertaConfig(
+        num_hidden_layers=layers,
+        hidden_size=768,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=250_002,
+        max_position_embeddings=SEQ + PROMPT + 2,
+        type_vocab_size=1,
+    )
     compute = choose_compute(device.type)
     backbone = XLMRobertaForMaskedLM(config)
     backbone.requires_grad_(False)
@@ -58,9 +63,12 @@ def measure(device: torch.device, layers: int, steps: int) -> dict:
     cfg = TrainConfig(method="spt", prompt_length=PROMPT)
     optimizer = compute.optimizer(parameter_groups(model, cfg, {}), 0.0)
     generator = torch.Generator().manual_seed(0)
-    batch = {"input_ids": torch.randint(5, config.vocab_size, (BATCH, SEQ), generator=generator),
-             "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
-             "mask_index": torch.full((BATCH,), SEQ - 2), "labels": torch.randint(6, (BATCH,), generator=generator)}
+    batch = {
+        "input_ids": torch.randint(5, config.vocab_size, (BATCH, SEQ), generator=generator),
+        "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
+        "mask_index": torch.full((BATCH,), SEQ - 2),
+        "labels": torch.randint(6, (BATCH,), generator=generator),
+    }
     batch = {k: v.to(device) for k, v in batch.items()}
 
     def run(n: int) -> None:  # train_step autocasts to bf16 on a GPU (xlprompt.models.compute)
@@ -79,11 +87,20 @@ def measure(device: torch.device, layers: int, steps: int) -> dict:
     flops = step_flops(config, SEQ + PROMPT, BATCH)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(name)
-    return {"measured": True, "device": name, "layers": layers, "batch": BATCH, "seq": SEQ, "prompt": PROMPT,
-            "step_s": round(seconds, 5), "tokens_per_s": round(BATCH * (SEQ + PROMPT) / seconds, 1),
-            "model_tflops_per_s": round(flops / seconds / 1e12, 2), "peak_bf16_tflops": peak,
-            "mfu": round(flops / seconds / (peak * 1e12), 4) if peak else None,
-            "peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None}
+    return {
+        "measured": True,
+        "device": name,
+        "layers": layers,
+        "batch": BATCH,
+        "seq": SEQ,
+        "prompt": PROMPT,
+        "step_s": round(seconds, 5),
+        "tokens_per_s": round(BATCH * (SEQ + PROMPT) / seconds, 1),
+        "model_tflops_per_s": round(flops / seconds / 1e12, 2),
+        "peak_bf16_tflops": peak,
+        "mfu": round(flops / seconds / (peak * 1e12), 4) if peak else None,
+        "peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
+    }
 
 
 def main() -> None:
@@ -91,13 +108,17 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="default: cuda where available")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the chip's dense bf16 rate, if not in the table")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="the chip's dense bf16 rate, if not in the table"
+    )
     args = parser.parse_args()
     if args.device is None and not torch.cuda.is_available():
         print("GPU spt throughput: not measured here (torch.cuda.is_available() is False on this machine)")
         recorded = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         if not recorded.get("gpu_spt_throughput", {}).get("measured"):  # keep a figure a GPU machine measured
-            save("gpu_spt_throughput", {"measured": False, "reason": "no CUDA device on the machine that ran make bench"})
+            save(
+                "gpu_spt_throughput", {"measured": False, "reason": "no CUDA device on the machine that ran make bench"}
+            )
         return
     row = measure(torch.device(args.device or "cuda"), args.layers, args.steps)
     if args.peak_tflops:

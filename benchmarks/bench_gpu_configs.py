@@ -7,8 +7,8 @@ DeepPromptedLM, attach_lora, train_step: bf16 autocast, fused AdamW, SDPA attent
 training step of every (method, prompt length) the config trains (ltp as full_ft: on the CPU an ltp
 step costs a full_ft step to within 7%, benchmarks/README.md), at its batch size and at the full max_length (128
 tokens: an upper bound, real batches are shorter), LTP's masked-LM fine-tuning step, and scoring
-throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the arithmetic is
-in the output; job start-up and model loading (seconds per job) are not included.
+throughput (rows per second, batch 128). The config's cost is then those times x its steps and test rows: the
+arithmetic is in the output; job start-up and model loading (seconds per job) are not included.
 
 With grouping (training.group_size, xlprompt.methods.training.train_prompts) the frozen-backbone prompts of
 one length train together: ``training_s_grouped`` times one joint step of such a group (every
@@ -25,10 +25,9 @@ import math
 import time
 
 import torch
+from record import save
+from shapes import prompted_for
 from transformers import XGLMConfig, XGLMForCausalLM, XLMRobertaConfig, XLMRobertaForMaskedLM
-
-from record import save  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
-from shapes import prompted_for  # noqa: E402
 
 from xlprompt.methods.trainable import parameter_groups
 from xlprompt.methods.training import joint_train_step, train_step
@@ -40,31 +39,70 @@ from xlprompt.runtime.settings import GROUP_SIZE, MLMSettings, TrainConfig
 SEQ = 128
 # Test rows each trained prompt is scored on: XNLI 15 x 5,010 + AmericasNLI 7,486; SIB-200 205 x 204.
 CONFIGS = {
-    "xnli-xlmr": {"arch": "xlm-roberta-base", "batch": 8, "steps": 1000, "lengths": [16], "seeds": 4,
-                  "mlm_steps": 2000, "mlm_batch": 32,
-                  "methods": {"spt": "spt", "ltp": "full_ft", "full_ft": "full_ft", "deep_prompt": "deep_prompt",
-                              "lora": "lora", "bitfit": "bitfit"}, "test_rows": 15 * 5010 + 7486},
-    "sib200-xglm": {"arch": "xglm-564M", "batch": 8, "steps": 1400, "lengths": [10, 20, 50], "seeds": 4,
-                    "methods": {"spt": "spt", "spt_reparam": "spt", "full_ft": "full_ft",
-                                "full_ft_reparam": "full_ft"}, "test_rows": 205 * 204},
+    "xnli-xlmr": {
+        "arch": "xlm-roberta-base",
+        "batch": 8,
+        "steps": 1000,
+        "lengths": [16],
+        "seeds": 4,
+        "mlm_steps": 2000,
+        "mlm_batch": 32,
+        "methods": {
+            "spt": "spt",
+            "ltp": "full_ft",
+            "full_ft": "full_ft",
+            "deep_prompt": "deep_prompt",
+            "lora": "lora",
+            "bitfit": "bitfit",
+        },
+        "test_rows": 15 * 5010 + 7486,
+    },
+    "sib200-xglm": {
+        "arch": "xglm-564M",
+        "batch": 8,
+        "steps": 1400,
+        "lengths": [10, 20, 50],
+        "seeds": 4,
+        "methods": {"spt": "spt", "spt_reparam": "spt", "full_ft": "full_ft", "full_ft_reparam": "full_ft"},
+        "test_rows": 205 * 204,
+    },
 }
 
 
 def backbone_of(arch: str, prompt_room: int) -> torch.nn.Module:
     torch.manual_seed(0)
     if arch == "xlm-roberta-base":
-        return XLMRobertaForMaskedLM(XLMRobertaConfig(
-            num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072,
-            vocab_size=250_002, max_position_embeddings=SEQ + prompt_room + 2, type_vocab_size=1))
-    return XGLMForCausalLM(XGLMConfig(num_layers=24, d_model=1024, attention_heads=16, ffn_dim=4096,
-                                      vocab_size=256_008, max_position_embeddings=2048))
+        return XLMRobertaForMaskedLM(
+            XLMRobertaConfig(
+                num_hidden_layers=12,
+                hidden_size=768,
+                num_attention_heads=12,
+                intermediate_size=3072,
+                vocab_size=250_002,
+                max_position_embeddings=SEQ + prompt_room + 2,
+                type_vocab_size=1,
+            )
+        )
+    return XGLMForCausalLM(
+        XGLMConfig(
+            num_layers=24,
+            d_model=1024,
+            attention_heads=16,
+            ffn_dim=4096,
+            vocab_size=256_008,
+            max_position_embeddings=2048,
+        )
+    )
 
 
 def synthetic_batch(batch: int, vocab: int, device: torch.device) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    rows = {"input_ids": torch.randint(5, vocab, (batch, SEQ), generator=generator),
-            "attention_mask": torch.ones(batch, SEQ, dtype=torch.long),
-            "mask_index": torch.full((batch,), SEQ - 2), "labels": torch.randint(7, (batch,), generator=generator)}
+    rows = {
+        "input_ids": torch.randint(5, vocab, (batch, SEQ), generator=generator),
+        "attention_mask": torch.ones(batch, SEQ, dtype=torch.long),
+        "mask_index": torch.full((batch,), SEQ - 2),
+        "labels": torch.randint(7, (batch,), generator=generator),
+    }
     return {key: value.to(device) for key, value in rows.items()}
 
 
@@ -83,12 +121,15 @@ def seconds_per_step(backbone, method: str, length: int, batch: int, compute, st
     return (time.perf_counter() - start) / steps
 
 
-def seconds_per_joint_step(backbone, methods: list[str], seeds: int, length: int, batch: int, compute,
-                           steps: int) -> tuple[float, int]:
+def seconds_per_joint_step(
+    backbone, methods: list[str], seeds: int, length: int, batch: int, compute, steps: int
+) -> tuple[float, int]:
     """One joint step of the frozen-backbone prompts of one length (each its own batch); and how many."""
     dim = backbone.get_input_embeddings().weight.shape[1]
     n = min(len(methods) * seeds, GROUP_SIZE)
-    models = [place(PromptedLM(backbone, SoftPrompt(length, dim), list(range(5, 12))), compute).eval() for _ in range(n)]
+    models = [
+        place(PromptedLM(backbone, SoftPrompt(length, dim), list(range(5, 12))), compute).eval() for _ in range(n)
+    ]
     optimizers = [compute.optimizer(parameter_groups(m, TrainConfig(prompt_length=length), {}), 0.0) for m in models]
     batches = [synthetic_batch(batch, backbone.config.vocab_size, compute.device) for _ in range(n)]
     for _ in range(3):
@@ -103,8 +144,10 @@ def seconds_per_joint_step(backbone, methods: list[str], seeds: int, length: int
 
 @torch.no_grad()
 def rows_per_second(backbone, length: int, compute, batches: int = 10, batch: int = 128) -> float:
-    model = place(PromptedLM(backbone, SoftPrompt(length, backbone.get_input_embeddings().weight.shape[1]),
-                             list(range(5, 12))), compute).eval()
+    model = place(
+        PromptedLM(backbone, SoftPrompt(length, backbone.get_input_embeddings().weight.shape[1]), list(range(5, 12))),
+        compute,
+    ).eval()
     data = synthetic_batch(batch, backbone.config.vocab_size, compute.device)
     with compute.autocast():
         model(data["input_ids"], data["attention_mask"], data["mask_index"])
@@ -167,7 +210,9 @@ def main() -> None:
         frozen = [listed for listed, method in spec["methods"].items() if method == "spt"]
         for length in spec["lengths"]:
             backbone.requires_grad_(False)
-            step, n = seconds_per_joint_step(backbone, frozen, spec["seeds"], length, spec["batch"], compute, args.steps)
+            step, n = seconds_per_joint_step(
+                backbone, frozen, spec["seeds"], length, spec["batch"], compute, args.steps
+            )
             joint[f"L{length}"] = {"prompts": n, "joint_step_s": round(step, 5)}
             grouped_s += step * spec["steps"] * math.ceil(len(frozen) * spec["seeds"] / n)
         scoring = {f"L{length}": round(rows_per_second(backbone, length, compute), 1) for length in spec["lengths"]}
@@ -178,13 +223,21 @@ def main() -> None:
             grouped_s += mlm["mlm_step_s"] * spec["mlm_steps"]
         prompts = len(spec["methods"]) * spec["seeds"]
         eval_s = sum(prompts * spec["test_rows"] / scoring[f"L{length}"] for length in spec["lengths"])
-        results[name] = {"arch": spec["arch"], "batch": spec["batch"], "steps": spec["steps"], "step_s": times, **mlm,
-                         "scoring_rows_per_s": scoring, "training_s": round(train_s, 1),
-                         "joint_steps": joint, "training_s_grouped": round(grouped_s, 1),
-                         "evaluation_s": round(eval_s, 1),
-                         "arithmetic": f"sum over (method, length) of step_s x {spec['steps']} steps x {spec['seeds']} "
-                                       f"seeds (+ mlm_step_s x {spec.get('mlm_steps', 0)}); {prompts} prompts per "
-                                       f"length x {spec['test_rows']} test rows / rows_per_s"}
+        results[name] = {
+            "arch": spec["arch"],
+            "batch": spec["batch"],
+            "steps": spec["steps"],
+            "step_s": times,
+            **mlm,
+            "scoring_rows_per_s": scoring,
+            "training_s": round(train_s, 1),
+            "joint_steps": joint,
+            "training_s_grouped": round(grouped_s, 1),
+            "evaluation_s": round(eval_s, 1),
+            "arithmetic": f"sum over (method, length) of step_s x {spec['steps']} steps x {spec['seeds']} "
+            f"seeds (+ mlm_step_s x {spec.get('mlm_steps', 0)}); {prompts} prompts per "
+            f"length x {spec['test_rows']} test rows / rows_per_s",
+        }
         print(name, results[name], flush=True)
         del backbone
         torch.cuda.empty_cache()

@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 
 import torch
-
 from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 
 P, STEPS, THREADS = 8, 30, 2
 SHAPES = {  # name -> (BackboneShape fields, batch per prompt)
-    "tiny (demo: 3 x 128)": (dict(layers=3, hidden=128, heads=4, ffn=512), 32),
-    "xlm-r-base width (2 x 768)": (dict(layers=2, hidden=768, heads=12, ffn=3072), 8),
+    "tiny (demo: 3 x 128)": ({"layers": 3, "hidden": 128, "heads": 4, "ffn": 512}, 32),
+    "xlm-r-base width (2 x 768)": ({"layers": 2, "hidden": 768, "heads": 12, "ffn": 3072}, 8),
 }
 
 
@@ -48,8 +47,18 @@ def build_fixtures(root: Path) -> tuple[Path, dict[str, Path]]:
 
     world = root / "world"
     world.mkdir()
-    generate_world(WorldConfig(seed=0, languages=(LanguageSpec("en"),), n_topics=6, corpus_documents=3000,
-                               train_per_class=100, dev_per_class=10, test_per_class=10), world)
+    generate_world(
+        WorldConfig(
+            seed=0,
+            languages=(LanguageSpec("en"),),
+            n_topics=6,
+            corpus_documents=3000,
+            train_per_class=100,
+            dev_per_class=10,
+            test_per_class=10,
+        ),
+        world,
+    )
     tokenizer = train_tokenizer(sorted((world / "corpus").glob("*.txt")), 2000)
     backbones = {}
     for name, (fields, _) in SHAPES.items():
@@ -62,16 +71,37 @@ def build_fixtures(root: Path) -> tuple[Path, dict[str, Path]]:
 
 
 def run_flags(world: Path, out: Path, seed: int, batch: int) -> list[str]:
-    return ["--data", str(world / "topic"), "--out", str(out), "--seed", str(seed), "--prompt-length", "16",
-            "--steps", str(STEPS), "--batch-size", str(batch), "--eval-every", str(STEPS), "--max-length", "64"]
+    return [
+        "--data",
+        str(world / "topic"),
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--prompt-length",
+        "16",
+        "--steps",
+        str(STEPS),
+        "--batch-size",
+        str(batch),
+        "--eval-every",
+        str(STEPS),
+        "--max-length",
+        "64",
+    ]
 
 
 def stage(*args: str) -> float:
     """Wall seconds of one ``python -m xlprompt train_prompt`` process."""
     env = {**os.environ, "XLPROMPT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "xlprompt", "train_prompt", "--threads", str(THREADS), "--device", "cpu",
-                    *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "xlprompt", "train_prompt", "--threads", str(THREADS), "--device", "cpu", *args],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -87,13 +117,17 @@ def largest_difference(a: Path, b: Path) -> float:
 
 def jobs(world: Path, backbone: Path, batch: int, root: Path) -> dict:
     """One process per prompt, then one process for all: wall seconds, and how far apart the prompts are."""
-    separate = sum(stage("--backbone", str(backbone), *run_flags(world, root / "separate" / str(i), i, batch))
-                   for i in range(P))
+    separate = sum(
+        stage("--backbone", str(backbone), *run_flags(world, root / "separate" / str(i), i, batch)) for i in range(P)
+    )
     runs = [arg for i in range(P) for arg in ("--run", " ".join(run_flags(world, root / "joint" / str(i), i, batch)))]
     joint = stage("--backbone", str(backbone), *runs)
-    return {"separate_s": round(separate, 2), "joint_s": round(joint, 2),
-            "joint_vs_separate_throughput": round(separate / joint, 3),
-            "largest_prompt_difference": largest_difference(root / "separate", root / "joint")}
+    return {
+        "separate_s": round(separate, 2),
+        "joint_s": round(joint, 2),
+        "joint_vs_separate_throughput": round(separate / joint, 3),
+        "largest_prompt_difference": largest_difference(root / "separate", root / "joint"),
+    }
 
 
 def steps(backbone: torch.nn.Module, batches: list[dict], pad: int, device: torch.device, repeats: int) -> dict:
@@ -124,18 +158,27 @@ def steps(backbone: torch.nn.Module, batches: list[dict], pad: int, device: torc
 
     alone = timed(lambda: [train_step(m, o, b) for m, o, b in zip(models, optimizers, batches)])
     together = timed(lambda: joint_train_step(models, optimizers, batches, pad))
-    return {"separate_steps_s": round(alone, 5), "joint_step_s": round(together, 5),
-            # The issue's target is a GPU's (>= 4); on a CPU the figure is reported, with no target.
-            "joint_vs_separate_throughput": (ratio(alone / together, ">= 4") if device.type == "cuda"
-                                             else round(alone / together, 3))}
+    return {
+        "separate_steps_s": round(alone, 5),
+        "joint_step_s": round(together, 5),
+        # The issue's target is a GPU's (>= 4); on a CPU the figure is reported, with no target.
+        "joint_vs_separate_throughput": (
+            ratio(alone / together, ">= 4") if device.type == "cuda" else round(alone / together, 3)
+        ),
+    }
 
 
 def random_batches(vocab: int, batch: int, seq: int, device: torch.device) -> list[dict]:
     generator = torch.Generator().manual_seed(0)
-    return [{"input_ids": torch.randint(5, vocab, (batch, seq), generator=generator).to(device),
-             "attention_mask": torch.ones(batch, seq, dtype=torch.long, device=device),
-             "mask_index": torch.full((batch,), seq - 2, device=device),
-             "labels": torch.randint(6, (batch,), generator=generator).to(device)} for _ in range(P)]
+    return [
+        {
+            "input_ids": torch.randint(5, vocab, (batch, seq), generator=generator).to(device),
+            "attention_mask": torch.ones(batch, seq, dtype=torch.long, device=device),
+            "mask_index": torch.full((batch,), seq - 2, device=device),
+            "labels": torch.randint(6, (batch,), generator=generator).to(device),
+        }
+        for _ in range(P)
+    ]
 
 
 def cpu() -> dict:
@@ -149,32 +192,52 @@ def cpu() -> dict:
             row = jobs(world, backbones[name], batch, Path(tmp) / "runs" / name.split()[0])
             backbone, tokenizer = load_backbone(backbones[name])
             backbone.requires_grad_(False)
-            row["in_process"] = steps(backbone, random_batches(len(tokenizer), batch, 48, torch.device("cpu")),
-                                      tokenizer.pad_token_id, torch.device("cpu"), 3)
+            row["in_process"] = steps(
+                backbone,
+                random_batches(len(tokenizer), batch, 48, torch.device("cpu")),
+                tokenizer.pad_token_id,
+                torch.device("cpu"),
+                3,
+            )
             rows[name] = {**row, "prompts": P, "steps": STEPS, "batch_per_prompt": batch}
             print(name, rows[name], flush=True)
     return {**rows, "threads": THREADS}
 
 
 def gpu(device: torch.device, layers: int) -> dict:
+    from bench_gpu import peak_tflops, step_flops
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-    from bench_gpu import peak_tflops, step_flops
-
     batch, seq = 8, 128
-    config = XLMRobertaConfig(num_hidden_layers=layers, hidden_size=768, num_attention_heads=12, intermediate_size=3072,
-                              vocab_size=250_002, max_position_embeddings=seq + 16 + 2, type_vocab_size=1)
+    config = XLMRobertaConfig(
+        num_hidden_layers=layers,
+        hidden_size=768,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=250_002,
+        max_position_embeddings=seq + 16 + 2,
+        type_vocab_size=1,
+    )
     torch.manual_seed(0)
     backbone = XLMRobertaForMaskedLM(config)
     backbone.requires_grad_(False)
-    row = steps(backbone, random_batches(config.vocab_size, batch, seq, device), 1, device,
-                20 if device.type == "cuda" else 1)
+    row = steps(
+        backbone, random_batches(config.vocab_size, batch, seq, device), 1, device, 20 if device.type == "cuda" else 1
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(name)
     flops = step_flops(config, seq + 16, P * batch)
-    row.update({"device": name, "layers": layers, "prompts": P, "batch_per_prompt": batch, "seq": seq,
-                "joint_model_tflops_per_s": round(flops / row["joint_step_s"] / 1e12, 2),
-                "joint_mfu": round(flops / row["joint_step_s"] / (peak * 1e12), 4) if peak else None})
+    row.update(
+        {
+            "device": name,
+            "layers": layers,
+            "prompts": P,
+            "batch_per_prompt": batch,
+            "seq": seq,
+            "joint_model_tflops_per_s": round(flops / row["joint_step_s"] / 1e12, 2),
+            "joint_mfu": round(flops / row["joint_step_s"] / (peak * 1e12), 4) if peak else None,
+        }
+    )
     return row
 
 

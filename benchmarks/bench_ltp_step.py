@@ -15,6 +15,8 @@ import statistics
 import time
 
 import torch
+from record import ratio, save  # benchmarks/ is on sys.path when a script runs
+from shapes import SHAPES
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xlprompt.methods.ltp import TicketConfig, maskable_names, top_k_mask
@@ -22,9 +24,6 @@ from xlprompt.methods.trainable import parameter_groups
 from xlprompt.methods.training import train_step
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
 from xlprompt.runtime.settings import TrainConfig
-
-from record import ratio, save  # benchmarks/ is on sys.path when a script runs
-from shapes import SHAPES
 
 BATCH, SEQ, PROMPT, ROUNDS, STEPS = 32, 48, 16, 5, 6
 
@@ -54,9 +53,12 @@ def measure(shape: dict) -> dict:
     base = XLMRobertaForMaskedLM(config)
     generator = torch.Generator().manual_seed(0)
     masks = random_ticket(base, 0.2, generator)
-    batch = {"input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
-             "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
-             "mask_index": torch.full((BATCH,), SEQ - 2), "labels": torch.randint(6, (BATCH,), generator=generator)}
+    batch = {
+        "input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
+        "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
+        "mask_index": torch.full((BATCH,), SEQ - 2),
+        "labels": torch.randint(6, (BATCH,), generator=generator),
+    }
     runs = {m: setup(base, m, masks) for m in ("full_ft", "ltp")}
     times = {m: [] for m in runs}
     for model, optimizer in runs.values():
@@ -68,15 +70,24 @@ def measure(shape: dict) -> dict:
                 train_step(model, optimizer, batch)
             times[method].append((time.perf_counter() - start) / STEPS)
     full, ltp = statistics.median(times["full_ft"]), statistics.median(times["ltp"])
-    return {"full_ft_step_s": round(full, 5), "ltp_step_s": round(ltp, 5), **ratio(ltp / full, "<= 1.15"), "batch": BATCH, "seq": SEQ, "prompt": PROMPT,
-            "threads": torch.get_num_threads()}
+    return {
+        "full_ft_step_s": round(full, 5),
+        "ltp_step_s": round(ltp, 5),
+        **ratio(ltp / full, "<= 1.15"),
+        "batch": BATCH,
+        "seq": SEQ,
+        "prompt": PROMPT,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
     rows = {name: measure(shape) for name, shape in SHAPES.items()}
     print(f"{'model':<45} {'full_ft s/step':>15} {'ltp s/step':>11} {'ratio':>6}  target  met")
     for name, r in rows.items():
-        print(f"{name:<45} {r['full_ft_step_s']:>15.4f} {r['ltp_step_s']:>11.4f} {r['ratio']:>6.3f}  <=1.15  {r['met']}")
+        print(
+            f"{name:<45} {r['full_ft_step_s']:>15.4f} {r['ltp_step_s']:>11.4f} {r['ratio']:>6.3f}  <=1.15  {r['met']}"
+        )
     save("ltp_step_vs_full_ft_step", rows)
 
 

@@ -23,7 +23,6 @@ import sys
 import time
 
 import torch
-
 from record import save  # benchmarks/ is on sys.path when a script runs
 from shapes import SHAPES, prompted_for
 
@@ -61,9 +60,12 @@ def measure_one(method: str, shape_name: str) -> dict:
     optimizer = torch.optim.AdamW(parameter_groups(model, cfg, masks))
     model.train(cfg.trains_backbone)
     generator = torch.Generator().manual_seed(0)
-    batch = {"input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
-             "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
-             "mask_index": torch.full((BATCH,), SEQ - 2), "labels": torch.randint(6, (BATCH,), generator=generator)}
+    batch = {
+        "input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
+        "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
+        "mask_index": torch.full((BATCH,), SEQ - 2),
+        "labels": torch.randint(6, (BATCH,), generator=generator),
+    }
     before = resident_mb()
     train_step(model, optimizer, batch)  # warm-up: allocator, optimizer state
     start = time.perf_counter()
@@ -76,8 +78,9 @@ def measure_one(method: str, shape_name: str) -> dict:
 
 
 def child(method: str, shape_name: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", method, shape_name], check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", method, shape_name], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -96,22 +99,28 @@ def main() -> None:
                 runs[method].append(child(method, shape_name))
         table = {}
         for method, measured in runs.items():
-            table[method] = {"step_s": round(statistics.median(r["step_s"] for r in measured), 5),
-                             "training_mb": round(statistics.median(r["training_mb"] for r in measured), 1),
-                             "peak_mb": round(statistics.median(r["peak_mb"] for r in measured), 1),
-                             "trainable_parameters": measured[0]["trainable_parameters"]}
-        for method, row in table.items():
+            table[method] = {
+                "step_s": round(statistics.median(r["step_s"] for r in measured), 5),
+                "training_mb": round(statistics.median(r["training_mb"] for r in measured), 1),
+                "peak_mb": round(statistics.median(r["peak_mb"] for r in measured), 1),
+                "trainable_parameters": measured[0]["trainable_parameters"],
+            }
+        for row in table.values():
             for base in ("spt", "full_ft"):
                 row[f"step_vs_{base}"] = round(row["step_s"] / table[base]["step_s"], 3)
                 row[f"memory_vs_{base}"] = round(row["training_mb"] / table[base]["training_mb"], 3)
         rows[shape_name] = {**table, "batch": BATCH, "seq": SEQ, "prompt": PROMPT, "threads": 2, "rounds": ROUNDS}
         print(shape_name)
-        print(f"  {'method':<12} {'trainable':>11} {'s/step':>8} {'vs spt':>7} {'vs full_ft':>10} "
-              f"{'train MB':>9} {'vs spt':>7} {'vs full_ft':>10}")
+        print(
+            f"  {'method':<12} {'trainable':>11} {'s/step':>8} {'vs spt':>7} {'vs full_ft':>10} "
+            f"{'train MB':>9} {'vs spt':>7} {'vs full_ft':>10}"
+        )
         for method, r in table.items():
-            print(f"  {method:<12} {r['trainable_parameters']:>11,} {r['step_s']:>8.4f} {r['step_vs_spt']:>7.2f} "
-                  f"{r['step_vs_full_ft']:>10.2f} {r['training_mb']:>9.1f} {r['memory_vs_spt']:>7.2f} "
-                  f"{r['memory_vs_full_ft']:>10.2f}")
+            print(
+                f"  {method:<12} {r['trainable_parameters']:>11,} {r['step_s']:>8.4f} {r['step_vs_spt']:>7.2f} "
+                f"{r['step_vs_full_ft']:>10.2f} {r['training_mb']:>9.1f} {r['memory_vs_spt']:>7.2f} "
+                f"{r['memory_vs_full_ft']:>10.2f}"
+            )
     save("methods_step_and_memory", rows)
 
 

@@ -15,17 +15,34 @@ import statistics
 import time
 
 import torch
+from record import ratio, save  # benchmarks/ is on sys.path when a script runs
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xlprompt.models.mlm import masked_positions_loss
 
-from record import ratio, save  # benchmarks/ is on sys.path when a script runs
-
 SHAPES = {
-    "tiny (demo: 3 x 128, vocab 768)": (dict(num_hidden_layers=3, hidden_size=128, num_attention_heads=4,
-                                             intermediate_size=512, vocab_size=768), 128, 40),
-    "xlm-r-base shape (2 x 768, vocab 250,002)": (dict(num_hidden_layers=2, hidden_size=768, num_attention_heads=12,
-                                                       intermediate_size=3072, vocab_size=250_002), 8, 64),
+    "tiny (demo: 3 x 128, vocab 768)": (
+        {
+            "num_hidden_layers": 3,
+            "hidden_size": 128,
+            "num_attention_heads": 4,
+            "intermediate_size": 512,
+            "vocab_size": 768,
+        },
+        128,
+        40,
+    ),
+    "xlm-r-base shape (2 x 768, vocab 250,002)": (
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 768,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "vocab_size": 250_002,
+        },
+        8,
+        64,
+    ),
 }
 ROUNDS, STEPS = 3, 2
 
@@ -46,14 +63,16 @@ def measure(shape: dict, batch: int, seq: int) -> dict:
     attention = torch.ones(batch, seq, dtype=torch.long)
     chosen = torch.rand(batch, seq, generator=generator) < 0.15  # BERT's 15% of positions
     inputs = targets.masked_fill(chosen, 4)
-    losses = {"full": lambda: step_full(model, inputs, attention, targets, chosen),
-              "masked_only": lambda: masked_positions_loss(model, inputs, attention, targets, chosen)}
+    losses = {
+        "full": lambda: step_full(model, inputs, attention, targets, chosen),
+        "masked_only": lambda: masked_positions_loss(model, inputs, attention, targets, chosen),
+    }
     model.eval()  # without dropout, the two must compute the same loss
     with torch.no_grad():
         torch.testing.assert_close(losses["full"](), losses["masked_only"]())
     model.train()
     times = {name: [] for name in losses}
-    for name, loss_fn in losses.items():  # warm-up: allocator, optimizer state
+    for loss_fn in losses.values():  # warm-up: allocator, optimizer state
         optimizer.zero_grad(set_to_none=True)
         loss_fn().backward()
         optimizer.step()
@@ -67,17 +86,24 @@ def measure(shape: dict, batch: int, seq: int) -> dict:
             times[name].append((time.perf_counter() - start) / STEPS)
     full, masked = statistics.median(times["full"]), statistics.median(times["masked_only"])
     tokens = batch * seq
-    return {"full_head_tokens_per_s": round(tokens / full, 1), "masked_only_tokens_per_s": round(tokens / masked, 1),
-            **ratio(full / masked, ">= 2"), "batch": batch, "seq": seq,
-            "threads": torch.get_num_threads()}
+    return {
+        "full_head_tokens_per_s": round(tokens / full, 1),
+        "masked_only_tokens_per_s": round(tokens / masked, 1),
+        **ratio(full / masked, ">= 2"),
+        "batch": batch,
+        "seq": seq,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
     rows = {name: measure(*spec) for name, spec in SHAPES.items()}
     print(f"{'model':<45} {'full head tok/s':>16} {'masked only tok/s':>18} {'ratio':>6}  target  met")
     for name, r in rows.items():
-        print(f"{name:<45} {r['full_head_tokens_per_s']:>16.1f} {r['masked_only_tokens_per_s']:>18.1f} "
-              f"{r['ratio']:>6.2f}  >= 2    {r['met']}")
+        print(
+            f"{name:<45} {r['full_head_tokens_per_s']:>16.1f} {r['masked_only_tokens_per_s']:>18.1f} "
+            f"{r['ratio']:>6.2f}  >= 2    {r['met']}"
+        )
     save("mlm_masked_only_vs_full_head", rows)
 
 

@@ -56,15 +56,19 @@ def one(kind: str, shape_name: str) -> dict:
     config._attn_implementation = "eager"
     backbone = XLMRobertaForMaskedLM(config)
     generator = torch.Generator().manual_seed(0)
-    batch = {"input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
-             "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
-             "mask_index": torch.full((BATCH,), SEQ - 2), "labels": torch.randint(6, (BATCH,), generator=generator)}
+    batch = {
+        "input_ids": torch.randint(5, shape["vocab_size"], (BATCH, SEQ), generator=generator),
+        "attention_mask": torch.ones(BATCH, SEQ, dtype=torch.long),
+        "mask_index": torch.full((BATCH,), SEQ - 2),
+        "labels": torch.randint(6, (BATCH,), generator=generator),
+    }
     verbalizer = torch.arange(6)
     if kind == "peft":
         from peft import PromptTuningConfig, TaskType, get_peft_model
 
-        model = get_peft_model(backbone, PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION,
-                                                            num_virtual_tokens=PROMPT))
+        model = get_peft_model(
+            backbone, PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=PROMPT)
+        )
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.3)
 
         def step() -> None:
@@ -80,6 +84,7 @@ def one(kind: str, shape_name: str) -> dict:
 
         def step() -> None:
             train_step(model, optimizer, batch)
+
     # Both frozen setups run the backbone in eval mode (no dropout), as xlprompt's spt does.
     model.train(kind == "full_ft")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter
@@ -89,13 +94,17 @@ def one(kind: str, shape_name: str) -> dict:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return {"step_s": statistics.median(times[1:]), "memory_mb": (rss_kb("VmHWM") - before) / 1024,
-            "threads": torch.get_num_threads()}
+    return {
+        "step_s": statistics.median(times[1:]),
+        "memory_mb": (rss_kb("VmHWM") - before) / 1024,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run(kind: str, shape_name: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", kind, shape_name], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", kind, shape_name], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -112,11 +121,17 @@ def measure(shape_name: str) -> dict:
         "spt_vs_peft_time": (step["spt"] / step["peft"], 1.0),
         "spt_vs_peft_memory": (memory["spt"] / memory["peft"], 1.0),
     }
-    return {"step_s": {k: round(v, 5) for k, v in step.items()},
-            "training_memory_mb": {k: round(v, 1) for k, v in memory.items()},
-            "ratios": {name: ratio(value, f"<= {limit}") for name, (value, limit) in ratios.items()},
-            "batch": BATCH, "seq": SEQ, "prompt": PROMPT, "rounds": ROUNDS, "steps": STEPS,
-            "threads": rounds["spt"][0]["threads"]}
+    return {
+        "step_s": {k: round(v, 5) for k, v in step.items()},
+        "training_memory_mb": {k: round(v, 1) for k, v in memory.items()},
+        "ratios": {name: ratio(value, f"<= {limit}") for name, (value, limit) in ratios.items()},
+        "batch": BATCH,
+        "seq": SEQ,
+        "prompt": PROMPT,
+        "rounds": ROUNDS,
+        "steps": STEPS,
+        "threads": rounds["spt"][0]["threads"],
+    }
 
 
 def main() -> None:

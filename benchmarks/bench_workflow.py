@@ -38,11 +38,27 @@ TOKENISING = re.compile(r"time in tokenising: ([0-9.]+) s")
 
 
 def snakemake(workdir: Path, config: Path, cores: int) -> tuple[float, str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0"}
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--workflow-profile", str(REPO / "workflow" / "profiles" / "default"), "--cores", str(cores),
-               "--configfile", str(config)]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "XLPROMPT_PROGRESS": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--workflow-profile",
+        str(REPO / "workflow" / "profiles" / "default"),
+        "--cores",
+        str(cores),
+        "--configfile",
+        str(config),
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
@@ -61,11 +77,21 @@ def per_rule_table(runs: Path) -> pd.DataFrame:
     rows = []
     for tsv in sorted(runs.rglob("*.tsv")):
         bench = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": rule_of(tsv, runs), "s": float(bench["s"].iloc[0]),
-                     "max_rss_mb": pd.to_numeric(bench["max_rss"], errors="coerce").iloc[0]})
+        rows.append(
+            {
+                "rule": rule_of(tsv, runs),
+                "s": float(bench["s"].iloc[0]),
+                "max_rss_mb": pd.to_numeric(bench["max_rss"], errors="coerce").iloc[0],
+            }
+        )
     jobs = pd.DataFrame(rows)
-    table = jobs.groupby("rule").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"), max_s=("s", "max"),
-                                     max_rss_mb=("max_rss_mb", "max"))
+    table = jobs.groupby("rule").agg(
+        jobs=("s", "size"),
+        total_s=("s", "sum"),
+        mean_s=("s", "mean"),
+        max_s=("s", "max"),
+        max_rss_mb=("max_rss_mb", "max"),
+    )
     return table.sort_values("total_s", ascending=False).round(2)
 
 
@@ -85,10 +111,15 @@ def measure(config: Path, cores: int) -> dict:
     training = float(table.loc[table.index.isin(TRAINING_RULES), "total_s"].sum())
     return {
         "config": str(config.relative_to(REPO)) if config.is_relative_to(REPO) else str(config),
-        "measured_on": datetime.date.today().isoformat(), "cores": cores,
-        "wall_s": round(wall, 1), "jobs": int(table["jobs"].sum()), "job_seconds": round(float(table["total_s"].sum()), 1),
-        "noop_s": round(noop, 2), "noop": {"value": round(noop, 2), "target": "< 10 s", "met": noop < 10},
-        "tokenising_s": round(tokenising, 2), "training_jobs_s": round(training, 1),
+        "measured_on": datetime.date.today().isoformat(),
+        "cores": cores,
+        "wall_s": round(wall, 1),
+        "jobs": int(table["jobs"].sum()),
+        "job_seconds": round(float(table["total_s"].sum()), 1),
+        "noop_s": round(noop, 2),
+        "noop": {"value": round(noop, 2), "target": "< 10 s", "met": noop < 10},
+        "tokenising_s": round(tokenising, 2),
+        "training_jobs_s": round(training, 1),
         "tokenising_share_of_training": round(tokenising / training, 5),
         "per_rule": table.reset_index().to_dict("records"),
     }
@@ -101,11 +132,15 @@ def main() -> None:
     args = parser.parse_args()
     config = args.config.resolve()
     rows = measure(config, args.cores)
-    print(f"{rows['config']}: {rows['jobs']} jobs in {rows['wall_s']:.1f} s wall on {rows['cores']} cores "
-          f"({rows['job_seconds']:.1f} job-seconds); nothing-to-do call {rows['noop_s']:.2f} s (target < 10 s: "
-          f"{rows['noop']['met']})")
-    print(f"tokenising {rows['tokenising_s']:.2f} s against {rows['training_jobs_s']:.1f} s of training jobs "
-          f"({100 * rows['tokenising_share_of_training']:.2f}%)")
+    print(
+        f"{rows['config']}: {rows['jobs']} jobs in {rows['wall_s']:.1f} s wall on {rows['cores']} cores "
+        f"({rows['job_seconds']:.1f} job-seconds); nothing-to-do call {rows['noop_s']:.2f} s (target < 10 s: "
+        f"{rows['noop']['met']})"
+    )
+    print(
+        f"tokenising {rows['tokenising_s']:.2f} s against {rows['training_jobs_s']:.1f} s of training jobs "
+        f"({100 * rows['tokenising_share_of_training']:.2f}%)"
+    )
     print(pd.DataFrame(rows["per_rule"]).to_string(index=False))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     experiment = yaml.safe_load(config.read_text())["experiment"]

@@ -12,18 +12,18 @@ from __future__ import annotations
 import time
 
 started = time.perf_counter()
-import os  # noqa: E402  (the imports are part of what is measured)
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
-from xlprompt.analysis.evaluation import TestSets, score_together  # noqa: E402
-from xlprompt.methods.artifacts import load_trained  # noqa: E402
-from xlprompt.models.backbone import load_backbone  # noqa: E402
-from xlprompt.runtime.settings import TrainConfig  # noqa: E402
+from xlprompt.analysis.evaluation import TestSets, score_together
+from xlprompt.methods.artifacts import load_trained
+from xlprompt.models.backbone import load_backbone
+from xlprompt.runtime.settings import TrainConfig
 
 imported = time.perf_counter()
 
@@ -43,9 +43,11 @@ def measure(root: Path, threads: int) -> None:
         for lang in tests.languages:
             score_together(models, tests.encoded(lang, max_length), shared[1].pad_token_id, len(tests.labels.names))
     t3 = time.perf_counter()
-    print(f"imports {imported - started:.2f} s, backbone load {t1 - t0:.2f} s, reading and tokenising the test sets "
-          f"{t2 - t1:.2f} s, scoring {len(models)} prompts {t3 - t2:.2f} s ({(t3 - t2) / len(models):.2f} s each, "
-          "under the profiler)")
+    print(
+        f"imports {imported - started:.2f} s, backbone load {t1 - t0:.2f} s, reading and tokenising the test sets "
+        f"{t2 - t1:.2f} s, scoring {len(models)} prompts {t3 - t2:.2f} s ({(t3 - t2) / len(models):.2f} s each, "
+        "under the profiler)"
+    )
     print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
 
 

@@ -31,19 +31,29 @@ def main() -> None:
     if not gpu.get("measured"):
         print(f"GPU spt throughput and MFU: not measured ({gpu.get('reason', 'run benchmarks/bench_gpu.py on a GPU')})")
     else:
-        print(f"GPU spt throughput ({gpu['device']}, {gpu['layers']} x 768, batch {gpu['batch']} x {gpu['seq']}): "
-              f"{gpu['tokens_per_s']:,.0f} tokens/s, {gpu['model_tflops_per_s']} TFLOP/s, MFU {gpu['mfu']:.1%}")
+        print(
+            f"GPU spt throughput ({gpu['device']}, {gpu['layers']} x 768, batch {gpu['batch']} x {gpu['seq']}): "
+            f"{gpu['tokens_per_s']:,.0f} tokens/s, {gpu['model_tflops_per_s']} TFLOP/s, MFU {gpu['mfu']:.1%}"
+        )
     joint = results.get("joint_training_gpu")
     if joint is None:
-        print("GPU joint training step (8 prompts) / 8 one-prompt steps: not measured (run benchmarks/bench_joint.py --gpu)")
+        print(
+            "GPU joint training step (8 prompts) / 8 one-prompt steps: not measured "
+            "(run benchmarks/bench_joint.py --gpu)"
+        )
     for shape, table in results.get("methods_step_and_memory", {}).items():  # measured, no targets
-        cells = ", ".join(f"{method} {row['step_vs_full_ft']:.2f} / {row['memory_vs_full_ft']:.2f}"
-                          for method, row in table.items() if isinstance(row, dict))
+        cells = ", ".join(
+            f"{method} {row['step_vs_full_ft']:.2f} / {row['memory_vs_full_ft']:.2f}"
+            for method, row in table.items()
+            if isinstance(row, dict)
+        )
         print(f"step time / training memory against full_ft, {shape}: {cells}")
     for name, cost in results.get("gpu_paper_configs", {}).items():
         if isinstance(cost, dict):
-            print(f"GPU cost of config/{name}.yaml ({results['gpu_paper_configs']['device']}): training "
-                  f"{cost['training_s'] / 60:.1f} min + evaluation {cost['evaluation_s'] / 60:.1f} min of compute")
+            print(
+                f"GPU cost of config/{name}.yaml ({results['gpu_paper_configs']['device']}): training "
+                f"{cost['training_s'] / 60:.1f} min + evaluation {cost['evaluation_s'] / 60:.1f} min of compute"
+            )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 
-from tiny_models import FAMILY, build_tiny  # noqa: E402
+from tiny_models import FAMILY, build_tiny
 
-from xlprompt.data.contract import load_labels, write_labels  # noqa: E402
-from xlprompt.data.generated import generate_world  # noqa: E402
-from xlprompt.data.world import LanguageSpec, WorldConfig  # noqa: E402
-from xlprompt.models.families import label_word_text  # noqa: E402
-from xlprompt.models.pretrain import pretrain  # noqa: E402
-from xlprompt.runtime.settings import BackboneShape, MLMSettings  # noqa: E402
+from xlprompt.data.contract import load_labels, write_labels
+from xlprompt.data.generated import generate_world
+from xlprompt.data.world import LanguageSpec, WorldConfig
+from xlprompt.models.families import label_word_text
+from xlprompt.models.pretrain import pretrain
+from xlprompt.runtime.settings import BackboneShape, MLMSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,9 @@ TINY_WORLD = WorldConfig(
     dev_per_class=6,
     test_per_class=6,
 )
-TINY_SHAPE = BackboneShape(layers=1, hidden=32, heads=2, ffn=64, vocab_size=500, max_length=48,
-                           max_prompt_length=16, dropout=0.1)
+TINY_SHAPE = BackboneShape(
+    layers=1, hidden=32, heads=2, ffn=64, vocab_size=500, max_length=48, max_prompt_length=16, dropout=0.1
+)
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +64,34 @@ def ticket_path(world_dir, backbone_dir, tmp_path_factory) -> Path:
     from xlprompt.stages import finetune_mlm, select_ticket
 
     root = tmp_path_factory.mktemp("ltp")
-    finetune_mlm.main(["--backbone", str(backbone_dir), "--text", str(world_dir / "corpus" / "en.txt"),
-                       "--out", str(root / "mlm"), "--steps", "4", "--batch-size", "8", "--lr", "1e-3"])
-    select_ticket.main(["--backbone", str(backbone_dir), "--finetuned", str(root / "mlm"),
-                        "--out", str(root / "ticket"), "--sparsity", "0.2"])
+    finetune_mlm.main(
+        [
+            "--backbone",
+            str(backbone_dir),
+            "--text",
+            str(world_dir / "corpus" / "en.txt"),
+            "--out",
+            str(root / "mlm"),
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+        ]
+    )
+    select_ticket.main(
+        [
+            "--backbone",
+            str(backbone_dir),
+            "--finetuned",
+            str(root / "mlm"),
+            "--out",
+            str(root / "ticket"),
+            "--sparsity",
+            "0.2",
+        ]
+    )
     return root / "ticket" / "mask.safetensors"
 
 
@@ -90,8 +115,11 @@ def single_token_words(tokenizer, world_dir: Path, family: str, n: int) -> list[
     words of the vocabulary: label words a masked LM can use (as a user picks them for XLM-R)."""
     counts = Counter((world_dir / "corpus" / "en.txt").read_text(encoding="utf-8").split())
     candidates = [w for w, _ in counts.most_common()] + [tokenizer.decode([i]).strip() for i in range(len(tokenizer))]
-    words = [w for w in dict.fromkeys(candidates) if w.isalpha()
-             and len(tokenizer(label_word_text(w, family), add_special_tokens=False)["input_ids"]) == 1]
+    words = [
+        w
+        for w in dict.fromkeys(candidates)
+        if w.isalpha() and len(tokenizer(label_word_text(w, family), add_special_tokens=False)["input_ids"]) == 1
+    ]
     assert len(words) >= n, f"only {words} are single tokens"
     return words[:n]
 
@@ -100,7 +128,7 @@ def with_label_words(data_dir: Path, out: Path, words: list[str]) -> Path:
     """A copy of a data set whose label words (every family) are ``words``."""
     shutil.copytree(data_dir, out)
     labels = load_labels(out)
-    write_labels(out, type(labels)(labels.task, labels.names, {family: words for family in labels.verbalizers}))
+    write_labels(out, type(labels)(labels.task, labels.names, dict.fromkeys(labels.verbalizers, words)))
     return out
 
 

@@ -13,11 +13,17 @@ import pyarrow.parquet as pq
 
 from xlprompt.data.hub import HUB_DATASETS
 
-NLI_FEATURES = {"premise": {"dtype": "string", "_type": "Value"}, "hypothesis": {"dtype": "string", "_type": "Value"},
-                "label": {"names": ["entailment", "neutral", "contradiction"], "_type": "ClassLabel"}}
-PAWSX_FEATURES = {"id": {"dtype": "int32", "_type": "Value"}, "sentence1": {"dtype": "string", "_type": "Value"},
-                  "sentence2": {"dtype": "string", "_type": "Value"},
-                  "label": {"names": ["0", "1"], "_type": "ClassLabel"}}
+NLI_FEATURES = {
+    "premise": {"dtype": "string", "_type": "Value"},
+    "hypothesis": {"dtype": "string", "_type": "Value"},
+    "label": {"names": ["entailment", "neutral", "contradiction"], "_type": "ClassLabel"},
+}
+PAWSX_FEATURES = {
+    "id": {"dtype": "int32", "_type": "Value"},
+    "sentence1": {"dtype": "string", "_type": "Value"},
+    "sentence2": {"dtype": "string", "_type": "Value"},
+    "label": {"names": ["0", "1"], "_type": "ClassLabel"},
+}
 
 
 def write_hub_parquet(path: Path, columns: dict[str, pa.Array], features: dict) -> None:
@@ -30,34 +36,43 @@ def write_hub_parquet(path: Path, columns: dict[str, pa.Array], features: dict) 
 
 def nli_file(path: Path, rows: int, offset: int = 0, labels: list[int] | None = None) -> list[int]:
     labels = labels if labels is not None else [(offset + i) % 3 for i in range(rows)]
-    write_hub_parquet(path, {
-        "premise": pa.array([f"premise {offset + i}, with a comma" for i in range(rows)], pa.string()),
-        "hypothesis": pa.array([f"hypothesis {offset + i}" for i in range(rows)], pa.string()),
-        "label": pa.array(labels, pa.int64()),
-    }, NLI_FEATURES)
+    write_hub_parquet(
+        path,
+        {
+            "premise": pa.array([f"premise {offset + i}, with a comma" for i in range(rows)], pa.string()),
+            "hypothesis": pa.array([f"hypothesis {offset + i}" for i in range(rows)], pa.string()),
+            "label": pa.array(labels, pa.int64()),
+        },
+        NLI_FEATURES,
+    )
     return labels
 
 
 def pawsx_file(path: Path, rows: int, labels: list[int]) -> None:
-    write_hub_parquet(path, {
-        "id": pa.array(range(1, rows + 1), pa.int32()),
-        "sentence1": pa.array([f"s1 {i}" for i in range(rows)], pa.string()),
-        "sentence2": pa.array([f"s2 {i}" for i in range(rows)], pa.string()),
-        "label": pa.array(labels, pa.int64()),
-    }, PAWSX_FEATURES)
+    write_hub_parquet(
+        path,
+        {
+            "id": pa.array(range(1, rows + 1), pa.int32()),
+            "sentence1": pa.array([f"s1 {i}" for i in range(rows)], pa.string()),
+            "sentence2": pa.array([f"s2 {i}" for i in range(rows)], pa.string()),
+            "label": pa.array(labels, pa.int64()),
+        },
+        PAWSX_FEATURES,
+    )
 
 
 def sib_file(path: Path, categories: list[str], start_id: int = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["index_id\tcategory\ttext"]
-    lines += [f"{start_id + i}\t{cat}\tA \"quoted\" sentence about {cat}, number {i}." for i, cat in enumerate(categories)]
+    lines += [
+        f'{start_id + i}\t{cat}\tA "quoted" sentence about {cat}, number {i}.' for i, cat in enumerate(categories)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def snapshot_folder(cache: Path, name: str) -> Path:
     dataset = HUB_DATASETS[name]
     return cache / f"datasets--{dataset.repo_id.replace('/', '--')}" / "snapshots" / dataset.revision
-
 
 
 def model_snapshot(cache: Path, repo_id: str, commit: str, source: Path, ref: str | None = None) -> Path:
@@ -74,8 +89,38 @@ def model_snapshot(cache: Path, repo_id: str, commit: str, source: Path, ref: st
     return folder
 
 
-WORDS = ("the cat dog bird sees finds likes big small red old new house tree river town near far "
-         "a man woman child runs walks sleeps eats green blue happy sad").split()
+WORDS = [
+    "the",
+    "cat",
+    "dog",
+    "bird",
+    "sees",
+    "finds",
+    "likes",
+    "big",
+    "small",
+    "red",
+    "old",
+    "new",
+    "house",
+    "tree",
+    "river",
+    "town",
+    "near",
+    "far",
+    "a",
+    "man",
+    "woman",
+    "child",
+    "runs",
+    "walks",
+    "sleeps",
+    "eats",
+    "green",
+    "blue",
+    "happy",
+    "sad",
+]
 
 
 def sentences(rng: random.Random, n: int) -> list[str]:
@@ -85,11 +130,15 @@ def sentences(rng: random.Random, n: int) -> list[str]:
 def nli_sentence_file(path: Path, rows: int, seed: int) -> None:
     """An NLI file in the Hub schema whose texts a tiny tokenizer trained on WORDS can read."""
     rng = random.Random(seed)
-    write_hub_parquet(path, {
-        "premise": pa.array(sentences(rng, rows), pa.string()),
-        "hypothesis": pa.array(sentences(rng, rows), pa.string()),
-        "label": pa.array([i % 3 for i in range(rows)], pa.int64()),
-    }, NLI_FEATURES)
+    write_hub_parquet(
+        path,
+        {
+            "premise": pa.array(sentences(rng, rows), pa.string()),
+            "hypothesis": pa.array(sentences(rng, rows), pa.string()),
+            "label": pa.array([i % 3 for i in range(rows)], pa.int64()),
+        },
+        NLI_FEATURES,
+    )
 
 
 def sib_sentence_file(path: Path, rows: int, seed: int) -> None:

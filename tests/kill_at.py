@@ -35,7 +35,9 @@ def kill_on_call(n: int, before=None):
                     before(real, *args, **kwargs)
                 die()
             return real(*args, **kwargs)
+
         return wrapper
+
     return wrap
 
 
@@ -58,8 +60,9 @@ def main() -> None:
 
         real = artifacts.save_file
         wrapped = kill_on_call(1, write_half)(real)
-        artifacts.save_file = lambda tensors, path, *a, **k: (wrapped if Path(path).name == "prompt.safetensors" else real)(
-            tensors, path, *a, **k)
+        artifacts.save_file = lambda tensors, path, *a, **k: (
+            wrapped if Path(path).name == "prompt.safetensors" else real
+        )(tensors, path, *a, **k)
     else:
         raise SystemExit(f"unknown point {point!r}")
     from xlprompt.__main__ import main as xlprompt_main

@@ -25,8 +25,9 @@ def running_cluster(state: Path) -> Iterator[dict[str, str]]:
     block, a failed assertion, a start that failed half-way.
     """
     try:
-        started = subprocess.run([str(SCRIPTS / "start-cluster"), str(state)], capture_output=True, text=True,
-                                 timeout=120)
+        started = subprocess.run(
+            [str(SCRIPTS / "start-cluster"), str(state)], capture_output=True, text=True, timeout=120
+        )
         if started.returncode != 0:
             raise RuntimeError(f"start-cluster failed ({started.returncode}):\n{started.stdout}\n{started.stderr}")
         yield {"SLURM_CONF": str(state / "etc" / "slurm.conf")}
@@ -38,8 +39,9 @@ def job_records(job_ids: list[str], env: dict[str, str]) -> dict[str, dict[str, 
     """``scontrol show job`` of each job, as {job id: {field: value}} (one job per line with -o)."""
     records = {}
     for job_id in job_ids:
-        line = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, env=env,
-                              check=True).stdout
+        line = subprocess.run(
+            ["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, env=env, check=True
+        ).stdout
         fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
         records[job_id] = fields
     return records

@@ -20,6 +20,7 @@ def smoke() -> dict:
 
 def mutate(path: str, value):
     """Set (or with value=KeyError, delete) a dotted key path in a copy of the smoke config."""
+
     def apply(cfg):
         *parents, last = path.split(".")
         node = cfg
@@ -30,95 +31,227 @@ def mutate(path: str, value):
         else:
             node[int(last) if last.isdigit() else last] = value
         return cfg
+
     return apply
 
 
 def combine(*changes):
     """Several changes, applied in order."""
+
     def apply(cfg):
         for change in changes:
             cfg = change(cfg)
         return cfg
+
     return apply
 
 
 BAD = [
-    ("unknown-top-key", mutate("learning_rate", 0.1), r"\(top level\): unknown key\(s\) \['learning_rate'\]; allowed: \[.*'training'"),
-    ("misspelt-nested-key", mutate("training.step", 10), r"training: unknown key\(s\) \['step'\]; allowed: \[.*'steps'"),
+    (
+        "unknown-top-key",
+        mutate("learning_rate", 0.1),
+        r"\(top level\): unknown key\(s\) \['learning_rate'\]; allowed: \[.*'training'",
+    ),
+    (
+        "misspelt-nested-key",
+        mutate("training.step", 10),
+        r"training: unknown key\(s\) \['step'\]; allowed: \[.*'steps'",
+    ),
     ("wrong-type", mutate("training.steps", "many"), r"training.steps: 'many' is not of type integer"),
     ("empty-seed-list", mutate("seeds", []), r"seeds: needs at least 1 item"),
     ("empty-task-list", mutate("tasks", []), r"tasks: needs at least 1 item"),
     ("empty-method-list", mutate("methods", []), r"methods: needs at least 1 item"),
     ("empty-prompt-lengths", mutate("prompt.lengths", []), r"prompt.lengths: needs at least 1 item"),
     ("seeds-not-a-list", mutate("seeds", 0), r"seeds: 0 is not of type array"),
-    ("unknown-method", mutate("methods", ["spt", "lorra"]), r"methods: unknown method 'lorra'; allowed: \['spt', 'full_ft', 'ltp'"),
+    (
+        "unknown-method",
+        mutate("methods", ["spt", "lorra"]),
+        r"methods: unknown method 'lorra'; allowed: \['spt', 'full_ft', 'ltp'",
+    ),
     ("ltp-ticket-undefined", mutate("methods", ["ltp-p05"]), r"methods: 'ltp-p05' needs a ticket 'p05' in ltp.tickets"),
-    ("sparsity-above-one", mutate("ltp", {"tickets": {"default": {"sparsity": 1.5}}}), r"ltp.tickets.default.sparsity: 1.5 must be <= 1"),
-    ("sparsity-zero", mutate("ltp", {"tickets": {"default": {"sparsity": 0}}}), r"ltp.tickets.default.sparsity: 0 must be > 0"),
-    ("ticket-layer-out-of-range", mutate("ltp", {"tickets": {"default": {"first_layer": 5}}}), r"ltp.tickets.default: layer range 5..-1 outside the backbone's 1 layers"),
-    ("unknown-task", mutate("tasks", ["topic", "qa"]), r"tasks: unknown task 'qa'; allowed \(world.tasks\): \['topic', 'nli', 'paraphrase', 'domain', 'rte'\]"),
-    ("unknown-word-order", mutate("world.languages.1.word_order", "vso"), r"world.languages\[1\].word_order: 'vso' is not allowed"),
-    ("unknown-eval-language", mutate("evaluation", {"languages": ["en", "de"]}), r"evaluation.languages: unknown language 'de'; allowed: \['en', 'rev', 'far'\]"),
-    ("unknown-train-language", mutate("training.train_language", "xx"), r"training.train_language: unknown language 'xx'"),
+    (
+        "sparsity-above-one",
+        mutate("ltp", {"tickets": {"default": {"sparsity": 1.5}}}),
+        r"ltp.tickets.default.sparsity: 1.5 must be <= 1",
+    ),
+    (
+        "sparsity-zero",
+        mutate("ltp", {"tickets": {"default": {"sparsity": 0}}}),
+        r"ltp.tickets.default.sparsity: 0 must be > 0",
+    ),
+    (
+        "ticket-layer-out-of-range",
+        mutate("ltp", {"tickets": {"default": {"first_layer": 5}}}),
+        r"ltp.tickets.default: layer range 5..-1 outside the backbone's 1 layers",
+    ),
+    (
+        "unknown-task",
+        mutate("tasks", ["topic", "qa"]),
+        r"tasks: unknown task 'qa'; allowed \(world.tasks\): \['topic', 'nli', 'paraphrase', 'domain', 'rte'\]",
+    ),
+    (
+        "unknown-word-order",
+        mutate("world.languages.1.word_order", "vso"),
+        r"world.languages\[1\].word_order: 'vso' is not allowed",
+    ),
+    (
+        "unknown-eval-language",
+        mutate("evaluation", {"languages": ["en", "de"]}),
+        r"evaluation.languages: unknown language 'de'; allowed: \['en', 'rev', 'far'\]",
+    ),
+    (
+        "unknown-train-language",
+        mutate("training.train_language", "xx"),
+        r"training.train_language: unknown language 'xx'",
+    ),
     ("missing-english", mutate("world.languages", [{"code": "rev"}]), r"'en' \(the base language\) is required"),
     ("duplicate-seeds", mutate("seeds", [0, 0]), r"seeds: duplicated values in \[0, 0\]"),
-    ("prompt-too-long", mutate("prompt.lengths", [100]), r"prompt.lengths: \[100\] longer than backbone.max_prompt_length \(64\)"),
+    (
+        "prompt-too-long",
+        mutate("prompt.lengths", [100]),
+        r"prompt.lengths: \[100\] longer than backbone.max_prompt_length \(64\)",
+    ),
     ("shared-vocab-above-one", mutate("world.languages.1.shared_vocab", 1.5), r"shared_vocab: 1.5 must be <= 1"),
     ("missing-required", mutate("world.name", KeyError), r"world: 'name' is a required property"),
     ("bad-experiment-name", mutate("experiment", "my run"), r"experiment: 'my run' must match"),
-    ("spot-source-named-like-a-baseline", mutate("spot.sources.random", {"tasks": ["nli"]}),
-     r"spot.sources.random: 'random' is the name of an init \(random, label_words, projector, projector_zero_shot\)"),
-    ("spot-unknown-target", mutate("spot.targets", ["domain", "sentiment"]), r"spot.targets: unknown task 'sentiment'; allowed \(world.tasks\)"),
-    ("spot-target-not-in-world", mutate("world.tasks", ["topic", "nli", "paraphrase", "rte"]),
-     r"spot.sources|spot.targets: unknown task 'domain'"),
-    ("spot-source-unknown-language", mutate("spot.sources.topic_rev.language", "xx"),
-     r"spot.sources.topic_rev.language: unknown language 'xx'; allowed: \['en', 'rev', 'far'\]"),
-    ("spot-embedding-after-training", mutate("spot.embedding_step", 50),
-     r"spot.embedding_step: 50 is after the end of training \(source prompts train 20 steps, target prompts 10\)"),
-    ("spot-label-map-incomplete", mutate("spot.zero_shot.topic.domain", {"sports": "politics"}),
-     r"spot.zero_shot.topic.domain: the map must give every label of topic exactly once"),
-    ("spot-label-map-unknown-target-label", mutate("spot.zero_shot.nli.rte.neutral", "maybe"),
-     r"spot.zero_shot.nli.rte: unknown rte label\(s\) \['maybe'\]; allowed: \['entailment', 'not_entailment'\]"),
-    ("cross-model-unknown-source", mutate("spot.cross_model.source", "nli"),
-     r"spot.cross_model.source: 'nli' is not a source; allowed \(spot.sources\): \['mix', 'topic', 'topic_rev'\]"),
-    ("cross-model-same-backbone", mutate("spot.cross_model.backbone.name", "tiny-xlmr-smoke"),
-     r"spot.cross_model.backbone.name: must differ from backbone.name"),
-    ("domain-needs-three-topics", mutate("world.n_topics", 2), r"world.n_topics: task domain \(pairs of topics\) needs at least 3"),
+    (
+        "spot-source-named-like-a-baseline",
+        mutate("spot.sources.random", {"tasks": ["nli"]}),
+        r"spot.sources.random: 'random' is the name of an init \(random, label_words, projector, projector_zero_shot\)",
+    ),
+    (
+        "spot-unknown-target",
+        mutate("spot.targets", ["domain", "sentiment"]),
+        r"spot.targets: unknown task 'sentiment'; allowed \(world.tasks\)",
+    ),
+    (
+        "spot-target-not-in-world",
+        mutate("world.tasks", ["topic", "nli", "paraphrase", "rte"]),
+        r"spot.sources|spot.targets: unknown task 'domain'",
+    ),
+    (
+        "spot-source-unknown-language",
+        mutate("spot.sources.topic_rev.language", "xx"),
+        r"spot.sources.topic_rev.language: unknown language 'xx'; allowed: \['en', 'rev', 'far'\]",
+    ),
+    (
+        "spot-embedding-after-training",
+        mutate("spot.embedding_step", 50),
+        r"spot.embedding_step: 50 is after the end of training \(source prompts train 20 steps, target prompts 10\)",
+    ),
+    (
+        "spot-label-map-incomplete",
+        mutate("spot.zero_shot.topic.domain", {"sports": "politics"}),
+        r"spot.zero_shot.topic.domain: the map must give every label of topic exactly once",
+    ),
+    (
+        "spot-label-map-unknown-target-label",
+        mutate("spot.zero_shot.nli.rte.neutral", "maybe"),
+        r"spot.zero_shot.nli.rte: unknown rte label\(s\) \['maybe'\]; allowed: \['entailment', 'not_entailment'\]",
+    ),
+    (
+        "cross-model-unknown-source",
+        mutate("spot.cross_model.source", "nli"),
+        r"spot.cross_model.source: 'nli' is not a source; allowed \(spot.sources\): \['mix', 'topic', 'topic_rev'\]",
+    ),
+    (
+        "cross-model-same-backbone",
+        mutate("spot.cross_model.backbone.name", "tiny-xlmr-smoke"),
+        r"spot.cross_model.backbone.name: must differ from backbone.name",
+    ),
+    (
+        "domain-needs-three-topics",
+        mutate("world.n_topics", 2),
+        r"world.n_topics: task domain \(pairs of topics\) needs at least 3",
+    ),
     # Limits: each of these passed the checks before and then crashed a stage or silently did less.
-    ("text-and-prompt-beyond-the-position-table", combine(mutate("backbone.max_length", 16), mutate("backbone.max_prompt_length", 4)),
-     r"training.max_length: 64 text tokens \+ a prompt of 4 \(prompt.lengths\) = 68, more than backbone's position table "
-     r"holds \(backbone.max_length 16 \+ backbone.max_prompt_length 4 = 20 positions\); allowed: max_length <= 16"),
-    ("override-max-length-beyond-the-position-table", mutate("method_overrides", {"full_ft": {"max_length": 200}}),
-     r"method_overrides.full_ft.max_length: 200 text tokens \+ a prompt of 4 .* = 204, more than backbone's position table holds \(.* = 128 positions\)"),
-    ("cross-model-position-table", mutate("spot.cross_model.training.max_length", 200),
-     r"spot.cross_model.training.max_length: 200 text tokens \+ a prompt of 4 .* more than spot.cross_model.backbone's position table"),
-    ("width-not-divisible-by-heads", mutate("backbone.hidden", 33), r"backbone.hidden: 33 is not divisible by backbone.heads \(2\)"),
-    ("cross-model-width-not-divisible-by-heads", mutate("spot.cross_model.backbone.heads", 5),
-     r"spot.cross_model.backbone.hidden: 24 is not divisible by spot.cross_model.backbone.heads \(5\)"),
-    ("ticket-first-layer-after-last", combine(mutate("backbone.layers", 3), mutate("ltp.tickets.default", {"first_layer": 2, "last_layer": 1})),
-     r"ltp.tickets.default: first_layer 2 is after last_layer 1"),
-    ("few-shot-beyond-the-world", mutate("training.train_per_class", 50),
-     r"training.train_per_class: 50 examples per class, but the world has 20 \(world.train_per_class\)"),
-    ("spot-few-shot-beyond-the-world", mutate("spot.training.train_per_class", 21),
-     r"spot.training.train_per_class: 21 examples per class, but the world has 20"),
-    ("override-in-an-unknown-language", mutate("method_overrides", {"spt": {"train_language": "xx"}}),
-     r"method_overrides.spt.train_language: unknown language 'xx'; allowed: \['en', 'rev', 'far'\]"),
-    ("spot-targets-in-an-unknown-language", mutate("spot.training.train_language", "de"),
-     r"spot.training.train_language: unknown language 'de'"),
-    ("projector-setting-it-ignores", mutate("spot.cross_model.training.train_per_class", 4),
-     r"spot.cross_model.training: \['train_per_class'\] not settings of the projector"),
-    ("revision-of-a-generated-backbone", mutate("backbone.revision", "abc123"),
-     r"backbone.revision: 'abc123' is a Hub model's commit, but backbone has no hub:"),
+    (
+        "text-and-prompt-beyond-the-position-table",
+        combine(mutate("backbone.max_length", 16), mutate("backbone.max_prompt_length", 4)),
+        r"training.max_length: 64 text tokens \+ a prompt of 4 \(prompt.lengths\) = 68, more than "
+        r"backbone's position table "
+        r"holds \(backbone.max_length 16 \+ backbone.max_prompt_length 4 = 20 positions\); allowed: max_length <= 16",
+    ),
+    (
+        "override-max-length-beyond-the-position-table",
+        mutate("method_overrides", {"full_ft": {"max_length": 200}}),
+        r"method_overrides.full_ft.max_length: 200 text tokens \+ a prompt of 4 .* = 204, more than "
+        r"backbone's position table holds \(.* = 128 positions\)",
+    ),
+    (
+        "cross-model-position-table",
+        mutate("spot.cross_model.training.max_length", 200),
+        r"spot.cross_model.training.max_length: 200 text tokens \+ a prompt of 4 .* more than "
+        r"spot.cross_model.backbone's position table",
+    ),
+    (
+        "width-not-divisible-by-heads",
+        mutate("backbone.hidden", 33),
+        r"backbone.hidden: 33 is not divisible by backbone.heads \(2\)",
+    ),
+    (
+        "cross-model-width-not-divisible-by-heads",
+        mutate("spot.cross_model.backbone.heads", 5),
+        r"spot.cross_model.backbone.hidden: 24 is not divisible by spot.cross_model.backbone.heads \(5\)",
+    ),
+    (
+        "ticket-first-layer-after-last",
+        combine(mutate("backbone.layers", 3), mutate("ltp.tickets.default", {"first_layer": 2, "last_layer": 1})),
+        r"ltp.tickets.default: first_layer 2 is after last_layer 1",
+    ),
+    (
+        "few-shot-beyond-the-world",
+        mutate("training.train_per_class", 50),
+        r"training.train_per_class: 50 examples per class, but the world has 20 \(world.train_per_class\)",
+    ),
+    (
+        "spot-few-shot-beyond-the-world",
+        mutate("spot.training.train_per_class", 21),
+        r"spot.training.train_per_class: 21 examples per class, but the world has 20",
+    ),
+    (
+        "override-in-an-unknown-language",
+        mutate("method_overrides", {"spt": {"train_language": "xx"}}),
+        r"method_overrides.spt.train_language: unknown language 'xx'; allowed: \['en', 'rev', 'far'\]",
+    ),
+    (
+        "spot-targets-in-an-unknown-language",
+        mutate("spot.training.train_language", "de"),
+        r"spot.training.train_language: unknown language 'de'",
+    ),
+    (
+        "projector-setting-it-ignores",
+        mutate("spot.cross_model.training.train_per_class", 4),
+        r"spot.cross_model.training: \['train_per_class'\] not settings of the projector",
+    ),
+    (
+        "revision-of-a-generated-backbone",
+        mutate("backbone.revision", "abc123"),
+        r"backbone.revision: 'abc123' is a Hub model's commit, but backbone has no hub:",
+    ),
     # Protocols as named options: what they allow.
-    ("suffix-prompt-on-a-masked-lm", mutate("prompt.position", "suffix"),
-     r"prompt.position: 'suffix' needs a causal LM \(XGLM, BLOOM\); backbone family masked_lm \(xlm-roberta\)"),
-    ("suffix-variant-on-a-masked-lm", combine(mutate("variants", {"late": {"method": "spt", "position": "suffix"}}),
-                                              mutate("methods", ["spt", "late"])),
-     r"variants.late.position: 'suffix' needs a causal LM"),
-    ("unknown-selection", mutate("training.selection", "best"),
-     r"training.selection: 'best' is not allowed; allowed: \['few_shot', 'full_validation', 'last_step'\]"),
-    ("unknown-loss", mutate("method_overrides", {"spt": {"loss": "hinge"}}),
-     r"method_overrides.spt.loss: 'hinge' is not allowed; allowed: \['label_words', 'vocabulary'\]"),
+    (
+        "suffix-prompt-on-a-masked-lm",
+        mutate("prompt.position", "suffix"),
+        r"prompt.position: 'suffix' needs a causal LM \(XGLM, BLOOM\); backbone family masked_lm \(xlm-roberta\)",
+    ),
+    (
+        "suffix-variant-on-a-masked-lm",
+        combine(
+            mutate("variants", {"late": {"method": "spt", "position": "suffix"}}), mutate("methods", ["spt", "late"])
+        ),
+        r"variants.late.position: 'suffix' needs a causal LM",
+    ),
+    (
+        "unknown-selection",
+        mutate("training.selection", "best"),
+        r"training.selection: 'best' is not allowed; allowed: \['few_shot', 'full_validation', 'last_step'\]",
+    ),
+    (
+        "unknown-loss",
+        mutate("method_overrides", {"spt": {"loss": "hinge"}}),
+        r"method_overrides.spt.loss: 'hinge' is not allowed; allowed: \['label_words', 'vocabulary'\]",
+    ),
     ("no-init-tokens", mutate("prompt.vocab_top_k", 0), r"prompt.vocab_top_k: 0 must be >= 1"),
 ]
 
@@ -136,51 +269,103 @@ def add_world(cfg):
 BAD_REAL = [
     ("world-and-data", add_world, r"either world: .* or data: .*, not both"),
     ("neither-world-nor-data", mutate("data", KeyError), r"either world: .* or data: .*, not neither"),
-    ("train-on-an-evaluation-only-language", mutate("training.train_language", "aym"),
-     r"training.train_language: 'aym' has no training split \(evaluation only\); languages that can train: \['en', 'ar'"),
-    ("unknown-hub-language", mutate("data.tasks.nli.0.languages", ["en", "xx"]),
-     r"data.tasks.nli\[0\].languages: unknown language\(s\) \['xx'\] of xnli; allowed: \['ar', 'bg'"),
-    ("unknown-hub-dataset", mutate("data.tasks.nli.0.hub", "mnli"), r"data.tasks.nli\[0\].hub: 'mnli' is not allowed; allowed: \['xnli', 'americasnli', 'pawsx', 'sib200'\]"),
-    ("hub-and-local-in-one-source", mutate("data.tasks.nli.0.local", {"path": "x/{lang}/{split}.tsv", "languages": ["en"], "labels": ["a", "b"]}),
-     r"data.tasks.nli\[0\]: give either hub: \(a Hub data set\) or local: \(your files\), not both"),
-    ("data-without-a-hub-backbone", mutate("backbone.hub", KeyError), r"backbone.hub: with data: \(no generated world to pretrain on\)"),
-    ("sources-with-different-labels", mutate("data.tasks.nli.1", {"hub": "pawsx", "languages": ["ja"]}),
-     r"data.tasks.nli\[1\]: its labels \['different', 'paraphrase'\] differ from the task's other source \['entailment'"),
-    ("language-from-two-sources", mutate("data.tasks.nli.1", {"hub": "xnli", "languages": ["de"]}),
-     r"data.tasks.nli\[1\].languages: \['de'\] already come from another source"),
+    (
+        "train-on-an-evaluation-only-language",
+        mutate("training.train_language", "aym"),
+        r"training.train_language: 'aym' has no training split \(evaluation only\); languages that can "
+        r"train: \['en', 'ar'",
+    ),
+    (
+        "unknown-hub-language",
+        mutate("data.tasks.nli.0.languages", ["en", "xx"]),
+        r"data.tasks.nli\[0\].languages: unknown language\(s\) \['xx'\] of xnli; allowed: \['ar', 'bg'",
+    ),
+    (
+        "unknown-hub-dataset",
+        mutate("data.tasks.nli.0.hub", "mnli"),
+        r"data.tasks.nli\[0\].hub: 'mnli' is not allowed; allowed: \['xnli', 'americasnli', 'pawsx', 'sib200'\]",
+    ),
+    (
+        "hub-and-local-in-one-source",
+        mutate("data.tasks.nli.0.local", {"path": "x/{lang}/{split}.tsv", "languages": ["en"], "labels": ["a", "b"]}),
+        r"data.tasks.nli\[0\]: give either hub: \(a Hub data set\) or local: \(your files\), not both",
+    ),
+    (
+        "data-without-a-hub-backbone",
+        mutate("backbone.hub", KeyError),
+        r"backbone.hub: with data: \(no generated world to pretrain on\)",
+    ),
+    (
+        "sources-with-different-labels",
+        mutate("data.tasks.nli.1", {"hub": "pawsx", "languages": ["ja"]}),
+        r"data.tasks.nli\[1\]: its labels \['different', 'paraphrase'\] differ from the task's other "
+        r"source \['entailment'",
+    ),
+    (
+        "language-from-two-sources",
+        mutate("data.tasks.nli.1", {"hub": "xnli", "languages": ["de"]}),
+        r"data.tasks.nli\[1\].languages: \['de'\] already come from another source",
+    ),
     ("task-not-in-data", mutate("tasks", ["topic"]), r"tasks: unknown task 'topic'; allowed \(data.tasks\): \['nli'\]"),
-    ("ltp-text-in-an-evaluation-only-language", mutate("ltp.finetune.languages", ["quy"]),
-     r"ltp.finetune.languages: 'quy' has no training text"),
-    ("variant-named-like-a-method", mutate("variants", {"spt": {"method": "full_ft"}}),
-     r"variants.spt: 'spt' is a method's own name"),
-    ("variant-of-a-control", mutate("variants", {"frozen": {"method": "no_prompt"}}),
-     r"variants.frozen.method: 'no_prompt' cannot be varied"),
-    ("misspelt-method-override", mutate("method_overrides", {"ful_ft": {"steps": 10}}),
-     r"method_overrides.ful_ft: 'ful_ft' is neither a method"),
-    ("group-size-of-one-method", mutate("method_overrides", {"spt": {"group_size": 2}}),
-     r"method_overrides.spt.group_size: a group trains several methods together; set group_size in training"),
+    (
+        "ltp-text-in-an-evaluation-only-language",
+        mutate("ltp.finetune.languages", ["quy"]),
+        r"ltp.finetune.languages: 'quy' has no training text",
+    ),
+    (
+        "variant-named-like-a-method",
+        mutate("variants", {"spt": {"method": "full_ft"}}),
+        r"variants.spt: 'spt' is a method's own name",
+    ),
+    (
+        "variant-of-a-control",
+        mutate("variants", {"frozen": {"method": "no_prompt"}}),
+        r"variants.frozen.method: 'no_prompt' cannot be varied",
+    ),
+    (
+        "misspelt-method-override",
+        mutate("method_overrides", {"ful_ft": {"steps": 10}}),
+        r"method_overrides.ful_ft: 'ful_ft' is neither a method",
+    ),
+    (
+        "group-size-of-one-method",
+        mutate("method_overrides", {"spt": {"group_size": 2}}),
+        r"method_overrides.spt.group_size: a group trains several methods together; set group_size in training",
+    ),
     ("group-size-zero", mutate("training.group_size", 0), r"training.group_size: 0 must be >= 1"),
-    ("languages-neither-a-list-nor-all", mutate("data.tasks.nli.0.languages", "everything"),
-     r"data.tasks.nli\[0\].languages: 'everything' is not allowed; allowed: the data set's config names to fetch, "
-     r"or all \(every language it has\)"),
-    ("hub-backbone-with-a-shape", mutate("backbone.layers", 3),
-     r"backbone: \['layers'\] shape or pretrain the generated backbone, and backbone.hub \(FacebookAI/xlm-roberta-base\) "
-     r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads'\]"),
-    ("hub-ticket-first-layer-after-last", mutate("ltp.tickets", {"default": {"first_layer": 8, "last_layer": 3}}),
-     r"ltp.tickets.default: first_layer 8 is after last_layer 3"),
-    ("spot-source-in-an-evaluation-only-language",
-     mutate("spot", {"sources": {"nli_aym": {"tasks": ["nli"], "language": "aym"}}, "targets": ["nli"]}),
-     r"spot.sources.nli_aym.language: 'aym' has no training split \(evaluation only\)"),
+    (
+        "languages-neither-a-list-nor-all",
+        mutate("data.tasks.nli.0.languages", "everything"),
+        r"data.tasks.nli\[0\].languages: 'everything' is not allowed; allowed: the data set's config names to fetch, "
+        r"or all \(every language it has\)",
+    ),
+    (
+        "hub-backbone-with-a-shape",
+        mutate("backbone.layers", 3),
+        r"backbone: \['layers'\] shape or pretrain the generated backbone, and backbone.hub "
+        r"\(FacebookAI/xlm-roberta-base\) "
+        r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads'\]",
+    ),
+    (
+        "hub-ticket-first-layer-after-last",
+        mutate("ltp.tickets", {"default": {"first_layer": 8, "last_layer": 3}}),
+        r"ltp.tickets.default: first_layer 8 is after last_layer 3",
+    ),
+    (
+        "spot-source-in-an-evaluation-only-language",
+        mutate("spot", {"sources": {"nli_aym": {"tasks": ["nli"], "language": "aym"}}, "targets": ["nli"]}),
+        r"spot.sources.nli_aym.language: 'aym' has no training split \(evaluation only\)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("change", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_config_is_rejected_with_a_clear_message(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(change(copy.deepcopy(smoke())), SCHEMA)
 
 
-@pytest.mark.parametrize("change, message", [b[1:] for b in BAD_REAL], ids=[b[0] for b in BAD_REAL])
+@pytest.mark.parametrize(("change", "message"), [b[1:] for b in BAD_REAL], ids=[b[0] for b in BAD_REAL])
 def test_bad_real_path_config_is_rejected_with_a_clear_message(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(change(copy.deepcopy(paper())), SCHEMA)
@@ -217,13 +402,23 @@ def test_every_shipped_config_is_valid(name):
 RTE_ONTO_NLI = {"entailment": "entailment", "not_entailment": "contradiction"}  # 2 labels onto 3
 
 
-@pytest.mark.parametrize("mapping, message", [
-    ({**RTE_ONTO_NLI, "maybe": "neutral"}, r"spot.zero_shot.rte.nli: unknown rte label\(s\) \['maybe'\]; "
-                                           r"allowed: \['entailment', 'not_entailment'\]"),
-    ({**RTE_ONTO_NLI, "not_entailment": "unrelated"}, r"spot.zero_shot.rte.nli: unknown nli label\(s\) \['unrelated'\]; "
-                                                      r"allowed: \['entailment', 'neutral', 'contradiction'\]"),
-    ({"entailment": "entailment"}, r"spot.zero_shot.rte.nli: the map must give every label of rte exactly once"),
-], ids=["unknown-source-label", "unknown-target-label", "source-label-left-out"])
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {**RTE_ONTO_NLI, "maybe": "neutral"},
+            r"spot.zero_shot.rte.nli: unknown rte label\(s\) \['maybe'\]; "
+            r"allowed: \['entailment', 'not_entailment'\]",
+        ),
+        (
+            {**RTE_ONTO_NLI, "not_entailment": "unrelated"},
+            r"spot.zero_shot.rte.nli: unknown nli label\(s\) \['unrelated'\]; "
+            r"allowed: \['entailment', 'neutral', 'contradiction'\]",
+        ),
+        ({"entailment": "entailment"}, r"spot.zero_shot.rte.nli: the map must give every label of rte exactly once"),
+    ],
+    ids=["unknown-source-label", "unknown-target-label", "source-label-left-out"],
+)
 def test_zero_shot_label_maps_of_any_shape_and_only_known_labels(mapping, message):
     cfg = smoke()
     cfg["spot"]["zero_shot"]["rte"] = {"nli": RTE_ONTO_NLI}  # a target label (neutral) no source label reaches

@@ -32,8 +32,10 @@ def test_the_reference_names_every_key_and_every_config_file():
         assert (f"### `{path}`" if path in sections else f"| `{path}` |") in text, path
     for config in (REPO / "config").glob("*.yaml"):
         assert f"| `config/{config.name}` |" in text, config.name
-    assert "ltp.tickets.<name>.sparsity" in paths and "world.languages[].shared_vocab" in paths
-    assert "spot.cross_model.backbone.layers" in paths and f"method_overrides.{NAME}.lr" in paths
+    assert "ltp.tickets.<name>.sparsity" in paths
+    assert "world.languages[].shared_vocab" in paths
+    assert "spot.cross_model.backbone.layers" in paths
+    assert f"method_overrides.{NAME}.lr" in paths
 
 
 def test_every_key_says_what_it_does():
@@ -47,12 +49,23 @@ def test_every_key_says_what_it_does():
     assert not undescribed, undescribed
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("training.steps", TrainConfig.steps), ("training.group_size", 8), ("prompt.vocab_top_k", 5000),
-    ("backbone.layers", BackboneShape.layers), ("backbone.steps", MLMSettings.steps),
-    ("ltp.finetune.steps", 200), ("ltp.finetune.lr", 1e-4), (f"ltp.tickets.{NAME}.sparsity", TicketConfig.sparsity),
-    ("neurons.window", 3), ("neurons.mask_share", 0.2), ("spot.embedding_step", 100), ("threads", 1),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("training.steps", TrainConfig.steps),
+        ("training.group_size", 8),
+        ("prompt.vocab_top_k", 5000),
+        ("backbone.layers", BackboneShape.layers),
+        ("backbone.steps", MLMSettings.steps),
+        ("ltp.finetune.steps", 200),
+        ("ltp.finetune.lr", 1e-4),
+        (f"ltp.tickets.{NAME}.sparsity", TicketConfig.sparsity),
+        ("neurons.window", 3),
+        ("neurons.mask_share", 0.2),
+        ("spot.embedding_step", 100),
+        ("threads", 1),
+    ],
+)
 def test_defaults_are_read_from_the_library(path, expected):
     assert defaults()[path] == expected
 
@@ -60,8 +73,10 @@ def test_defaults_are_read_from_the_library(path, expected):
 def test_types_read_as_words():
     assert type_of({"type": "integer", "minimum": 1}) == "integer >= 1"
     assert type_of({"enum": ["a", "b"]}) == "one of `a`, `b`"
-    assert type_of({"anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "integer"}}]}) == \
-        "`all` or list of integer"
+    assert (
+        type_of({"anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "integer"}}]})
+        == "`all` or list of integer"
+    )
     assert type_of({"type": "number", "exclusiveMinimum": 0, "maximum": 1}) == "number > 0 <= 1"
 
 
@@ -83,8 +98,14 @@ def test_the_defaults_the_schema_states_are_the_librarys():
         if text in paths:  # "default training.train_language": that key's value
             continue
         # a section that repeats another's keys (its YAML anchor) states that one's defaults
-        twin = next((target + path.removeprefix(prefix) for prefix, target in ALIASES.items()
-                     if path.startswith(prefix) and target + path.removeprefix(prefix) in known), path)
+        twin = next(
+            (
+                target + path.removeprefix(prefix)
+                for prefix, target in ALIASES.items()
+                if path.startswith(prefix) and target + path.removeprefix(prefix) in known
+            ),
+            path,
+        )
         assert twin in known, f"{path}: the schema states default {text}, the library keeps none"
         value = known[twin]
         if isinstance(value, bool):

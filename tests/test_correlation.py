@@ -15,7 +15,8 @@ def test_coefficients_are_scipys_and_undefined_for_a_constant_side():
     assert coefficient("spearman", np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0])) == pytest.approx(0.5)
     x, y = np.array([0.1, 0.4, 0.2, 0.9]), np.array([1.0, 0.5, 0.7, 0.2])
     assert coefficient("pearson", x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
-    assert np.isnan(coefficient("pearson", x, np.ones(4))) and np.isnan(coefficient("spearman", x[:2], y[:2]))
+    assert np.isnan(coefficient("pearson", x, np.ones(4)))
+    assert np.isnan(coefficient("spearman", x[:2], y[:2]))
 
 
 def test_the_unit_permutation_test_reproduces_a_hand_computed_p_value():
@@ -55,24 +56,51 @@ def test_source_effects_fool_a_test_over_pairs_but_not_the_unit_permutation_test
 
 def test_the_unit_interval_is_degenerate_for_a_perfect_relation_and_wider_than_pairs_suggest():
     grid = np.add.outer(np.arange(4.0), np.arange(2.0))
-    assert unit_interval("spearman", grid, grid ** 3, resamples=200) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert unit_interval("spearman", grid, grid**3, resamples=200) == (pytest.approx(1.0), pytest.approx(1.0))
     rng = np.random.default_rng(1)
     grid_x = rng.normal(0, 1, (5, 1)) + rng.normal(0, 0.3, (5, 4))
     grid_y = grid_x[:, :1] * 0.5 + rng.normal(0, 1, (5, 1)) + rng.normal(0, 0.3, (5, 4))
     low, high = unit_interval("pearson", grid_x, grid_y, resamples=500)
-    pairs = stats.bootstrap((grid_x.ravel(), grid_y.ravel()), lambda a, b: stats.pearsonr(a, b).statistic,
-                            paired=True, vectorized=False, n_resamples=500, method="percentile",
-                            rng=np.random.default_rng(1)).confidence_interval
+    pairs = stats.bootstrap(
+        (grid_x.ravel(), grid_y.ravel()),
+        lambda a, b: stats.pearsonr(a, b).statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=500,
+        method="percentile",
+        rng=np.random.default_rng(1),
+    ).confidence_interval
     assert high - low > pairs.high - pairs.low
 
 
 def test_the_correlation_table_reports_units_and_p_values():
-    similarity = pd.DataFrame({"source": list("abcd"), "target": "t", "prompt_length": 4, "metric": "on",
-                               "embedding": "activations", "layers": "all", "value": [0.1, 0.2, 0.3, 0.4]})
-    transfer = pd.DataFrame({"model": "m", "source": list("abcd"), "target": "t", "prompt_length": 4, "init": "transfer",
-                             "lang": "en", "metric": "accuracy", "applicable": True, "value": 0.0,
-                             "gain": [-0.1, 0.0, 0.05, 0.2]})
+    similarity = pd.DataFrame(
+        {
+            "source": list("abcd"),
+            "target": "t",
+            "prompt_length": 4,
+            "metric": "on",
+            "embedding": "activations",
+            "layers": "all",
+            "value": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    transfer = pd.DataFrame(
+        {
+            "model": "m",
+            "source": list("abcd"),
+            "target": "t",
+            "prompt_length": 4,
+            "init": "transfer",
+            "lang": "en",
+            "metric": "accuracy",
+            "applicable": True,
+            "value": 0.0,
+            "gain": [-0.1, 0.0, 0.05, 0.2],
+        }
+    )
     row = correlation_table(similarity, transfer, "en", resamples=100).query("outcome == 'gain_en'").iloc[0]
     assert (row.pairs, row.sources, row.targets, row.spearman) == (4, 4, 1, pytest.approx(1.0))
     # 4! = 24 relabellings of the sources, only the identity reaches rho = 1: p = 2/24 (two-sided)
-    assert row.spearman_p_sources == pytest.approx(2 / 24) and np.isnan(row.spearman_p_targets)
+    assert row.spearman_p_sources == pytest.approx(2 / 24)
+    assert np.isnan(row.spearman_p_targets)

@@ -18,11 +18,12 @@ def write(tmp_path, frame):
 def test_a_good_split_round_trips(tmp_path):
     write_split(GOOD, tmp_path, "en", "train")
     frame = load_split(tmp_path, "en", "train", n_labels=2)
-    assert list(frame["label"]) == [0, 1] and frame["text_pair"].isna().all()
+    assert list(frame["label"]) == [0, 1]
+    assert frame["text_pair"].isna().all()
 
 
 @pytest.mark.parametrize(
-    "frame, message",
+    ("frame", "message"),
     [
         (GOOD.drop(columns=["text_pair"]), r"missing column\(s\) \['text_pair'\]"),
         (GOOD.assign(label=[0, 5]), "row 1 has label 5, outside 0..1"),
@@ -36,8 +37,19 @@ def test_a_good_split_round_trips(tmp_path):
         (GOOD.assign(text_pair=[None, 3]), "row 1: column 'text_pair' must be a string or empty"),
         (GOOD.assign(id=["a", None]), "row 1: column 'id' must be a non-empty string"),
     ],
-    ids=["missing-column", "label-too-large", "negative-label", "empty", "text-not-string", "duplicate-id",
-         "label-not-int", "label-missing", "text-blank", "pair-not-string", "id-missing"],
+    ids=[
+        "missing-column",
+        "label-too-large",
+        "negative-label",
+        "empty",
+        "text-not-string",
+        "duplicate-id",
+        "label-not-int",
+        "label-missing",
+        "text-blank",
+        "pair-not-string",
+        "id-missing",
+    ],
 )
 def test_malformed_split_is_rejected_naming_file_and_problem(tmp_path, frame, message):
     path = write(tmp_path, frame)
@@ -65,10 +77,14 @@ def test_labels_json_with_a_short_verbalizer_is_rejected(tmp_path):
         load_labels(tmp_path)
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"task": "t", "names": ["a"', "not valid JSON"),
-    ('{"task": "t", "names": ["a", "b"]}', "missing key 'verbalizers'"),
-], ids=["labels-not-json", "labels-missing-key"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"task": "t", "names": ["a"', "not valid JSON"),
+        ('{"task": "t", "names": ["a", "b"]}', "missing key 'verbalizers'"),
+    ],
+    ids=["labels-not-json", "labels-missing-key"],
+)
 def test_a_malformed_labels_json_is_rejected_naming_it(tmp_path, content, message):
     (tmp_path / "labels.json").write_text(content)
     with pytest.raises(ValueError, match=message) as err:

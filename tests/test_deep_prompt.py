@@ -27,8 +27,14 @@ from xlprompt.methods.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM,
 from xlprompt.methods.peft_export import PREFIX_FOLDER, TASK_TYPES
 from xlprompt.methods.training import PromptRun, check_together, train_prompt
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.families import (HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, MODEL_TYPES, PREFIX_ATTENTION, auto_class,
-                                      family_of)
+from xlprompt.models.families import (
+    HUB_MODEL_TYPES,
+    HUB_PREFIX_LAYERS,
+    MODEL_TYPES,
+    PREFIX_ATTENTION,
+    auto_class,
+    family_of,
+)
 from xlprompt.models.prompting import PromptedLM
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import ConfigError, DeepPromptSettings, TrainConfig, trains_alone, trains_backbone
@@ -40,19 +46,25 @@ DEEP = {**FAST, "lr": 0.05}  # the prefixes start at N(0, 1): a prompt's lr of 0
 def test_deep_prompt_trains_alone_with_the_backbone_frozen():
     """It changes no backbone weight (the backbone stays in eval mode, as for spt), but its prefixes enter every
     layer, so it cannot share a backbone pass with input-level prompts: a job of its own."""
-    assert trains_alone("deep_prompt") and not trains_backbone("deep_prompt")
+    assert trains_alone("deep_prompt")
+    assert not trains_backbone("deep_prompt")
     cfg = TrainConfig(method="deep_prompt", prompt_length=4)
-    assert cfg.trains and cfg.trains_alone and not cfg.trains_backbone
-    assert all(trains_alone(m) for m in ("full_ft", "ltp", "lora", "bitfit")) and not trains_alone("spt")
+    assert cfg.trains
+    assert cfg.trains_alone
+    assert not cfg.trains_backbone
+    assert all(trains_alone(m) for m in ("full_ft", "ltp", "lora", "bitfit"))
+    assert not trains_alone("spt")
     with pytest.raises(ValueError, match="methods \\['deep_prompt'\\] change backbone weights or put prefixes"):
         check_together([PromptRun("d", TrainConfig(method="deep_prompt"), "a"), PromptRun("d", TrainConfig(), "b")])
 
 
 def test_deep_prompt_settings_and_what_does_not_apply_to_it():
-    assert DeepPromptSettings().layers == () and DeepPromptSettings(layers="all").layers == ()
+    assert DeepPromptSettings().layers == ()
+    assert DeepPromptSettings(layers="all").layers == ()
     assert DeepPromptSettings(layers=[3, 1]).layers == (1, 3)
-    assert TrainConfig(method="deep_prompt", deep_prompt={"layers": [0], "reparameterization": True}).deep_prompt == \
-        DeepPromptSettings(reparameterization=True, layers=(0,))
+    assert TrainConfig(
+        method="deep_prompt", deep_prompt={"layers": [0], "reparameterization": True}
+    ).deep_prompt == DeepPromptSettings(reparameterization=True, layers=(0,))
     with pytest.raises(ValueError, match="duplicated values in \\[1, 1\\]"):
         DeepPromptSettings(layers=[1, 1])
     with pytest.raises(ValueError, match="reparam_hidden must be >= 1"):
@@ -66,10 +78,11 @@ def test_deep_prompt_settings_and_what_does_not_apply_to_it():
     # The stage's flags: the block's keys under its name; layers takes numbers or the word all.
     parser = build_parser()
     args = ["--backbone", "b", "--data", "d", "--out", "o", "--method", "deep_prompt"]
-    cfg = parse_runs(parser, parser.parse_args(args + ["--deep-prompt-layers", "0", "2",
-                                                       "--deep-prompt-reparameterization"]))[0].cfg
+    cfg = parse_runs(
+        parser, parser.parse_args([*args, "--deep-prompt-layers", "0", "2", "--deep-prompt-reparameterization"])
+    )[0].cfg
     assert cfg.deep_prompt == DeepPromptSettings(reparameterization=True, layers=(0, 2))
-    assert parse_runs(parser, parser.parse_args(args + ["--deep-prompt-layers", "all"]))[0].cfg.deep_prompt.layers == ()
+    assert parse_runs(parser, parser.parse_args([*args, "--deep-prompt-layers", "all"]))[0].cfg.deep_prompt.layers == ()
 
 
 def deeper(kind: str, folder, out, layers: int = 2):
@@ -142,26 +155,31 @@ EXPORTED = {"xlm-roberta", "xlm-roberta-reparameterised", "bert", "xglm", "bloom
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_trained_model(
-        case, stand_ins, world_dir, tmp_path, monkeypatch):
+    case, stand_ins, world_dir, tmp_path, monkeypatch
+):
     kind, task, settings = CASES[case]
     folder = stand_ins[kind] if "layers" not in settings else deeper(kind, stand_ins[kind], tmp_path / "deeper")
     _, tokenizer = load_backbone(folder)
-    data = with_label_words(world_dir / task, tmp_path / task,
-                            single_token_words(tokenizer, world_dir, FAMILY[kind], 3))
+    data = with_label_words(
+        world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, FAMILY[kind], 3)
+    )
     seen = capture(monkeypatch)
     cfg = TrainConfig(method="deep_prompt", prompt_length=4, deep_prompt=settings, **DEEP)
     summary = train_prompt(folder, data, cfg, tmp_path / "deep")
     trained = seen["model"]
-    assert isinstance(trained, DeepPromptedLM) and trained.prompt is None
+    assert isinstance(trained, DeepPromptedLM)
+    assert trained.prompt is None
 
     # Frozen means frozen: every backbone entry bit-identical, the backbone in eval mode at every step.
     theta0 = load_file(folder / "model.safetensors")
     state = trained.backbone.state_dict()
     assert all(torch.equal(state[name], before) for name, before in theta0.items())
-    assert seen["backbone_training"] and not any(seen["backbone_training"])
+    assert seen["backbone_training"]
+    assert not any(seen["backbone_training"])
     # The prefixes (and their MLP) moved.
     now = {n: p.detach() for n, p in trained.named_parameters() if n.startswith("deep.")}
-    assert now.keys() == seen["init"].keys() and all(not torch.equal(now[n], seen["init"][n]) for n in now)
+    assert now.keys() == seen["init"].keys()
+    assert all(not torch.equal(now[n], seen["init"][n]) for n in now)
     assert all(not p.requires_grad for p in trained.backbone.parameters())
 
     # Only the prefixes are in the artifact: PEFT's adapter, or prompt.safetensors; meta.json says which.
@@ -177,16 +195,21 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
     assert tensors["prompt"].numel() == 0
     assert meta["peft_export"]["exported"] == (case in EXPORTED), meta["peft_export"]
     if case in EXPORTED:
-        assert set(tensors) == {"prompt"} and meta["peft_export"]["folder"] == PREFIX_FOLDER
+        assert set(tensors) == {"prompt"}
+        assert meta["peft_export"]["folder"] == PREFIX_FOLDER
         stored = load_file(out / PREFIX_FOLDER / "adapter_model.safetensors")
-        assert set(stored) == {"prompt_embeddings"} and torch.equal(stored["prompt_embeddings"], prefixes)
+        assert set(stored) == {"prompt_embeddings"}
+        assert torch.equal(stored["prompt_embeddings"], prefixes)
         config = read_json(out / PREFIX_FOLDER / "adapter_config.json")
-        assert config["peft_type"] == "PREFIX_TUNING" and config["num_layers"] == n_layers
+        assert config["peft_type"] == "PREFIX_TUNING"
+        assert config["num_layers"] == n_layers
         assert not config["prefix_projection"]  # stored after the MLP: predicting needs none
     else:
-        assert set(tensors) == {"prompt", PREFIX_KEY} and torch.equal(tensors[PREFIX_KEY], prefixes)
+        assert set(tensors) == {"prompt", PREFIX_KEY}
+        assert torch.equal(tensors[PREFIX_KEY], prefixes)
         assert not (out / PREFIX_FOLDER).exists()
-    assert meta["deep_prompt"]["layers"] == deep.layers and meta["deep_prompt"]["prefix_length"] == 4
+    assert meta["deep_prompt"]["layers"] == deep.layers
+    assert meta["deep_prompt"]["prefix_length"] == 4
     assert ("MLP" in meta["deep_prompt"]["reparameterization"]) == bool(settings.get("reparameterization"))
     files = [out / name for name in meta["files_sha256"]]
     assert meta["artifact_bytes"] == sum(f.stat().st_size for f in files)
@@ -207,16 +230,19 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
         assert torch.equal(load_trained(out, folder)[0].score_batch(batch), at_end)
         shared = load_backbone(folder)
         reloaded = load_trained(out, folder, shared=shared)[0]
-        assert reloaded.backbone is shared[0] and torch.equal(reloaded.score_batch(batch), at_end)
+        assert reloaded.backbone is shared[0]
+        assert torch.equal(reloaded.score_batch(batch), at_end)
         assert not any(m._forward_pre_hooks for m in shared[0].modules())
-        plain = PromptedLM.forward(reloaded, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
-                                   batch.get("token_type_ids"))
+        plain = PromptedLM.forward(
+            reloaded, batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids")
+        )
         assert not torch.allclose(plain, at_end)  # the prefixes matter
 
     # PEFT's own code path on the exported adapter gives the same logits.
     if case in EXPORTED:
-        peft_model = PeftModel.from_pretrained(auto_class(FAMILY[kind]).from_pretrained(folder,
-                                               attn_implementation="eager"), str(out / PREFIX_FOLDER))
+        peft_model = PeftModel.from_pretrained(
+            auto_class(FAMILY[kind]).from_pretrained(folder, attn_implementation="eager"), str(out / PREFIX_FOLDER)
+        )
         peft_model.eval()
         with torch.no_grad():
             theirs = peft_label_logits(peft_model, kind, batch, trained.verbalizer_ids)
@@ -226,8 +252,9 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
 
 
 @pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5-decoder"])
-def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_parameters(kind, stand_ins, world_dir,
-                                                                                     tmp_path):
+def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_parameters(
+    kind, stand_ins, world_dir, tmp_path
+):
     """Random prefixes in PEFT's PrefixEncoder and in xlprompt's DeepPrompt, the same numbers: PEFT's forward
     (past_key_values in every layer) and xlprompt's injection give the same logits at every real position.
     mT5: PEFT prefixes only the decoder (layers [1] here, the decoder's block); BERT: one text, no types."""
@@ -249,9 +276,16 @@ def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_paramet
         with deep.injected():
             ours = backbone(**inputs).logits
         plain = backbone(**inputs).logits
-        peft_model = get_peft_model(backbone, PrefixTuningConfig(
-            task_type=TASK_TYPES[family], num_virtual_tokens=5, token_dim=deep.width, num_layers=len(deep.layers),
-            num_attention_heads=deep.heads))
+        peft_model = get_peft_model(
+            backbone,
+            PrefixTuningConfig(
+                task_type=TASK_TYPES[family],
+                num_virtual_tokens=5,
+                token_dim=deep.width,
+                num_layers=len(deep.layers),
+                num_attention_heads=deep.heads,
+            ),
+        )
         set_peft_model_state_dict(peft_model, {"prompt_embeddings": deep.prefixes()})
         peft_model.eval()
         theirs = peft_model(**inputs).logits
@@ -263,8 +297,9 @@ def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_paramet
 
 
 @pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5"])
-def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_uses(kind, stand_ins, world_dir,
-                                                                                  tmp_path):
+def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_uses(
+    kind, stand_ins, world_dir, tmp_path
+):
     """On a GPU, compute.place switches backbones built on transformers' attention interface to SDPA (the
     CPU loads them with eager attention); the prefixes enter through the module's cache and the mask, so
     both kernels must read them alike. The same switch, made here on the CPU, gives the same logits."""
@@ -305,13 +340,22 @@ def test_a_prefix_of_real_tokens_keys_and_values_reproduces_reading_those_tokens
             encoder = backbone.encoder(input_ids=text["input_ids"][:1], attention_mask=text["attention_mask"][:1])
             cache = DynamicCache(config=backbone.config)
             both = EncoderDecoderCache(cache, DynamicCache(config=backbone.config))
-            backbone.decoder(input_ids=context, encoder_hidden_states=encoder.last_hidden_state,
-                             encoder_attention_mask=text["attention_mask"][:1], cache=both, use_cache=True)
+            backbone.decoder(
+                input_ids=context,
+                encoder_hidden_states=encoder.last_hidden_state,
+                encoder_attention_mask=text["attention_mask"][:1],
+                cache=both,
+                use_cache=True,
+            )
         else:
             cache = backbone.base_model(input_ids=context, use_cache=True).cache
         chosen = [sites[i] for i in (layers or range(len(sites)))]
-        grid = torch.stack([torch.stack([cache.layers[j].keys[0], cache.layers[j].values[0]])  # (2, H, L, hd)
-                            for j in range(len(chosen))])  # (n, 2, H, L, hd)
+        grid = torch.stack(
+            [
+                torch.stack([cache.layers[j].keys[0], cache.layers[j].values[0]])  # (2, H, L, hd)
+                for j in range(len(chosen))
+            ]
+        )  # (n, 2, H, L, hd)
         stored = grid.permute(3, 0, 1, 2, 4).reshape(context.shape[1], -1)  # (L, n x 2 x H x hd)
         deep = DeepPrompt(backbone, context.shape[1], DeepPromptSettings(layers=layers), stored=stored)
         if kind == "mt5":  # one text row: the decoder reads [context; tokens] against that row's encoding
@@ -319,16 +363,20 @@ def test_a_prefix_of_real_tokens_keys_and_values_reproduces_reading_those_tokens
             ids, mask = text["input_ids"][:1], text["attention_mask"][:1]
             with deep.injected():
                 ours = backbone(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder).logits
-            full = backbone(input_ids=ids, attention_mask=mask,
-                            decoder_input_ids=torch.cat([context, decoder], dim=1)).logits[:, context.shape[1]:]
+            full = backbone(
+                input_ids=ids, attention_mask=mask, decoder_input_ids=torch.cat([context, decoder], dim=1)
+            ).logits[:, context.shape[1] :]
             real = torch.ones(ours.shape[:2], dtype=torch.bool)
         else:
             with deep.injected():
                 ours = backbone(input_ids=text["input_ids"], attention_mask=text["attention_mask"]).logits
             rows = len(text["input_ids"])
-            full = backbone(input_ids=torch.cat([context.expand(rows, -1), text["input_ids"]], dim=1),
-                            attention_mask=torch.cat([torch.ones(rows, context.shape[1], dtype=torch.long),
-                                                      text["attention_mask"]], dim=1)).logits[:, context.shape[1]:]
+            full = backbone(
+                input_ids=torch.cat([context.expand(rows, -1), text["input_ids"]], dim=1),
+                attention_mask=torch.cat(
+                    [torch.ones(rows, context.shape[1], dtype=torch.long), text["attention_mask"]], dim=1
+                ),
+            ).logits[:, context.shape[1] :]
             real = text["attention_mask"].bool()
     difference = (ours - full)[real].abs().max().item()
     print(f"{kind}: largest |prefix of real tokens - tokens read first| logit difference {difference:.3g}")
@@ -356,22 +404,30 @@ def test_only_the_configured_layers_attend_to_a_prefix(kind, stand_ins, tmp_path
     assert keys == [q + 3 if i in layers else q for i, q in enumerate(queries)], (keys, queries)
 
 
-def test_a_killed_deep_prompt_run_resumes_from_its_checkpoint_to_the_same_artifact(world_dir, backbone_dir, tmp_path,
-                                                                                 monkeypatch):
-    cfg = TrainConfig(method="deep_prompt", prompt_length=4, deep_prompt={"reparameterization": True,
-                                                                          "reparam_hidden": 8}, **{**DEEP, "steps": 9})
+def test_a_killed_deep_prompt_run_resumes_from_its_checkpoint_to_the_same_artifact(
+    world_dir, backbone_dir, tmp_path, monkeypatch
+):
+    cfg = TrainConfig(
+        method="deep_prompt",
+        prompt_length=4,
+        deep_prompt={"reparameterization": True, "reparam_hidden": 8},
+        **{**DEEP, "steps": 9},
+    )
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
-    train_killed_after_checkpoint(monkeypatch, 6, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed",
-                                  tmp_path / "ckpt")
+    train_killed_after_checkpoint(
+        monkeypatch, 6, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt"
+    )
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt")
     name = f"{PREFIX_FOLDER}/adapter_model.safetensors"
     a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "resumed" / name)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_deep_prompt_evaluated_with_other_prompts_scores_as_alone_and_leaves_theirs_as_they_are(
-        stand_ins, world_dir, tmp_path):
+    stand_ins, world_dir, tmp_path
+):
     """The evaluate stage shares one backbone between the prompts of a task: the deep prompt's prefixes enter only
     its own passes (before the input-level prompts' stacked ones here), and it needs the positions of its prefixes."""
     from xlprompt.analysis.prompt_metrics import evaluate_prompts
@@ -380,34 +436,54 @@ def test_a_deep_prompt_evaluated_with_other_prompts_scores_as_alone_and_leaves_t
     data, _ = labelled_data("xlm-roberta", folder, world_dir, tmp_path)
     prompts = []
     for method in ("deep_prompt", "spt", "untrained"):
-        train_prompt(folder, data, TrainConfig(method=method, prompt_length=4, **{**DEEP, "steps": 3}), tmp_path / method)
+        train_prompt(
+            folder, data, TrainConfig(method=method, prompt_length=4, **{**DEEP, "steps": 3}), tmp_path / method
+        )
         prompts.append(tmp_path / method)
     together = evaluate_prompts(prompts, folder, data, None)
     assert [doc["method"] for doc in together] == ["deep_prompt", "spt", "untrained"]
     assert together[0]["rows"] == evaluate_prompts(prompts[:1], folder, data, None)[0]["rows"]
     # spt and untrained run stacked in one pass, with or without the deep prompt before them.
-    assert [doc["rows"] for doc in together[1:]] == [doc["rows"] for doc in evaluate_prompts(prompts[1:], folder, data,
-                                                                                              None)]
+    assert [doc["rows"] for doc in together[1:]] == [
+        doc["rows"] for doc in evaluate_prompts(prompts[1:], folder, data, None)
+    ]
 
 
 # Config checks: unknown keys, layers the backbone lacks, a family whose attention takes no prefix: refused before
 # any job, naming why.
 BAD = [
-    ("unknown-key", mutate("deep_prompt", {"prefix_length": 8}),
-     r"deep_prompt: unknown key\(s\) \['prefix_length'\]; allowed: \['layers', 'reparam_hidden', "
-     r"'reparameterization'\]"),
-    ("layers-not-all-or-a-list", mutate("deep_prompt", {"layers": "some"}),
-     r"deep_prompt.layers: 'some' is not allowed; allowed: all \(default\), or a list of distinct layers"),
-    ("negative-layer", mutate("deep_prompt", {"layers": [-1]}), r"deep_prompt.layers: \[-1\] is not allowed; allowed: all"),
+    (
+        "unknown-key",
+        mutate("deep_prompt", {"prefix_length": 8}),
+        r"deep_prompt: unknown key\(s\) \['prefix_length'\]; allowed: \['layers', 'reparam_hidden', "
+        r"'reparameterization'\]",
+    ),
+    (
+        "layers-not-all-or-a-list",
+        mutate("deep_prompt", {"layers": "some"}),
+        r"deep_prompt.layers: 'some' is not allowed; allowed: all \(default\), or a list of distinct layers",
+    ),
+    (
+        "negative-layer",
+        mutate("deep_prompt", {"layers": [-1]}),
+        r"deep_prompt.layers: \[-1\] is not allowed; allowed: all",
+    ),
     ("hidden-zero", mutate("deep_prompt", {"reparam_hidden": 0}), r"deep_prompt.reparam_hidden: 0 must be >= 1"),
-    ("layer-beyond-the-backbone", mutate("deep_prompt", {"layers": [0, 1]}),
-     r"deep_prompt.layers: \[1\] outside the 1 layers of xlm-roberta \(the generated backbone\); allowed: 0..0, or all"),
-    ("variant-of-deep-prompt", mutate("variants", {"deep_r": {"method": "deep_prompt"}}),
-     r"variants.deep_r.method: 'deep_prompt' cannot be varied"),
+    (
+        "layer-beyond-the-backbone",
+        mutate("deep_prompt", {"layers": [0, 1]}),
+        r"deep_prompt.layers: \[1\] outside the 1 layers of xlm-roberta \(the generated backbone\); "
+        r"allowed: 0..0, or all",
+    ),
+    (
+        "variant-of-deep-prompt",
+        mutate("variants", {"deep_r": {"method": "deep_prompt"}}),
+        r"variants.deep_r.method: 'deep_prompt' cannot be varied",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("change", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_deep_prompt_settings_are_rejected_with_a_clear_message(change, message):
     cfg = change(copy.deepcopy(smoke()))
     cfg["methods"] = ["spt", "deep_prompt"]
@@ -421,8 +497,11 @@ def test_deep_prompt_on_mt5_counts_the_encoders_and_the_decoders_layers():
     cfg["deep_prompt"] = {"layers": [0, 12, 23]}
     validate_config(cfg, SCHEMA)
     cfg["deep_prompt"] = {"layers": [24]}
-    with pytest.raises(ConfigError, match=r"deep_prompt.layers: \[24\] outside the 24 layers of mt5 \(google/mt5-base\) "
-                                          r"\(the encoder's blocks, then the decoder's\); allowed: 0..23, or all"):
+    with pytest.raises(
+        ConfigError,
+        match=r"deep_prompt.layers: \[24\] outside the 24 layers of mt5 \(google/mt5-base\) "
+        r"\(the encoder's blocks, then the decoder's\); allowed: 0..23, or all",
+    ):
         validate_config(cfg, SCHEMA)
 
 
@@ -430,9 +509,12 @@ def test_a_backbone_whose_attention_takes_no_prefix_is_refused_with_the_reason(m
     monkeypatch.setattr(checks, "PREFIX_ATTENTION", {k: v for k, v in checks.PREFIX_ATTENTION.items() if k != "bloom"})
     cfg = paper()
     cfg["backbone"]["hub"], cfg["methods"] = "bigscience/bloom-560m", ["spt", "deep_prompt"]
-    with pytest.raises(ConfigError, match=r"methods: deep_prompt puts key/value prefixes into every layer's "
-                                          r"self-attention, and the attention of bloom \(bigscience/bloom-560m\) takes "
-                                          r"none in xlprompt"):
+    with pytest.raises(
+        ConfigError,
+        match=r"methods: deep_prompt puts key/value prefixes into every layer's "
+        r"self-attention, and the attention of bloom \(bigscience/bloom-560m\) takes "
+        r"none in xlprompt",
+    ):
         validate_config(cfg, SCHEMA)
     cfg["methods"] = ["spt", "lora"]  # other methods are unaffected
     validate_config(cfg, SCHEMA)
@@ -451,4 +533,3 @@ def test_deep_prompt_passes_the_checks_where_it_applies():
     cfg["methods"], cfg["deep_prompt"] = ["spt", "deep_prompt"], {"layers": "all"}
     cfg["prompt"].update(reparameterization=True, position="prefix")  # the input prompt's: not deep_prompt's
     validate_config(cfg, SCHEMA)
-

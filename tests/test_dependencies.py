@@ -49,8 +49,16 @@ def top_level_imports(source: str) -> set[str]:
     return names
 
 
+# The type checker's view of the standard library (typeshed), imported for hints only (if TYPE_CHECKING).
+TYPE_CHECKER_STDLIB = {"_typeshed"}
+
+
 def third_party(names: set[str]) -> set[str]:
-    return {name for name in names if name not in sys.stdlib_module_names and name not in FIRST_PARTY}
+    return {
+        name
+        for name in names
+        if name not in sys.stdlib_module_names and name not in TYPE_CHECKER_STDLIB and name not in FIRST_PARTY
+    }
 
 
 def imports_of(folder: str) -> set[str]:
@@ -74,8 +82,11 @@ def undeclared(names: set[str], allowed: set[str]) -> dict[str, set[str]]:
 
 
 def test_the_import_scan_sees_plain_dotted_and_nested_imports():
-    source = "import os\nimport numpy as np\nfrom yaml import safe_load\ndef f():\n    from huggingface_hub.errors import X\n" \
-             "from . import sibling\nfrom xlprompt.runtime.io import write_json\n"
+    source = (
+        "import os\nimport numpy as np\nfrom yaml import safe_load\n"
+        "def f():\n    from huggingface_hub.errors import X\n"
+        "from . import sibling\nfrom xlprompt.runtime.io import write_json\n"
+    )
     assert third_party(top_level_imports(source)) == {"numpy", "yaml", "huggingface_hub"}
     assert distributions("yaml") == {"pyyaml"}  # an import name that is not its distribution's name
 
@@ -91,8 +102,13 @@ def test_every_declared_dependency_is_imported_by_the_library():
 
 def test_the_workflow_tests_and_benchmarks_import_only_declared_packages():
     rules = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
-    workflow = third_party({(match.group(1) or match.group(2)).split(".")[0] for path in rules
-                            for match in SMK_IMPORT.finditer(path.read_text())})
+    workflow = third_party(
+        {
+            (match.group(1) or match.group(2)).split(".")[0]
+            for path in rules
+            for match in SMK_IMPORT.finditer(path.read_text())
+        }
+    )
     assert "snakemake" in workflow  # the scan reads Snakemake files (the Snakefile's min_version)
     assert undeclared(workflow, declared("workflow")) == {}
     everything = declared("workflow", "test")
@@ -108,6 +124,7 @@ def test_the_conda_environments_install_the_project_and_only_the_pinned_torch_be
     pip = next(entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict))
     makefile_torch = re.search(r"^TORCH_SPEC \?= (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
     assert pip[0] == makefile_torch
-    assert len(pip) == 2 and re.fullmatch(r"-e (\.|\.\./\.\.)\[workflow(,test)?\]", pip[1]), pip
+    assert len(pip) == 2, pip
+    assert re.fullmatch(r"-e (\.|\.\./\.\.)\[workflow(,test)?\]", pip[1]), pip
     conda = [entry for entry in environment["dependencies"] if isinstance(entry, str)]
     assert {entry.split("=")[0] for entry in conda} == {"python", "pip"}

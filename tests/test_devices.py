@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -22,20 +23,23 @@ from xlprompt.runtime.devices import claim_device
 claim = claim_device(lock_dir=Path(sys.argv[1]), poll_s=0.05)
 start = time.time()
 time.sleep(float(sys.argv[2]))
-print(json.dumps({"device": claim.device, "cuda": os.environ["CUDA_VISIBLE_DEVICES"], "start": start, "end": time.time()}))
+print(json.dumps({"device": claim.device, "cuda": os.environ["CUDA_VISIBLE_DEVICES"], "start": start,
+                  "end": time.time()}))
 """
 
 
 def test_concurrent_jobs_each_get_their_own_device_and_the_extra_one_waits(tmp_path):
     env = {**OUTSIDE_SLURM, "XLPROMPT_DEVICES": "0,1"}
-    jobs = [subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "1.5"], env=env, stdout=subprocess.PIPE, text=True)
-            for _ in range(3)]
+    jobs = [
+        subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "1.5"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     runs = [json.loads(job.communicate(timeout=60)[0]) for job in jobs]
     assert all(run["device"] == run["cuda"] for run in runs)  # the job only sees its own device
     assert {run["device"] for run in runs} == {"0", "1"}
     for device in ("0", "1"):  # on one device, one job at a time
         held = sorted((run["start"], run["end"]) for run in runs if run["device"] == device)
-        assert all(earlier[1] <= later[0] for earlier, later in zip(held, held[1:])), held
+        assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(held)), held
     first_end = min(run["end"] for run in runs)
     assert sorted(run["start"] for run in runs)[-1] >= first_end - 0.05  # the third waited for a free device
 
@@ -57,7 +61,9 @@ def test_a_killed_job_frees_its_device(tmp_path, monkeypatch):
     holder.kill()  # SIGKILL: no cleanup code runs, the kernel drops the lock
     holder.wait()
     claim = claim_device(["7"], tmp_path, timeout_s=5, poll_s=0.05)
-    assert claim is not None and claim.device == "7" and os.environ["CUDA_VISIBLE_DEVICES"] == "7"
+    assert claim is not None
+    assert claim.device == "7"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "7"
     claim.release()
 
 
@@ -72,8 +78,10 @@ def test_visible_devices_and_no_device(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_devices() == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert visible_devices() == [] and claim_device() is None  # the job runs on the CPU
+    assert visible_devices() == []
+    assert claim_device() is None
     # Inside a Slurm job the scheduler isolates devices (each job may see its GPU as "0").
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setenv("SLURM_JOB_ID", "42")
-    assert claim_device(lock_dir=tmp_path) is None and not list(tmp_path.iterdir())
+    assert claim_device(lock_dir=tmp_path) is None
+    assert not list(tmp_path.iterdir())

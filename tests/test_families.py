@@ -32,7 +32,8 @@ def test_each_stand_in_loads_with_its_backbones_own_tokenizer_class(stand_ins):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         assert type(tokenizer).__name__ == TOKENIZER_CLASS[kind], kind
     bert = AutoTokenizer.from_pretrained(stand_ins["bert"])
-    assert bert.bos_token_id is None and bert.eos_token_id is None  # mBERT has [CLS]/[SEP] only
+    assert bert.bos_token_id is None
+    assert bert.eos_token_id is None
     assert "token_type_ids" in bert.model_input_names
     bloom = AutoTokenizer.from_pretrained(stand_ins["bloom"])
     assert bloom("deke resa")["input_ids"] == bloom("deke resa", add_special_tokens=False)["input_ids"]
@@ -41,8 +42,9 @@ def test_each_stand_in_loads_with_its_backbones_own_tokenizer_class(stand_ins):
 @pytest.mark.parametrize("kind", list(FAMILY))
 def test_a_text_and_a_pair_are_encoded_with_the_backbones_own_special_tokens(kind, stand_ins):
     tokenizer = AutoTokenizer.from_pretrained(stand_ins[kind])
-    frame = pd.DataFrame({"id": ["a", "b"], "text": ["the deke", "a resa"], "text_pair": [None, "the mole"],
-                          "label": [0, 1]})
+    frame = pd.DataFrame(
+        {"id": ["a", "b"], "text": ["the deke", "a resa"], "text_pair": [None, "the mole"], "label": [0, 1]}
+    )
     data = encode_split(tokenizer, frame, 48, FAMILY[kind])
     text = tokenizer("the deke", add_special_tokens=False)["input_ids"]
     first = tokenizer("a resa", add_special_tokens=False)["input_ids"]
@@ -50,10 +52,14 @@ def test_a_text_and_a_pair_are_encoded_with_the_backbones_own_special_tokens(kin
     token = tokenizer.convert_tokens_to_ids
     # The layouts, written out by hand from each backbone's documented template.
     expected = {
-        "xlm-roberta": ([token("<s>"), *text, token("<mask>"), token("</s>")],
-                        [token("<s>"), *first, token("</s>"), token("</s>"), *second, token("<mask>"), token("</s>")]),
-        "bert": ([token("[CLS]"), *text, token("[MASK]"), token("[SEP]")],
-                 [token("[CLS]"), *first, token("[SEP]"), *second, token("[MASK]"), token("[SEP]")]),
+        "xlm-roberta": (
+            [token("<s>"), *text, token("<mask>"), token("</s>")],
+            [token("<s>"), *first, token("</s>"), token("</s>"), *second, token("<mask>"), token("</s>")],
+        ),
+        "bert": (
+            [token("[CLS]"), *text, token("[MASK]"), token("[SEP]")],
+            [token("[CLS]"), *first, token("[SEP]"), *second, token("[MASK]"), token("[SEP]")],
+        ),
         "xglm": ([token("</s>"), *text], [token("</s>"), *first, token("</s>"), token("</s>"), *second]),
         "bloom": (text, first + second),
         "mt5": ([*text, token("</s>")], [*first, token("</s>"), *second, token("</s>")]),
@@ -78,8 +84,15 @@ def test_bert_reads_the_second_text_of_a_pair_with_its_token_type(stand_ins):
     batch = encode_split(tokenizer, frame, 48, "masked_lm").batch([0], tokenizer.pad_token_id)
     words = torch.tensor([5, 6, 7])
     with torch.no_grad():
-        ours = prompted_logits(backbone, None, words, batch["input_ids"], batch["attention_mask"],
-                               batch["mask_index"], batch["token_type_ids"])[0, 0]
+        ours = prompted_logits(
+            backbone,
+            None,
+            words,
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["mask_index"],
+            batch["token_type_ids"],
+        )[0, 0]
         theirs = backbone(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]).logits
         untyped = backbone(input_ids=batch["input_ids"]).logits
     at = int(batch["mask_index"][0])
@@ -94,12 +107,22 @@ def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, sta
     assert family_of(backbone) == FAMILY[kind]
     family = FAMILY[kind]
     data = with_label_words(world_dir / "nli", tmp_path / "nli", single_token_words(tokenizer, world_dir, family, 3))
-    cfg = TrainConfig(method="spt", prompt_length=4, steps=8, batch_size=8, eval_every=4, lr=0.3, max_length=48,
-                      train_per_class=6, seed=1)
+    cfg = TrainConfig(
+        method="spt",
+        prompt_length=4,
+        steps=8,
+        batch_size=8,
+        eval_every=4,
+        lr=0.3,
+        max_length=48,
+        train_per_class=6,
+        seed=1,
+    )
     out = tmp_path / "prompt"
     summary = train_prompt(folder, data, cfg, out)
     meta = read_json(out / "meta.json")
-    assert meta["family"] == family and meta["verbalizers"]["nli"] == meta["verbalizer"]
+    assert meta["family"] == family
+    assert meta["verbalizers"]["nli"] == meta["verbalizer"]
 
     model, _ = load_trained(out, folder)
     prompt = model.prompt().detach()
@@ -112,7 +135,8 @@ def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, sta
     test = encode_split(tokenizer, load_split(data, "en", "test"), 48, family)
     first, _ = predict(model, test, tokenizer.pad_token_id)
     again, _ = predict(load_trained(out, folder)[0], test, tokenizer.pad_token_id)
-    assert first == again and len(first) == len(test)
+    assert first == again
+    assert len(first) == len(test)
 
 
 @pytest.mark.parametrize("kind", list(FAMILY))
@@ -127,12 +151,26 @@ def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, stand_ins, wor
     verbalizer = torch.tensor([5, 6, 7])
     with torch.no_grad():
         batch = data.batch(list(range(len(data))), tokenizer.pad_token_id)
-        together = prompted_logits(backbone, prompts, verbalizer, batch["input_ids"], batch["attention_mask"],
-                                   batch["mask_index"], batch.get("token_type_ids"))
+        together = prompted_logits(
+            backbone,
+            prompts,
+            verbalizer,
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["mask_index"],
+            batch.get("token_type_ids"),
+        )
         for row in range(len(data)):
             alone = data.batch([row], tokenizer.pad_token_id)
-            single = prompted_logits(backbone, prompts, verbalizer, alone["input_ids"], alone["attention_mask"],
-                                     alone["mask_index"], alone.get("token_type_ids"))
+            single = prompted_logits(
+                backbone,
+                prompts,
+                verbalizer,
+                alone["input_ids"],
+                alone["attention_mask"],
+                alone["mask_index"],
+                alone.get("token_type_ids"),
+            )
             torch.testing.assert_close(together[:, row], single[:, 0], atol=1e-5, rtol=1e-4)
         if FAMILY[kind] == "causal_lm":  # and the layout is text, then prompt, read at the last prompt vector
             ids = torch.tensor([data.input_ids[0]])
@@ -147,8 +185,11 @@ def test_a_masked_lm_refuses_label_words_of_several_tokens(stand_ins):
 
     tokenizer = AutoTokenizer.from_pretrained(stand_ins["xlm-roberta"])
     assert len(word_ids(tokenizer, ["alpha"], "labels.json", "causal_lm")[0]) > 1  # spelled in pieces
-    with pytest.raises(ValueError, match=r"verbalizer word 'alpha' is \d+ tokens for this tokenizer; "
-                                         r"a masked LM reads one token at <mask>"):
+    with pytest.raises(
+        ValueError,
+        match=r"verbalizer word 'alpha' is \d+ tokens for this tokenizer; "
+        r"a masked LM reads one token at <mask>",
+    ):
         word_ids(tokenizer, ["alpha", "beta"], "labels.json", "masked_lm")
 
 
@@ -170,8 +211,14 @@ def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind,
         scores = prompted_logits(backbone, prompts, words, *args)[0, 0]
         ids = torch.tensor([data.input_ids[0]])
         if FAMILY[kind] == "causal_lm":
-            embeds = torch.cat([backbone.get_input_embeddings()(ids), prompts[:1],
-                                backbone.get_input_embeddings()(torch.tensor([[8]]))], dim=1)
+            embeds = torch.cat(
+                [
+                    backbone.get_input_embeddings()(ids),
+                    prompts[:1],
+                    backbone.get_input_embeddings()(torch.tensor([[8]])),
+                ],
+                dim=1,
+            )
             hidden = backbone.base_model(inputs_embeds=embeds).last_hidden_state[0]
             log_probs = backbone.get_output_embeddings()(hidden[-2:]).log_softmax(-1)  # predicts 8, then 9
             first_word = log_probs[0, 8] + log_probs[1, 9]
@@ -190,8 +237,17 @@ def test_multi_token_label_words_train_and_evaluate_with_the_same_scores(stand_i
     folder = stand_ins["xglm"]
     tokenizer = AutoTokenizer.from_pretrained(folder)
     data = with_label_words(world_dir / "topic", tmp_path / "topic", ["alpha", "beta", "gamma"])
-    cfg = TrainConfig(method="spt", prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48,
-                      train_per_class=6, seed=2)
+    cfg = TrainConfig(
+        method="spt",
+        prompt_length=4,
+        steps=6,
+        batch_size=8,
+        eval_every=3,
+        lr=0.3,
+        max_length=48,
+        train_per_class=6,
+        seed=2,
+    )
     summary = train_prompt(folder, data, cfg, tmp_path / "prompt")
     model, _ = load_trained(tmp_path / "prompt", folder)
     assert model.verbalizer_ids.dim() == 2  # several tokens per word
@@ -210,8 +266,8 @@ def test_an_unsupported_architecture_is_named(tmp_path):
 def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, world_dir, tmp_path):
     """labels.json's verbalizers_by_language: training reads the training language's words,
     evaluation each language's own (here rev's words are en's, permuted)."""
-    from xlprompt.models.tasks import word_ids
     from xlprompt.analysis.prompt_metrics import evaluate_prompts
+    from xlprompt.models.tasks import word_ids
 
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
     data = tmp_path / "topic"
@@ -219,8 +275,7 @@ def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, wor
     labels = load_labels(data)
     words = labels.verbalizer("masked_lm")
     permuted = words[1:] + words[:1]
-    write_labels(data, type(labels)(labels.task, labels.names, labels.verbalizers,
-                                    {"rev": {"masked_lm": permuted}}))
+    write_labels(data, type(labels)(labels.task, labels.names, labels.verbalizers, {"rev": {"masked_lm": permuted}}))
     cfg = TrainConfig(method="spt", prompt_length=4, steps=4, batch_size=8, eval_every=2, max_length=48, seed=3)
     train_prompt(backbone_dir, data, cfg, tmp_path / "prompt")
     document = evaluate_prompts([tmp_path / "prompt"], backbone_dir, data, ["en", "rev"])[0]

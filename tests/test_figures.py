@@ -32,8 +32,11 @@ def test_a_legend_counts_as_one_box_and_ticks_outside_the_view_are_not_text():
     ax.set_xticks([0.0, 0.5, 1.0], labels=["left", "middle", "right"])
     ax.set_xlim(0.2, 0.8)  # ticks at 0 and 1 now lie outside the view: matplotlib does not draw their labels
     boxes = [box.text for box in text_boxes(fig)]
-    assert "first | second" in boxes and "first" not in boxes
-    assert "middle" in boxes and "left" not in boxes and "right" not in boxes
+    assert "first | second" in boxes
+    assert "first" not in boxes
+    assert "middle" in boxes
+    assert "left" not in boxes
+    assert "right" not in boxes
     assert text_problems(fig) == []
     plt.close(fig)
 
@@ -57,6 +60,7 @@ def every_smoke_figure(tables: Path, out: Path, train_language: str = "en") -> N
         figures.training_figure(curves, task, out / f"training_{task}.png")
 
 
+@pytest.mark.slow
 def test_no_figure_of_the_smoke_run_has_colliding_or_cut_text(smoke_run, tmp_path, monkeypatch):
     drawn: dict[str, list[str]] = {}
     save = figures.save
@@ -77,14 +81,15 @@ KEYS = ["metric", "embedding", "layers"]
 
 def with_copies(table: pd.DataFrame, measures: pd.DataFrame, count: int) -> pd.DataFrame:
     """``table`` and the rows of ``count`` more measures: copies of ``measures``' rows under new layers."""
-    copies = [table.merge(measures.iloc[[i % len(measures)]], on=KEYS).assign(layers=f"copy {i}")
-              for i in range(count)]
+    copies = [table.merge(measures.iloc[[i % len(measures)]], on=KEYS).assign(layers=f"copy {i}") for i in range(count)]
     return pd.concat([table, *copies], ignore_index=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("constant", [False, True])
-def test_the_similarity_grid_of_fourteen_measures_keeps_its_statistics_readable(smoke_run, tmp_path, monkeypatch,
-                                                                                constant):
+def test_the_similarity_grid_of_fourteen_measures_keeps_its_statistics_readable(
+    smoke_run, tmp_path, monkeypatch, constant
+):
     """Fourteen measures in four columns, as the demo draws them, with correlations printed in full
     (or undefined, where a similarity or gain is constant)."""
     tables = smoke_run / "results" / "smoke" / "tables"
@@ -93,11 +98,13 @@ def test_the_similarity_grid_of_fourteen_measures_keeps_its_statistics_readable(
     similarity = with_copies(similarity, measures, 14 - len(measures))
     correlation = with_copies(pd.read_csv(tables / "correlation.csv"), measures, 14 - len(measures))
     if not constant:
-        correlation = correlation.assign(spearman=-0.83, spearman_low=-1.0, spearman_high=0.95,
-                                         spearman_p_sources=0.333)
+        correlation = correlation.assign(
+            spearman=-0.83, spearman_low=-1.0, spearman_high=0.95, spearman_p_sources=0.333
+        )
     problems: list[str] = []
     monkeypatch.setattr(figures, "save", lambda fig, path: (problems.extend(text_problems(fig)), plt.close(fig)))
-    figures.similarity_vs_transfer(similarity, pd.read_csv(tables / "transfer.csv"), correlation, "en",
-                                   tmp_path / "grid.png")
+    figures.similarity_vs_transfer(
+        similarity, pd.read_csv(tables / "transfer.csv"), correlation, "en", tmp_path / "grid.png"
+    )
     assert len(similarity[KEYS].drop_duplicates()) == 14
     assert problems == []

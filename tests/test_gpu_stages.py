@@ -13,27 +13,44 @@ import os
 import re
 
 import pytest
-
 from workflow_run import GPU_RULES, GROUP_RULE, rule_stage, workflow_rules
+
+from xlprompt.analysis.activations import collect
 from xlprompt.methods.training import train_prompt as train_library_prompt
 from xlprompt.runtime import cli
 from xlprompt.runtime.io import atomic_file
 from xlprompt.runtime.settings import TrainConfig
-from xlprompt.analysis.activations import collect
 
 # A device id no other test run on this machine uses: its lock file is this process's alone.
 FAKE_DEVICE = f"fake{os.getpid()}"
-TINY_SHAPE_FLAGS = ["--layers", "1", "--hidden", "32", "--heads", "2", "--ffn", "64", "--vocab-size", "500",
-                    "--max-length", "48", "--max-prompt-length", "16"]
+TINY_SHAPE_FLAGS = [
+    "--layers",
+    "1",
+    "--hidden",
+    "32",
+    "--heads",
+    "2",
+    "--ffn",
+    "64",
+    "--vocab-size",
+    "500",
+    "--max-length",
+    "48",
+    "--max-prompt-length",
+    "16",
+]
 
 
 @pytest.fixture(scope="module")
 def prompt_dir(world_dir, backbone_dir, tmp_path_factory):
     """A tiny trained spt prompt of task topic, and its prompt-alone activations."""
     out = tmp_path_factory.mktemp("gpu-stages") / "topic"
-    train_library_prompt(backbone_dir, world_dir / "topic",
-                         TrainConfig(method="spt", prompt_length=4, steps=2, batch_size=8, eval_every=2, max_length=48),
-                         out)
+    train_library_prompt(
+        backbone_dir,
+        world_dir / "topic",
+        TrainConfig(method="spt", prompt_length=4, steps=2, batch_size=8, eval_every=2, max_length=48),
+        out,
+    )
     from safetensors.torch import save
 
     with atomic_file(out.parent / "activations.safetensors", "wb") as handle:
@@ -47,24 +64,104 @@ def stage_argv(stage: str, world, backbone, prompt, out, rule: str = "") -> list
     calls = {
         "pretrain_backbone": ["--world", world, "--out", out / "model", *train, *TINY_SHAPE_FLAGS],
         "finetune_mlm": ["--backbone", backbone, "--text", world / "corpus" / "en.txt", "--out", out / "mlm", *train],
-        "train_prompt": ["--backbone", backbone, "--data", world / "topic", "--out", out / "prompt", "--method", "spt",
-                         "--prompt-length", "4", "--eval-every", "2", "--max-length", "48", *train],
+        "train_prompt": [
+            "--backbone",
+            backbone,
+            "--data",
+            world / "topic",
+            "--out",
+            out / "prompt",
+            "--method",
+            "spt",
+            "--prompt-length",
+            "4",
+            "--eval-every",
+            "2",
+            "--max-length",
+            "48",
+            *train,
+        ],
         # the group rules' form: several prompts on one frozen backbone, each behind its --run
-        GROUP_RULE: ["--backbone", backbone, *[arg for seed in (0, 1) for arg in (
-            "--run", f"--data {world / 'topic'} --out {out / f'prompt{seed}'} --seed {seed} --prompt-length 4 "
-                     f"--eval-every 2 --max-length 48 --steps 2 --batch-size 8")]],
-        "evaluate": ["--prompt", prompt, "--backbone", backbone, "--data", world / "topic", "--languages", "en",
-                     "--out", out / "metrics.json"],
-        "evaluate_transfer": ["--backbone", backbone, "--data", world / "topic", "--runs", f"random={prompt}",
-                              "--sources", f"topic={prompt}", "--languages", "en", "--out", out / "transfer.json",
-                              "--label-maps", json.dumps({"topic": {"topic": {n: n for n in ("sports", "health",
-                                                                                            "politics")}}})],
-        "prompt_activations": ["--backbone", backbone, "--prompts", f"topic={prompt}", "--out", out / "act.safetensors"],
-        "train_projector": ["--source", prompt, "--backbone", backbone, "--data", world / "topic", "--out",
-                            out / "projector", "--hidden", "8", "--eval-every", "2", "--max-length", "48", *train],
-        "neuron_masking": ["--backbone", backbone, "--data-root", world, "--prompts", f"topic={prompt}",
-                           "--activations", prompt.parent / "activations.safetensors", "--languages", "en",
-                           "--out", out / "masking.csv"],
+        GROUP_RULE: [
+            "--backbone",
+            backbone,
+            *[
+                arg
+                for seed in (0, 1)
+                for arg in (
+                    "--run",
+                    f"--data {world / 'topic'} --out {out / f'prompt{seed}'} --seed {seed} --prompt-length 4 "
+                    f"--eval-every 2 --max-length 48 --steps 2 --batch-size 8",
+                )
+            ],
+        ],
+        "evaluate": [
+            "--prompt",
+            prompt,
+            "--backbone",
+            backbone,
+            "--data",
+            world / "topic",
+            "--languages",
+            "en",
+            "--out",
+            out / "metrics.json",
+        ],
+        "evaluate_transfer": [
+            "--backbone",
+            backbone,
+            "--data",
+            world / "topic",
+            "--runs",
+            f"random={prompt}",
+            "--sources",
+            f"topic={prompt}",
+            "--languages",
+            "en",
+            "--out",
+            out / "transfer.json",
+            "--label-maps",
+            json.dumps({"topic": {"topic": {n: n for n in ("sports", "health", "politics")}}}),
+        ],
+        "prompt_activations": [
+            "--backbone",
+            backbone,
+            "--prompts",
+            f"topic={prompt}",
+            "--out",
+            out / "act.safetensors",
+        ],
+        "train_projector": [
+            "--source",
+            prompt,
+            "--backbone",
+            backbone,
+            "--data",
+            world / "topic",
+            "--out",
+            out / "projector",
+            "--hidden",
+            "8",
+            "--eval-every",
+            "2",
+            "--max-length",
+            "48",
+            *train,
+        ],
+        "neuron_masking": [
+            "--backbone",
+            backbone,
+            "--data-root",
+            world,
+            "--prompts",
+            f"topic={prompt}",
+            "--activations",
+            prompt.parent / "activations.safetensors",
+            "--languages",
+            "en",
+            "--out",
+            out / "masking.csv",
+        ],
     }
     if rule in calls:
         return [str(arg) for arg in calls[rule]]
@@ -93,12 +190,15 @@ def fake_device(monkeypatch):
 def test_gpu_rules_are_read_from_the_workflow():
     rules = workflow_rules()
     assert {"train_prompt", "evaluate", "pretrain_backbone"} <= GPU_RULES
-    assert "aggregate" in rules and "aggregate" not in GPU_RULES and "similarity" not in GPU_RULES
+    assert "aggregate" in rules
+    assert "aggregate" not in GPU_RULES
+    assert "similarity" not in GPU_RULES
 
 
 @pytest.mark.parametrize("rule", sorted(GPU_RULES))
-def test_every_gpu_rule_logs_the_device_it_claimed_and_computes_on(rule, world_dir, backbone_dir, prompt_dir, tmp_path,
-                                                                   fake_device, capsys):
+def test_every_gpu_rule_logs_the_device_it_claimed_and_computes_on(
+    rule, world_dir, backbone_dir, prompt_dir, tmp_path, fake_device, capsys
+):
     stage = rule_stage(workflow_rules()[rule])
     argv = stage_argv(stage, world_dir, backbone_dir, prompt_dir, tmp_path, rule)
     importlib.import_module(f"xlprompt.stages.{stage}").main(argv)

@@ -27,16 +27,28 @@ def simulated_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                 "no_proxy", "HF_ENDPOINT"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "HF_ENDPOINT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     # huggingface_hub retries a failed connection with backoff (about 20 s in all): no waiting here.
     monkeypatch.setattr(_http, "time", SimpleNamespace(sleep=lambda seconds: None))
 
     def install(answer):
-        huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(answer),
-                                                                  event_hooks={"request": [_http.hf_request_event_hook]}))
+        huggingface_hub.set_client_factory(
+            lambda: httpx2.Client(
+                transport=httpx2.MockTransport(answer), event_hooks={"request": [_http.hf_request_event_hook]}
+            )
+        )
 
     yield install
     huggingface_hub.set_client_factory(_http.default_client_factory)
@@ -54,19 +66,22 @@ def fetch_message(tmp_path, *extra: str) -> str:
     return str(stop.value)
 
 
-def test_a_hub_that_cannot_be_reached_names_the_connection_error_and_the_proxy_variables(simulated_hub, tmp_path,
-                                                                                          monkeypatch):
+def test_a_hub_that_cannot_be_reached_names_the_connection_error_and_the_proxy_variables(
+    simulated_hub, tmp_path, monkeypatch
+):
     def no_route(request):
         raise httpx2.ConnectError("[Errno -2] Name or service not known", request=request)
 
     simulated_hub(no_route)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     message = fetch_message(tmp_path)
-    assert message.startswith("xlprompt download_backbone: the Hugging Face Hub (https://huggingface.co) could not "
-                              "be reached from ")
+    assert message.startswith(
+        "xlprompt download_backbone: the Hugging Face Hub (https://huggingface.co) could not be reached from "
+    )
     assert f"to fetch {XLMR}@{HUB_BACKBONES[XLMR][:12]}: ConnectError: [Errno -2] Name or service not known" in message
     assert "HTTPS_PROXY=http://proxy.example:3128, HTTP_PROXY=unset" in message
-    assert "downloads are off" not in message and "copy its cache folder here" in message
+    assert "downloads are off" not in message
+    assert "copy its cache folder here" in message
 
 
 def test_a_proxy_that_refuses_is_the_unreachable_message_too(simulated_hub, tmp_path):
@@ -82,7 +97,9 @@ def test_a_gated_repository_names_its_licence_page_and_how_to_log_in(simulated_h
     message = fetch_message(tmp_path)
     assert f"{XLMR} is gated (HTTP 403): its licence must be accepted" in message
     assert f"Accept it at https://huggingface.co/{XLMR} (logged in to the Hub)" in message
-    assert "`hf auth login`" in message and "HF_TOKEN" in message and "downloads are off" not in message
+    assert "`hf auth login`" in message
+    assert "HF_TOKEN" in message
+    assert "downloads are off" not in message
 
 
 @pytest.mark.parametrize("status", [401, 404])
@@ -90,9 +107,11 @@ def test_a_missing_or_private_repository_says_to_check_the_id_and_to_log_in(simu
     """The Hub answers 401 to a client without a token for a repository that is missing or private."""
     simulated_hub(error(status, "RepoNotFound"))
     message = fetch_message(tmp_path)
-    assert (f"{XLMR} was not found on the Hub, or is private (HTTP {status}): check the id "
-            f"(https://huggingface.co/{XLMR})") in message
-    assert "`hf auth login`" in message and "HF_TOKEN" in message
+    assert (
+        f"{XLMR} was not found on the Hub, or is private (HTTP {status}): check the id (https://huggingface.co/{XLMR})"
+    ) in message
+    assert "`hf auth login`" in message
+    assert "HF_TOKEN" in message
 
 
 def test_access_refused_without_a_reason_says_a_token_is_needed(simulated_hub, tmp_path):
@@ -109,7 +128,8 @@ def test_a_missing_revision_names_it_and_where_it_is_set(simulated_hub, tmp_path
     message = fetch_message(tmp_path, *(["--revision", revision] if given else []))
     assert f"{XLMR} has no revision '{revision}' (HTTP 404)" in message
     where = "backbone.revision in the config" if given else "pinned in src/xlprompt/data/hub.py (HUB_BACKBONES)"
-    assert f"The revision is {where}" in message and f"https://huggingface.co/{XLMR}/commits/main" in message
+    assert f"The revision is {where}" in message
+    assert f"https://huggingface.co/{XLMR}/commits/main" in message
 
 
 def test_downloads_off_and_not_cached_keeps_its_own_message(simulated_hub, tmp_path, monkeypatch):
@@ -121,7 +141,8 @@ def test_downloads_off_and_not_cached_keeps_its_own_message(simulated_hub, tmp_p
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     message = fetch_message(tmp_path)
     assert f"{XLMR}@{HUB_BACKBONES[XLMR][:12]} is not in the Hugging Face cache" in message
-    assert "downloads are off (HF_HUB_OFFLINE=1)" in message and "could not be reached" not in message
+    assert "downloads are off (HF_HUB_OFFLINE=1)" in message
+    assert "could not be reached" not in message
 
 
 def test_the_reachability_check_reports_a_failed_connection_and_passes_an_answer(simulated_hub):
@@ -129,7 +150,8 @@ def test_the_reachability_check_reports_a_failed_connection_and_passes_an_answer
         raise httpx2.ConnectError("connection refused", request=request)
 
     simulated_hub(no_route)
-    assert "could not be reached" in hub_unreachable() and "ConnectError: connection refused" in hub_unreachable()
+    assert "could not be reached" in hub_unreachable()
+    assert "ConnectError: connection refused" in hub_unreachable()
     simulated_hub(lambda request: httpx2.Response(200, request=request))
     assert hub_unreachable() is None
     simulated_hub(error(503))

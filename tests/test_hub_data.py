@@ -13,12 +13,20 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hub_fixtures import (NLI_FEATURES, model_snapshot, nli_file, pawsx_file, sib_file, snapshot_folder,
-                          write_hub_parquet)
+from hub_fixtures import (
+    NLI_FEATURES,
+    model_snapshot,
+    nli_file,
+    pawsx_file,
+    sib_file,
+    snapshot_folder,
+    write_hub_parquet,
+)
 
 from xlprompt.data.contract import languages_of, load_labels, load_split
 from xlprompt.data.hub import HUB_DATASETS, SIB_NAMES
 from xlprompt.stages import download_dataset
+
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch) -> Path:
@@ -35,15 +43,20 @@ def hub_cache(tmp_path, monkeypatch) -> Path:
     for lang in ("en", "de"):
         for split, rows in (("train", 9), ("validation", 6), ("test", 6)):
             nli_file(snapshot_folder(cache, "xnli") / lang / f"{split}-00000-of-00001.parquet", rows)
-            pawsx_file(snapshot_folder(cache, "pawsx") / lang / f"{split}-00000-of-00001.parquet", rows,
-                       [-1] + [i % 2 for i in range(rows - 1)])  # the card's "-1: no label"
+            pawsx_file(
+                snapshot_folder(cache, "pawsx") / lang / f"{split}-00000-of-00001.parquet",
+                rows,
+                [-1] + [i % 2 for i in range(rows - 1)],
+            )  # the card's "-1: no label"
     for lang in ("aym", "quy"):
         for split in ("validation", "test"):
             nli_file(snapshot_folder(cache, "americasnli") / lang / f"{split}-00000-of-00001.parquet", 6)
     for lang in ("eng_Latn", "deu_Latn"):
         for split, rows in (("train", 14), ("dev", 7), ("test", 7)):
-            sib_file(snapshot_folder(cache, "sib200") / "data" / lang / f"{split}.tsv",
-                     [SIB_NAMES[i % 7] for i in range(rows)])
+            sib_file(
+                snapshot_folder(cache, "sib200") / "data" / lang / f"{split}.tsv",
+                [SIB_NAMES[i % 7] for i in range(rows)],
+            )
         (snapshot_folder(cache, "sib200") / "data" / lang / "labels.txt").write_text("\n".join(SIB_NAMES) + "\n")
     return cache
 
@@ -57,27 +70,32 @@ def download(tmp_path: Path, *args: str) -> Path:
 def test_xnli_becomes_the_contract_with_premise_hypothesis_and_classlabel_ids(hub_cache, tmp_path):
     out = download(tmp_path, "--hub", "xnli", "--languages", "en", "de")
     labels = load_labels(out)
-    assert labels.task == "nli" and labels.names == ["entailment", "neutral", "contradiction"]
+    assert labels.task == "nli"
+    assert labels.names == ["entailment", "neutral", "contradiction"]
     assert labels.verbalizers == {family: ["yes", "maybe", "no"] for family in ("masked_lm", "causal_lm", "seq2seq")}
     assert languages_of(out) == ["de", "en"]
     train = load_split(out, "en", "train", 3)
     assert list(train["text"][:2]) == ["premise 0, with a comma", "premise 1, with a comma"]
     assert list(train["text_pair"][:2]) == ["hypothesis 0", "hypothesis 1"]
     assert list(train["label"]) == [i % 3 for i in range(9)]
-    assert len(load_split(out, "de", "validation", 3)) == 6 and len(load_split(out, "de", "test", 3)) == 6
+    assert len(load_split(out, "de", "validation", 3)) == 6
+    assert len(load_split(out, "de", "test", 3)) == 6
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source"]["hub"] == "facebook/xnli"
     assert manifest["source"]["revision"] == HUB_DATASETS["xnli"].revision
-    assert set(manifest["source"]["files_sha256"]) == {f"{lang}/{split}-00000-of-00001.parquet"
-                                                       for lang in ("en", "de") for split in ("train", "validation", "test")}
-    assert "en/train.parquet" in manifest["files_sha256"] and "labels.json" in manifest["files_sha256"]
+    assert set(manifest["source"]["files_sha256"]) == {
+        f"{lang}/{split}-00000-of-00001.parquet" for lang in ("en", "de") for split in ("train", "validation", "test")
+    }
+    assert "en/train.parquet" in manifest["files_sha256"]
+    assert "labels.json" in manifest["files_sha256"]
     # Read through datasets' parquet builder: its cache holds the Arrow copies.
     assert list((tmp_path / "datasets-cache" / "parquet").glob("*/*/*/*.arrow"))
 
 
 def test_americasnli_languages_are_evaluation_only(hub_cache, tmp_path):
     out = download(tmp_path, "--hub", "americasnli", "--languages", "aym", "quy")
-    assert HUB_DATASETS["americasnli"].evaluation_only and not HUB_DATASETS["xnli"].evaluation_only
+    assert HUB_DATASETS["americasnli"].evaluation_only
+    assert not HUB_DATASETS["xnli"].evaluation_only
     assert sorted(p.name for p in (out / "aym").iterdir()) == ["test.parquet", "validation.parquet"]
     assert load_labels(out).names == load_labels(download(tmp_path / "x", "--hub", "xnli", "--languages", "en")).names
 
@@ -86,7 +104,8 @@ def test_pawsx_keeps_its_ids_and_drops_rows_without_a_label(hub_cache, tmp_path)
     out = download(tmp_path, "--hub", "pawsx", "--languages", "en")
     train = load_split(out, "en", "train", 2)
     assert len(train) == 8  # 9 rows, the first labelled -1
-    assert list(train["id"][:2]) == ["2", "3"] and list(train["label"][:3]) == [0, 1, 0]
+    assert list(train["id"][:2]) == ["2", "3"]
+    assert list(train["label"][:3]) == [0, 1, 0]
     assert list(train["text_pair"][:1]) == ["s2 1"]
     assert load_labels(out).names == ["different", "paraphrase"]
 
@@ -94,19 +113,30 @@ def test_pawsx_keeps_its_ids_and_drops_rows_without_a_label(hub_cache, tmp_path)
 def test_sib200_maps_category_strings_and_reads_dev_as_validation(hub_cache, tmp_path):
     out = download(tmp_path, "--hub", "sib200", "--languages", "eng_Latn", "deu_Latn")
     labels = load_labels(out)
-    assert labels.task == "topic" and labels.names == list(SIB_NAMES)
-    assert labels.verbalizers["causal_lm"] == ["science", "travel", "politics", "sports", "health", "entertainment",
-                                               "earth"]
+    assert labels.task == "topic"
+    assert labels.names == list(SIB_NAMES)
+    assert labels.verbalizers["causal_lm"] == [
+        "science",
+        "travel",
+        "politics",
+        "sports",
+        "health",
+        "entertainment",
+        "earth",
+    ]
     validation = load_split(out, "eng_Latn", "validation", 7)
-    assert len(validation) == 7 and list(validation["label"]) == list(range(7))
+    assert len(validation) == 7
+    assert list(validation["label"]) == list(range(7))
     train = load_split(out, "deu_Latn", "train", 7)
     assert train["text"][0] == 'A "quoted" sentence about science/technology, number 0.'  # quotes kept verbatim
-    assert train["text_pair"].isna().all() and list(train["id"][:2]) == ["1", "2"]
+    assert train["text_pair"].isna().all()
+    assert list(train["id"][:2]) == ["1", "2"]
     assert list((tmp_path / "datasets-cache" / "csv").glob("*/*/*/*.arrow"))  # read by datasets' csv builder
 
 
-@pytest.mark.parametrize("case", ["missing column", "unknown label", "empty split", "unknown category",
-                                  "damaged file", "ragged tsv"])
+@pytest.mark.parametrize(
+    "case", ["missing column", "unknown label", "empty split", "unknown category", "damaged file", "ragged tsv"]
+)
 def test_a_bad_hub_file_is_refused_naming_the_file_and_nothing_is_written(case, hub_cache, tmp_path):
     if case in ("unknown category", "ragged tsv"):
         bad = snapshot_folder(hub_cache, "sib200") / "data" / "eng_Latn" / "test.tsv"
@@ -133,7 +163,8 @@ def test_a_bad_hub_file_is_refused_naming_the_file_and_nothing_is_written(case, 
         args = ("--hub", "xnli", "--languages", "en")
     with pytest.raises(SystemExit) as stop:
         download(tmp_path, *args)
-    assert str(bad) in str(stop.value) and expected in str(stop.value)
+    assert str(bad) in str(stop.value)
+    assert expected in str(stop.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -145,14 +176,21 @@ def test_unknown_language_lists_the_data_sets_languages(hub_cache, tmp_path):
 def test_offline_with_an_empty_cache_says_what_to_download_and_how(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     out = tmp_path / "xnli"
-    result = subprocess.run([sys.executable, "-m", "xlprompt", "download_dataset", "--hub", "xnli", "--languages", "en",
-                             "--out", str(out)], capture_output=True, text=True, env=env)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "xlprompt", "download_dataset", "--hub", "xnli", "--languages", "en", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert "facebook/xnli@b8dd5d7af511 is not in the Hugging Face cache" in message
     assert "HF_HUB_OFFLINE=0" in message
-    assert ("hf download facebook/xnli --repo-type dataset --revision b8dd5d7af51114dbda02c0e3f6133f332186418e "
-            "--include 'en/train-00000-of-00001.parquet'") in message
+    assert (
+        "hf download facebook/xnli --repo-type dataset --revision b8dd5d7af51114dbda02c0e3f6133f332186418e "
+        "--include 'en/train-00000-of-00001.parquet'"
+    ) in message
     assert not out.exists()
 
 
@@ -179,17 +217,23 @@ def test_datasets_offline_mode_alone_keeps_the_download_offline(tmp_path, monkey
         huggingface_hub.set_client_factory(_http.default_client_factory)
     message = str(stop.value)
     assert "Davlan/sib200@38977a667f6f is not in the Hugging Face cache" in message
-    assert "HF_HUB_OFFLINE=0, HF_DATASETS_OFFLINE=1" in message and "HF_DATASETS_OFFLINE=0" in message
-    assert "--include 'data/eng_Latn/train.tsv'" in message and not (tmp_path / "out").exists()
+    assert "HF_HUB_OFFLINE=0, HF_DATASETS_OFFLINE=1" in message
+    assert "HF_DATASETS_OFFLINE=0" in message
+    assert "--include 'data/eng_Latn/train.tsv'" in message
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_cached_snapshot_without_the_language_asked_for_says_what_to_download(hub_cache, tmp_path):
-    with pytest.raises(SystemExit, match=r"fr/train-00000-of-00001.parquet: missing from the cached snapshot.*"
-                                         r"hf download facebook/xnli"):
+    with pytest.raises(
+        SystemExit,
+        match=r"fr/train-00000-of-00001.parquet: missing from the cached snapshot.*"
+        r"hf download facebook/xnli",
+    ):
         download(tmp_path, "--hub", "xnli", "--languages", "en", "fr")
 
 
 # Local files: a user's own data set (MLDoc, Taxi1500) in any of four formats.
+
 
 def write_local(folder: Path, fmt: str, lang: str, split: str, frame: pd.DataFrame) -> None:
     path = folder / lang / f"{split}.{fmt}"
@@ -206,13 +250,25 @@ def write_local(folder: Path, fmt: str, lang: str, split: str, frame: pd.DataFra
 
 def local_frame(rows: int, by_id: bool = False) -> pd.DataFrame:
     names = ["CCAT", "ECAT", "GCAT"]
-    return pd.DataFrame({"doc": [f"doc {i}" for i in range(rows)], "key": [f"k{i}" for i in range(rows)],
-                         "cat": [i % 3 if by_id else names[i % 3] for i in range(rows)]})
+    return pd.DataFrame(
+        {
+            "doc": [f"doc {i}" for i in range(rows)],
+            "key": [f"k{i}" for i in range(rows)],
+            "cat": [i % 3 if by_id else names[i % 3] for i in range(rows)],
+        }
+    )
 
 
 def local_spec(folder: Path, fmt: str, **extra) -> str:
-    spec = {"path": str(folder / "{lang}" / f"{{split}}.{fmt}"), "languages": ["en", "sw"],
-            "labels": ["CCAT", "ECAT", "GCAT"], "text": "doc", "label": "cat", "id": "key", **extra}
+    spec = {
+        "path": str(folder / "{lang}" / f"{{split}}.{fmt}"),
+        "languages": ["en", "sw"],
+        "labels": ["CCAT", "ECAT", "GCAT"],
+        "text": "doc",
+        "label": "cat",
+        "id": "key",
+        **extra,
+    }
     return json.dumps(spec)
 
 
@@ -223,20 +279,24 @@ def test_local_files_of_every_format_become_the_contract(fmt, tmp_path):
         write_local(files, fmt, "en", split, local_frame(rows, by_id=(split == "test")))  # names, or ids 0..2
     write_local(files, fmt, "sw", "test", local_frame(4))  # no training data: evaluation only
     out = tmp_path / "out" / "mldoc"
-    download_dataset.main(["--local", local_spec(files, fmt, label_words=["corporate", "economics", "government"]),
-                           "--out", str(out)])
+    download_dataset.main(
+        ["--local", local_spec(files, fmt, label_words=["corporate", "economics", "government"]), "--out", str(out)]
+    )
     labels = load_labels(out)
-    assert labels.task == "mldoc" and labels.names == ["CCAT", "ECAT", "GCAT"]
+    assert labels.task == "mldoc"
+    assert labels.names == ["CCAT", "ECAT", "GCAT"]
     assert labels.verbalizers["masked_lm"] == ["corporate", "economics", "government"]
     train = load_split(out, "en", "train", 3)
-    assert list(train["label"]) == [0, 1, 2, 0, 1, 2] and list(train["id"][:2]) == ["k0", "k1"]
+    assert list(train["label"]) == [0, 1, 2, 0, 1, 2]
+    assert list(train["id"][:2]) == ["k0", "k1"]
     assert list(load_split(out, "en", "test", 3)["label"]) == [0, 1, 2]
     assert sorted(p.name for p in (out / "sw").iterdir()) == ["test.parquet"]
     assert json.loads((out / "manifest.json").read_text())["source"]["local"].endswith(f"{{split}}.{fmt}")
 
 
-@pytest.mark.parametrize("case", ["missing column", "unknown label", "train without validation", "no test",
-                                  "unknown key"])
+@pytest.mark.parametrize(
+    "case", ["missing column", "unknown label", "train without validation", "no test", "unknown key"]
+)
 def test_bad_local_data_is_refused_naming_the_file(case, tmp_path):
     files = tmp_path / "mldoc"
     for split in ("train", "validation", "test"):
@@ -261,11 +321,13 @@ def test_bad_local_data_is_refused_naming_the_file(case, tmp_path):
         extra, bad, expected = {"colums": {}}, "local data", "unknown key(s) ['colums']"
     with pytest.raises(SystemExit) as stop:
         download_dataset.main(["--local", local_spec(files, "tsv", **extra), "--out", str(tmp_path / "out" / "m")])
-    assert str(bad) in str(stop.value) and expected in str(stop.value)
+    assert str(bad) in str(stop.value)
+    assert expected in str(stop.value)
     assert not (tmp_path / "out").exists()
 
 
 # Backbones: a snapshot in the cache -> resources/models/<name>, safetensors only.
+
 
 def test_a_backbone_snapshot_is_copied_with_its_commit_and_loads(backbone_dir, hub_cache, tmp_path):
     from xlprompt.models.backbone import load_backbone
@@ -277,7 +339,8 @@ def test_a_backbone_snapshot_is_copied_with_its_commit_and_loads(backbone_dir, h
     download_backbone.main(["--hub", "facebook/xglm-564M", "--out", str(out)])
     meta = json.loads((out / "meta.json").read_text())
     assert meta["source"] == {"hub": "facebook/xglm-564M", "revision": "refs/pr/4", "commit": commit}
-    assert meta["model_type"] == "xlm-roberta" and "model.safetensors" in meta["files_sha256"]
+    assert meta["model_type"] == "xlm-roberta"
+    assert "model.safetensors" in meta["files_sha256"]
     assert (out / "model.safetensors").read_bytes() == (backbone_dir / "model.safetensors").read_bytes()
     assert not any(p.is_symlink() for p in out.iterdir())
     model, _ = load_backbone(out)
@@ -303,24 +366,43 @@ def test_an_unknown_backbone_needs_a_revision(tmp_path):
 
 def test_offline_backbone_download_says_what_to_fetch(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
-    result = subprocess.run([sys.executable, "-m", "xlprompt", "download_backbone", "--hub", "FacebookAI/xlm-roberta-base",
-                             "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xlprompt",
+            "download_backbone",
+            "--hub",
+            "FacebookAI/xlm-roberta-base",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert ("hf download FacebookAI/xlm-roberta-base --revision d817c5c1e3260a65d442640e4603279592d0f2f4 "
-            "--include 'config.json'") in message
+    assert (
+        "hf download FacebookAI/xlm-roberta-base --revision d817c5c1e3260a65d442640e4603279592d0f2f4 "
+        "--include 'config.json'"
+    ) in message
     assert not (tmp_path / "m").exists()
 
 
 def test_one_task_from_two_sources_with_a_languages_own_label_words(hub_cache, tmp_path):
-    sources = [{"hub": "xnli", "languages": ["en", "de"], "words_by_language": {"de": ["ja", "vielleicht", "nein"]}},
-               {"hub": "americasnli", "languages": ["aym"]}]
+    sources = [
+        {"hub": "xnli", "languages": ["en", "de"], "words_by_language": {"de": ["ja", "vielleicht", "nein"]}},
+        {"hub": "americasnli", "languages": ["aym"]},
+    ]
     out = tmp_path / "nli"
     download_dataset.main(["--sources", json.dumps(sources), "--out", str(out)])
     labels = load_labels(out)
-    assert labels.task == "nli" and languages_of(out) == ["aym", "de", "en"]
+    assert labels.task == "nli"
+    assert languages_of(out) == ["aym", "de", "en"]
     assert labels.verbalizer("causal_lm", "de") == ["ja", "vielleicht", "nein"]
     assert labels.verbalizer("causal_lm", "aym") == labels.verbalizer("causal_lm") == ["yes", "maybe", "no"]
+    bad = [{**sources[0], "words_by_language": {"de": ["ja", "nein"]}}]
     with pytest.raises(SystemExit, match=r"words_by_language.de: 2 words for 3 labels"):
-        bad = [{**sources[0], "words_by_language": {"de": ["ja", "nein"]}}]
         download_dataset.main(["--sources", json.dumps(bad), "--out", str(tmp_path / "bad")])

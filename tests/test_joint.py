@@ -1,7 +1,8 @@
 """Prompts trained together on one frozen backbone equal the same prompts trained alone.
 
 Joint training (xlprompt.methods.training.train_prompts) stacks each prompt's own batch into one backbone
-pass (``stack``, a GPU's default), or steps the prompts one after another in one process. What must not change: each prompt's data order, init, learning rate, label words, best
+pass (``stack``, a GPU's default), or steps the prompts one after another in one process. What must not
+change: each prompt's data order, init, learning rate, label words, best
 step, snapshots and artifact. The reference is the one-prompt-per-job path (train_prompt).
 """
 
@@ -21,7 +22,7 @@ from xlprompt.models.backbone import load_backbone
 from xlprompt.models.prompting import PromptedLM, SoftPrompt, joint_label_scores
 from xlprompt.runtime.settings import TrainConfig
 
-JOINT = dict(prompt_length=4, steps=20, batch_size=8, eval_every=5, max_length=48, checkpoint_every=1000)
+JOINT = {"prompt_length": 4, "steps": 20, "batch_size": 8, "eval_every": 5, "max_length": 48, "checkpoint_every": 1000}
 
 
 def group_runs(world_dir, source) -> list[tuple[str, object, TrainConfig, dict]]:
@@ -29,13 +30,21 @@ def group_runs(world_dir, source) -> list[tuple[str, object, TrainConfig, dict]]
     topic, nli = world_dir / "topic", world_dir / "nli"
     return [
         ("vocab", topic, TrainConfig(seed=0, **JOINT), {}),
-        ("uniform-reparam", topic, TrainConfig(seed=1, init="uniform", lr=0.05, reparameterization=True,
-                                               reparam_hidden=8, **JOINT), {}),
+        (
+            "uniform-reparam",
+            topic,
+            TrainConfig(seed=1, init="uniform", lr=0.05, reparameterization=True, reparam_hidden=8, **JOINT),
+            {},
+        ),
         ("label-words-nli", nli, TrainConfig(seed=2, init="label_words", snapshot_step=10, **JOINT), {}),
         ("mixture", (topic, nli), TrainConfig(seed=0, train_language="rev", **JOINT), {}),
         ("from-source", topic, TrainConfig(seed=4, init="source", lr=0.1, **JOINT), {"source": source}),
-        ("short-last-step", topic, TrainConfig(seed=5, selection="last_step", train_per_class=4,
-                                               **{**JOINT, "steps": 10, "eval_every": 3}), {}),
+        (
+            "short-last-step",
+            topic,
+            TrainConfig(seed=5, selection="last_step", train_per_class=4, **{**JOINT, "steps": 10, "eval_every": 3}),
+            {},
+        ),
         ("untrained", topic, TrainConfig(method="untrained", seed=6, **JOINT), {}),
     ]
 
@@ -44,10 +53,15 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
     source = tmp_path / "source"
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(seed=9, **{**JOINT, "steps": 4}), source)
     runs = group_runs(world_dir, source)
-    alone = {name: train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra)
-             for name, data, cfg, extra in runs}
-    together = train_prompts(backbone_dir, [PromptRun(data, cfg, tmp_path / "together" / name, **extra)
-                                            for name, data, cfg, extra in runs], stack=True)
+    alone = {
+        name: train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra)
+        for name, data, cfg, extra in runs
+    }
+    together = train_prompts(
+        backbone_dir,
+        [PromptRun(data, cfg, tmp_path / "together" / name, **extra) for name, data, cfg, extra in runs],
+        stack=True,
+    )
     assert [s["trained_together"] for s in together] == [len(runs)] * len(runs)
     for (name, *_), single, joint in zip(runs, alone.values(), together):
         assert joint["best_step"] == single["best_step"], name
@@ -58,7 +72,9 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
         for key in a:
             torch.testing.assert_close(b[key], a[key], atol=1e-5, rtol=0, msg=f"{name}: {key}")
         log_a = [json.loads(line) for line in (tmp_path / "alone" / name / "train_log.jsonl").read_text().splitlines()]
-        log_b = [json.loads(line) for line in (tmp_path / "together" / name / "train_log.jsonl").read_text().splitlines()]
+        log_b = [
+            json.loads(line) for line in (tmp_path / "together" / name / "train_log.jsonl").read_text().splitlines()
+        ]
         assert [row["step"] for row in log_a] == [row["step"] for row in log_b], name
         for row_a, row_b in zip(log_a, log_b):
             assert row_b["dev_loss"] == pytest.approx(row_a["dev_loss"], abs=1e-4), name
@@ -68,24 +84,33 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
     assert torch.equal(trained["untrained"]["prompt"], trained["untrained"]["prompt_init"])
 
 
-def test_on_the_cpu_a_group_steps_its_prompts_one_after_another_bit_identical_to_alone(world_dir, backbone_dir,
-                                                                                      tmp_path):
+def test_on_the_cpu_a_group_steps_its_prompts_one_after_another_bit_identical_to_alone(
+    world_dir, backbone_dir, tmp_path
+):
     """The default on a CPU (no stacking): the group job saves process starts, not a bit of any prompt."""
     runs = group_runs(world_dir, None)[:3]
-    alone = [train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra) for name, data, cfg, extra in runs]
-    together = train_prompts(backbone_dir, [PromptRun(data, cfg, tmp_path / "together" / name, **extra)
-                                            for name, data, cfg, extra in runs])
+    alone = [
+        train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra) for name, data, cfg, extra in runs
+    ]
+    together = train_prompts(
+        backbone_dir, [PromptRun(data, cfg, tmp_path / "together" / name, **extra) for name, data, cfg, extra in runs]
+    )
     for (name, *_), single, joint in zip(runs, alone, together):
-        assert joint["best_dev_loss"] == single["best_dev_loss"] and joint["best_step"] == single["best_step"]
+        assert joint["best_dev_loss"] == single["best_dev_loss"]
+        assert joint["best_step"] == single["best_step"]
         a = load_file(tmp_path / "alone" / name / "prompt.safetensors")
         b = load_file(tmp_path / "together" / name / "prompt.safetensors")
-        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a), name
+        assert a.keys() == b.keys(), name
+        assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
 def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backbone_dir, tmp_path, monkeypatch):
     cfgs = [TrainConfig(seed=seed, **{**JOINT, "steps": 12, "checkpoint_every": 4}) for seed in (0, 1)]
-    straight = train_prompts(backbone_dir, [PromptRun(world_dir / "topic", cfg, tmp_path / "straight" / str(i))
-                                            for i, cfg in enumerate(cfgs)], stack=True)
+    straight = train_prompts(
+        backbone_dir,
+        [PromptRun(world_dir / "topic", cfg, tmp_path / "straight" / str(i)) for i, cfg in enumerate(cfgs)],
+        stack=True,
+    )
     from xlprompt.methods import training as train_module
 
     class Killed(Exception):
@@ -99,8 +124,10 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
         if saved == [4, 4, 8]:  # the first prompt has its step-8 checkpoint, the second only step 4
             raise Killed
 
-    runs = [PromptRun(world_dir / "topic", cfg, tmp_path / "resumed" / str(i), tmp_path / "ckpt" / str(i))
-            for i, cfg in enumerate(cfgs)]
+    runs = [
+        PromptRun(world_dir / "topic", cfg, tmp_path / "resumed" / str(i), tmp_path / "ckpt" / str(i))
+        for i, cfg in enumerate(cfgs)
+    ]
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         train_prompts(backbone_dir, runs, stack=True)
@@ -113,21 +140,28 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
         pb = load_file(tmp_path / "resumed" / str(i) / "prompt.safetensors")
         for key in pa:
             torch.testing.assert_close(pb[key], pa[key], atol=1e-6, rtol=0)
-    assert not (tmp_path / "ckpt" / "0").exists() and not (tmp_path / "ckpt" / "1").exists()
+    assert not (tmp_path / "ckpt" / "0").exists()
+    assert not (tmp_path / "ckpt" / "1").exists()
 
 
-@pytest.mark.parametrize("cfgs, message", [
-    ([TrainConfig(method="full_ft", **JOINT), TrainConfig(**JOINT)], "change backbone weights"),
-    ([TrainConfig(method="ltp", **JOINT), TrainConfig(**JOINT)], "change backbone weights"),
-    ([TrainConfig(**JOINT), TrainConfig(**{**JOINT, "prompt_length": 8})], "one prompt length"),
-])
-def test_what_cannot_train_together_is_refused_before_any_compute(world_dir, backbone_dir, tmp_path, cfgs, message,
-                                                                  monkeypatch):
+@pytest.mark.parametrize(
+    ("cfgs", "message"),
+    [
+        ([TrainConfig(method="full_ft", **JOINT), TrainConfig(**JOINT)], "change backbone weights"),
+        ([TrainConfig(method="ltp", **JOINT), TrainConfig(**JOINT)], "change backbone weights"),
+        ([TrainConfig(**JOINT), TrainConfig(**{**JOINT, "prompt_length": 8})], "one prompt length"),
+    ],
+)
+def test_what_cannot_train_together_is_refused_before_any_compute(
+    world_dir, backbone_dir, tmp_path, cfgs, message, monkeypatch
+):
     from xlprompt.methods import training as train_module
 
     monkeypatch.setattr(train_module, "load_backbone", lambda *a: pytest.fail("loaded the backbone"))
     with pytest.raises(ValueError, match=message):
-        train_prompts(backbone_dir, [PromptRun(world_dir / "topic", cfg, tmp_path / str(i)) for i, cfg in enumerate(cfgs)])
+        train_prompts(
+            backbone_dir, [PromptRun(world_dir / "topic", cfg, tmp_path / str(i)) for i, cfg in enumerate(cfgs)]
+        )
 
 
 @pytest.mark.parametrize("kind", list(FAMILY))

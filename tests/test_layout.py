@@ -22,8 +22,11 @@ def xlprompt_imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xlprompt"):
             found.add(node.module)
             # from xlprompt.stages import plot, from xlprompt.methods import training: modules by name
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if (PACKAGE.parent / node.module.replace(".", "/") / f"{alias.name}.py").exists())
+            found.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if (PACKAGE.parent / node.module.replace(".", "/") / f"{alias.name}.py").exists()
+            )
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("xlprompt"))
     return found
@@ -36,8 +39,9 @@ def layer_of(module: str) -> str | None:
 
 
 def modules() -> dict[str, Path]:
-    return {".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts): path
-            for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts): path for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def test_every_module_lives_in_a_layer():
@@ -55,8 +59,11 @@ def test_lower_layers_never_import_higher_ones():
         own = layer_of(name)
         if own is None:
             continue
-        above = sorted(m for m in xlprompt_imports(path)
-                       if layer_of(m) is not None and LAYERS.index(layer_of(m)) > LAYERS.index(own))
+        above = sorted(
+            m
+            for m in xlprompt_imports(path)
+            if layer_of(m) is not None and LAYERS.index(layer_of(m)) > LAYERS.index(own)
+        )
         if above:
             upward[name] = above
     assert not upward
@@ -65,8 +72,10 @@ def test_lower_layers_never_import_higher_ones():
 def test_the_walk_sees_an_upward_import(tmp_path):
     """The check above can fail: an import from a higher layer, even inside a function, is found."""
     module = tmp_path / "mod.py"
-    module.write_text("def f():\n    from xlprompt.analysis.metrics import accuracy\n    from xlprompt.methods import "
-                      "training\n", encoding="utf-8")
+    module.write_text(
+        "def f():\n    from xlprompt.analysis.metrics import accuracy\n    from xlprompt.methods import training\n",
+        encoding="utf-8",
+    )
     assert {"xlprompt.analysis.metrics", "xlprompt.methods.training"} <= xlprompt_imports(module)
     assert LAYERS.index(layer_of("xlprompt.analysis.metrics")) > LAYERS.index("data")
 
@@ -80,18 +89,20 @@ def test_a_layer_has_its_docstring(layer):
 def test_no_stage_imports_another_stage():
     stages = sorted((PACKAGE / "stages").glob("*.py"))
     assert len(stages) > 20
-    crossing = {path.name: sorted(m for m in xlprompt_imports(path) if m.startswith("xlprompt.stages"))
-                for path in stages}
+    crossing = {
+        path.name: sorted(m for m in xlprompt_imports(path) if m.startswith("xlprompt.stages")) for path in stages
+    }
     assert not {name: found for name, found in crossing.items() if found}
 
 
 def test_the_library_never_imports_a_stage():
     """Only the entry point (``python -m xlprompt``) knows the stages."""
-    library = {name: path for name, path in modules().items()
-               if layer_of(name) not in (None, "stages")}
+    library = {name: path for name, path in modules().items() if layer_of(name) not in (None, "stages")}
     assert len(library) > 40
-    reaching = {name: sorted(m for m in xlprompt_imports(path) if m.startswith("xlprompt.stages"))
-                for name, path in library.items()}
+    reaching = {
+        name: sorted(m for m in xlprompt_imports(path) if m.startswith("xlprompt.stages"))
+        for name, path in library.items()
+    }
     assert not {name: found for name, found in reaching.items() if found}
 
 
@@ -105,8 +116,11 @@ def test_stages_are_thin():
     stages = sorted(p for p in (PACKAGE / "stages").glob("*.py") if p.name != "__init__.py")
     thick = {}
     for path in stages:
-        defined = {node.name for node in ast.parse(path.read_text(encoding="utf-8")).body
-                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        defined = {
+            node.name
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
         assert "main" in defined, path.name
         extra = defined - STAGE_FUNCTIONS - ARGUMENT_PARSING.get(path.stem, set())
         if extra:
@@ -137,9 +151,12 @@ def test_docs_name_each_stage_s_library_function():
     wrong = {}
     for stage, dotted in table.items():
         module, name = f"xlprompt.{dotted}".rsplit(".", 1)
-        imported = {(node.module, alias.name)
-                    for node in ast.walk(ast.parse((PACKAGE / "stages" / f"{stage}.py").read_text(encoding="utf-8")))
-                    if isinstance(node, ast.ImportFrom) for alias in node.names}
+        imported = {
+            (node.module, alias.name)
+            for node in ast.walk(ast.parse((PACKAGE / "stages" / f"{stage}.py").read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
         if (module, name) not in imported:
             wrong[stage] = dotted
     assert not wrong

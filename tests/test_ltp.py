@@ -14,24 +14,28 @@ def state(values: dict[str, list[float]]) -> dict[str, torch.Tensor]:
     return {name: torch.tensor(v) for name, v in values.items()}
 
 
-THETA0 = state({
-    "roberta.embeddings.word_embeddings.weight": [0.0, 0.0],
-    f"{P}.0.attention.self.query.weight": [0.0, 0.0, 0.0],
-    f"{P}.0.attention.output.LayerNorm.weight": [0.0, 0.0],
-    f"{P}.0.intermediate.dense.weight": [0.0, 0.0, 0.0],
-    f"{P}.1.attention.self.query.weight": [0.0, 0.0, 0.0],
-    f"{P}.1.output.dense.bias": [0.0],
-    "lm_head.dense.weight": [0.0, 0.0],
-})
-THETA_MLM = state({
-    "roberta.embeddings.word_embeddings.weight": [9.0, 9.0],  # large but never maskable
-    f"{P}.0.attention.self.query.weight": [0.5, -0.1, 0.0],
-    f"{P}.0.attention.output.LayerNorm.weight": [9.0, 9.0],
-    f"{P}.0.intermediate.dense.weight": [0.2, 0.2, -0.3],
-    f"{P}.1.attention.self.query.weight": [0.05, 0.01, 0.02],
-    f"{P}.1.output.dense.bias": [-0.4],
-    "lm_head.dense.weight": [9.0, 9.0],
-})
+THETA0 = state(
+    {
+        "roberta.embeddings.word_embeddings.weight": [0.0, 0.0],
+        f"{P}.0.attention.self.query.weight": [0.0, 0.0, 0.0],
+        f"{P}.0.attention.output.LayerNorm.weight": [0.0, 0.0],
+        f"{P}.0.intermediate.dense.weight": [0.0, 0.0, 0.0],
+        f"{P}.1.attention.self.query.weight": [0.0, 0.0, 0.0],
+        f"{P}.1.output.dense.bias": [0.0],
+        "lm_head.dense.weight": [0.0, 0.0],
+    }
+)
+THETA_MLM = state(
+    {
+        "roberta.embeddings.word_embeddings.weight": [9.0, 9.0],  # large but never maskable
+        f"{P}.0.attention.self.query.weight": [0.5, -0.1, 0.0],
+        f"{P}.0.attention.output.LayerNorm.weight": [9.0, 9.0],
+        f"{P}.0.intermediate.dense.weight": [0.2, 0.2, -0.3],
+        f"{P}.1.attention.self.query.weight": [0.05, 0.01, 0.02],
+        f"{P}.1.output.dense.bias": [-0.4],
+        "lm_head.dense.weight": [9.0, 9.0],
+    }
+)
 
 
 def as_lists(masks):
@@ -64,9 +68,13 @@ def test_per_layer_ticket_takes_the_top_share_of_each_layer():
 def test_layer_range_and_groups_restrict_what_is_maskable():
     shapes = {n: t.shape for n, t in THETA0.items()}
     assert list(maskable_names(shapes, TicketConfig(first_layer=1))) == [
-        f"{P}.1.attention.self.query.weight", f"{P}.1.output.dense.bias"]
+        f"{P}.1.attention.self.query.weight",
+        f"{P}.1.output.dense.bias",
+    ]
     assert list(maskable_names(shapes, TicketConfig(ffn=False, biases=False))) == [
-        f"{P}.0.attention.self.query.weight", f"{P}.1.attention.self.query.weight"]
+        f"{P}.0.attention.self.query.weight",
+        f"{P}.1.attention.self.query.weight",
+    ]
 
 
 def test_excluded_groups_are_options():
@@ -87,7 +95,8 @@ def test_ties_are_broken_by_position_deterministically():
 def test_share_table_counts_every_maskable_entry():
     masks = select_ticket(THETA0, THETA_MLM, TicketConfig(sparsity=0.4))
     table = ticket_share(masks)
-    assert table["entries"].sum() == 10 and table["selected"].sum() == 4
+    assert table["entries"].sum() == 10
+    assert table["selected"].sum() == 4
     assert table.set_index(["layer", "module"]).loc[(0, "ffn"), "selected"] == 2
 
 
@@ -117,8 +126,9 @@ def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, t
 
     loaded = []
     monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
-    cfg = TrainConfig(method="ltp", prompt_length=4, steps=10, batch_size=8, eval_every=5, max_length=48,
-                      backbone_lr=1e-2)
+    cfg = TrainConfig(
+        method="ltp", prompt_length=4, steps=10, batch_size=8, eval_every=5, max_length=48, backbone_lr=1e-2
+    )
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "ltp", ticket=ticket_path)
     theta0, masks = load_file(backbone_dir / "model.safetensors"), load_file(ticket_path)
     trained = loaded[0][0].state_dict()
@@ -147,8 +157,12 @@ def test_ltp_without_a_ticket_is_a_clear_error(world_dir, backbone_dir, tmp_path
     from xlprompt.runtime.settings import TrainConfig
 
     with pytest.raises(ValueError, match="method ltp needs a ticket"):
-        train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="ltp", prompt_length=4, steps=2, max_length=48),
-                     tmp_path / "x")
+        train_prompt(
+            backbone_dir,
+            world_dir / "topic",
+            TrainConfig(method="ltp", prompt_length=4, steps=2, max_length=48),
+            tmp_path / "x",
+        )
 
 
 def test_select_ticket_stage_writes_mask_table_figure_and_what_p_means(ticket_path):
@@ -162,7 +176,8 @@ def test_select_ticket_stage_writes_mask_table_figure_and_what_p_means(ticket_pa
     assert summary["share_of_all_parameters"] < summary["share_of_maskable"]  # embeddings etc. are not maskable
     assert "maskable entries" in summary["what_p_is_a_share_of"]
     table = pd.read_csv(folder / "ticket_share.csv")
-    assert set(table["module"]) == {"attention", "ffn"} and table["selected"].sum() == summary["selected_entries"]
+    assert set(table["module"]) == {"attention", "ffn"}
+    assert table["selected"].sum() == summary["selected_entries"]
     assert (folder / "ticket_share.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -171,23 +186,48 @@ def test_finetune_mlm_is_deterministic(world_dir, backbone_dir, tmp_path):
 
     outputs = []
     for run in ("a", "b"):
-        finetune_mlm.main(["--backbone", str(backbone_dir), "--text", str(world_dir / "corpus" / "en.txt"),
-                           "--out", str(tmp_path / run), "--steps", "3", "--batch-size", "8", "--lr", "1e-3"])
+        finetune_mlm.main(
+            [
+                "--backbone",
+                str(backbone_dir),
+                "--text",
+                str(world_dir / "corpus" / "en.txt"),
+                "--out",
+                str(tmp_path / run),
+                "--steps",
+                "3",
+                "--batch-size",
+                "8",
+                "--lr",
+                "1e-3",
+            ]
+        )
         outputs.append((tmp_path / run / "model.safetensors").read_bytes())
     assert outputs[0] == outputs[1]
 
 
 # --- every family: ticket selection over its own weights, its own fine-tuning objective -----------
 
-LAYERS = {"xlm-roberta": {"num_hidden_layers": 2}, "bert": {"num_hidden_layers": 2}, "xglm": {"num_layers": 2},
-          "bloom": {"n_layer": 2}, "mt5": {"num_layers": 2, "num_decoder_layers": 2}}
-OBJECTIVE = {"xlm-roberta": "masked_lm", "bert": "masked_lm", "xglm": "causal_lm", "bloom": "causal_lm",
-             "mt5": "span_corruption"}
+LAYERS = {
+    "xlm-roberta": {"num_hidden_layers": 2},
+    "bert": {"num_hidden_layers": 2},
+    "xglm": {"num_layers": 2},
+    "bloom": {"n_layer": 2},
+    "mt5": {"num_layers": 2, "num_decoder_layers": 2},
+}
+OBJECTIVE = {
+    "xlm-roberta": "masked_lm",
+    "bert": "masked_lm",
+    "xglm": "causal_lm",
+    "bloom": "causal_lm",
+    "mt5": "span_corruption",
+}
 
 
 def expected_maskable(kind: str) -> dict[str, int]:
     """Each family's attention and FFN weights (and biases) per layer, written out from its architecture;
     mT5's decoder blocks are layers 2 and 3, after the encoder's 0 and 1."""
+
     def weights_and_biases(prefix, modules):
         return [f"{prefix}{m}.{w}" for m in modules for w in ("weight", "bias")]
 
@@ -195,14 +235,27 @@ def expected_maskable(kind: str) -> dict[str, int]:
     for i in range(2):
         if kind in ("xlm-roberta", "bert"):
             prefix = f"{'roberta' if kind == 'xlm-roberta' else 'bert'}.encoder.layer.{i}."
-            names = weights_and_biases(prefix, ["attention.self.query", "attention.self.key", "attention.self.value",
-                                                "attention.output.dense", "intermediate.dense", "output.dense"])
+            names = weights_and_biases(
+                prefix,
+                [
+                    "attention.self.query",
+                    "attention.self.key",
+                    "attention.self.value",
+                    "attention.output.dense",
+                    "intermediate.dense",
+                    "output.dense",
+                ],
+            )
         elif kind == "xglm":
-            names = weights_and_biases(f"model.layers.{i}.", ["self_attn.q_proj", "self_attn.k_proj",
-                                                             "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"])
+            names = weights_and_biases(
+                f"model.layers.{i}.",
+                ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"],
+            )
         elif kind == "bloom":
-            names = weights_and_biases(f"transformer.h.{i}.", ["self_attention.query_key_value", "self_attention.dense",
-                                                              "mlp.dense_h_to_4h", "mlp.dense_4h_to_h"])
+            names = weights_and_biases(
+                f"transformer.h.{i}.",
+                ["self_attention.query_key_value", "self_attention.dense", "mlp.dense_h_to_4h", "mlp.dense_4h_to_h"],
+            )
         else:  # mT5 has no biases
             ffn = [f"DenseReluDense.{m}.weight" for m in ("wi_0", "wi_1", "wo")]
             encoder = [f"encoder.block.{i}.layer.0.SelfAttention.{m}.weight" for m in "qkvo"]
@@ -210,9 +263,9 @@ def expected_maskable(kind: str) -> dict[str, int]:
             decoder = [f"decoder.block.{i}.layer.0.SelfAttention.{m}.weight" for m in "qkvo"]
             decoder += [f"decoder.block.{i}.layer.1.EncDecAttention.{m}.weight" for m in "qkvo"]
             decoder += [f"decoder.block.{i}.layer.2.{w}" for w in ffn]
-            out.update({name: 2 + i for name in decoder})
+            out.update(dict.fromkeys(decoder, 2 + i))
             names = encoder
-        out.update({name: i for name in names})
+        out.update(dict.fromkeys(names, i))
     return out
 
 
@@ -262,7 +315,8 @@ def test_maskable_weights_are_each_familys_attention_and_ffn_in_the_right_layers
     # Embeddings, LayerNorms and LM head are options, excluded by default, as for XLM-R.
     everything = maskable_names(shapes, TicketConfig(embeddings=True, layer_norm=True, lm_head=True))
     assert {module_kind(n) for n in set(everything) - set(expected)} == {"embeddings", "layer_norm"} | (
-        {"lm_head"} if kind in ("xlm-roberta", "bert") else set())
+        {"lm_head"} if kind in ("xlm-roberta", "bert") else set()
+    )
     with pytest.raises(ValueError, match=rf"layer range 0..{n_layers} is outside the backbone's {n_layers} layers"):
         maskable_names(shapes, TicketConfig(last_layer=n_layers))
 
@@ -274,7 +328,8 @@ def test_span_corruption_replaces_each_span_by_one_sentinel():
     sentinels = [99, 98, 97]
     inputs, targets = span_corrupt(tokens, 0.25, 1.5, sentinels, 1, torch.Generator().manual_seed(0))
     noise = random_spans_noise_mask(12, 0.25, 1.5, 3, torch.Generator().manual_seed(0))  # the same draws
-    assert sum(noise) == 3 and not noise[0]  # round(0.25 * 12) tokens, a kept run first (as T5)
+    assert sum(noise) == 3
+    assert not noise[0]
     starts = [i for i, n in enumerate(noise) if n and not noise[i - 1]]
     assert len(starts) == 2  # round(3 / 1.5) spans
     # Written out: the input keeps the other tokens with one sentinel per span; the target is each
@@ -285,7 +340,8 @@ def test_span_corruption_replaces_each_span_by_one_sentinel():
             expected_inputs.append(sentinels[starts.index(i)])
             expected_targets.append(sentinels[starts.index(i)])
         (expected_targets if n else expected_inputs).append(token)
-    assert inputs == expected_inputs + [1] and targets == expected_targets + [1]
+    assert inputs == [*expected_inputs, 1]
+    assert targets == [*expected_targets, 1]
     assert random_spans_noise_mask(1, 0.15, 3.0, 10, torch.Generator()) == [True]  # a one-token text is one span
     # Never more spans than sentinels.
     many = random_spans_noise_mask(60, 0.5, 1.0, 2, torch.Generator())
@@ -317,8 +373,25 @@ def test_causal_and_span_losses_equal_the_models_own_loss(kind, stand_ins):
 def finetune(folder: Path, world_dir: Path, out: Path, *extra: str) -> None:
     from xlprompt.stages import finetune_mlm
 
-    finetune_mlm.main(["--backbone", str(folder), "--text", str(world_dir / "corpus" / "en.txt"), "--out", str(out),
-                       "--steps", "4", "--batch-size", "8", "--lr", "1e-3", "--checkpoint-every", "2", *extra])
+    finetune_mlm.main(
+        [
+            "--backbone",
+            str(folder),
+            "--text",
+            str(world_dir / "corpus" / "en.txt"),
+            "--out",
+            str(out),
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+            "--checkpoint-every",
+            "2",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
@@ -337,7 +410,8 @@ def test_finetuning_resumes_to_the_same_bytes_on_every_family(kind, stand_ins, w
     monkeypatch.setattr(mlm, "linear_schedule", stop_at_step_3)
     with pytest.raises(KeyboardInterrupt):
         finetune(stand_ins[kind], world_dir, tmp_path / "resumed", "--checkpoint-dir", str(tmp_path / "ck"))
-    assert (tmp_path / "ck" / "latest.json").exists() and not (tmp_path / "resumed").exists()
+    assert (tmp_path / "ck" / "latest.json").exists()
+    assert not (tmp_path / "resumed").exists()
     monkeypatch.setattr(mlm, "linear_schedule", real)
     restored = []
     load = mlm.load_checkpoint
@@ -363,8 +437,13 @@ def test_each_objective_lowers_its_loss(kind, stand_ins):
     model, tokenizer = load_backbone(stand_ins[kind])
     corpus = tokenizer(["the deke resa mole a resa", "a mole the deke", "resa the a deke mole"])["input_ids"]
     torch.manual_seed(0)
-    log = train_lm(model, AutoTokenizer.from_pretrained(stand_ins[kind]), corpus,
-                   MLMSettings(steps=30, batch_size=6, lr=1e-2), OBJECTIVE[kind])
+    log = train_lm(
+        model,
+        AutoTokenizer.from_pretrained(stand_ins[kind]),
+        corpus,
+        MLMSettings(steps=30, batch_size=6, lr=1e-2),
+        OBJECTIVE[kind],
+    )
     assert log[-1]["loss"] < 0.8 * log[0]["loss"], log
 
 
@@ -404,15 +483,30 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
 
     # 2. The ticket: exactly the requested share of the maskable entries of the chosen layers.
     first, last = TICKET_RANGE.get(kind, (1, 1))
-    select_stage.main(["--backbone", str(folder), "--finetuned", str(tmp_path / "ft"), "--out", str(tmp_path / "t"),
-                       "--sparsity", "0.25", "--first-layer", str(first), "--last-layer", str(last)])
+    select_stage.main(
+        [
+            "--backbone",
+            str(folder),
+            "--finetuned",
+            str(tmp_path / "ft"),
+            "--out",
+            str(tmp_path / "t"),
+            "--sparsity",
+            "0.25",
+            "--first-layer",
+            str(first),
+            "--last-layer",
+            str(last),
+        ]
+    )
     masks = load_file(tmp_path / "t" / "mask.safetensors")
     in_range = {n for n, at in expected_maskable(kind).items() if first <= at <= last}
     assert set(masks) == in_range
     total = sum(m.numel() for m in masks.values())
     assert sum(int(m.sum()) for m in masks.values()) == round(0.25 * total)
     summary = json.loads((tmp_path / "t" / "ticket.json").read_text())
-    assert summary["maskable_entries"] == total and summary["share_of_maskable"] == round(0.25 * total) / total
+    assert summary["maskable_entries"] == total
+    assert summary["share_of_maskable"] == round(0.25 * total) / total
     table = pd.read_csv(tmp_path / "t" / "ticket_share.csv")
     assert set(table["layer"]) == set(range(first, last + 1))
     if kind == "mt5":
@@ -421,12 +515,14 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
     # 3. LTP training from theta_0: the ticket's entries train, every other entry stays bit-identical.
     tokenizer = AutoTokenizer.from_pretrained(folder)
     n_labels = len(load_labels(world_dir / "topic").names)
-    data = with_label_words(world_dir / "topic", tmp_path / "topic",
-                            single_token_words(tokenizer, world_dir, family, n_labels))
+    data = with_label_words(
+        world_dir / "topic", tmp_path / "topic", single_token_words(tokenizer, world_dir, family, n_labels)
+    )
     loaded = []
     monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
-    cfg = TrainConfig(method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48,
-                      backbone_lr=1e-2)
+    cfg = TrainConfig(
+        method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48, backbone_lr=1e-2
+    )
     summary = train_prompt(folder, data, cfg, tmp_path / "ltp", ticket=tmp_path / "t" / "mask.safetensors")
     trained = loaded[0][0].state_dict()
     changed = 0

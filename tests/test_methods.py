@@ -26,7 +26,16 @@ from xlprompt.models.families import LORA_MODULES, LORA_TARGETS, auto_class
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import BitFitSettings, ConfigError, LoraSettings, TrainConfig, trains_backbone
 
-FAST = dict(steps=6, batch_size=8, eval_every=3, checkpoint_every=3, lr=0.3, backbone_lr=1e-2, max_length=48, seed=2)
+FAST = {
+    "steps": 6,
+    "batch_size": 8,
+    "eval_every": 3,
+    "checkpoint_every": 3,
+    "lr": 0.3,
+    "backbone_lr": 1e-2,
+    "max_length": 48,
+    "seed": 2,
+}
 TASK = {"xlm-roberta": "nli", "bert": "nli", "xglm": "nli", "bloom": "topic", "mt5": "nli"}  # nli: pairs
 
 
@@ -35,12 +44,14 @@ def labelled_data(kind: str, folder, world_dir, tmp_path):
     _, tokenizer = load_backbone(folder)
     task = TASK[kind]
     n_labels = len(load_labels(world_dir / task).names)
-    return with_label_words(world_dir / task, tmp_path / task,
-                            single_token_words(tokenizer, world_dir, FAMILY[kind], n_labels)), tokenizer
+    return with_label_words(
+        world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, FAMILY[kind], n_labels)
+    ), tokenizer
 
 
 def test_lora_and_bitfit_change_backbone_weights_so_they_train_a_job_each():
-    assert trains_backbone("lora") and trains_backbone("bitfit")
+    assert trains_backbone("lora")
+    assert trains_backbone("bitfit")
     assert TrainConfig(method="lora", prompt_length=0).trains_backbone
     assert TrainConfig(method="bitfit", prompt_length=0).trains
     with pytest.raises(ValueError, match="prompt_length must be >= 1 for method spt"):
@@ -57,8 +68,11 @@ def test_lora_modules_and_defaults_are_the_stand_ins_real_module_names(kind, sta
 
     backbone, _ = load_backbone(stand_ins[kind])
     model_type = backbone.config.model_type
-    linear = {name.split(".")[-1] for name, module in backbone.named_modules()
-              if isinstance(module, torch.nn.Linear) and module_kind(name + ".weight") not in ("lm_head", "other")}
+    linear = {
+        name.split(".")[-1]
+        for name, module in backbone.named_modules()
+        if isinstance(module, torch.nn.Linear) and module_kind(name + ".weight") not in ("lm_head", "other")
+    }
     assert linear == set(LORA_MODULES[model_type])
     assert set(LORA_TARGETS[model_type]) <= linear
     assert lora_targets(backbone, LoraSettings()) == list(LORA_TARGETS[model_type])
@@ -72,8 +86,10 @@ def test_bitfit_takes_every_bias_outside_the_lm_head_and_refuses_a_model_without
     every = [name for name, _ in backbone.named_parameters() if name.endswith(".bias")]
     if kind == "mt5":
         assert every == []
-        with pytest.raises(ValueError, match="bitfit trains only bias terms, and mT5's attention, feed-forward and "
-                                             "layer norms have no bias terms"):
+        with pytest.raises(
+            ValueError,
+            match="bitfit trains only bias terms, and mT5's attention, feed-forward and layer norms have no bias terms",
+        ):
             bias_names(backbone)
         return
     names = bias_names(backbone)
@@ -107,13 +123,15 @@ def original_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name.replace(".base_layer.", "."): value for name, value in state.items() if "lora_" not in name}
 
 
-CASES = [("lora", kind) for kind in ("xlm-roberta", "xglm", "bloom", "mt5")] + \
-        [("bitfit", kind) for kind in ("xlm-roberta", "xglm", "bloom")]
+CASES = [("lora", kind) for kind in ("xlm-roberta", "xglm", "bloom", "mt5")] + [
+    ("bitfit", kind) for kind in ("xlm-roberta", "xglm", "bloom")
+]
 
 
-@pytest.mark.parametrize("method, kind", CASES)
+@pytest.mark.parametrize(("method", "kind"), CASES)
 def test_method_changes_only_its_trainable_set_and_its_artifact_rebuilds_the_trained_model(
-        method, kind, stand_ins, world_dir, tmp_path, monkeypatch):
+    method, kind, stand_ins, world_dir, tmp_path, monkeypatch
+):
     folder = stand_ins[kind]
     data, tokenizer = labelled_data(kind, folder, world_dir, tmp_path)
     seen = capture_training(monkeypatch)
@@ -139,7 +157,8 @@ def test_method_changes_only_its_trainable_set_and_its_artifact_rebuilds_the_tra
         assert len(moved) >= len(expected) - 1
     else:
         lora = {n: p for n, p in state.items() if "lora_" in n}
-        assert lora and set(lora) == set(seen["lora_init"])
+        assert lora
+        assert set(lora) == set(seen["lora_init"])
         still = sorted(n for n in lora if torch.equal(lora[n], seen["lora_init"][n]))
         # mT5's decoder reads one position (the start token), whose self-attention weighs that position by 1
         # whatever its query: the query's gradient is exactly 0.
@@ -151,25 +170,35 @@ def test_method_changes_only_its_trainable_set_and_its_artifact_rebuilds_the_tra
     # Only what trained is in the artifact; meta.json says how much of a checkpoint and of the backbone it is.
     meta = read_json(tmp_path / method / "meta.json")
     if method == "bitfit":
-        assert {k[len("bitfit."):] for k in tensors if k.startswith("bitfit.")} == expected
+        assert {k[len("bitfit.") :] for k in tensors if k.startswith("bitfit.")} == expected
         assert not (tmp_path / method / LORA_FOLDER).exists()
     else:
         assert not any(k.startswith("bitfit.") for k in tensors)
-        assert {p.name for p in (tmp_path / method / LORA_FOLDER).iterdir()} >= {"adapter_config.json",
-                                                                                 "adapter_model.safetensors"}
+        assert {p.name for p in (tmp_path / method / LORA_FOLDER).iterdir()} >= {
+            "adapter_config.json",
+            "adapter_model.safetensors",
+        }
         adapter = load_file(tmp_path / method / LORA_FOLDER / "adapter_model.safetensors")
         assert sum(t.numel() for t in adapter.values()) == sum(t.numel() for t in seen["lora_init"].values())
     files = [tmp_path / method / name for name in meta["files_sha256"]]
     assert meta["artifact_bytes"] == sum(f.stat().st_size for f in files)
     assert meta["artifact_share"] == meta["artifact_bytes"] / meta["full_checkpoint_bytes"] < 1
-    backbone_trained = (sum(theta0[n].numel() for n in expected) if method == "bitfit"
-                        else sum(t.numel() for t in seen["lora_init"].values()))
-    assert meta["trainable_parameters"] == summary["trainable_parameters"] == 4 * trained.prompt.embedding.shape[1] \
-        + backbone_trained
-    assert meta["backbone_parameters"] == sum(p.numel() for n, p in trained.backbone.named_parameters()
-                                              if "lora_" not in n)
+    backbone_trained = (
+        sum(theta0[n].numel() for n in expected)
+        if method == "bitfit"
+        else sum(t.numel() for t in seen["lora_init"].values())
+    )
+    assert (
+        meta["trainable_parameters"]
+        == summary["trainable_parameters"]
+        == 4 * trained.prompt.embedding.shape[1] + backbone_trained
+    )
+    assert meta["backbone_parameters"] == sum(
+        p.numel() for n, p in trained.backbone.named_parameters() if "lora_" not in n
+    )
     assert meta["trainable_share"] == pytest.approx(meta["trainable_parameters"] / meta["backbone_parameters"])
-    assert meta["config"]["lora"]["rank"] == 8 and not meta["peft_export"]["exported"]
+    assert meta["config"]["lora"]["rank"] == 8
+    assert not meta["peft_export"]["exported"]
 
     # The reloaded artifact scores every test row exactly as the model did at the end of training.
     test = encode_split(tokenizer, load_split(data, "en", "test"), 48, FAMILY[kind])
@@ -212,8 +241,8 @@ def test_lora_adapter_loaded_by_peft_gives_xlprompts_logits(kind, stand_ins, wor
     train_prompt(folder, data, TrainConfig(method="lora", prompt_length=0, **FAST), out)
     assert not load_file(out / "prompt.safetensors")["prompt"].numel()
     config = read_json(out / LORA_FOLDER / "adapter_config.json")
-    assert config["peft_type"] == "LORA" and sorted(config["target_modules"]) == sorted(LORA_TARGETS[
-        load_backbone(folder)[0].config.model_type])
+    assert config["peft_type"] == "LORA"
+    assert sorted(config["target_modules"]) == sorted(LORA_TARGETS[load_backbone(folder)[0].config.model_type])
 
     from peft import PeftModel
 
@@ -237,19 +266,28 @@ def test_lora_adapter_loaded_by_peft_gives_xlprompts_logits(kind, stand_ins, wor
 # Config checks: the schema refuses unknown keys of the method blocks; the checks refuse a method where it
 # cannot apply, naming why, before any job.
 BAD = [
-    ("lora-unknown-key", mutate("lora", {"rank": 4, "scaling": 2}),
-     r"lora: unknown key\(s\) \['scaling'\]; allowed: \['alpha', 'dropout', 'rank', 'target_modules'\]"),
+    (
+        "lora-unknown-key",
+        mutate("lora", {"rank": 4, "scaling": 2}),
+        r"lora: unknown key\(s\) \['scaling'\]; allowed: \['alpha', 'dropout', 'rank', 'target_modules'\]",
+    ),
     ("lora-rank-zero", mutate("lora", {"rank": 0}), r"lora.rank: 0 must be >= 1"),
-    ("lora-target-not-a-module", mutate("lora", {"target_modules": ["q_proj"]}),
-     r"lora.target_modules: \['q_proj'\] are not linear modules of the layers of xlm-roberta \(the generated "
-     r"backbone\); allowed: \['query', 'key', 'value', 'dense'\]"),
+    (
+        "lora-target-not-a-module",
+        mutate("lora", {"target_modules": ["q_proj"]}),
+        r"lora.target_modules: \['q_proj'\] are not linear modules of the layers of xlm-roberta \(the generated "
+        r"backbone\); allowed: \['query', 'key', 'value', 'dense'\]",
+    ),
     ("bitfit-unknown-key", mutate("bitfit", {"lm_heads": True}), r"bitfit: unknown key\(s\) \['lm_heads'\]"),
-    ("variant-of-lora-with-an-unknown-key", mutate("variants", {"lora_r4": {"method": "lora", "rank": 4}}),
-     r"variants.lora_r4: unknown key\(s\) \['rank'\]"),
+    (
+        "variant-of-lora-with-an-unknown-key",
+        mutate("variants", {"lora_r4": {"method": "lora", "rank": 4}}),
+        r"variants.lora_r4: unknown key\(s\) \['rank'\]",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("change", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_method_settings_are_rejected_with_a_clear_message(change, message):
     cfg = change(copy.deepcopy(smoke()))
     cfg["methods"] = ["spt", "lora", "bitfit"]
@@ -260,9 +298,12 @@ def test_bad_method_settings_are_rejected_with_a_clear_message(change, message):
 def test_bitfit_on_mt5_is_refused_with_the_reason():
     cfg = paper()
     cfg["backbone"]["hub"], cfg["methods"] = "google/mt5-base", ["spt", "lora", "bitfit"]
-    with pytest.raises(ConfigError, match=r"methods: bitfit trains only bias terms, and mT5's attention, feed-forward "
-                                          r"and layer norms have no bias terms \(backbone mt5 \(google/mt5-base\)\): "
-                                          r"nothing would train; use lora, ltp or full_ft"):
+    with pytest.raises(
+        ConfigError,
+        match=r"methods: bitfit trains only bias terms, and mT5's attention, feed-forward "
+        r"and layer norms have no bias terms \(backbone mt5 \(google/mt5-base\)\): "
+        r"nothing would train; use lora, ltp or full_ft",
+    ):
         validate_config(cfg, SCHEMA)
     cfg["variants"], cfg["methods"] = {"bias_only": {"method": "bitfit"}}, ["spt", "bias_only"]  # under another name
     with pytest.raises(ConfigError, match="bitfit trains only bias terms"):
@@ -284,19 +325,22 @@ def test_lora_and_bitfit_pass_the_checks_where_they_apply():
 
 
 @pytest.mark.parametrize("method", ["lora", "bitfit"])
-def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_artifact(method, world_dir, backbone_dir, tmp_path,
-                                                                       monkeypatch):
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_artifact(
+    method, world_dir, backbone_dir, tmp_path, monkeypatch
+):
     """The trained backbone entries (LoRA's matrices, the biases) are checkpointed with the prompt."""
     cfg = TrainConfig(method=method, prompt_length=4, **{**FAST, "steps": 9})
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
-    train_killed_after_checkpoint(monkeypatch, 6, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed",
-                                  tmp_path / "ckpt")
+    train_killed_after_checkpoint(
+        monkeypatch, 6, backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt"
+    )
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "resumed", tmp_path / "ckpt")
     files = ["prompt.safetensors"] + ([f"{LORA_FOLDER}/adapter_model.safetensors"] if method == "lora" else [])
     for name in files:
         a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "resumed" / name)
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+        assert a.keys() == b.keys(), name
+        assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
 def test_every_method_records_what_it_stores_and_trains_against_the_full_model(stand_ins, world_dir, tmp_path):
@@ -306,7 +350,9 @@ def test_every_method_records_what_it_stores_and_trains_against_the_full_model(s
     data, _ = labelled_data("xlm-roberta", folder, world_dir, tmp_path)
     metas = {}
     for method in ("spt", "full_ft"):
-        train_prompt(folder, data, TrainConfig(method=method, prompt_length=4, **{**FAST, "steps": 2}), tmp_path / method)
+        train_prompt(
+            folder, data, TrainConfig(method=method, prompt_length=4, **{**FAST, "steps": 2}), tmp_path / method
+        )
         metas[method] = read_json(tmp_path / method / "meta.json")
     prompt = 4 * load_backbone(folder)[0].config.hidden_size
     assert metas["spt"]["trainable_parameters"] == prompt

@@ -6,8 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xlprompt.analysis.neurons import (ffn_modules, layer_windows, overlap, prompt_alone_activations, record_ffn,
-                                       top_neurons, windowed_overlap)
+from xlprompt.analysis.neurons import (
+    ffn_modules,
+    layer_windows,
+    overlap,
+    prompt_alone_activations,
+    record_ffn,
+    top_neurons,
+    windowed_overlap,
+)
 from xlprompt.models.backbone import load_backbone
 
 
@@ -22,12 +29,15 @@ def test_on_is_the_cosine_of_binary_vectors_and_jaccard_their_overlap_share():
         overlap(a, b, "cosine")
 
 
-@pytest.mark.parametrize("layers, window, expected", [
-    (12, 3, [(0, 3), (3, 6), (6, 9), (9, 12)]),
-    (7, 3, [(0, 3), (3, 6), (6, 7)]),
-    (2, 3, [(0, 2)]),
-    (3, 1, [(0, 1), (1, 2), (2, 3)]),
-])
+@pytest.mark.parametrize(
+    ("layers", "window", "expected"),
+    [
+        (12, 3, [(0, 3), (3, 6), (6, 9), (9, 12)]),
+        (7, 3, [(0, 3), (3, 6), (6, 7)]),
+        (2, 3, [(0, 2)]),
+        (3, 1, [(0, 1), (1, 2), (2, 3)]),
+    ],
+)
 def test_layer_windows_cover_every_layer_once(layers, window, expected):
     assert layer_windows(layers, window) == expected
 
@@ -78,7 +88,8 @@ def test_switched_off_neurons_are_zero_in_the_forward_pass(backbone_dir):
     ids = tokenizer("the cat", return_tensors="pt")["input_ids"]
     with torch.no_grad(), record_ffn(backbone, off) as outputs:
         switched = backbone(input_ids=ids).logits
-    assert (outputs[0][..., :5] == 0).all() and (outputs[0][..., 5:] != 0).any()
+    assert (outputs[0][..., :5] == 0).all()
+    assert (outputs[0][..., 5:] != 0).any()
     with torch.no_grad():
         assert not torch.allclose(backbone(input_ids=ids).logits, switched), "switching neurons off changes the output"
 
@@ -90,8 +101,12 @@ def test_task_input_activations_average_the_prediction_positions(world_dir, back
     from xlprompt.models.tasks import TaskSet
     from xlprompt.runtime.settings import TrainConfig
 
-    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", prompt_length=4, steps=2, max_length=48),
-                 tmp_path / "p")
+    train_prompt(
+        backbone_dir,
+        world_dir / "topic",
+        TrainConfig(method="spt", prompt_length=4, steps=2, max_length=48),
+        tmp_path / "p",
+    )
     model, tokenizer = load_trained(tmp_path / "p", backbone_dir)
     data = TaskSet.load([world_dir / "topic"]).encode(tokenizer, "en", "validation", 48, family="masked_lm")
     mean = task_input_activations(model, data, tokenizer.pad_token_id, batch_size=5)  # batches of uneven size
@@ -106,21 +121,45 @@ def test_task_input_activations_average_the_prediction_positions(world_dir, back
 
 
 def _tiny_family_models(vocab_size: int, pad_id: int):
-    from transformers import (BloomConfig, BloomForCausalLM, MT5Config, MT5ForConditionalGeneration, XGLMConfig,
-                              XGLMForCausalLM)
+    from transformers import (
+        BloomConfig,
+        BloomForCausalLM,
+        MT5Config,
+        MT5ForConditionalGeneration,
+        XGLMConfig,
+        XGLMForCausalLM,
+    )
 
     torch.manual_seed(0)
     return {
-        "xglm": XGLMForCausalLM(XGLMConfig(vocab_size=vocab_size, d_model=16, ffn_dim=32, num_layers=2,
-                                           attention_heads=2, max_position_embeddings=64)),
+        "xglm": XGLMForCausalLM(
+            XGLMConfig(
+                vocab_size=vocab_size,
+                d_model=16,
+                ffn_dim=32,
+                num_layers=2,
+                attention_heads=2,
+                max_position_embeddings=64,
+            )
+        ),
         "bloom": BloomForCausalLM(BloomConfig(vocab_size=vocab_size, hidden_size=16, n_layer=3, n_head=2)),
-        "mt5": MT5ForConditionalGeneration(MT5Config(vocab_size=vocab_size, d_model=16, d_ff=24, num_layers=2,
-                                                     num_decoder_layers=2, num_heads=2, d_kv=8,
-                                                     decoder_start_token_id=pad_id, pad_token_id=pad_id)),
+        "mt5": MT5ForConditionalGeneration(
+            MT5Config(
+                vocab_size=vocab_size,
+                d_model=16,
+                d_ff=24,
+                num_layers=2,
+                num_decoder_layers=2,
+                num_heads=2,
+                d_kv=8,
+                decoder_start_token_id=pad_id,
+                pad_token_id=pad_id,
+            )
+        ),
     }
 
 
-@pytest.mark.parametrize("name, layers, ffn", [("xglm", 2, 32), ("bloom", 3, 64), ("mt5", 2, 24)])
+@pytest.mark.parametrize(("name", "layers", "ffn"), [("xglm", 2, 32), ("bloom", 3, 64), ("mt5", 2, 24)])
 def test_activations_of_decoder_and_encoder_decoder_families(backbone_dir, name, layers, ffn):
     _, tokenizer = load_backbone(backbone_dir)
     model = _tiny_family_models(len(tokenizer), tokenizer.pad_token_id)[name]

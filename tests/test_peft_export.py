@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import PeftModel
 from conftest import single_token_words, with_label_words
+from peft import PeftModel
 from tiny_models import FAMILY
 
 from xlprompt.data.contract import load_split
@@ -21,14 +21,16 @@ from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
 
 
-def peft_label_logits(peft_model, family: str, batch: dict[str, torch.Tensor], n_virtual: int,
-                      verbalizer: torch.Tensor) -> torch.Tensor:
+def peft_label_logits(
+    peft_model, family: str, batch: dict[str, torch.Tensor], n_virtual: int, verbalizer: torch.Tensor
+) -> torch.Tensor:
     """Label logits (B, n_labels) read from PEFT's forward where readout.json says."""
     rows = torch.arange(batch["input_ids"].shape[0])
     if family == "seq2seq":
         start = torch.full((len(rows), 1), peft_model.base_model.config.decoder_start_token_id)
-        logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            decoder_input_ids=start).logits[:, 0]
+        logits = peft_model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=start
+        ).logits[:, 0]
     else:
         logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         offset = -1 if family == "causal_lm" else 0  # a causal LM predicts the next token
@@ -53,8 +55,9 @@ def test_peft_forward_on_the_export_reproduces_xlprompts_predictions(case, stand
     family, folder = FAMILY[kind], stand_ins[kind]
     _, tokenizer = load_backbone(folder)
     data = with_label_words(world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, family, 3))
-    cfg = TrainConfig(method="spt", prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48,
-                      seed=4, **extra)
+    cfg = TrainConfig(
+        method="spt", prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48, seed=4, **extra
+    )
     out = tmp_path / "prompt"
     train_prompt(folder, data, cfg, out)
     meta = read_json(out / "meta.json")
@@ -74,19 +77,25 @@ def test_peft_forward_on_the_export_reproduces_xlprompts_predictions(case, stand
     assert theirs.argmax(-1).tolist() == ours.argmax(-1).tolist()  # 100% of the test rows
 
 
-@pytest.mark.parametrize("kind, task, extra, reason", [
-    ("xglm", "topic", {}, "PEFT puts virtual tokens first"),
-    ("bert", "nli", {}, "PEFT's prompt tuning drops token_type_ids"),
-    ("xlm-roberta", "topic", {"method": "full_ft"}, "only a prompt on an unchanged backbone"),
-])
-def test_what_peft_cannot_express_is_not_exported_and_the_artifact_says_why(kind, task, extra, reason, stand_ins,
-                                                                             world_dir, tmp_path):
+@pytest.mark.parametrize(
+    ("kind", "task", "extra", "reason"),
+    [
+        ("xglm", "topic", {}, "PEFT puts virtual tokens first"),
+        ("bert", "nli", {}, "PEFT's prompt tuning drops token_type_ids"),
+        ("xlm-roberta", "topic", {"method": "full_ft"}, "only a prompt on an unchanged backbone"),
+    ],
+)
+def test_what_peft_cannot_express_is_not_exported_and_the_artifact_says_why(
+    kind, task, extra, reason, stand_ins, world_dir, tmp_path
+):
     family, folder = FAMILY[kind], stand_ins[kind]
     _, tokenizer = load_backbone(folder)
     data = with_label_words(world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, family, 3))
-    cfg = TrainConfig(**{"method": "spt", "prompt_length": 4, "steps": 2, "batch_size": 8, "eval_every": 2,
-                         "max_length": 48, **extra})
+    cfg = TrainConfig(
+        **{"method": "spt", "prompt_length": 4, "steps": 2, "batch_size": 8, "eval_every": 2, "max_length": 48, **extra}
+    )
     train_prompt(folder, data, cfg, tmp_path / "prompt")
     export = read_json(tmp_path / "prompt" / "meta.json")["peft_export"]
-    assert not export["exported"] and reason in export["reason"]
+    assert not export["exported"]
+    assert reason in export["reason"]
     assert not (tmp_path / "prompt" / "peft").exists()

@@ -20,7 +20,7 @@ from xlprompt.models.tasks import TaskSet
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
 
-FAST = dict(prompt_length=4, steps=6, batch_size=8, eval_every=2, lr=0.3, max_length=48, seed=5)
+FAST = {"prompt_length": 4, "steps": 6, "batch_size": 8, "eval_every": 2, "lr": 0.3, "max_length": 48, "seed": 5}
 
 
 def validation_labels(data_dir, ids: list[str]) -> Counter:
@@ -28,39 +28,49 @@ def validation_labels(data_dir, ids: list[str]) -> Counter:
     return Counter(int(frame.loc[i, "label"]) for i in ids)
 
 
-@pytest.mark.parametrize("selection, per_class", [("few_shot", 2), ("full_validation", None)])
-def test_few_shot_selection_sees_as_many_validation_examples_per_class_as_training(selection, per_class, world_dir,
-                                                                                   backbone_dir, tmp_path):
+@pytest.mark.parametrize(("selection", "per_class"), [("few_shot", 2), ("full_validation", None)])
+def test_few_shot_selection_sees_as_many_validation_examples_per_class_as_training(
+    selection, per_class, world_dir, backbone_dir, tmp_path
+):
     out = tmp_path / selection
-    summary = train_prompt(backbone_dir, world_dir / "topic", TrainConfig(**FAST, train_per_class=2,
-                                                                          selection=selection), out)
+    summary = train_prompt(
+        backbone_dir, world_dir / "topic", TrainConfig(**FAST, train_per_class=2, selection=selection), out
+    )
     meta = read_json(out / "meta.json")
     seen = validation_labels(world_dir / "topic", meta["validation"]["ids"])
     everything = Counter(load_split(world_dir / "topic", "en", "validation")["label"].astype(int))
-    assert seen == (Counter({label: per_class for label in everything}) if per_class else everything)
-    assert summary["validation_examples"] == sum(seen.values()) and meta["validation"]["selection"] == selection
+    assert seen == (Counter(dict.fromkeys(everything, per_class)) if per_class else everything)
+    assert summary["validation_examples"] == sum(seen.values())
+    assert meta["validation"]["selection"] == selection
     assert "validation" in meta["inputs_sha256"]  # the validation file is part of the checkpoint fingerprint
 
 
 def test_the_few_shot_validation_sample_depends_on_the_seed_and_is_stratified(world_dir, backbone_dir, tmp_path):
     ids = {}
     for seed in (1, 2):
-        train_prompt(backbone_dir, world_dir / "topic", TrainConfig(**{**FAST, "seed": seed, "steps": 2},
-                                                                    train_per_class=3), tmp_path / str(seed))
+        train_prompt(
+            backbone_dir,
+            world_dir / "topic",
+            TrainConfig(**{**FAST, "seed": seed, "steps": 2}, train_per_class=3),
+            tmp_path / str(seed),
+        )
         ids[seed] = read_json(tmp_path / str(seed) / "meta.json")["validation"]["ids"]
         assert set(validation_labels(world_dir / "topic", ids[seed]).values()) == {3}
     assert ids[1] != ids[2]
 
 
 def test_last_step_selection_keeps_the_final_prompt(world_dir, backbone_dir, tmp_path):
-    summary = train_prompt(backbone_dir, world_dir / "topic", TrainConfig(**FAST, selection="last_step"),
-                           tmp_path / "last")
+    summary = train_prompt(
+        backbone_dir, world_dir / "topic", TrainConfig(**FAST, selection="last_step"), tmp_path / "last"
+    )
     rows = (tmp_path / "last" / "train_log.jsonl").read_text().splitlines()
-    assert summary["best_step"] == FAST["steps"] and len(rows) == FAST["steps"] // FAST["eval_every"]
+    assert summary["best_step"] == FAST["steps"]
+    assert len(rows) == FAST["steps"] // FAST["eval_every"]
 
 
 def test_vocabulary_loss_is_the_gold_words_negative_log_probability_under_the_whole_vocabulary(
-        world_dir, backbone_dir, tmp_path):
+    world_dir, backbone_dir, tmp_path
+):
     out = tmp_path / "vocab"
     summary = train_prompt(backbone_dir, world_dir / "topic", TrainConfig(**FAST, loss="vocabulary"), out)
     model, tokenizer = load_trained(out, backbone_dir)
@@ -70,8 +80,9 @@ def test_vocabulary_loss_is_the_gold_words_negative_log_probability_under_the_wh
     with torch.no_grad():
         scores = model.score_batch(batch)
         # By hand: the backbone's full output at <mask> after the prompt, softmax over every token.
-        embeds = torch.cat([model.prompt().expand(len(dev), -1, -1),
-                            model.backbone.get_input_embeddings()(batch["input_ids"])], dim=1)
+        embeds = torch.cat(
+            [model.prompt().expand(len(dev), -1, -1), model.backbone.get_input_embeddings()(batch["input_ids"])], dim=1
+        )
         mask = torch.cat([torch.ones(len(dev), 4, dtype=torch.long), batch["attention_mask"]], dim=1)
         logits = model.backbone(inputs_embeds=embeds, attention_mask=mask).logits
         at = logits[torch.arange(len(dev)), batch["mask_index"] + 4].log_softmax(-1)  # (N, V)
@@ -82,8 +93,10 @@ def test_vocabulary_loss_is_the_gold_words_negative_log_probability_under_the_wh
     _, dev_loss = predict(model, dev, tokenizer.pad_token_id)
     assert dev_loss == pytest.approx(summary["best_dev_loss"], abs=1e-4)
     model.loss = "label_words"
-    assert predict(model, dev, tokenizer.pad_token_id)[0] == predict(load_trained(out, backbone_dir)[0], dev,
-                                                                     tokenizer.pad_token_id)[0]
+    assert (
+        predict(model, dev, tokenizer.pad_token_id)[0]
+        == predict(load_trained(out, backbone_dir)[0], dev, tokenizer.pad_token_id)[0]
+    )
     assert dev_loss > predict(model, dev, tokenizer.pad_token_id)[1]  # -log p over V exceeds the softmax over 3
 
 
@@ -95,8 +108,12 @@ def test_frequent_tokens_are_counted_over_the_training_text_without_special_toke
 
 def test_vocab_init_samples_among_the_most_frequent_training_tokens(world_dir, backbone_dir, tmp_path):
     out = tmp_path / "init"
-    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(**{**FAST, "prompt_length": 8}, method="untrained",
-                                                                init="vocab", vocab_top_k=3), out)
+    train_prompt(
+        backbone_dir,
+        world_dir / "topic",
+        TrainConfig(**{**FAST, "prompt_length": 8}, method="untrained", init="vocab", vocab_top_k=3),
+        out,
+    )
     backbone, tokenizer = load_backbone(backbone_dir)
     train = TaskSet.load([world_dir / "topic"]).encode(tokenizer, "en", "train", 48, family="masked_lm")
     top = frequent_tokens(train.input_ids, set(tokenizer.all_special_ids), 3)

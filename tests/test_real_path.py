@@ -34,15 +34,24 @@ def hub_cache(tmp_path_factory) -> Path:
     cache = root / "hf-cache"
     for lang_index, lang in enumerate(("en", "de")):
         for split_index, (split, rows) in enumerate((("train", 60), ("validation", 12), ("test", 12))):
-            nli_sentence_file(snapshot_folder(cache, "xnli") / lang / f"{split}-00000-of-00001.parquet", rows,
-                              seed=10 * lang_index + split_index)
+            nli_sentence_file(
+                snapshot_folder(cache, "xnli") / lang / f"{split}-00000-of-00001.parquet",
+                rows,
+                seed=10 * lang_index + split_index,
+            )
     for split_index, split in enumerate(("validation", "test")):
-        nli_sentence_file(snapshot_folder(cache, "americasnli") / "aym" / f"{split}-00000-of-00001.parquet", 12,
-                          seed=100 + split_index)
+        nli_sentence_file(
+            snapshot_folder(cache, "americasnli") / "aym" / f"{split}-00000-of-00001.parquet",
+            12,
+            seed=100 + split_index,
+        )
     for lang_index, lang in enumerate(("eng_Latn", "deu_Latn", "hau_Latn")):
         for split_index, (split, rows) in enumerate((("train", 70), ("dev", 14), ("test", 14))):
-            sib_sentence_file(snapshot_folder(cache, "sib200") / "data" / lang / f"{split}.tsv", rows,
-                              seed=200 + 10 * lang_index + split_index)
+            sib_sentence_file(
+                snapshot_folder(cache, "sib200") / "data" / lang / f"{split}.tsv",
+                rows,
+                seed=200 + 10 * lang_index + split_index,
+            )
     # A tiny masked LM whose tokenizer knows the fixture words and the label words of both data sets.
     world = root / "corpus-source"
     (world / "corpus").mkdir(parents=True)
@@ -62,10 +71,16 @@ def hub_cache(tmp_path_factory) -> Path:
 def shrunk_paper_config(folder: Path) -> Path:
     """config/xnli-xlmr.yaml with its structure kept and its sizes cut to seconds."""
     config = yaml.safe_load(PAPER_CONFIG.read_text())
-    config["data"]["tasks"]["nli"] = [{"hub": "xnli", "languages": ["en", "de"]},
-                                      {"hub": "americasnli", "languages": ["aym"]}]
-    config.update(threads=1, seeds=[0], methods=["spt", "ltp", "deep_prompt", "lora", "bitfit", "no_prompt"],
-                  prompt={"lengths": [4], "init": "vocab"})
+    config["data"]["tasks"]["nli"] = [
+        {"hub": "xnli", "languages": ["en", "de"]},
+        {"hub": "americasnli", "languages": ["aym"]},
+    ]
+    config.update(
+        threads=1,
+        seeds=[0],
+        methods=["spt", "ltp", "deep_prompt", "lora", "bitfit", "no_prompt"],
+        prompt={"lengths": [4], "init": "vocab"},
+    )
     config["training"].update(steps=6, batch_size=4, train_per_class=4, eval_every=3, checkpoint_every=3, max_length=32)
     config["ltp"]["finetune"].update(steps=3, batch_size=8)
     path = folder / "xnli-xlmr-tiny.yaml"
@@ -77,18 +92,31 @@ def shrunk_paper_config(folder: Path) -> Path:
 def test_the_paper_config_runs_offline_from_a_filled_hub_cache(hub_cache, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    snakemake("--cores", "2", "--configfile", str(shrunk_paper_config(tmp_path)), cwd=work,
-              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1",
-                         "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
+    snakemake(
+        "--cores",
+        "2",
+        "--configfile",
+        str(shrunk_paper_config(tmp_path)),
+        cwd=work,
+        extra_env={
+            "HF_HUB_CACHE": str(hub_cache),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+        },
+    )
     data = work / "resources" / "data" / "xnli-americasnli"
     languages = {entry["lang"]: entry for entry in json.loads((data / "languages.json").read_text())}
-    assert {code: entry["evaluation_only"] for code, entry in languages.items()} == {"aym": True, "de": False,
-                                                                                     "en": False}
+    assert {code: entry["evaluation_only"] for code, entry in languages.items()} == {
+        "aym": True,
+        "de": False,
+        "en": False,
+    }
     assert sorted(p.name for p in (data / "corpus").iterdir()) == ["de.txt", "en.txt"]
     manifest = json.loads((work / "resources" / "downloads" / "xnli-americasnli" / "nli" / "manifest.json").read_text())
     assert [(s["hub"], s["revision"]) for s in manifest["source"]["sources"]] == [
         ("facebook/xnli", "b8dd5d7af51114dbda02c0e3f6133f332186418e"),
-        ("nala-cub/americas_nli", "aa389759092cb553655aa4002a1a28f4ac78657b")]
+        ("nala-cub/americas_nli", "aa389759092cb553655aa4002a1a28f4ac78657b"),
+    ]
     model_meta = json.loads((work / "resources" / "models" / "xlm-roberta-base" / "meta.json").read_text())
     assert model_meta["source"]["commit"] == HUB_BACKBONES[XLMR]
 
@@ -104,16 +132,28 @@ def test_the_paper_config_runs_offline_from_a_filled_hub_cache(hub_cache, tmp_pa
 def test_with_downloads_off_and_an_empty_cache_the_download_rules_say_what_to_fetch(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    result = snakemake("--cores", "1", "--keep-going", "--configfile", str(shrunk_paper_config(tmp_path)), cwd=work,
-                       check=False, extra_env={"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"})
+    result = snakemake(
+        "--cores",
+        "1",
+        "--keep-going",
+        "--configfile",
+        str(shrunk_paper_config(tmp_path)),
+        cwd=work,
+        check=False,
+        extra_env={"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode != 0
     dataset_log = (work / "logs" / "download_dataset" / "xnli-americasnli" / "nli.log").read_text()
     assert "facebook/xnli@b8dd5d7af511 is not in the Hugging Face cache" in dataset_log
-    assert "hf download facebook/xnli --repo-type dataset --revision b8dd5d7af51114dbda02c0e3f6133f332186418e" \
-        in dataset_log and "HF_HUB_OFFLINE=0" in dataset_log
+    assert (
+        "hf download facebook/xnli --repo-type dataset --revision b8dd5d7af51114dbda02c0e3f6133f332186418e"
+        in dataset_log
+    )
+    assert "HF_HUB_OFFLINE=0" in dataset_log
     model_log = (work / "logs" / "download_backbone" / "xlm-roberta-base.log").read_text()
     assert f"hf download {XLMR} --revision {HUB_BACKBONES[XLMR]}" in model_log
-    assert not (work / "resources" / "data").exists() and not (work / "resources" / "models").exists()
+    assert not (work / "resources" / "data").exists()
+    assert not (work / "resources" / "models").exists()
 
 
 @pytest.mark.slow
@@ -124,22 +164,33 @@ def test_the_spt_paper_config_trains_xglm_prompts_offline(hub_cache, tmp_path):
     config.update(threads=1, seeds=[0], methods=["spt", "spt_reparam"], prompt={"lengths": [4], "init": "uniform"})
     config["variants"] = {"spt_reparam": {"method": "spt", "reparameterization": True, "reparam_hidden": 8}}
     config["method_overrides"] = {}
-    config["training"].update(steps=6, batch_size=4, train_per_class=3, eval_every=3, checkpoint_every=3,
-                              max_length=32)
+    config["training"].update(steps=6, batch_size=4, train_per_class=3, eval_every=3, checkpoint_every=3, max_length=32)
     path = tmp_path / "sib200-xglm-tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     work = tmp_path / "work"
     work.mkdir()
-    snakemake("--cores", "2", "--configfile", str(path), cwd=work,
-              extra_env={"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1",
-                         "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
+    snakemake(
+        "--cores",
+        "2",
+        "--configfile",
+        str(path),
+        cwd=work,
+        extra_env={
+            "HF_HUB_CACHE": str(hub_cache),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+        },
+    )
     model_meta = json.loads((work / "resources" / "models" / "xglm-564M" / "meta.json").read_text())
-    assert model_meta["source"]["revision"] == "refs/pr/4" and model_meta["source"]["commit"].startswith("9d08531")
+    assert model_meta["source"]["revision"] == "refs/pr/4"
+    assert model_meta["source"]["commit"].startswith("9d08531")
     assert model_meta["model_type"] == "xglm"
     prompts = work / "results" / "sib200-xglm" / "prompts" / "xglm-564M" / "topic"
     reparam = json.loads((prompts / "spt_reparam" / "L4" / "seed0" / "meta.json").read_text())
-    assert reparam["family"] == "causal_lm" and reparam["method_name"] == "spt_reparam"
-    assert reparam["config"]["reparameterization"] and reparam["verbalizer"] == list(SIB_WORDS)
+    assert reparam["family"] == "causal_lm"
+    assert reparam["method_name"] == "spt_reparam"
+    assert reparam["config"]["reparameterization"]
+    assert reparam["verbalizer"] == list(SIB_WORDS)
     table = pd.read_csv(work / "results" / "sib200-xglm" / "tables" / "per_language.csv")
     accuracy = table[table.metric == "accuracy"]
     assert set(accuracy["method"]) == {"spt", "spt_reparam"}

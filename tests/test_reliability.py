@@ -18,9 +18,9 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-
 from test_config import BAD, smoke  # the same mistakes, now through Snakemake
 from workflow_run import REPO, snakemake
+
 from xlprompt.__main__ import main as xlprompt_main
 from xlprompt.methods.artifacts import load_trained
 from xlprompt.models.backbone import load_backbone
@@ -30,8 +30,9 @@ STAGE_ENV = {**os.environ, "XLPROMPT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
 
 def test_every_bad_config_stops_a_dry_run_with_one_clear_message(tmp_path):
     """Each mistake of test_config.BAD, as a user makes it: `snakemake -n --configfile bad.yaml`."""
+
     def dry_run(case):
-        name, change, message = case
+        name, change, _message = case
         folder = tmp_path / name
         folder.mkdir()
         (folder / "bad.yaml").write_text(yaml.safe_dump(change(copy.deepcopy(smoke()))))
@@ -42,35 +43,74 @@ def test_every_bad_config_stops_a_dry_run_with_one_clear_message(tmp_path):
         for (name, _, message), folder, result in pool.map(dry_run, BAD):
             assert result.returncode != 0, name
             errors = [line for line in result.stderr.splitlines() if line.startswith("config error: ")]
-            assert len(errors) == 1 and re.search(message, errors[0]), (name, result.stderr[-2000:])
-            assert "Traceback" not in result.stderr and 'File "' not in result.stderr, name
+            assert len(errors) == 1, (name, result.stderr[-2000:])
+            assert re.search(message, errors[0]), (name, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr, name
+            assert 'File "' not in result.stderr, name
             assert "Job stats" not in result.stdout + result.stderr, name  # no job was even planned
             assert sorted(p.name for p in folder.iterdir() if p.name != ".snakemake") == ["bad.yaml"], name
 
 
 def train_args(world_dir: Path, backbone_dir: Path, out: Path, checkpoints: Path) -> list[str]:
-    return ["train_prompt", "--backbone", str(backbone_dir), "--data", str(world_dir / "topic"), "--out", str(out),
-            "--checkpoint-dir", str(checkpoints), "--method", "spt", "--prompt-length", "4", "--steps", "12",
-            "--batch-size", "8", "--eval-every", "4", "--checkpoint-every", "4", "--lr", "0.3", "--max-length", "48",
-            "--threads", "1"]
+    return [
+        "train_prompt",
+        "--backbone",
+        str(backbone_dir),
+        "--data",
+        str(world_dir / "topic"),
+        "--out",
+        str(out),
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--method",
+        "spt",
+        "--prompt-length",
+        "4",
+        "--steps",
+        "12",
+        "--batch-size",
+        "8",
+        "--eval-every",
+        "4",
+        "--checkpoint-every",
+        "4",
+        "--lr",
+        "0.3",
+        "--max-length",
+        "48",
+        "--threads",
+        "1",
+    ]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(world_dir, backbone_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("uninterrupted")
-    subprocess.run([sys.executable, "-m", "xlprompt", *train_args(world_dir, backbone_dir, root / "out", root / "ck")],
-                   check=True, env=STAGE_ENV, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "xlprompt", *train_args(world_dir, backbone_dir, root / "out", root / "ck")],
+        check=True,
+        env=STAGE_ENV,
+        capture_output=True,
+    )
     return root / "out"
 
 
-@pytest.mark.parametrize("point, n, resumes_at", [("step", 7, 4), ("checkpoint", 2, 4), ("artifact", 1, 8)],
-                         ids=["during-a-step", "writing-a-checkpoint", "writing-the-artifact"])
-def test_a_killed_training_job_resumes_and_ends_like_an_uninterrupted_run(point, n, resumes_at, world_dir, backbone_dir,
-                                                                          uninterrupted, tmp_path):
+@pytest.mark.parametrize(
+    ("point", "n", "resumes_at"),
+    [("step", 7, 4), ("checkpoint", 2, 4), ("artifact", 1, 8)],
+    ids=["during-a-step", "writing-a-checkpoint", "writing-the-artifact"],
+)
+def test_a_killed_training_job_resumes_and_ends_like_an_uninterrupted_run(
+    point, n, resumes_at, world_dir, backbone_dir, uninterrupted, tmp_path
+):
     out, checkpoints = tmp_path / "out", tmp_path / "ck"
     args = train_args(world_dir, backbone_dir, out, checkpoints)
-    killed = subprocess.run([sys.executable, str(REPO / "tests" / "kill_at.py"), point, str(n), *args], env=STAGE_ENV,
-                            capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "kill_at.py"), point, str(n), *args],
+        env=STAGE_ENV,
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not out.exists()  # nothing that looks finished
 
@@ -78,7 +118,8 @@ def test_a_killed_training_job_resumes_and_ends_like_an_uninterrupted_run(point,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"at step {resumes_at}" in rerun.stderr  # resumed, not started over
     ours, reference = load_file(out / "prompt.safetensors"), load_file(uninterrupted / "prompt.safetensors")
-    assert ours.keys() == reference.keys() and all(torch.equal(ours[k], reference[k]) for k in ours)
+    assert ours.keys() == reference.keys()
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)
     assert (out / "train_log.jsonl").read_text() == (uninterrupted / "train_log.jsonl").read_text()
     assert not checkpoints.exists()  # a finished job removes its checkpoints
     assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]  # and no half-written leftovers
@@ -87,8 +128,12 @@ def test_a_killed_training_job_resumes_and_ends_like_an_uninterrupted_run(point,
 def test_no_pickle_in_the_package():
     """Every tensor is read and written with safetensors; nothing unpickles a file."""
     source = "\n".join(p.read_text() for p in (REPO / "src" / "xlprompt").rglob("*.py"))
-    for pattern in (r"(?m)^\s*(import|from)\s+(pickle|cPickle|dill|joblib|cloudpickle)\b", r"\bpickle\.loads?\(",
-                    r"torch\.load\(", r"\.from_pretrained\([^)]*trust_remote_code=True"):
+    for pattern in (
+        r"(?m)^\s*(import|from)\s+(pickle|cPickle|dill|joblib|cloudpickle)\b",
+        r"\bpickle\.loads?\(",
+        r"torch\.load\(",
+        r"\.from_pretrained\([^)]*trust_remote_code=True",
+    ):
         assert not re.search(pattern, source), pattern
 
 
@@ -97,10 +142,12 @@ def test_backbones_load_without_remote_code_and_from_safetensors_only(backbone_d
 
     seen = {}
     real = AutoModelForMaskedLM.from_pretrained
-    monkeypatch.setattr(AutoModelForMaskedLM, "from_pretrained",
-                        lambda *args, **kwargs: seen.update(kwargs) or real(*args, **kwargs))
+    monkeypatch.setattr(
+        AutoModelForMaskedLM, "from_pretrained", lambda *args, **kwargs: seen.update(kwargs) or real(*args, **kwargs)
+    )
     load_backbone(backbone_dir)
-    assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
+    assert seen["trust_remote_code"] is False
+    assert seen["use_safetensors"] is True
     # A folder holding only pickled weights is refused before anything is read.
     pickled = tmp_path / "pickled"
     pickled.mkdir()
@@ -135,9 +182,12 @@ def test_a_truncated_backbone_is_rejected_naming_the_file(backbone_dir, tmp_path
         load_backbone(copy_dir)
 
 
-@pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EROFS, errno.EACCES], ids=["disk-full", "read-only", "no-permission"])
-def test_an_unwritable_results_folder_fails_clearly_and_leaves_nothing(failure, world_dir, backbone_dir, tmp_path,
-                                                                       monkeypatch, caplog):
+@pytest.mark.parametrize(
+    "failure", [errno.ENOSPC, errno.EROFS, errno.EACCES], ids=["disk-full", "read-only", "no-permission"]
+)
+def test_an_unwritable_results_folder_fails_clearly_and_leaves_nothing(
+    failure, world_dir, backbone_dir, tmp_path, monkeypatch, caplog
+):
     """The final write fails (as a full or read-only disk makes it): one clear line, no partial output."""
     import xlprompt.methods.artifacts as artifacts
 
@@ -148,15 +198,20 @@ def test_an_unwritable_results_folder_fails_clearly_and_leaves_nothing(failure, 
     monkeypatch.setattr(artifacts, "save_file", refuse)
     out = tmp_path / "results" / "prompt"
     with pytest.raises(SystemExit) as exit_info:
-        xlprompt_main(train_args(world_dir, backbone_dir, out, tmp_path / "ck")[:-2] + ["--steps", "2"])
+        xlprompt_main([*train_args(world_dir, backbone_dir, out, tmp_path / "ck")[:-2], "--steps", "2"])
     message = str(exit_info.value.code)
-    assert os.strerror(failure) in message and "nothing was kept" in message and str(tmp_path / "results") in message
-    assert not out.exists() and not [p for p in (tmp_path / "results").rglob("*") if ".partial-" in p.name]
+    assert os.strerror(failure) in message
+    assert "nothing was kept" in message
+    assert str(tmp_path / "results") in message
+    assert not out.exists()
+    assert not [p for p in (tmp_path / "results").rglob("*") if ".partial-" in p.name]
 
 
 def test_every_artifact_records_how_it_was_made(uninterrupted):
     meta = json.loads((uninterrupted / "meta.json").read_text())
     assert {"config", "seed", "versions", "git_commit", "inputs_sha256", "files_sha256"} <= set(meta)
     assert {"torch", "transformers", "safetensors", "python"} <= set(meta["versions"])
-    assert meta["files_sha256"]["prompt.safetensors"] == __import__("hashlib").sha256(
-        (uninterrupted / "prompt.safetensors").read_bytes()).hexdigest()
+    assert (
+        meta["files_sha256"]["prompt.safetensors"]
+        == __import__("hashlib").sha256((uninterrupted / "prompt.safetensors").read_bytes()).hexdigest()
+    )

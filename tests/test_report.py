@@ -8,6 +8,7 @@ XLPROMPT_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser is a failur
 from __future__ import annotations
 
 import base64
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -34,10 +35,20 @@ def tiny_summary(interval: bool) -> pd.DataFrame:
     for (task, method), (en, far, half) in accuracy.items():
         for lang, mean in (("far", far), ("en", en)):  # listed far first: the order comes from languages
             for metric, value in (("accuracy", mean), ("macro_f1", mean - 0.25)):
-                row = dict(model="tiny", task=task, method=method, prompt_length=0 if method == "no_prompt" else 4,
-                           source="none", lang=lang, metric=metric, mean=value, std=0.01, seeds=3)
+                row = {
+                    "model": "tiny",
+                    "task": task,
+                    "method": method,
+                    "prompt_length": 0 if method == "no_prompt" else 4,
+                    "source": "none",
+                    "lang": lang,
+                    "metric": metric,
+                    "mean": value,
+                    "std": 0.01,
+                    "seeds": 3,
+                }
                 if interval:
-                    row |= dict(low=value - half, high=value + half)
+                    row |= {"low": value - half, "high": value + half}
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -60,10 +71,16 @@ def test_headline_gives_mean_and_interval_per_method_and_language():
 def test_headline_without_interval_columns_prints_the_mean_only():
     text = headline_table(tiny_summary(interval=False))  # no language order: sorted
     blocks = [block.splitlines() for block in text.split("\n\n")]
-    assert [block[0] for block in blocks] == ["nli: test accuracy, mean over seeds", "topic: test accuracy, mean over seeds"]
+    assert [block[0] for block in blocks] == [
+        "nli: test accuracy, mean over seeds",
+        "topic: test accuracy, mean over seeds",
+    ]
     assert blocks[1][1].split() == ["en", "far"]
-    assert [line.split() for line in blocks[1][2:]] == [["spt", "L4", "0.913", "0.500"], ["full_ft", "L4", "0.950", "0.605"],
-                                                         ["no_prompt", "L0", "0.340", "0.333"]]
+    assert [line.split() for line in blocks[1][2:]] == [
+        ["spt", "L4", "0.913", "0.500"],
+        ["full_ft", "L4", "0.950", "0.605"],
+        ["no_prompt", "L0", "0.340", "0.333"],
+    ]
     assert "[" not in text
 
 
@@ -76,14 +93,17 @@ def test_headline_stage_prints_where_the_results_are(tmp_path, capsys):
     (tmp_path / "results" / "demo" / "figures" / "heatmap_topic.png").write_bytes(b"png")
     headline.main(["--tables", str(tables)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == [f"tables:  {tables}/ (2 CSV files)", f"figures: {tables.parent / 'figures'}/ (1 PNG files)",
-                         f"report:  {tables.parent / 'report.html'} (not built: make report)"]
+    assert lines[:3] == [
+        f"tables:  {tables}/ (2 CSV files)",
+        f"figures: {tables.parent / 'figures'}/ (1 PNG files)",
+        f"report:  {tables.parent / 'report.html'} (not built: make report)",
+    ]
     assert lines[5].split() == ["far", "en"]  # the order of languages.csv
     assert lines[6].split() == ["spt", "L4", "0.400", "0.700"]
 
 
 def test_headline_stage_without_a_summary_says_what_to_run(tmp_path):
-    with pytest.raises(SystemExit, match="summary.csv not found; run the workflow first"):
+    with pytest.raises(SystemExit, match=r"summary\.csv not found; run the workflow first"):
         headline.main(["--tables", str(tmp_path)])
 
 
@@ -94,9 +114,7 @@ def chromium() -> str:
     missing = []
     if shutil.which("chromium") is None:
         missing.append("chromium (make test installs Debian's package when run as root)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         missing.append("Playwright for Python (the test extra: pip install -e '.[test]')")
     if missing:
         message = f"the report test needs {' and '.join(missing)}"
@@ -127,8 +145,11 @@ def open_subcategory(page, category: str, subcategory: str | None) -> None:
 
 def text_of(page, html: str) -> str:
     """The text an HTML fragment shows, whitespace collapsed (the browser parses it)."""
-    return " ".join(page.evaluate("html => { const d = document.createElement('div'); d.innerHTML = html; "
-                                  "return d.textContent }", html).split())
+    return " ".join(
+        page.evaluate(
+            "html => { const d = document.createElement('div'); d.innerHTML = html; return d.textContent }", html
+        ).split()
+    )
 
 
 @pytest.mark.slow
@@ -154,11 +175,20 @@ def test_report_opens_in_a_browser_with_front_page_every_figure_and_the_tables(c
             front = page.locator("div.prose").first
             front.wait_for()
             text = " ".join(front.inner_text().split())
-            for expected in ("Cross-lingual soft prompts: experiment smoke", "Backbone: tiny-xlmr-smoke",
-                             "Tasks: topic, nli, paraphrase", "Methods: spt, full_ft, ltp, untrained, no_prompt",
-                             "Seeds: 0", "Prompt lengths: 4", "Trained in: en", "Test languages: en, rev, far",
-                             "SPoT: sources topic, mix, topic_rev; targets domain, rte", "How to read each section",
-                             "Transfer: soft prompt transfer between tasks", "the training curves of the prompts"):
+            for expected in (
+                "Cross-lingual soft prompts: experiment smoke",
+                "Backbone: tiny-xlmr-smoke",
+                "Tasks: topic, nli, paraphrase",
+                "Methods: spt, full_ft, ltp, untrained, no_prompt",
+                "Seeds: 0",
+                "Prompt lengths: 4",
+                "Trained in: en",
+                "Test languages: en, rev, far",
+                "SPoT: sources topic, mix, topic_rev; targets domain, rte",
+                "How to read each section",
+                "Transfer: soft prompt transfer between tasks",
+                "the training curves of the prompts",
+            ):
                 assert expected in text, expected
             assert front.locator(".system-message").count() == 0, "reStructuredText errors on the front page"
 
@@ -167,9 +197,11 @@ def test_report_opens_in_a_browser_with_front_page_every_figure_and_the_tables(c
             assert {"Methods", "Transfer", "Similarity", "Tables"} <= set(categories), categories
             assert set(categories["Methods"]) == {"all tasks", "topic", "nli", "paraphrase"}
             figures = {f"results/smoke/figures/{path.name}" for path in (results / "figures").glob("*.png")}
-            assert len(figures) >= 7 and figures <= set(items), f"not in the report: {figures - set(items)}"
-            tables = {f"results/smoke/tables/{name}.csv" for name in ("summary", "per_language", "transfer",
-                                                                      "correlation")}
+            assert len(figures) >= 7, figures
+            assert figures <= set(items), f"not in the report: {figures - set(items)}"
+            tables = {
+                f"results/smoke/tables/{name}.csv" for name in ("summary", "per_language", "transfer", "correlation")
+            }
             assert tables <= set(categories["Tables"]["Other"]), categories["Tables"]
 
             # The front page's link to a category opens it.
@@ -189,16 +221,18 @@ def test_report_opens_in_a_browser_with_front_page_every_figure_and_the_tables(c
                             before = page.evaluate("app.state.resultPath || null")
                             eye.click()
                             page.wait_for_function(
-                                """before => {
-                                    const path = app.state.resultPath, img = document.querySelector(%r);
+                                f"""before => {{
+                                    const path = app.state.resultPath, img = document.querySelector({CONTENT_IMAGE!r});
                                     return path !== before && img !== null && img.src === results[path].data_uri
                                         && img.complete;  // loaded, or failed to
-                                }""" % CONTENT_IMAGE, arg=before)
+                                }}""",
+                                arg=before,
+                            )
                             path = page.evaluate("app.state.resultPath")
                             image = page.locator(CONTENT_IMAGE)
                             assert image.is_visible(), path
                             width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-                            assert width > 100 and height > 100, f"{path} not displayed: {width} x {height} pixels"
+                            assert min(width, height) > 100, f"{path} not displayed: {width} x {height} pixels"
                         else:  # a table: a download of the very file the run wrote
                             href = eye.get_attribute("href")
                             path = next(p for p in paths if items[p]["data_uri"] == href)
@@ -210,11 +244,13 @@ def test_report_opens_in_a_browser_with_front_page_every_figure_and_the_tables(c
                         info.get_by_text("Description", exact=True).wait_for()
                         assert info.locator(".system-message").count() == 0, path
                         caption = text_of(page, items[path]["caption"])
-                        assert len(caption) > 100 and caption in " ".join(info.text_content().split()), path
+                        assert len(caption) > 100, path
+                        assert caption in " ".join(info.text_content().split()), path
                         if Path(path).name in ("summary.csv", "per_language.csv"):
                             assert "95% interval (columns low, high" in caption, path
                         shown.add(path)
-            assert shown == set(items) and figures | tables <= shown
+            assert shown == set(items)
+            assert figures | tables <= shown
             assert not errors, errors
         finally:
             browser.close()

@@ -52,7 +52,8 @@ with running_cluster(state):
     raise AssertionError("a test failing while the cluster runs")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
-    assert result.returncode != 0 and "a test failing while the cluster runs" in result.stderr
+    assert result.returncode != 0
+    assert "a test failing while the cluster runs" in result.stderr
     pids = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(pids) == len(DAEMONS)
     for pid in pids:
@@ -67,8 +68,10 @@ with running_cluster(state):
 def test_profile_gives_every_gpu_rule_its_cpus():
     """cpus_per_gpu for all (the plugin applies it to GPU jobs only), so rules named in a loop get it too."""
     profile = yaml.safe_load(PROFILE.read_text())
-    assert profile["default-resources"]["cpus_per_gpu"] >= 1 and "set-resources" not in profile
-    assert profile["executor"] == "slurm" and profile["retries"] >= 1
+    assert profile["default-resources"]["cpus_per_gpu"] >= 1
+    assert "set-resources" not in profile
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1
 
 
 def profile_for_this_cluster(tmp_path: Path) -> Path:
@@ -84,20 +87,19 @@ def profile_for_this_cluster(tmp_path: Path) -> Path:
     return folder
 
 
-
 def run_until_done(cmd: list[str], env: dict, log: Path, timeout: float) -> int:
     """Run Snakemake; past ``timeout`` stop it with SIGINT (it then cancels its Slurm jobs)."""
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as err:
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            raise AssertionError(f"the Slurm run took over {timeout} s; its log:\n{log.read_text()[-4000:]}")
+            raise AssertionError(f"the Slurm run took over {timeout} s; its log:\n{log.read_text()[-4000:]}") from err
 
 
 def cancel_the_paused_job(marker: Path, checkpoints: Path, env: dict, done: threading.Event, seen: dict) -> None:
@@ -109,8 +111,9 @@ def cancel_the_paused_job(marker: Path, checkpoints: Path, env: dict, done: thre
         return
     seen["job"] = marker.read_text().strip()
     seen["checkpoints"] = [str(p.relative_to(checkpoints)) for p in checkpoints.rglob("latest.json")]
-    seen["comment"] = subprocess.run(["squeue", "-h", "-j", seen["job"], "-o", "%k"], capture_output=True, text=True,
-                                     env=env).stdout.strip()
+    seen["comment"] = subprocess.run(
+        ["squeue", "-h", "-j", seen["job"], "-o", "%k"], capture_output=True, text=True, env=env
+    ).stdout.strip()
     subprocess.run(["scancel", seen["job"]], env=env, check=True)
 
 
@@ -122,13 +125,23 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
     work.mkdir()
     marker = tmp_path / "paused-job"
     with running_cluster(slurm_state) as cluster_env:
-        env_extra = {**cluster_env, "XLPROMPT_TEST_PAUSE_MARKER": str(marker),
-                     "PYTHONPATH": os.pathsep.join(filter(None, [str(PAUSE_HOOK), os.environ.get("PYTHONPATH")]))}
-        cmd, env = snakemake_command("--profile", str(profile_for_this_cluster(tmp_path)), "--configfile", str(SMOKE), cwd=work,
-                                     extra_env=env_extra)
+        env_extra = {
+            **cluster_env,
+            "XLPROMPT_TEST_PAUSE_MARKER": str(marker),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PAUSE_HOOK), os.environ.get("PYTHONPATH")])),
+        }
+        cmd, env = snakemake_command(
+            "--profile",
+            str(profile_for_this_cluster(tmp_path)),
+            "--configfile",
+            str(SMOKE),
+            cwd=work,
+            extra_env=env_extra,
+        )
         done, seen = threading.Event(), {}
-        watcher = threading.Thread(target=cancel_the_paused_job,
-                                   args=(marker, work / "results" / "smoke" / "checkpoints", env, done, seen))
+        watcher = threading.Thread(
+            target=cancel_the_paused_job, args=(marker, work / "results" / "smoke" / "checkpoints", env, done, seen)
+        )
         watcher.start()
         try:
             returncode = run_until_done(cmd, env, tmp_path / "snakemake.log", timeout=1500)
@@ -154,7 +167,7 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
     assert seen["checkpoints"], "the job was cancelled before any checkpoint existed"
 
     # GPU rules asked for (and got) a GPU each; the others none.
-    for slurm_id, record in records.items():
+    for record in records.values():
         rule = rule_kind(record["Comment"].removeprefix("rule_").split("_wildcards_")[0])
         asked = record.get("TresPerJob", "") + record.get("TresPerNode", "")
         assert ("gpu:1" in asked) == (rule in GPU_RULES), (rule, record)
@@ -167,15 +180,17 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
     local_tables = sorted((smoke_run / "results" / "smoke" / "tables").glob("*.csv"))
     assert len(local_tables) >= 10
     for table in local_tables:
-        assert comparable_table(work / "results" / "smoke" / "tables" / table.name) == comparable_table(table), table.name
+        assert comparable_table(work / "results" / "smoke" / "tables" / table.name) == comparable_table(table), (
+            table.name
+        )
 
 
 def filled_hub_cache(cache: Path) -> None:
     """XNLI (en), AmericasNLI (aym) and an XLM-R snapshot in a Hugging Face cache: the Hub's stand-in."""
+    import torch
     from hub_fixtures import model_snapshot, nli_sentence_file, snapshot_folder
     from safetensors.torch import save_file
 
-    import torch
     from xlprompt.data.hub import HUB_BACKBONES
 
     for split, rows in (("train", 12), ("validation", 6), ("test", 6)):
@@ -189,22 +204,36 @@ def filled_hub_cache(cache: Path) -> None:
     model_snapshot(cache, "FacebookAI/xlm-roberta-base", HUB_BACKBONES["FacebookAI/xlm-roberta-base"], model)
 
 
+@pytest.mark.slow
 def test_downloads_run_on_the_submit_host_and_the_rest_through_sbatch(slurm_state, tmp_path):
     """On a cluster whose compute nodes have no network, only the download rules may fetch: they are local
     jobs (localrules), and the jobs after them are submitted, offline."""
     cache = tmp_path / "hf" / "hub"
     filled_hub_cache(cache)
     config = yaml.safe_load((REPO / "config" / "xnli-xlmr.yaml").read_text())
-    config["data"]["tasks"]["nli"] = [{"hub": "xnli", "languages": ["en"]}, {"hub": "americasnli", "languages": ["aym"]}]
+    config["data"]["tasks"]["nli"] = [
+        {"hub": "xnli", "languages": ["en"]},
+        {"hub": "americasnli", "languages": ["aym"]},
+    ]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     work = tmp_path / "work"
     work.mkdir()
     data, model = "resources/data/xnli-americasnli", "resources/models/xlm-roberta-base"
     with running_cluster(slurm_state) as cluster_env:
-        cmd, env = snakemake_command(data, model, "--profile", str(profile_for_this_cluster(tmp_path)),
-                                     "--configfile", str(tmp_path / "config.yaml"), cwd=work,
-                                     extra_env={**cluster_env, "HF_HUB_CACHE": str(cache),
-                                                "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")})
+        cmd, env = snakemake_command(
+            data,
+            model,
+            "--profile",
+            str(profile_for_this_cluster(tmp_path)),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            cwd=work,
+            extra_env={
+                **cluster_env,
+                "HF_HUB_CACHE": str(cache),
+                "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+            },
+        )
         returncode = run_until_done(cmd, env, tmp_path / "snakemake.log", timeout=600)
         log = (tmp_path / "snakemake.log").read_text()
         assert returncode == 0, log[-4000:]
@@ -216,4 +245,5 @@ def test_downloads_run_on_the_submit_host_and_the_rest_through_sbatch(slurm_stat
     for rule in ("download_dataset", "download_backbone"):  # run by Snakemake itself, on this host
         assert re.search(rf"localrule {rule}:", log), rule
     assert f"Hugging Face cache: {cache}; the downloads fill it here" in log
-    assert (work / data / "languages.json").exists() and (work / model / "model.safetensors").exists()
+    assert (work / data / "languages.json").exists()
+    assert (work / model / "model.safetensors").exists()

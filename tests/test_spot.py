@@ -16,7 +16,7 @@ from xlprompt.models.predict import predict
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
 
-FAST = dict(prompt_length=4, steps=6, batch_size=8, eval_every=3, lr=0.3, max_length=48)
+FAST = {"prompt_length": 4, "steps": 6, "batch_size": 8, "eval_every": 3, "lr": 0.3, "max_length": 48}
 
 # ---------------------------------------------------------------------------------------
 # Similarities against hand-computed values
@@ -38,7 +38,8 @@ def test_tok_cos_averages_every_token_pair_for_prompts_of_different_lengths():
     assert tok_cos(p1, p2) == pytest.approx(0.08, abs=1e-12)
     # Not position-aligned: all L1 x L2 = 4 pairs, each 1/sqrt(2) here.
     assert tok_cos(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0], [2.0, 2.0]])) == pytest.approx(
-        1 / math.sqrt(2), abs=1e-12)
+        1 / math.sqrt(2), abs=1e-12
+    )
 
 
 def test_similarity_is_averaged_over_every_pair_of_seeds():
@@ -64,8 +65,9 @@ def source_dir(world_dir, backbone_dir, tmp_path_factory):
     return out
 
 
-def test_transferred_prompt_starts_exactly_from_the_source_prompt(world_dir, backbone_dir, source_dir, tmp_path,
-                                                                  monkeypatch):
+def test_transferred_prompt_starts_exactly_from_the_source_prompt(
+    world_dir, backbone_dir, source_dir, tmp_path, monkeypatch
+):
     from xlprompt.methods import training as train_module
 
     first = []
@@ -88,11 +90,16 @@ def test_transferred_prompt_starts_exactly_from_the_source_prompt(world_dir, bac
 
 def test_transfer_rejects_a_source_of_another_length_or_no_source(world_dir, backbone_dir, source_dir, tmp_path):
     longer = TrainConfig(method="spt", init="source", **{**FAST, "prompt_length": 6})
-    with pytest.raises(ValueError, match=r"source prompt is \(4, 32\).*target prompt \(6, 32\): transfer needs the same length"):
+    with pytest.raises(
+        ValueError, match=r"source prompt is \(4, 32\).*target prompt \(6, 32\): transfer needs the same length"
+    ):
         train_prompt(backbone_dir, world_dir / "domain", longer, tmp_path / "a", source=source_dir)
     with pytest.raises(ValueError, match="init 'source' needs a source prompt"):
-        train_prompt(backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST), tmp_path / "b")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+        train_prompt(
+            backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST), tmp_path / "b"
+        )
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
 
 
 def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir, tmp_path, monkeypatch):
@@ -111,29 +118,39 @@ def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir,
     tensors = load_file(tmp_path / "p" / "prompt.safetensors")
     assert read_json(tmp_path / "p" / "meta.json")["snapshot_step"] == 3
     assert torch.equal(tensors["prompt_snapshot"], after[2])
-    assert not torch.equal(tensors["prompt_snapshot"], after[1]) and not torch.equal(tensors["prompt_snapshot"], after[3])
+    assert not torch.equal(tensors["prompt_snapshot"], after[1])
+    assert not torch.equal(tensors["prompt_snapshot"], after[3])
 
 
 def test_restrict_to_choices_keeps_each_rows_own_task():
     logits = torch.zeros(2, 5)
     batch = {"choices": torch.tensor([[0, 3], [3, 5]])}
     masked = restrict_to_choices(logits, batch)
-    assert torch.isinf(masked[0, 3:]).all() and torch.isfinite(masked[0, :3]).all()
-    assert torch.isinf(masked[1, :3]).all() and torch.isfinite(masked[1, 3:]).all()
+    assert torch.isinf(masked[0, 3:]).all()
+    assert torch.isfinite(masked[0, :3]).all()
+    assert torch.isinf(masked[1, :3]).all()
+    assert torch.isfinite(masked[1, 3:]).all()
     joined = EncodedSplit.concatenate([EncodedSplit([[1]], [0], [2]), EncodedSplit([[1]], [0], [1])], [3, 2])
-    assert joined.labels == [2, 4] and joined.choices == [(0, 3), (3, 5)]
+    assert joined.labels == [2, 4]
+    assert joined.choices == [(0, 3), (3, 5)]
 
 
 def test_multi_task_prompt_trains_on_both_tasks_and_reads_each_through_its_own_words(world_dir, backbone_dir, tmp_path):
     out = tmp_path / "mix"
-    summary = train_prompt(backbone_dir, [world_dir / "topic", world_dir / "nli"], TrainConfig(method="spt", **FAST), out)
+    summary = train_prompt(
+        backbone_dir, [world_dir / "topic", world_dir / "nli"], TrainConfig(method="spt", **FAST), out
+    )
     meta = read_json(out / "meta.json")
-    assert meta["task"] == "topic+nli" and meta["tasks"] == ["topic", "nli"]
+    assert meta["task"] == "topic+nli"
+    assert meta["tasks"] == ["topic", "nli"]
     assert summary["train_examples"] == 2 * 3 * 12  # 3 topics and 3 nli labels, 12 per class each
     with pytest.raises(ValueError, match="name one of them"):
         load_trained(out, backbone_dir)
     nli_model, _ = load_trained(out, backbone_dir, task="nli")
-    assert nli_model.verbalizer_ids.tolist() == load_trained(out, backbone_dir, task="topic")[0].verbalizer_ids.tolist()[:3]
+    assert (
+        nli_model.verbalizer_ids.tolist()
+        == load_trained(out, backbone_dir, task="topic")[0].verbalizer_ids.tolist()[:3]
+    )
 
 
 def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbone_dir, source_dir, tmp_path):
@@ -146,11 +163,17 @@ def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbon
     train_prompt(backbone_dir, world_dir / "nli", TrainConfig(method="spt", **FAST), nli_source)
     random_run = tmp_path / "random"
     train_prompt(backbone_dir, world_dir / "domain", TrainConfig(method="spt", **FAST), random_run)
-    result = evaluate_transfer(backbone_dir, world_dir / "domain", [("random", random_run)],
-                               [("topic", source_dir), ("nli", nli_source)], {"topic": {"domain": topic_to_domain}},
-                               ["en", "far"])
+    result = evaluate_transfer(
+        backbone_dir,
+        world_dir / "domain",
+        [("random", random_run)],
+        [("topic", source_dir), ("nli", nli_source)],
+        {"topic": {"domain": topic_to_domain}},
+        ["en", "far"],
+    )
     zero = {run["source"]: run for run in result["runs"] if run["init"] == "zero_shot"}
-    assert not zero["nli"]["applicable"] and zero["nli"]["rows"] == []
+    assert not zero["nli"]["applicable"]
+    assert zero["nli"]["rows"] == []
     # Recompute by hand: the topic prompt's predictions on domain's English test set, mapped.
     model, tokenizer = load_trained(source_dir, backbone_dir)
     frame = load_split(world_dir / "domain", "en", "test")
@@ -158,7 +181,8 @@ def test_zero_shot_maps_source_predictions_onto_target_labels(world_dir, backbon
     mapped = [[0, 0, 1][p] for p in preds]
     expected = sum(m == g for m, g in zip(mapped, frame["label"])) / len(frame)
     assert zero["topic"]["rows"][0] == {**zero["topic"]["rows"][0], "lang": "en", "accuracy": expected}
-    assert zero["topic"]["source_tasks"] == ["topic"] and zero["topic"]["source_language"] == "en"
+    assert zero["topic"]["source_tasks"] == ["topic"]
+    assert zero["topic"]["source_language"] == "en"
 
 
 def test_mapped_scores_take_the_max_of_each_target_labels_sources_and_minus_inf_where_none():
@@ -169,20 +193,25 @@ def test_mapped_scores_take_the_max_of_each_target_labels_sources_and_minus_inf_
     assert torch.equal(mapped_scores(logits, torch.tensor([0, 1, 1]), 2), torch.tensor([[1.0, 3.0], [5.0, 0.5]]))
     # two source labels onto three target labels: target 1 has no source label
     inf = float("inf")
-    assert torch.equal(mapped_scores(logits[:, :2], torch.tensor([2, 0]), 3), torch.tensor([[2.0, -inf, 1.0],
-                                                                                           [-1.0, -inf, 5.0]]))
+    assert torch.equal(
+        mapped_scores(logits[:, :2], torch.tensor([2, 0]), 3), torch.tensor([[2.0, -inf, 1.0], [-1.0, -inf, 5.0]])
+    )
 
 
 ENTAILMENT_TO_NLI = {"entailment": "entailment", "not_entailment": "contradiction"}  # nli's neutral: no source label
 NLI_TO_RTE = {"entailment": "entailment", "neutral": "not_entailment", "contradiction": "not_entailment"}
 
 
-@pytest.mark.parametrize("source_task, target_task, mapping, label_map", [
-    ("rte", "nli", ENTAILMENT_TO_NLI, [0, 2]),       # 2 labels onto 3
-    ("nli", "rte", NLI_TO_RTE, [0, 1, 1]),           # 3 labels onto 2 (the demo's map)
-])
-def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_dir, backbone_dir, tmp_path,
-                                                                        source_task, target_task, mapping, label_map):
+@pytest.mark.parametrize(
+    ("source_task", "target_task", "mapping", "label_map"),
+    [
+        ("rte", "nli", ENTAILMENT_TO_NLI, [0, 2]),  # 2 labels onto 3
+        ("nli", "rte", NLI_TO_RTE, [0, 1, 1]),  # 3 labels onto 2 (the demo's map)
+    ],
+)
+def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(
+    world_dir, backbone_dir, tmp_path, source_task, target_task, mapping, label_map
+):
     import torch.nn.functional as F
 
     from xlprompt.analysis.metrics import macro_f1
@@ -192,8 +221,14 @@ def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_d
 
     source = tmp_path / source_task
     train_prompt(backbone_dir, world_dir / source_task, TrainConfig(method="spt", **FAST), source)
-    result = evaluate_transfer(backbone_dir, world_dir / target_task, [], [(source_task, source)],
-                               {source_task: {target_task: mapping}}, ["en"])
+    result = evaluate_transfer(
+        backbone_dir,
+        world_dir / target_task,
+        [],
+        [(source_task, source)],
+        {source_task: {target_task: mapping}},
+        ["en"],
+    )
     row = result["runs"][0]["rows"][0]
     # By hand: the source prompt's own predictions on the target's test set, through the map.
     model, tokenizer = load_trained(source, backbone_dir)
@@ -216,25 +251,33 @@ def test_zero_shot_maps_of_any_shape_score_the_mapped_source_predictions(world_d
     losses = []
     for scores, g, kept in zip(logits, gold, reachable):
         if kept:
-            target_scores = [max([s for s, t in zip(scores, label_map) if t == label], default=float("-inf"))
-                             for label in range(n_target)]
+            target_scores = [
+                max([s for s, t in zip(scores, label_map) if t == label], default=float("-inf"))
+                for label in range(n_target)
+            ]
             losses.append(F.cross_entropy(torch.tensor([target_scores]), torch.tensor([g])).item())
-    assert row["loss_n"] == sum(reachable) == len(losses) and row["n"] == len(gold)
+    assert row["loss_n"] == sum(reachable) == len(losses)
+    assert row["n"] == len(gold)
     assert row["loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
     if source_task == "rte":
-        assert sum(reachable) < len(gold) and 1 not in mapped  # neutral is never predicted, its examples are wrong
+        assert sum(reachable) < len(gold)
+        assert 1 not in mapped
 
 
-def test_zero_shot_label_maps_naming_unknown_labels_fail_before_any_scoring(world_dir, backbone_dir, source_dir,
-                                                                             tmp_path):
+def test_zero_shot_label_maps_naming_unknown_labels_fail_before_any_scoring(
+    world_dir, backbone_dir, source_dir, tmp_path
+):
     from xlprompt.analysis.transfer_metrics import evaluate_transfer
 
     topic_to_domain = {"sports": "sports+health", "health": "sports+health", "politics": "politics"}
-    for mapping, message in [({**topic_to_domain, "sprots": "politics"}, r"unknown topic label\(s\) \['sprots'\]"),
-                             ({**topic_to_domain, "health": "helth"}, r"unknown domain label\(s\) \['helth'\]")]:
+    for mapping, message in [
+        ({**topic_to_domain, "sprots": "politics"}, r"unknown topic label\(s\) \['sprots'\]"),
+        ({**topic_to_domain, "health": "helth"}, r"unknown domain label\(s\) \['helth'\]"),
+    ]:
         with pytest.raises(ValueError, match=r"--label-maps topic.domain: " + message):
-            evaluate_transfer(backbone_dir, world_dir / "domain", [], [("topic", source_dir)],
-                              {"topic": {"domain": mapping}}, ["en"])
+            evaluate_transfer(
+                backbone_dir, world_dir / "domain", [], [("topic", source_dir)], {"topic": {"domain": mapping}}, ["en"]
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,9 +286,15 @@ def test_zero_shot_label_maps_naming_unknown_labels_fail_before_any_scoring(worl
 
 
 def _run(init, source, seed, accuracy):
-    return {"init": init, "source": source, "source_tasks": [source] if source != "none" else [],
-            "source_language": "en", "seed": seed, "applicable": True,
-            "rows": [{"lang": "en", "accuracy": accuracy, "macro_f1": accuracy}]}
+    return {
+        "init": init,
+        "source": source,
+        "source_tasks": [source] if source != "none" else [],
+        "source_language": "en",
+        "seed": seed,
+        "applicable": True,
+        "rows": [{"lang": "en", "accuracy": accuracy, "macro_f1": accuracy}],
+    }
 
 
 def _results(scores: dict[str, list[float]]) -> list[dict]:
@@ -265,18 +314,36 @@ def test_transfer_table_gain_is_against_random_init_of_the_same_seed():
     assert acc.loc[("transfer", "a", 1), "gain"] == pytest.approx(0.1)
     assert acc.loc[("label_words", "none", 1), "gain"] == pytest.approx(-0.1)
     not_applicable = acc.loc[("zero_shot", "a", 0)]
-    assert not not_applicable["applicable"] and math.isnan(not_applicable["value"])
+    assert not not_applicable["applicable"]
+    assert math.isnan(not_applicable["value"])
 
 
 def test_retrieval_reports_top1_best_of_top3_and_oracle():
     transfer = transfer_table(_results({"random": [0.5], "a": [0.6], "b": [0.9], "c": [0.7], "d": [0.95]}))
-    similarity = pd.DataFrame([{"source": s, "target": "t", "prompt_length": 4, "metric": "tok_cos",
-                                "embedding": "snapshot", "layers": "prompt", "value": v}
-                               for s, v in {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}.items()])
+    similarity = pd.DataFrame(
+        [
+            {
+                "source": s,
+                "target": "t",
+                "prompt_length": 4,
+                "metric": "tok_cos",
+                "embedding": "snapshot",
+                "layers": "prompt",
+                "value": v,
+            }
+            for s, v in {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}.items()
+        ]
+    )
     table = retrieval_table(transfer, similarity)
     row = table[(table.target == "t") & (table.lang == "en")].iloc[0]
     assert (row.top1_source, row.top1, row.best_of_top3, row.oracle_source, row.oracle, row.no_transfer) == (
-        "a", pytest.approx(0.6), pytest.approx(0.9), "d", pytest.approx(0.95), pytest.approx(0.5))
+        "a",
+        pytest.approx(0.6),
+        pytest.approx(0.9),
+        "d",
+        pytest.approx(0.95),
+        pytest.approx(0.5),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,11 +357,14 @@ def small_backbone_dir(world_dir, tmp_path_factory):
     from dataclasses import replace
 
     from conftest import TINY_SHAPE
+
     from xlprompt.models.pretrain import pretrain
     from xlprompt.runtime.settings import MLMSettings
 
     out = tmp_path_factory.mktemp("models") / "small"
-    pretrain(world_dir, out, replace(TINY_SHAPE, layers=2, hidden=24, heads=2, ffn=48), MLMSettings(steps=4, batch_size=16))
+    pretrain(
+        world_dir, out, replace(TINY_SHAPE, layers=2, hidden=24, heads=2, ffn=48), MLMSettings(steps=4, batch_size=16)
+    )
     return out
 
 
@@ -310,18 +380,26 @@ def test_projector_has_su_et_al_shape():
     assert torch.equal(projector(prompt), layers[2](layers[1](layers[0](prompt.reshape(-1)))).view(4, 24))
 
 
-def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, small_backbone_dir, source_dir, tmp_path,
-                                                       monkeypatch):
+def test_projector_maps_prompts_into_another_backbone(
+    world_dir, backbone_dir, small_backbone_dir, source_dir, tmp_path, monkeypatch
+):
     from xlprompt.analysis.prompt_metrics import evaluate
     from xlprompt.methods import projector as projector_module
     from xlprompt.methods.projector import ProjectorConfig, PromptProjector, project_prompt, train_projector
     from xlprompt.models.backbone import load_backbone
 
     loaded = []  # keep hold of the target backbone that the projector trains through
-    monkeypatch.setattr(projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(
+        projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1]
+    )
     out = tmp_path / "projector"
-    train_projector(source_dir, small_backbone_dir, [world_dir / "topic"],
-                    ProjectorConfig(hidden=16, steps=4, batch_size=8, eval_every=2, max_length=48), out)
+    train_projector(
+        source_dir,
+        small_backbone_dir,
+        [world_dir / "topic"],
+        ProjectorConfig(hidden=16, steps=4, batch_size=8, eval_every=2, max_length=48),
+        out,
+    )
     before = load_file(small_backbone_dir / "model.safetensors")
     after = loaded[0][0].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the target backbone stays frozen"
@@ -334,7 +412,8 @@ def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, s
         assert torch.allclose(projector(load_file(source_dir / "prompt.safetensors")["prompt"]), projected)
     # Zero-shot on the target backbone: a prompt artifact like any other.
     metrics = evaluate(out, small_backbone_dir, world_dir / "topic", ["en"])
-    assert metrics["rows"][0]["n"] == 18 and 0 <= metrics["rows"][0]["accuracy"] <= 1
+    assert metrics["rows"][0]["n"] == 18
+    assert 0 <= metrics["rows"][0]["accuracy"] <= 1
     # Another prompt of the source backbone (a domain prompt) maps through the same projector,
     # and starts prompt tuning on the target backbone.
     domain_a = tmp_path / "domain-a"
@@ -343,13 +422,23 @@ def test_projector_maps_prompts_into_another_backbone(world_dir, backbone_dir, s
     with torch.no_grad():
         expected = projector(load_file(domain_a / "prompt.safetensors")["prompt"])
     assert torch.allclose(load_file(tmp_path / "domain-b" / "prompt.safetensors")["prompt"], expected)
-    train_prompt(small_backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST),
-                 tmp_path / "domain-tuned", source=tmp_path / "domain-b")
+    train_prompt(
+        small_backbone_dir,
+        world_dir / "domain",
+        TrainConfig(method="spt", init="source", **FAST),
+        tmp_path / "domain-tuned",
+        source=tmp_path / "domain-b",
+    )
     assert torch.allclose(load_file(tmp_path / "domain-tuned" / "prompt.safetensors")["prompt_init"], expected)
     # A prompt of the target backbone is not something this projector maps.
     with pytest.raises(ValueError, match="trained on another backbone than the one"):
         project_prompt(out, tmp_path / "domain-tuned", small_backbone_dir, tmp_path / "wrong")
     # Nor does a source prompt start tuning on another backbone without a projector.
     with pytest.raises(ValueError, match="trained on another backbone"):
-        train_prompt(small_backbone_dir, world_dir / "domain", TrainConfig(method="spt", init="source", **FAST),
-                     tmp_path / "no-projector", source=domain_a)
+        train_prompt(
+            small_backbone_dir,
+            world_dir / "domain",
+            TrainConfig(method="spt", init="source", **FAST),
+            tmp_path / "no-projector",
+            source=domain_a,
+        )

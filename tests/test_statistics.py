@@ -48,7 +48,9 @@ def test_the_paired_test_finds_a_real_difference_and_its_interval_holds_it():
     easy = rng.random(500)
     a, b = rng.random(500) < np.clip(easy + 0.15, 0, 1), rng.random(500) < easy
     result = paired_difference(a, b, seed=0)
-    assert result["p_value"] < 0.01 and result["low"] <= result["difference"] <= result["high"] and result["low"] > 0
+    assert result["p_value"] < 0.01
+    assert result["low"] <= result["difference"] <= result["high"]
+    assert result["low"] > 0
 
 
 def test_the_exact_paired_test_reproduces_a_hand_computed_p_value():
@@ -76,8 +78,9 @@ def test_macro_f1_of_every_resample_equals_scikit_learns():
     resamples = rng.integers(0, 50, (30, 50))
     batched = macro_f1_of(gold[resamples], pred[resamples], 4)
     for i, pick in enumerate(resamples):
-        assert batched[i] == pytest.approx(f1_score(gold[pick], pred[pick], labels=range(4), average="macro",
-                                                    zero_division=0), abs=1e-12)
+        assert batched[i] == pytest.approx(
+            f1_score(gold[pick], pred[pick], labels=range(4), average="macro", zero_division=0), abs=1e-12
+        )
     # a label that is neither gold nor predicted counts 0 (the tables' macro-F1 over every label)
     assert macro_f1_of(np.array([0, 1]), np.array([0, 1]), 3) == pytest.approx(2 / 3)
 

@@ -9,18 +9,25 @@ from conftest import train_killed_after_checkpoint
 from safetensors.torch import load_file
 
 from xlprompt.analysis.evaluation import batchable, score, score_together
+from xlprompt.analysis.prompt_metrics import evaluate
 from xlprompt.data.contract import load_labels, load_split
-from xlprompt.data.encoding import EncodedSplit, encode_split
-from xlprompt.data.encoding import pad_batch
+from xlprompt.data.encoding import EncodedSplit, encode_split, pad_batch
 from xlprompt.methods.artifacts import load_trained
 from xlprompt.methods.training import batch_rows, train_prompt
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.mlm import masked_positions_loss, mask_tokens
+from xlprompt.models.mlm import mask_tokens, masked_positions_loss
 from xlprompt.models.prompting import SoftPrompt, prompted_logits
 from xlprompt.runtime.settings import TrainConfig
-from xlprompt.analysis.prompt_metrics import evaluate
 
-FAST = dict(prompt_length=4, steps=12, batch_size=8, eval_every=4, checkpoint_every=4, lr=0.3, max_length=48)
+FAST = {
+    "prompt_length": 4,
+    "steps": 12,
+    "batch_size": 8,
+    "eval_every": 4,
+    "checkpoint_every": 4,
+    "lr": 0.3,
+    "max_length": 48,
+}
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -32,8 +39,7 @@ def test_spt_leaves_backbone_bit_identical(world_dir, backbone_dir, tmp_path, mo
 
     # Keep hold of the backbone module that training uses, then compare every tensor.
     loaded = []
-    monkeypatch.setattr(train_module, "load_backbone",
-                        lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", **FAST), tmp_path / "spt")
     before, after = weights(backbone_dir), loaded[0][0].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -60,13 +66,17 @@ def test_same_config_and_seed_give_identical_metrics(world_dir, backbone_dir, tm
     assert results[0] == results[1]
     other = tmp_path / "seed6"
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", seed=6, **FAST), other)
-    assert load_file(other / "prompt.safetensors")["prompt"].ne(
-        load_file(tmp_path / "a" / "prompt.safetensors")["prompt"]).any()
+    assert (
+        load_file(other / "prompt.safetensors")["prompt"]
+        .ne(load_file(tmp_path / "a" / "prompt.safetensors")["prompt"])
+        .any()
+    )
 
 
 @pytest.mark.parametrize("method", ["spt", "full_ft"])
-def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(world_dir, backbone_dir, tmp_path, method,
-                                                                         monkeypatch):
+def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(
+    world_dir, backbone_dir, tmp_path, method, monkeypatch
+):
     cfg = TrainConfig(method=method, snapshot_step=6, **FAST)  # the snapshot is taken before the kill
     train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "straight")
 
@@ -95,8 +105,7 @@ def test_reloaded_prompt_gives_the_same_predictions(world_dir, backbone_dir, tmp
     batch = data.batch(range(len(data)), tokenizer.pad_token_id)
     with torch.no_grad():
         first = model(batch["input_ids"], batch["attention_mask"], batch["mask_index"])
-        again = load_trained(out, backbone_dir)[0](
-            batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+        again = load_trained(out, backbone_dir)[0](batch["input_ids"], batch["attention_mask"], batch["mask_index"])
     assert torch.equal(first, again)
 
 
@@ -108,18 +117,28 @@ def test_prompts_scored_together_equal_each_prompt_scored_alone(world_dir, backb
     models = []
     for seed in range(3):  # same backbone and verbalizer, three different prompts
         prompt = SoftPrompt(4, backbone.config.hidden_size)
-        prompt.embedding.data.copy_(torch.randn(4, backbone.config.hidden_size, generator=torch.Generator().manual_seed(seed)))
+        prompt.embedding.data.copy_(
+            torch.randn(4, backbone.config.hidden_size, generator=torch.Generator().manual_seed(seed))
+        )
         models.append(type(model)(backbone, prompt, model.verbalizer_ids.tolist()))
     data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
     pad = tokenizer.pad_token_id
     batch = data.batch(range(10), pad)
     with torch.no_grad():
-        together = prompted_logits(backbone, torch.stack([m.prompt() for m in models]), model.verbalizer_ids,
-                                   batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+        together = prompted_logits(
+            backbone,
+            torch.stack([m.prompt() for m in models]),
+            model.verbalizer_ids,
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["mask_index"],
+        )
         for i, m in enumerate(models):
-            torch.testing.assert_close(together[i], m(batch["input_ids"], batch["attention_mask"], batch["mask_index"]),
-                                       rtol=1e-5, atol=1e-5)
-    assert batchable(models) and not batchable([*models, model.__class__(backbone, None, [5, 6, 7])])
+            torch.testing.assert_close(
+                together[i], m(batch["input_ids"], batch["attention_mask"], batch["mask_index"]), rtol=1e-5, atol=1e-5
+            )
+    assert batchable(models)
+    assert not batchable([*models, model.__class__(backbone, None, [5, 6, 7])])
     # Two "tasks" side by side: rows of the first may choose labels 0-1, of the second 2.
     mixed = EncodedSplit.concatenate([data, data], [2, 1])
     mixed.labels = [min(label, 1) for label in data.labels] + [2] * len(data)
@@ -128,7 +147,8 @@ def test_prompts_scored_together_equal_each_prompt_scored_alone(world_dir, backb
         for scored, m in zip(together, models):
             alone = score(m, split, pad, 3, batch_size=7)
             assert scored.row.pop("loss") == pytest.approx(alone.row.pop("loss"), rel=1e-5)
-            assert scored.row == alone.row and scored.preds == alone.preds
+            assert scored.row == alone.row
+            assert scored.preds == alone.preds
             torch.testing.assert_close(scored.scores, alone.scores, rtol=1e-5, atol=1e-5)
 
 
@@ -141,7 +161,9 @@ def _trained_spt(world_dir, backbone_dir, tmp_path) -> Path:
 def test_no_prompt_path_equals_the_plain_token_forward(world_dir, backbone_dir, tmp_path):
     """inputs_embeds with no prompt must be exactly the model's own token-id forward."""
     out = tmp_path / "none"
-    train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="no_prompt", **{**FAST, "prompt_length": 0}), out)
+    train_prompt(
+        backbone_dir, world_dir / "topic", TrainConfig(method="no_prompt", **{**FAST, "prompt_length": 0}), out
+    )
     model, tokenizer = load_trained(out, backbone_dir)
     data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
     batch = data.batch(range(8), tokenizer.pad_token_id)
@@ -158,8 +180,9 @@ def test_masked_positions_loss_equals_the_full_head_loss(world_dir, backbone_dir
     ids, attention = pad_batch([tokenizer("the a in with . this story")["input_ids"]] * 4, tokenizer.pad_token_id)
     generator = torch.Generator().manual_seed(0)
     maskable = attention.bool() & ~torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
-    inputs, chosen = mask_tokens(ids, maskable, torch.full(ids.shape, 0.5), tokenizer.mask_token_id,
-                                 len(tokenizer), generator)
+    inputs, chosen = mask_tokens(
+        ids, maskable, torch.full(ids.shape, 0.5), tokenizer.mask_token_id, len(tokenizer), generator
+    )
     with torch.no_grad():
         ours = masked_positions_loss(model, inputs, attention, ids, chosen)
         labels = ids.masked_fill(~chosen, -100)

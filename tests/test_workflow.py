@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_run import (GPU_RULES, GROUP_RULE, REPO, SMOKE, comparable_table, rule_kind, snakemake, snakemake_command,
-                          workflow_rules)
+from workflow_run import (
+    GPU_RULES,
+    GROUP_RULE,
+    REPO,
+    SMOKE,
+    comparable_table,
+    rule_kind,
+    snakemake,
+    snakemake_command,
+    workflow_rules,
+)
 
 from xlprompt.runtime.environment import jobs_python_problem
 from xlprompt.runtime.settings import GROUP_SIZE, trains_alone
@@ -29,8 +38,9 @@ def test_lint_passes():
 def test_the_rules_are_snakefmt_clean():
     """The Snakemake community's formatter (its settings in pyproject.toml) would change nothing."""
     rules = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow").rglob("*.smk"))]
-    result = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", *rules], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("snakefmt")), "--check", *rules], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(rules) >= 9
 
@@ -47,8 +57,9 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 def job_outputs(dry_run_output: str) -> dict[str, list[list[str]]]:
     """rule -> the outputs of each of its jobs, from a dry run's job listing (group rules as one)."""
     jobs: dict[str, list[list[str]]] = {}
-    for rule, outputs in re.findall(r"(?m)^(?:local)?rule (\w+):\n(?:    (?!output:).*\n)*    output: (.*)$",
-                                    dry_run_output):
+    for rule, outputs in re.findall(
+        r"(?m)^(?:local)?rule (\w+):\n(?:    (?!output:).*\n)*    output: (.*)$", dry_run_output
+    ):
         jobs.setdefault(rule_kind(rule), []).append(outputs.split(", "))
     return jobs
 
@@ -59,26 +70,35 @@ def test_dry_run_of_every_config(name, tmp_path):
     out = snakemake("-n", "--configfile", str(REPO / "config" / name), cwd=tmp_path).stdout
     counts = job_counts(out)
     # Generated world and pretrained backbone offline; downloads on the real path (data:, backbone.hub).
-    first = ["generate_world", "pretrain_backbone"] if "world" in config else ["download_dataset", "assemble_data",
-                                                                                "download_backbone"]
-    for rule in first + ["evaluate", "aggregate", "plot"]:
+    first = (
+        ["generate_world", "pretrain_backbone"]
+        if "world" in config
+        else ["download_dataset", "assemble_data", "download_backbone"]
+    )
+    for rule in [*first, "evaluate", "aggregate", "plot"]:
         assert counts.get(rule, 0) >= 1, (rule, counts)
     if "data" in config:  # one download per task, one backbone, one evaluation job per task
-        assert counts["download_dataset"] == len(config["data"]["tasks"]) and counts["download_backbone"] == 1
+        assert counts["download_dataset"] == len(config["data"]["tasks"])
+        assert counts["download_backbone"] == 1
     trained = [m for m in config["methods"] if m != "no_prompt"]
-    expected = len(config["tasks"]) * (len(trained) * len(config["prompt"]["lengths"]) * len(config["seeds"])
-                                       + ("no_prompt" in config["methods"]))
+    expected = len(config["tasks"]) * (
+        len(trained) * len(config["prompt"]["lengths"]) * len(config["seeds"]) + ("no_prompt" in config["methods"])
+    )
     assert counts["evaluate"] == len(config["tasks"])
     # Every prompt of the grid trains once: alone where the method changes the backbone (or, deep_prompt, puts
     # prefixes into its layers), else in a group of at most group_size prompts that share backbone, length and task.
     jobs = job_outputs(out)
-    grid = [path for outputs in jobs.get("train_prompt", []) + jobs.get(GROUP_RULE, []) for path in outputs
-            if "/prompts/" in path]
+    grid = [
+        path
+        for outputs in jobs.get("train_prompt", []) + jobs.get(GROUP_RULE, [])
+        for path in outputs
+        if "/prompts/" in path
+    ]
     assert len(grid) == len(set(grid)) == expected
     size = config.get("training", {}).get("group_size", GROUP_SIZE)
     for outputs in jobs.get(GROUP_RULE, []):
         assert 1 <= len(outputs) <= max(size, config.get("spot", {}).get("training", {}).get("group_size", size))
-        assert len({tuple(Path(path).parts[:-3]) + (Path(path).parts[-2],) for path in outputs}) == 1, outputs
+        assert len({(*tuple(Path(path).parts[:-3]), Path(path).parts[-2]) for path in outputs}) == 1, outputs
     variants = config.get("variants", {})
     alone = {Path(path).parts[-3] for outputs in jobs.get("train_prompt", []) for path in outputs}
     assert all(trains_alone(variants.get(m, {}).get("method", m)) for m in alone), alone
@@ -90,7 +110,8 @@ SLURM_PROFILE = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]
 def test_slurm_profile_dry_run_needs_no_slurm(tmp_path):
     result = snakemake("-n", *SLURM_PROFILE, "--configfile", str(SMOKE), cwd=tmp_path)
     out = result.stdout + result.stderr
-    assert "This was a dry-run" in out and "train_prompt" in out
+    assert "This was a dry-run" in out
+    assert "train_prompt" in out
 
 
 def test_slurm_profile_without_sbatch_stops_before_any_job(tmp_path):
@@ -100,11 +121,19 @@ def test_slurm_profile_without_sbatch_stops_before_any_job(tmp_path):
         (tools / tool).symlink_to(shutil.which(tool))
     work = tmp_path / "work"
     work.mkdir()
-    result = snakemake(*SLURM_PROFILE, "--configfile", str(SMOKE), cwd=work, check=False,
-                       extra_env={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{tools}"}, timeout=120)
+    result = snakemake(
+        *SLURM_PROFILE,
+        "--configfile",
+        str(SMOKE),
+        cwd=work,
+        check=False,
+        extra_env={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{tools}"},
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "the slurm profile submits jobs with sbatch, which is not on PATH here" in result.stderr
-    assert not (work / "resources").exists() and not (work / "logs").exists()
+    assert not (work / "resources").exists()
+    assert not (work / "logs").exists()
 
 
 def test_a_jobs_python_without_xlprompt_stops_the_workflow_at_parse_time(tmp_path):
@@ -112,16 +141,26 @@ def test_a_jobs_python_without_xlprompt_stops_the_workflow_at_parse_time(tmp_pat
     tools = tmp_path / "bin"
     tools.mkdir()
     # A python without this environment's packages: the base interpreter, its site-packages switched off.
-    (tools / "python").write_text(f"#!/bin/sh\nexec {sys._base_executable} -I -S \"$@\"\n")
+    (tools / "python").write_text(f'#!/bin/sh\nexec {sys._base_executable} -I -S "$@"\n')
     (tools / "python").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
-    result = snakemake("--cores", "1", "--configfile", str(SMOKE), cwd=work, check=False, timeout=120,
-                       extra_env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
+    result = snakemake(
+        "--cores",
+        "1",
+        "--configfile",
+        str(SMOKE),
+        cwd=work,
+        check=False,
+        timeout=120,
+        extra_env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert result.returncode != 0
     assert f"`python` on PATH ({tools / 'python'}) cannot import xlprompt" in result.stderr
-    assert "source .venv/bin/activate" in result.stderr and "make run CONFIG=" in result.stderr
-    assert "Building DAG" not in result.stdout + result.stderr and not (work / "resources").exists()
+    assert "source .venv/bin/activate" in result.stderr
+    assert "make run CONFIG=" in result.stderr
+    assert "Building DAG" not in result.stdout + result.stderr
+    assert not (work / "resources").exists()
 
 
 def test_the_jobs_python_check_passes_this_environment_and_names_a_missing_python(tmp_path, monkeypatch):
@@ -135,10 +174,13 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     bad.write_text((REPO / "config" / "smoke.yaml").read_text().replace("methods: [", "methods: [lorra, "))
     result = snakemake("--cores", "1", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert result.returncode != 0
-    assert ("methods: unknown method 'lorra'; allowed: ['spt', 'full_ft', 'ltp', 'lora', 'bitfit', 'deep_prompt', "
-            "'untrained', "
-            "'no_prompt']") in result.stderr
-    assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+    assert (
+        "methods: unknown method 'lorra'; allowed: ['spt', 'full_ft', 'ltp', 'lora', 'bitfit', 'deep_prompt', "
+        "'untrained', "
+        "'no_prompt']"
+    ) in result.stderr
+    assert not (tmp_path / "resources").exists()
+    assert not (tmp_path / "results").exists()
 
 
 def test_lora_and_bitfit_train_a_job_each_with_their_own_settings(tmp_path):
@@ -158,8 +200,11 @@ def test_lora_and_bitfit_train_a_job_each_with_their_own_settings(tmp_path):
     assert grouped == {"spt"}
     commands = [line for line in out.splitlines() if "python -m xlprompt train_prompt" in line]
     lora = [c for c in commands if "--method lora" in c]
-    assert lora and all("--lora-rank 4" in c and "--lora-target-modules query key value" in c
-                        and "--backbone-lr 0.0005" in c for c in lora)
+    assert lora
+    assert all(
+        "--lora-rank 4" in c and "--lora-target-modules query key value" in c and "--backbone-lr 0.0005" in c
+        for c in lora
+    )
     assert all("--lora-" not in c for c in commands if "--method lora" not in c)
     assert any("--method bitfit" in c for c in commands)
 
@@ -185,12 +230,19 @@ def test_deep_prompt_trains_a_job_each_with_its_own_settings_and_is_evaluated_wi
     deep = [c for c in commands if "--method deep_prompt" in c]
     assert len(deep) == len(alone)
     for command in deep:
-        assert ("--deep-prompt-layers 0" in command and "--deep-prompt-reparameterization" in command
-                and "--deep-prompt-reparam-hidden 16" in command and "--lr 0.01" in command), command
-        assert " --reparameterization" not in command and "--init" not in command, command
+        for flag in (
+            "--deep-prompt-layers 0",
+            "--deep-prompt-reparameterization",
+            "--deep-prompt-reparam-hidden 16",
+            "--lr 0.01",
+        ):
+            assert flag in command, command
+        assert " --reparameterization" not in command, command
+        assert "--init" not in command, command
     assert all("--deep-prompt-" not in c for c in commands if "--method deep_prompt" not in c)
     evaluate = [line for line in out.splitlines() if "python -m xlprompt evaluate " in line]
-    assert len(evaluate) == len(cfg["tasks"]) and all("/deep_prompt/L8/seed0" in line for line in evaluate)
+    assert len(evaluate) == len(cfg["tasks"])
+    assert all("/deep_prompt/L8/seed0" in line for line in evaluate)
 
 
 def test_a_limit_beyond_the_position_table_stops_a_dry_run(tmp_path):
@@ -201,9 +253,10 @@ def test_a_limit_beyond_the_position_table_stops_a_dry_run(tmp_path):
     bad.write_text(yaml.safe_dump(cfg))
     result = snakemake("-n", "--configfile", str(bad), cwd=tmp_path, check=False)
     assert result.returncode != 0
-    assert ("config error: training.max_length: 200 text tokens + a prompt of 4 (prompt.lengths) = 204, more than "
-            "backbone's position table holds (backbone.max_length 64 + backbone.max_prompt_length 64 = 128 positions)"
-            ) in result.stderr
+    assert (
+        "config error: training.max_length: 200 text tokens + a prompt of 4 (prompt.lengths) = 204, more than "
+        "backbone's position table holds (backbone.max_length 64 + backbone.max_prompt_length 64 = 128 positions)"
+    ) in result.stderr
 
 
 @pytest.mark.slow
@@ -211,8 +264,16 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     results = smoke_run / "results" / "smoke"
     for table in ("per_language", "summary", "languages", "distance_correlation"):
         assert (results / "tables" / f"{table}.csv").stat().st_size > 0
-    for figure in ("heatmap_topic", "heatmap_nli", "heatmap_paraphrase", "accuracy_vs_distance", "comparisons_topic",
-                   "training_topic", "training_nli", "training_paraphrase"):
+    for figure in (
+        "heatmap_topic",
+        "heatmap_nli",
+        "heatmap_paraphrase",
+        "accuracy_vs_distance",
+        "comparisons_topic",
+        "training_topic",
+        "training_nli",
+        "training_paraphrase",
+    ):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 0
     assert (smoke_run / "logs" / "smoke" / "aggregate.log").exists()
     # every rule writes a benchmark file (benchmarks/bench_workflow.py tabulates them)...
@@ -222,13 +283,19 @@ def test_smoke_config_runs_the_whole_graph(smoke_run):
     rules -= {"download_dataset", "assemble_data", "download_backbone"}  # the real path's (tests/test_real_path.py)
     assert {name.removesuffix(".tsv") for name in benchmarked} == rules
     # ...every GPU job claimed a device of its own...
-    gpu_logs = [log for log in (smoke_run / "logs").rglob("*.log")
-                if GPU_RULES & {*log.relative_to(smoke_run / "logs").parts[:-1], log.stem}]
+    gpu_logs = [
+        log
+        for log in (smoke_run / "logs").rglob("*.log")
+        if GPU_RULES & {*log.relative_to(smoke_run / "logs").parts[:-1], log.stem}
+    ]
     assert len(gpu_logs) > 30
     for log in gpu_logs:
         assert re.search(r"running on device [01] \(lock ", log.read_text()), log
     # ...and every job that tokenises logs how long it took
-    assert "time in tokenising" in (smoke_run / "logs" / "smoke" / "evaluate" / "tiny-xlmr-smoke" / "topic.log").read_text()
+    assert (
+        "time in tokenising"
+        in (smoke_run / "logs" / "smoke" / "evaluate" / "tiny-xlmr-smoke" / "topic.log").read_text()
+    )
 
 
 @pytest.mark.slow
@@ -251,17 +318,20 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     retrieval = pd.read_csv(tables / "retrieval.csv")
     assert set(retrieval.similarity) == {"avg_cos", "tok_cos", "flat_cos", "euclidean", "on", "jaccard"}
     assert set(retrieval.target) == {"domain", "rte", "mean"}
-    assert (retrieval.oracle >= retrieval.best_of_top3).all() and (retrieval.best_of_top3 >= retrieval.top1).all()
+    assert (retrieval.oracle >= retrieval.best_of_top3).all()
+    assert (retrieval.best_of_top3 >= retrieval.top1).all()
     assert (smoke_run / "results" / "smoke" / "figures" / "transfer_gain.png").stat().st_size > 0
     # cross-model: the small backbone's targets start from prompts projected from the main one
     cross = everything[everything.model == "tiny-xlmr-smoke-small"]
     assert set(cross.init) == {"random", "label_words", "projector", "projector_zero_shot"}
     assert set(cross.loc[cross.init.str.startswith("projector"), "source"]) == {"tiny-xlmr-smoke"}
-    assert set(cross.target) == {"domain", "rte"} and cross.applicable.all()
+    assert set(cross.target) == {"domain", "rte"}
+    assert cross.applicable.all()
     # activated-neuron overlap, correlation with transfer, and the masking check
     similarity = pd.read_csv(tables / "similarity.csv")
     assert {"snapshot", "final", "activations"} == set(similarity.embedding)
-    assert {"on", "jaccard"} <= set(similarity.metric) and similarity["value"].notna().all()
+    assert {"on", "jaccard"} <= set(similarity.metric)
+    assert similarity["value"].notna().all()
     correlation = pd.read_csv(tables / "correlation.csv")
     assert {"gain_en", "gain_mean", "zero_shot_en"} == set(correlation.outcome)
     masking = pd.read_csv(tables / "neuron_masking.csv")
@@ -293,8 +363,10 @@ def test_every_accuracy_and_macro_f1_is_recomputed_from_the_saved_predictions(sm
         assert not frame.duplicated(["lang", "example_id"]).any(), path
         for key, group in frame.groupby(keys):
             key = tuple(str(part) for part in key)
-            recomputed = {"accuracy": accuracy_score(group.gold, group.pred),
-                          "macro_f1": f1_score(group.gold, group.pred, labels=labels, average="macro", zero_division=0)}
+            recomputed = {
+                "accuracy": accuracy_score(group.gold, group.pred),
+                "macro_f1": f1_score(group.gold, group.pred, labels=labels, average="macro", zero_division=0),
+            }
             for metric, value in recomputed.items():
                 assert printed[(*key, metric)] == f"{value:.6g}", (key, metric)
                 checked.add((*key, metric))
@@ -318,21 +390,26 @@ def test_every_table_row_has_an_interval_and_every_pair_of_methods_a_paired_test
     for task in smoke["tasks"]:
         rows = comparisons[comparisons.task == task]
         assert set(zip(rows.method_a, rows.method_b, rows.lang)) == {
-            (a, b, lang) for a, b in itertools.combinations(smoke["methods"], 2) for lang in languages}
+            (a, b, lang) for a, b in itertools.combinations(smoke["methods"], 2) for lang in languages
+        }
     # each side's accuracy is the summary's mean over seeds on the same examples
     means = summary[summary.metric == "accuracy"].set_index(["task", "method", "lang"])["mean"]
     for row in comparisons[comparisons.lang != "all"].itertuples():
         assert row.accuracy_a == pytest.approx(means[(row.task, row.method_a, row.lang)], abs=1e-5)
         assert row.accuracy_b == pytest.approx(means[(row.task, row.method_b, row.lang)], abs=1e-5)
-        assert row.low <= row.difference <= row.high and row.p_value <= row.p_holm <= 1
+        assert row.low <= row.difference <= row.high
+        assert row.p_value <= row.p_holm <= 1
     # SPoT's inits of each target likewise, each side's accuracy the mean over seeds in transfer.csv
     transfer = pd.read_csv(tables / "transfer.csv")
     transfer = transfer[(transfer.metric == "accuracy") & transfer.applicable]
-    arm = transfer["init"].where(~transfer["init"].isin(["transfer", "zero_shot"]),
-                                 transfer["source"].where(transfer["init"] == "transfer", "zero_shot:" + transfer["source"]))
+    arm = transfer["init"].where(
+        ~transfer["init"].isin(["transfer", "zero_shot"]),
+        transfer["source"].where(transfer["init"] == "transfer", "zero_shot:" + transfer["source"]),
+    )
     means = transfer.assign(arm=arm).groupby(["model", "target", "arm", "lang"])["value"].mean()
     inits = pd.read_csv(tables / "transfer_comparisons.csv", keep_default_na=False)
-    assert set(inits.model) == set(means.index.get_level_values("model")) and len(inits)
+    assert set(inits.model) == set(means.index.get_level_values("model"))
+    assert len(inits)
     for row in inits[inits.lang != "all"].itertuples():
         assert row.accuracy_a == pytest.approx(means[(row.model, row.task, row.arm_a, row.lang)], abs=1e-5)
         assert row.accuracy_b == pytest.approx(means[(row.model, row.task, row.arm_b, row.lang)], abs=1e-5)
@@ -354,11 +431,16 @@ def test_training_curves_hold_every_validation_of_every_trained_grid_prompt(smok
     trained = 0
     for log in sorted(prompts.glob("*/*/L*/seed*/train_log.jsonl")):
         task, method, length, seed = log.relative_to(prompts).parts[:4]
-        run = curves[(curves.task == task) & (curves.method == method) & (curves.prompt_length == int(length[1:]))
-                     & (curves.seed == int(seed.removeprefix("seed")))]
+        run = curves[
+            (curves.task == task)
+            & (curves.method == method)
+            & (curves.prompt_length == int(length[1:]))
+            & (curves.seed == int(seed.removeprefix("seed")))
+        ]
         validations = [row for row in map(json.loads, log.read_text().splitlines()) if "dev_accuracy" in row]
         if method in ("untrained", "no_prompt"):
-            assert not validations and run.empty, log
+            assert not validations, log
+            assert run.empty, log
             continue
         trained += 1
         assert validations, log
@@ -369,7 +451,8 @@ def test_training_curves_hold_every_validation_of_every_trained_grid_prompt(smok
             assert points["value"].tolist() == pytest.approx([row[metric] for row in validations], rel=1e-5)
     assert trained == len(config["tasks"]) * 3 * len(config["prompt"]["lengths"]) * len(config["seeds"])
     assert len(curves) == 3 * len(curves[curves.metric == "dev_accuracy"])
-    assert set(curves.method) == {"spt", "full_ft", "ltp"} and set(curves.model) == {config["backbone"]["name"]}
+    assert set(curves.method) == {"spt", "full_ft", "ltp"}
+    assert set(curves.model) == {config["backbone"]["name"]}
     for task in config["tasks"]:
         assert (results / "figures" / f"training_{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -379,11 +462,21 @@ def test_report_gathers_every_figure_with_its_caption(smoke_run):
     report = smoke_run / "results" / "smoke" / "report.html"
     snakemake("--configfile", str(SMOKE), "--report", str(report), cwd=smoke_run)
     html = report.read_text(encoding="utf-8")
-    for figure in ("heatmap_topic", "accuracy_vs_distance", "transfer_gain", "similarity_vs_transfer", "neuron_masking",
-                   "training_topic"):
+    for figure in (
+        "heatmap_topic",
+        "accuracy_vs_distance",
+        "transfer_gain",
+        "similarity_vs_transfer",
+        "neuron_masking",
+        "training_topic",
+    ):
         assert f"{figure}.png" in html, figure
-    for caption in ("Soft prompt transfer (SPoT)", "Does prompt similarity predict transfer?", "Neuron masking check",
-                    "Training curves of every prompt of the method grid"):
+    for caption in (
+        "Soft prompt transfer (SPoT)",
+        "Does prompt similarity predict transfer?",
+        "Neuron masking check",
+        "Training curves of every prompt of the method grid",
+    ):
         assert caption in html, caption
 
 
@@ -400,7 +493,8 @@ def test_a_changed_target_setting_reruns_only_the_target_groups(smoke_run, tmp_p
     changed["spot"]["training"]["lr"] = changed["spot"]["training"].get("lr", 0.3) / 2
     (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
     jobs = job_outputs(snakemake("-n", "--configfile", str(tmp_path / "changed.yaml"), cwd=smoke_run).stdout)
-    assert "train_prompt" not in jobs and jobs[GROUP_RULE], jobs.keys()
+    assert "train_prompt" not in jobs, jobs.keys()
+    assert jobs[GROUP_RULE], jobs.keys()
     assert all("/transfer/" in path for outputs in jobs[GROUP_RULE] for path in outputs), jobs[GROUP_RULE]
     assert {"pretrain_backbone", "finetune_mlm", "select_ticket", "evaluate"}.isdisjoint(jobs), jobs.keys()
 
@@ -420,15 +514,26 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_reruns_to_the_same_ta
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     for artifact in prompts.glob("*/*/*/*/seed*"):
-        assert (artifact / "meta.json").exists() and (artifact / "prompt.safetensors").exists(), artifact
+        assert (artifact / "meta.json").exists(), artifact
+        assert (artifact / "prompt.safetensors").exists(), artifact
     assert not (workdir / "results" / "smoke" / "tables" / "per_language.csv").exists()
 
     # As README says: a killed Snakemake keeps its lock; unlock, then run the same command again
     # (the profile's rerun-incomplete redoes the job that was killed).
     snakemake("--unlock", "--configfile", str(SMOKE), cwd=workdir)
     snakemake("--cores", "2", "--configfile", str(SMOKE), cwd=workdir)
-    for table in ("per_language", "summary", "comparisons", "distance_correlation", "transfer", "transfer_comparisons",
-                  "retrieval", "similarity", "correlation", "neuron_masking"):
+    for table in (
+        "per_language",
+        "summary",
+        "comparisons",
+        "distance_correlation",
+        "transfer",
+        "transfer_comparisons",
+        "retrieval",
+        "similarity",
+        "correlation",
+        "neuron_masking",
+    ):
         fresh = (workdir / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes()
         assert fresh == (smoke_run / "results" / "smoke" / "tables" / f"{table}.csv").read_bytes(), table
 
@@ -441,7 +546,9 @@ def test_a_second_fresh_run_gives_byte_identical_tables(smoke_run, tmp_path):
     tables = sorted((smoke_run / "results" / "smoke" / "tables").glob("*.csv"))
     assert len(tables) >= 10
     for table in tables:
-        assert comparable_table(tmp_path / "results" / "smoke" / "tables" / table.name) == comparable_table(table), table.name
+        assert comparable_table(tmp_path / "results" / "smoke" / "tables" / table.name) == comparable_table(table), (
+            table.name
+        )
 
 
 @pytest.mark.slow
@@ -449,10 +556,18 @@ def test_every_artifact_records_how_it_was_made(smoke_run):
     """Every trained artifact (backbones, prompts, sources, transfers, projectors, tickets)."""
     records = [*smoke_run.rglob("meta.json"), *smoke_run.rglob("ticket.json")]
     kinds = {path.relative_to(smoke_run).parts[:3] for path in records}
-    assert {("resources", "models", "tiny-xlmr-smoke"), ("results", "smoke", "prompts"), ("results", "smoke", "tickets"),
-            ("results", "smoke", "transfer"), ("results", "smoke", "projectors"), ("results", "smoke", "projected"),
-            ("results", "smoke", "mlm"), ("results", "smoke", "sources")} <= kinds, kinds
+    assert {
+        ("resources", "models", "tiny-xlmr-smoke"),
+        ("results", "smoke", "prompts"),
+        ("results", "smoke", "tickets"),
+        ("results", "smoke", "transfer"),
+        ("results", "smoke", "projectors"),
+        ("results", "smoke", "projected"),
+        ("results", "smoke", "mlm"),
+        ("results", "smoke", "sources"),
+    } <= kinds, kinds
     for path in records:
         meta = json.loads(path.read_text())
         assert {"config", "seed", "versions", "git_commit", "inputs_sha256"} <= set(meta), path
-        assert meta["inputs_sha256"] and {"torch", "transformers", "python"} <= set(meta["versions"]), path
+        assert meta["inputs_sha256"], path
+        assert {"torch", "transformers", "python"} <= set(meta["versions"]), path

@@ -19,15 +19,33 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import (BertConfig, BertForMaskedLM, BertTokenizer, BloomConfig, BloomForCausalLM, MT5Config,
-                          MT5ForConditionalGeneration, PreTrainedTokenizerFast, T5Tokenizer, XGLMConfig,
-                          XGLMForCausalLM, XGLMTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM,
-                          XLMRobertaTokenizer)
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertTokenizer,
+    BloomConfig,
+    BloomForCausalLM,
+    MT5Config,
+    MT5ForConditionalGeneration,
+    PreTrainedTokenizerFast,
+    T5Tokenizer,
+    XGLMConfig,
+    XGLMForCausalLM,
+    XGLMTokenizer,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+    XLMRobertaTokenizer,
+)
 
 FAMILY = {"xlm-roberta": "masked_lm", "bert": "masked_lm", "xglm": "causal_lm", "bloom": "causal_lm", "mt5": "seq2seq"}
 # The class AutoTokenizer returns for each stand-in, as for the real backbone.
-TOKENIZER_CLASS = {"xlm-roberta": "XLMRobertaTokenizer", "bert": "BertTokenizer", "xglm": "XGLMTokenizer",
-                   "bloom": "TokenizersBackend", "mt5": "T5Tokenizer"}
+TOKENIZER_CLASS = {
+    "xlm-roberta": "XLMRobertaTokenizer",
+    "bert": "BertTokenizer",
+    "xglm": "XGLMTokenizer",
+    "bloom": "TokenizersBackend",
+    "mt5": "T5Tokenizer",
+}
 POSITIONS = 48 + 16 + 2  # max length + longest prompt + XLM-R's offset
 VOCAB_SIZE = 700
 
@@ -40,8 +58,10 @@ def _unigram_vocab(files: list[str], special: list[str]) -> list[tuple[str, floa
     """A SentencePiece-style Unigram vocabulary (pieces with log-probabilities), specials first."""
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.train(files, trainers.UnigramTrainer(vocab_size=VOCAB_SIZE, special_tokens=special, unk_token="<unk>",
-                                             show_progress=False))
+    tok.train(
+        files,
+        trainers.UnigramTrainer(vocab_size=VOCAB_SIZE, special_tokens=special, unk_token="<unk>", show_progress=False),
+    )
     return [(piece, float(score)) for piece, score in json.loads(tok.to_str())["model"]["vocab"]]
 
 
@@ -52,8 +72,14 @@ def build_tokenizer(kind: str, world_dir: Path):
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.train(files, trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE, show_progress=False,
-                                                   special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+        tok.train(
+            files,
+            trainers.WordPieceTrainer(
+                vocab_size=VOCAB_SIZE,
+                show_progress=False,
+                special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+            ),
+        )
         return BertTokenizer(vocab=tok.get_vocab(), do_lower_case=False)
     if kind == "xlm-roberta":
         return XLMRobertaTokenizer(vocab=_unigram_vocab(files, ["<s>", "<pad>", "</s>", "<unk>"]))
@@ -65,11 +91,18 @@ def build_tokenizer(kind: str, world_dir: Path):
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        tok.train(files, trainers.BpeTrainer(vocab_size=VOCAB_SIZE, show_progress=False,
-                                             special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                       pad_token="<pad>")
+        tok.train(
+            files,
+            trainers.BpeTrainer(
+                vocab_size=VOCAB_SIZE,
+                show_progress=False,
+                special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            ),
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        )
     raise ValueError(f"no stand-in for {kind!r}; known: {sorted(FAMILY)}")
 
 
@@ -81,19 +114,53 @@ def build_tiny(kind: str, world_dir: Path, folder: Path, tokenizer=None) -> Path
     ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     model = {
-        "xlm-roberta": lambda: XLMRobertaForMaskedLM(XLMRobertaConfig(
-            **ids, **special, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=POSITIONS, type_vocab_size=1)),
-        "bert": lambda: BertForMaskedLM(BertConfig(
-            **ids, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=POSITIONS, type_vocab_size=2)),
-        "xglm": lambda: XGLMForCausalLM(XGLMConfig(  # scale_embedding: the token embeddings are x sqrt(32)
-            **ids, **special, d_model=32, ffn_dim=64, num_layers=1, attention_heads=2,
-            max_position_embeddings=POSITIONS)),
+        "xlm-roberta": lambda: XLMRobertaForMaskedLM(
+            XLMRobertaConfig(
+                **ids,
+                **special,
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=POSITIONS,
+                type_vocab_size=1,
+            )
+        ),
+        "bert": lambda: BertForMaskedLM(
+            BertConfig(
+                **ids,
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=POSITIONS,
+                type_vocab_size=2,
+            )
+        ),
+        "xglm": lambda: XGLMForCausalLM(
+            XGLMConfig(  # scale_embedding: the token embeddings are x sqrt(32)
+                **ids,
+                **special,
+                d_model=32,
+                ffn_dim=64,
+                num_layers=1,
+                attention_heads=2,
+                max_position_embeddings=POSITIONS,
+            )
+        ),
         "bloom": lambda: BloomForCausalLM(BloomConfig(**ids, **special, hidden_size=32, n_layer=1, n_head=2)),
-        "mt5": lambda: MT5ForConditionalGeneration(MT5Config(
-            **ids, eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
-            d_model=32, d_ff=64, d_kv=16, num_layers=1, num_heads=2)),
+        "mt5": lambda: MT5ForConditionalGeneration(
+            MT5Config(
+                **ids,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.pad_token_id,
+                d_model=32,
+                d_ff=64,
+                d_kv=16,
+                num_layers=1,
+                num_heads=2,
+            )
+        ),
     }[kind]()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

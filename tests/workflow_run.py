@@ -47,14 +47,20 @@ GPU_RULES = frozenset(name for name, body in workflow_rules().items() if re.sear
 
 def snakemake_command(*args: str, cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[list[str], dict]:
     """The command line and environment of ``snakemake <args>`` on this workflow, run in ``cwd``."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "XLPROMPT_PROGRESS": "0", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "XLPROMPT_PROGRESS": "0",
+        **(extra_env or {}),
+    }
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cwd), *DEFAULT_PROFILE, *args]
     return cmd, env
 
 
-def snakemake(*args: str, cwd: Path = REPO, check: bool = True, extra_env: dict[str, str] | None = None,
-              **kwargs) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, cwd: Path = REPO, check: bool = True, extra_env: dict[str, str] | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     cmd, env = snakemake_command(*args, cwd=cwd, extra_env=extra_env)
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if check and result.returncode != 0:
@@ -65,8 +71,16 @@ def snakemake(*args: str, cwd: Path = REPO, check: bool = True, extra_env: dict[
 def run_smoke_locally(workdir: Path) -> Path:
     """The smoke config run from scratch in ``workdir``, as on a machine with two GPUs (fake ones:
     xlprompt.runtime.devices claims them, nothing uses CUDA)."""
-    snakemake("--cores", "2", "--resources", "gpu=2", "--configfile", str(SMOKE), cwd=workdir,
-              extra_env={"XLPROMPT_DEVICES": "0,1"})
+    snakemake(
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=2",
+        "--configfile",
+        str(SMOKE),
+        cwd=workdir,
+        extra_env={"XLPROMPT_DEVICES": "0,1"},
+    )
     return workdir
 
 

@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         # Outputs are written under temporary names and renamed when complete: the failed
         # write left no partial file behind, so the message can say so.
         where = err.filename or "the output folder"
-        sys.exit(f"xlprompt {stage}: cannot write {where}: {err.strerror}; nothing was kept. "
-                 "Free space or make the folder writable, then rerun the same command.")
+        sys.exit(
+            f"xlprompt {stage}: cannot write {where}: {err.strerror}; nothing was kept. "
+            "Free space or make the folder writable, then rerun the same command."
+        )
     finally:
         log_section_times()  # e.g. "time in tokenising: 0.031 s" (benchmarks/bench_workflow.py sums them)
 

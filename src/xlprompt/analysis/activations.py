@@ -16,8 +16,14 @@ from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import NeuronSettings
 
 
-def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = NeuronSettings.mode, data_root: Path | None = None,
-            examples: int = NeuronSettings.examples, compute: Compute = CPU) -> dict[str, torch.Tensor]:
+def collect(
+    backbone_dir: Path,
+    prompts: list[tuple[str, Path]],
+    mode: str = NeuronSettings.mode,
+    data_root: Path | None = None,
+    examples: int = NeuronSettings.examples,
+    compute: Compute = CPU,
+) -> dict[str, torch.Tensor]:
     """Activations (n_layers, ffn) of every prompt by its key, computed on ``compute``, returned on the CPU."""
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
@@ -42,8 +48,9 @@ def collect(backbone_dir: Path, prompts: list[tuple[str, Path]], mode: str = Neu
         meta = read_json(path / "meta.json")
         task = meta["tasks"][0]
         model = place(load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))[0], compute)
-        data = TaskSet.load([data_root / task]).encode(tokenizer, meta["train_language"], "validation",
-                                                       meta["config"]["max_length"], family=family_of(backbone))
+        data = TaskSet.load([data_root / task]).encode(
+            tokenizer, meta["train_language"], "validation", meta["config"]["max_length"], family=family_of(backbone)
+        )
         data = data.head(examples)
         out[key] = task_input_activations(model, data, tokenizer.pad_token_id).contiguous()
     return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -21,11 +22,17 @@ def per_language_table(metric_files: Iterable[Path]) -> pd.DataFrame:
         result = read_json(path)
         for row in result["rows"]:
             for metric in METRICS:
-                rows.append({**{k: result[k] for k in KEYS if k != "lang"}, "lang": row["lang"],
-                             "metric": metric, "value": row[metric]})
+                rows.append(
+                    {
+                        **{k: result[k] for k in KEYS if k != "lang"},
+                        "lang": row["lang"],
+                        "metric": metric,
+                        "value": row[metric],
+                    }
+                )
     if not rows:
         raise ValueError("aggregate: no metrics rows found")
-    return pd.DataFrame(rows).sort_values(KEYS + ["metric"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values([*KEYS, "metric"]).reset_index(drop=True)
 
 
 def languages_table(languages_json: Path) -> pd.DataFrame:
@@ -50,19 +57,27 @@ def distance_correlation(per_language: pd.DataFrame, languages: pd.DataFrame) ->
     for keys, group in mean.groupby(["model", "task", "method", "prompt_length", "source"], sort=True):
         defined = len(group) > 2 and group["value"].nunique() > 1 and group["distance"].nunique() > 1
         rho = stats.spearmanr(group["value"], group["distance"]).statistic if defined else float("nan")
-        rows.append(dict(zip(["model", "task", "method", "prompt_length", "source"], keys),
-                         spearman_rho=rho, languages=len(group)))
+        rows.append(
+            dict(
+                zip(["model", "task", "method", "prompt_length", "source"], keys),
+                spearman_rho=rho,
+                languages=len(group),
+            )
+        )
     return pd.DataFrame(rows)
 
 
 def tasks_table(metric_files: Iterable[Path]) -> pd.DataFrame:
     """Per task: number of labels and chance accuracy (test sets are balanced)."""
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for path in metric_files:
         result = read_json(path)
-        rows[result["task"]] = {"task": result["task"], "labels": round(1 / result["chance"]),
-                                "chance_accuracy": result["chance"]}
-    return pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]))
+        rows[result["task"]] = {
+            "task": result["task"],
+            "labels": round(1 / result["chance"]),
+            "chance_accuracy": result["chance"],
+        }
+    return pd.DataFrame([rows[task] for task in sorted(rows)])
 
 
 METHOD_COLUMNS = ["trainable_parameters", "trainable_share", "artifact_bytes", "artifact_share"]
@@ -76,8 +91,11 @@ def language_groups(languages: pd.DataFrame, train_language: str) -> dict[str, l
     if others["distance"].isna().all():
         return {"train": [train_language], "near": list(others["lang"]), "far": []}
     median = others["distance"].median()
-    return {"train": [train_language], "near": list(others.loc[others["distance"] <= median, "lang"]),
-            "far": list(others.loc[others["distance"] > median, "lang"])}
+    return {
+        "train": [train_language],
+        "near": list(others.loc[others["distance"] <= median, "lang"]),
+        "far": list(others.loc[others["distance"] > median, "lang"]),
+    }
 
 
 def methods_table(prompt_dirs: Iterable[Path], summary: pd.DataFrame, languages: pd.DataFrame) -> pd.DataFrame:
@@ -91,27 +109,57 @@ def methods_table(prompt_dirs: Iterable[Path], summary: pd.DataFrame, languages:
     for prompt_dir in prompt_dirs:
         meta = read_json(Path(prompt_dir) / "meta.json")
         cfg = meta["config"]
-        rows.append({"task": meta["task"], "method": meta.get("method_name", cfg["method"]),
-                     "prompt_length": cfg["prompt_length"], "train_language": meta["train_language"],
-                     "steps": meta["steps"], "train_seconds": meta.get("train_seconds", float("nan")),
-                     **{column: meta.get(column, float("nan")) for column in METHOD_COLUMNS}})
+        rows.append(
+            {
+                "task": meta["task"],
+                "method": meta.get("method_name", cfg["method"]),
+                "prompt_length": cfg["prompt_length"],
+                "train_language": meta["train_language"],
+                "steps": meta["steps"],
+                "train_seconds": meta.get("train_seconds", float("nan")),
+                **{column: meta.get(column, float("nan")) for column in METHOD_COLUMNS},
+            }
+        )
     if not rows:
         raise ValueError("methods_table: no prompt folders given")
     runs = pd.DataFrame(rows)
     keys = ["task", "method", "prompt_length"]
-    out = runs.groupby(keys, sort=True).agg(
-        seeds=("steps", "size"), steps=("steps", "first"), train_seconds=("train_seconds", "mean"),
-        train_language=("train_language", "first"), **{column: (column, "first") for column in METHOD_COLUMNS},
-    ).reset_index()
+    out = (
+        runs.groupby(keys, sort=True)
+        .agg(
+            seeds=("steps", "size"),
+            steps=("steps", "first"),
+            train_seconds=("train_seconds", "mean"),
+            train_language=("train_language", "first"),
+            **{column: (column, "first") for column in METHOD_COLUMNS},
+        )
+        .reset_index()
+    )
     accuracy = summary[summary["metric"] == "accuracy"]
     for name in ("train", "near", "far"):
         values = []
         for row in out.itertuples():
             group = language_groups(languages, row.train_language)[name]
-            cells = accuracy[(accuracy["task"] == row.task) & (accuracy["method"] == row.method)
-                             & (accuracy["prompt_length"] == row.prompt_length) & accuracy["lang"].isin(group)]
+            cells = accuracy[
+                (accuracy["task"] == row.task)
+                & (accuracy["method"] == row.method)
+                & (accuracy["prompt_length"] == row.prompt_length)
+                & accuracy["lang"].isin(group)
+            ]
             values.append(cells["mean"].mean() if len(cells) else float("nan"))
         out[f"accuracy_{name}"] = values
     model = accuracy["model"].iloc[0] if len(accuracy) else ""
-    return out.assign(model=model)[["model", *keys, "seeds", "steps", *METHOD_COLUMNS, "train_seconds",
-                                    "train_language", "accuracy_train", "accuracy_near", "accuracy_far"]]
+    return out.assign(model=model)[
+        [
+            "model",
+            *keys,
+            "seeds",
+            "steps",
+            *METHOD_COLUMNS,
+            "train_seconds",
+            "train_language",
+            "accuracy_train",
+            "accuracy_near",
+            "accuracy_far",
+        ]
+    ]

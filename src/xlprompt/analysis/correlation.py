@@ -29,7 +29,7 @@ from xlprompt.analysis.spot import SIMILARITY_KEYS
 
 logger = logging.getLogger(__name__)
 
-COEFFICIENTS = {"spearman": stats.spearmanr, "pearson": stats.pearsonr}
+COEFFICIENTS = ("spearman", "pearson")  # scipy's stats.spearmanr and stats.pearsonr
 
 
 def coefficient(kind: str, x: np.ndarray, y: np.ndarray) -> float:
@@ -38,10 +38,13 @@ def coefficient(kind: str, x: np.ndarray, y: np.ndarray) -> float:
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        return float(COEFFICIENTS[kind](x, y).statistic)
+        result = stats.spearmanr(x, y) if kind == "spearman" else stats.pearsonr(x, y)
+        return float(result.statistic)
 
 
-def unit_grid(sources: np.ndarray, targets: np.ndarray, x: np.ndarray, y: np.ndarray):
+def unit_grid(
+    sources: np.ndarray, targets: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """``x`` and ``y`` as (sources, targets) matrices, or None unless every source pairs with
     every target exactly once."""
     source_ids, s = np.unique(sources, return_inverse=True)
@@ -54,8 +57,9 @@ def unit_grid(sources: np.ndarray, targets: np.ndarray, x: np.ndarray, y: np.nda
     return grid_x, grid_y
 
 
-def unit_interval(kind: str, grid_x: np.ndarray, grid_y: np.ndarray, resamples: int = 1000, seed: int = 0,
-                  level: float = 0.95) -> tuple[float, float]:
+def unit_interval(
+    kind: str, grid_x: np.ndarray, grid_y: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the coefficient, sources and targets resampled as units (an axis
     with one unit stays as it is)."""
     resampled = [axis for axis in (0, 1) if grid_x.shape[axis] > 1]
@@ -71,9 +75,15 @@ def unit_interval(kind: str, grid_x: np.ndarray, grid_y: np.ndarray, resamples: 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns about the NaN resamples this function leaves out
-        result = stats.bootstrap([np.arange(grid_x.shape[axis]) for axis in resampled], statistic, paired=False,
-                                 vectorized=False, n_resamples=resamples, method="percentile",
-                                 rng=np.random.default_rng(seed))
+        result = stats.bootstrap(
+            [np.arange(grid_x.shape[axis]) for axis in resampled],
+            statistic,
+            paired=False,
+            vectorized=False,
+            n_resamples=resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     values = result.bootstrap_distribution[np.isfinite(result.bootstrap_distribution)]
     if not len(values):
         return float("nan"), float("nan")
@@ -82,8 +92,9 @@ def unit_interval(kind: str, grid_x: np.ndarray, grid_y: np.ndarray, resamples: 
     return float(low), float(high)
 
 
-def unit_permutation_p(kind: str, grid_x: np.ndarray, grid_y: np.ndarray, unit: str, resamples: int = 1000,
-                       seed: int = 0) -> float:
+def unit_permutation_p(
+    kind: str, grid_x: np.ndarray, grid_y: np.ndarray, unit: str, resamples: int = 1000, seed: int = 0
+) -> float:
     """Two-sided p-value of the coefficient when whole sources (``unit="source"``, rows) or whole
     targets (``"target"``, columns) are relabelled: scipy's permutation test, exact when the
     relabellings fit in ``resamples``."""
@@ -95,8 +106,14 @@ def unit_permutation_p(kind: str, grid_x: np.ndarray, grid_y: np.ndarray, unit: 
         relabelled = np.take(grid_y, order.astype(int), axis=axis)
         return coefficient(kind, grid_x.ravel(), relabelled.ravel())
 
-    result = stats.permutation_test((np.arange(grid_x.shape[axis]),), statistic, permutation_type="pairings",
-                                    vectorized=False, n_resamples=resamples, rng=np.random.default_rng(seed))
+    result = stats.permutation_test(
+        (np.arange(grid_x.shape[axis]),),
+        statistic,
+        permutation_type="pairings",
+        vectorized=False,
+        n_resamples=resamples,
+        rng=np.random.default_rng(seed),
+    )
     return float(result.pvalue)
 
 
@@ -115,8 +132,9 @@ def transfer_outcomes(transfer: pd.DataFrame, train_language: str) -> pd.DataFra
     return wide.melt(id_vars=keys, var_name="outcome", value_name="outcome_value").dropna(subset=["outcome_value"])
 
 
-def correlation_table(similarity: pd.DataFrame, transfer: pd.DataFrame, train_language: str,
-                      resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def correlation_table(
+    similarity: pd.DataFrame, transfer: pd.DataFrame, train_language: str, resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """One row per similarity measure and outcome: Spearman and Pearson, unit-bootstrap intervals
     and unit-permutation p-values (module docstring)."""
     outcomes = transfer_outcomes(transfer, train_language)
@@ -125,15 +143,25 @@ def correlation_table(similarity: pd.DataFrame, transfer: pd.DataFrame, train_la
     for keys, group in merged.groupby(["model", "prompt_length", *SIMILARITY_KEYS, "outcome"], sort=True):
         x, y = group["value"].to_numpy(float), group["outcome_value"].to_numpy(float)
         grid = unit_grid(group["source"].to_numpy(), group["target"].to_numpy(), x, y)
-        row = dict(zip(["model", "prompt_length", *SIMILARITY_KEYS, "outcome"], keys), pairs=len(group),
-                   sources=group["source"].nunique(), targets=group["target"].nunique())
+        row = dict(
+            zip(["model", "prompt_length", *SIMILARITY_KEYS, "outcome"], keys),
+            pairs=len(group),
+            sources=group["source"].nunique(),
+            targets=group["target"].nunique(),
+        )
         for kind in COEFFICIENTS:
             row[kind] = coefficient(kind, x, y)
-            row[f"{kind}_low"], row[f"{kind}_high"] = (unit_interval(kind, *grid, resamples, seed)
-                                                       if grid is not None else (float("nan"), float("nan")))
+            row[f"{kind}_low"], row[f"{kind}_high"] = (
+                unit_interval(kind, grid[0], grid[1], resamples, seed)
+                if grid is not None
+                else (float("nan"), float("nan"))
+            )
             for unit in ("source", "target"):
-                row[f"{kind}_p_{unit}s"] = (unit_permutation_p(kind, *grid, unit, resamples, seed)
-                                           if grid is not None else float("nan"))
+                row[f"{kind}_p_{unit}s"] = (
+                    unit_permutation_p(kind, grid[0], grid[1], unit, resamples, seed)
+                    if grid is not None
+                    else float("nan")
+                )
         rows.append(row)
     if not rows:
         raise ValueError("correlation_table: no (source, target) pair has both a similarity and a transfer result")

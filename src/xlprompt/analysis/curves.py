@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 KEYS = ["model", "task", "method", "prompt_length", "seed"]
 CURVE_METRICS = ["dev_loss", "dev_accuracy", "train_loss"]
-COLUMNS = KEYS + ["step", "metric", "value"]
+COLUMNS = [*KEYS, "step", "metric", "value"]
 
 
 def run_identity(prompt_dir: Path, model: str) -> dict:
@@ -29,8 +29,13 @@ def run_identity(prompt_dir: Path, model: str) -> dict:
     ``evaluate`` names its metrics: a config variant by its own name, e.g. spt_reparam)."""
     meta = read_json(Path(prompt_dir) / "meta.json")
     cfg = meta["config"]
-    return {"model": model, "task": meta["task"], "method": meta.get("method_name", cfg["method"]),
-            "prompt_length": cfg["prompt_length"], "seed": cfg["seed"]}
+    return {
+        "model": model,
+        "task": meta["task"],
+        "method": meta.get("method_name", cfg["method"]),
+        "prompt_length": cfg["prompt_length"],
+        "seed": cfg["seed"],
+    }
 
 
 def validation_lines(log_path: Path) -> list[dict]:
@@ -65,7 +70,10 @@ def training_curves(prompt_dirs: Iterable[Path], model: str) -> pd.DataFrame:
             logger.info("%s: no validation during training (a method that does not train): no curve", prompt_dir)
             continue
         identity = run_identity(prompt_dir, model)
-        rows += [{**identity, "step": line["step"], "metric": metric, "value": line[metric]}
-                 for line in lines for metric in CURVE_METRICS]
+        rows += [
+            {**identity, "step": line["step"], "metric": metric, "value": line[metric]}
+            for line in lines
+            for metric in CURVE_METRICS
+        ]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.sort_values(KEYS + ["metric", "step"], kind="stable").reset_index(drop=True)
+    return frame.sort_values([*KEYS, "metric", "step"], kind="stable").reset_index(drop=True)

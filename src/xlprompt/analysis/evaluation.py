@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 class TestSets:
     """One split of a data set in every requested language, encoded once per max length."""
 
-    def __init__(self, data_dir: Path, tokenizer, languages: list[str] | None = None, split: str = "test", *,
-                 family: str) -> None:
+    def __init__(
+        self, data_dir: Path, tokenizer, languages: list[str] | None = None, split: str = "test", *, family: str
+    ) -> None:
         self.data_dir, self.tokenizer, self.split, self.family = Path(data_dir), tokenizer, split, family
         self.labels = load_labels(data_dir)
         self.languages = languages or languages_of(data_dir)
@@ -64,16 +65,26 @@ class Scored:
 
 def predictions_frame(data: EncodedSplit, scored: Scored, label_names: list[str]) -> pd.DataFrame:
     """One row per test example: its id, gold and predicted label (names), every label's score."""
-    frame = pd.DataFrame({"example_id": data.ids if data.ids is not None else [str(i) for i in range(len(data))],
-                          "gold": [label_names[g] for g in data.labels],
-                          "pred": [label_names[p] for p in scored.preds]})
+    frame = pd.DataFrame(
+        {
+            "example_id": data.ids if data.ids is not None else [str(i) for i in range(len(data))],
+            "gold": [label_names[g] for g in data.labels],
+            "pred": [label_names[p] for p in scored.preds],
+        }
+    )
     for i, name in enumerate(label_names):
         frame[f"score_{name}"] = scored.scores[:, i].numpy()
     return frame
 
 
-def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
-          label_map: list[int] | None = None, batch_size: int = 0) -> Scored:
+def score(
+    model: PromptedLM,
+    data: EncodedSplit,
+    pad_id: int,
+    n_labels: int,
+    label_map: list[int] | None = None,
+    batch_size: int = 0,
+) -> Scored:
     """Mean loss, accuracy and macro-F1 (over ``n_labels`` labels) of ``model`` on ``data``.
 
     ``label_map[i]``: the target label that the model's label i stands for (zero-shot reuse of
@@ -84,14 +95,18 @@ def score(model: PromptedLM, data: EncodedSplit, pad_id: int, n_labels: int,
     if label_map is None:
         scores, loss = predict_scores(model, data, pad_id, batch_size)
         return Scored(metrics_row(data, scores, loss, n_labels), scores)
-    scores, loss, counted = predict_mapped(model, data, pad_id, label_map, n_labels, batch_size)
-    return Scored({**metrics_row(data, scores, loss, n_labels), "loss_n": counted}, scores)
+    scores, mapped_loss, counted = predict_mapped(model, data, pad_id, label_map, n_labels, batch_size)
+    return Scored({**metrics_row(data, scores, mapped_loss, n_labels), "loss_n": counted}, scores)
 
 
 def metrics_row(data: EncodedSplit, scores: torch.Tensor, loss: float | None, n_labels: int) -> dict:
     preds = scores.argmax(dim=-1).tolist()
-    return {"loss": loss, "accuracy": accuracy(data.labels, preds), "macro_f1": macro_f1(data.labels, preds, n_labels),
-            "n": len(data)}
+    return {
+        "loss": loss,
+        "accuracy": accuracy(data.labels, preds),
+        "macro_f1": macro_f1(data.labels, preds, n_labels),
+        "n": len(data),
+    }
 
 
 def mapped_scores(logits: torch.Tensor, label_map: torch.Tensor, n_labels: int) -> torch.Tensor:
@@ -107,8 +122,9 @@ def mapped_scores(logits: torch.Tensor, label_map: torch.Tensor, n_labels: int) 
 
 
 @torch.no_grad()
-def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map: list[int], n_labels: int,
-                   batch_size: int = 0) -> tuple[torch.Tensor, float | None, int]:
+def predict_mapped(
+    model: PromptedLM, data: EncodedSplit, pad_id: int, label_map: list[int], n_labels: int, batch_size: int = 0
+) -> tuple[torch.Tensor, float | None, int]:
     """Target-label scores (N, n_labels), mean cross-entropy and its count, through a zero-shot label map.
 
     The scores are :func:`mapped_scores`; a prediction is their argmax, so a target label that
@@ -120,8 +136,10 @@ def predict_mapped(model: PromptedLM, data: EncodedSplit, pad_id: int, label_map
     """
     n_source = model.verbalizer_ids.shape[0]
     if len(label_map) != n_source or not all(0 <= t < n_labels for t in label_map):
-        raise ValueError(f"label map {label_map}: needs one target label in [0, {n_labels}) for each of the "
-                         f"prompt's {n_source} labels")
+        raise ValueError(
+            f"label map {label_map}: needs one target label in [0, {n_labels}) for each of the "
+            f"prompt's {n_source} labels"
+        )
     model.eval()
     compute = compute_of(model)
     targets = torch.tensor(label_map, device=compute.device)
@@ -146,15 +164,22 @@ def batchable(models: list[PromptedLM]) -> bool:
     """Whether ``models`` can run as one batch: one backbone object, one verbalizer, one prompt length
     and position."""
     first = models[0]
-    return all(m.backbone is first.backbone and torch.equal(m.verbalizer_ids, first.verbalizer_ids)
-               and m.position == first.position and m.loss == first.loss
-               and m.prompt is not None and first.prompt is not None and m.prompt.length == first.prompt.length
-               for m in models)
+    return all(
+        m.backbone is first.backbone
+        and torch.equal(m.verbalizer_ids, first.verbalizer_ids)
+        and m.position == first.position
+        and m.loss == first.loss
+        and m.prompt is not None
+        and first.prompt is not None
+        and m.prompt.length == first.prompt.length
+        for m in models
+    )
 
 
 @torch.no_grad()
-def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_labels: int,
-                   batch_size: int = 0) -> list[Scored]:
+def score_together(
+    models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_labels: int, batch_size: int = 0
+) -> list[Scored]:
     """:func:`score` of each model, all prompts run in the same forward passes.
 
     The models must be :func:`batchable`. ``batch_size`` counts sequences per pass (prompts x
@@ -165,7 +190,7 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
         raise ValueError("score_together needs prompts of one length on one shared backbone and verbalizer")
     first = models[0]
     first.eval()
-    prompts = torch.stack([m.prompt() for m in models])  # (P, L, d)
+    prompts = torch.stack([m.prompt_vectors() for m in models])  # (P, L, d)
     compute = compute_of(first.backbone)
     per_pass = max(1, (batch_size or compute.scoring_batch) // len(models))
     scores = torch.empty(len(models), len(data), len(first.verbalizer_ids))
@@ -173,12 +198,22 @@ def score_together(models: list[PromptedLM], data: EncodedSplit, pad_id: int, n_
     for rows, batch in data.inference_batches(per_pass, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
-            logits = prompted_logits(first.backbone, prompts, first.verbalizer_ids, batch["input_ids"],
-                                     batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"),
-                                     first.position, first.loss == "vocabulary")  # (P, B, n_labels)
+            logits = prompted_logits(
+                first.backbone,
+                prompts,
+                first.verbalizer_ids,
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["mask_index"],
+                batch.get("token_type_ids"),
+                first.position,
+                first.loss == "vocabulary",
+            )  # (P, B, n_labels)
         logits = restrict_to_choices(logits.float(), batch)  # the (B, n_labels) mask broadcasts over prompts
         labels = batch["labels"].expand(len(models), -1)
         loss_sums += label_loss(logits.transpose(1, 2), labels, first.loss, reduction="none").sum(dim=1).double().cpu()
         scores[:, rows] = logits.cpu()
-    return [Scored(metrics_row(data, s, (loss_sum / len(data)).item(), n_labels), s)
-            for s, loss_sum in zip(scores, loss_sums)]
+    return [
+        Scored(metrics_row(data, s, (loss_sum / len(data)).item(), n_labels), s)
+        for s, loss_sum in zip(scores, loss_sums)
+    ]

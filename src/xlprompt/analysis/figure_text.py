@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matplotlib.axis import Axis
+from matplotlib.backend_bases import RendererBase
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.text import Text
@@ -25,6 +26,12 @@ class TextBox:
 
     text: str
     box: Bbox
+
+
+def renderer_of(fig: Figure) -> RendererBase:
+    """The renderer of ``fig``'s canvas (Agg here, the only backend xlprompt draws with)."""
+    renderer: RendererBase = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's, not the base's
+    return renderer
 
 
 def drawn_tick_labels(axis: Axis) -> list[Text]:
@@ -43,20 +50,32 @@ def drawn_tick_labels(axis: Axis) -> list[Text]:
 def text_boxes(fig: Figure) -> list[TextBox]:
     """Every piece of text ``fig`` draws, a legend counted as one box."""
     fig.canvas.draw()  # lays everything out: positions are final only after a draw
-    renderer = fig.canvas.get_renderer()
+    renderer = renderer_of(fig)
     legends = [artist for artist in fig.findobj(Legend) if artist.get_visible()]
     inside_legends = {id(text) for legend in legends for text in legend.findobj(Text)}
     axes_ticks = [(ax.xaxis, ax.yaxis) for ax in fig.axes if ax.get_visible() and ax.axison]
-    all_tick_labels = {id(text) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-                       for tick in axis.get_major_ticks() + axis.get_minor_ticks()
-                       for text in (tick.label1, tick.label2)}
-    texts = [text for text in fig.findobj(Text)
-             if id(text) not in inside_legends and id(text) not in all_tick_labels
-             and text.get_visible() and text.get_text().strip() and _on_visible_axes(text)]
+    all_tick_labels = {
+        id(text)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+        for text in (tick.label1, tick.label2)
+    }
+    texts = [
+        text
+        for text in fig.findobj(Text)
+        if id(text) not in inside_legends
+        and id(text) not in all_tick_labels
+        and text.get_visible()
+        and text.get_text().strip()
+        and _on_visible_axes(text)
+    ]
     texts += [label for pair in axes_ticks for axis in pair for label in drawn_tick_labels(axis)]
     boxes = [TextBox(text.get_text(), text.get_window_extent(renderer)) for text in texts]
-    boxes += [TextBox(" | ".join(t.get_text() for t in legend.get_texts()), legend.get_window_extent(renderer))
-              for legend in legends]
+    boxes += [
+        TextBox(" | ".join(t.get_text() for t in legend.get_texts()), legend.get_window_extent(renderer))
+        for legend in legends
+    ]
     return boxes
 
 
@@ -76,10 +95,19 @@ def text_problems(fig: Figure) -> list[str]:
     """What makes ``fig``'s text unreadable: each pair of overlapping text boxes, and each text
     outside the area :func:`xlprompt.analysis.figures.save` writes (the tight box); empty when none."""
     boxes = text_boxes(fig)
-    problems = [f"{a.text!r} overlaps {b.text!r}" for i, a in enumerate(boxes) for b in boxes[i + 1:]
-                if overlap(a.box, b.box) > TOLERANCE]
-    saved = Bbox(fig.get_tightbbox(fig.canvas.get_renderer()).get_points() * fig.dpi)
-    problems += [f"{box.text!r} is cut at the figure's edge" for box in boxes
-                 if box.box.x0 < saved.x0 - TOLERANCE or box.box.x1 > saved.x1 + TOLERANCE
-                 or box.box.y0 < saved.y0 - TOLERANCE or box.box.y1 > saved.y1 + TOLERANCE]
+    problems = [
+        f"{a.text!r} overlaps {b.text!r}"
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if overlap(a.box, b.box) > TOLERANCE
+    ]
+    saved = Bbox(fig.get_tightbbox(renderer_of(fig)).get_points() * fig.dpi)
+    problems += [
+        f"{box.text!r} is cut at the figure's edge"
+        for box in boxes
+        if box.box.x0 < saved.x0 - TOLERANCE
+        or box.box.x1 > saved.x1 + TOLERANCE
+        or box.box.y0 < saved.y0 - TOLERANCE
+        or box.box.y1 > saved.y1 + TOLERANCE
+    ]
     return problems

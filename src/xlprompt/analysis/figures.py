@@ -12,15 +12,16 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never open a window
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.artist import Artist
 
-from xlprompt.analysis.correlation import transfer_outcomes  # noqa: E402
-from xlprompt.analysis.figure_text import text_problems  # noqa: E402
-from xlprompt.analysis.spot import SIMILARITY_KEYS  # noqa: E402
-from xlprompt.runtime.io import atomic_file  # noqa: E402
-from xlprompt.runtime.settings import METHODS  # noqa: E402
+from xlprompt.analysis.correlation import transfer_outcomes
+from xlprompt.analysis.figure_text import text_problems
+from xlprompt.analysis.spot import SIMILARITY_KEYS
+from xlprompt.runtime.io import atomic_file
+from xlprompt.runtime.settings import METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,23 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
     acc = summary[(summary.task == task) & (summary.metric == "accuracy")]
     acc = acc.assign(row=acc["method"] + " L" + acc["prompt_length"].astype(str))
     table = acc.pivot_table(index="row", columns="lang", values="mean")
-    lang_order = [l for l in languages["lang"] if l in table.columns]
+    lang_order = [lang for lang in languages["lang"] if lang in table.columns]
     row_order = [r for m in ordered_methods(acc["method"]) for r in sorted(acc.loc[acc.method == m, "row"].unique())]
     table = table.loc[row_order, lang_order]
     text = acc.assign(text=acc.apply(lambda r: f"{r['mean']:.2f}\n[{r['low']:.2f}, {r['high']:.2f}]", axis=1))
     text = text.pivot(index="row", columns="lang", values="text").loc[row_order, lang_order]
     fig, ax = plt.subplots(figsize=(1.3 * len(lang_order) + 2, 0.75 * len(row_order) + 1.5))
-    sns.heatmap(table, annot=text, fmt="", annot_kws={"fontsize": 7}, vmin=0, vmax=1, cmap="viridis", ax=ax,
-                cbar_kws={"label": "accuracy"})
+    sns.heatmap(
+        table,
+        annot=text,
+        fmt="",
+        annot_kws={"fontsize": 7},
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        ax=ax,
+        cbar_kws={"label": "accuracy"},
+    )
     order = "by distance from English" if languages["distance"].notna().any() else "as listed (no distances)"
     ax.set_title(f"{task}: test accuracy, mean over seeds [95% interval]\nlanguages ordered {order}", fontsize=10)
     ax.set_xlabel("language")
@@ -65,8 +75,11 @@ def heatmap(summary: pd.DataFrame, languages: pd.DataFrame, task: str, path: Pat
 
 def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
     acc = summary[summary.metric == "accuracy"].merge(languages[["lang", "distance"]], on="lang")
-    order = [f"{m} L{length}" for m in ordered_methods(acc["method"])
-             for length in sorted(acc.loc[acc.method == m, "prompt_length"].unique())]
+    order = [
+        f"{m} L{length}"
+        for m in ordered_methods(acc["method"])
+        for length in sorted(acc.loc[acc.method == m, "prompt_length"].unique())
+    ]
     acc = acc.assign(method=acc["method"] + " L" + acc["prompt_length"].astype(str))
     # Generated languages have a distance from English; real ones (Hub data) have none: then the
     # x axis lists the languages in languages.csv's order.
@@ -75,8 +88,9 @@ def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: 
     position = {lang: i for i, lang in enumerate(languages["lang"])}
     acc = acc.sort_values("distance") if measured else acc.sort_values("lang", key=lambda s: s.map(position))
     tasks_shown = sorted(acc["task"].unique())
-    fig, axes = plt.subplots(1, len(tasks_shown), figsize=(3.6 * len(tasks_shown) + 1.5, 3.4), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tasks_shown), figsize=(3.6 * len(tasks_shown) + 1.5, 3.4), sharey=True, squeeze=False
+    )
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     chance = dict(zip(tasks["task"], tasks["chance_accuracy"]))
     # methods side by side around each language (their intervals would hide one another)
@@ -88,8 +102,17 @@ def accuracy_vs_distance(summary: pd.DataFrame, languages: pd.DataFrame, tasks: 
             if line.empty:
                 continue
             xs = (line[x] if measured else line["lang"].map(position)) + dodge[method]
-            ax.errorbar(xs, line["mean"], yerr=[line["mean"] - line["low"], line["high"] - line["mean"]],
-                        marker="o", markersize=4, capsize=2, linewidth=1.2, color=colours[method], label=method)
+            ax.errorbar(
+                xs,
+                line["mean"],
+                yerr=[line["mean"] - line["low"], line["high"] - line["mean"]],
+                marker="o",
+                markersize=4,
+                capsize=2,
+                linewidth=1.2,
+                color=colours[method],
+                label=method,
+            )
         ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
         if not measured:
             ax.set_xticks(range(len(position)), list(position))
@@ -113,16 +136,29 @@ def comparisons(table: pd.DataFrame, languages: pd.DataFrame, task: str, path: P
         save(fig, path)
         return
     rows = rows.assign(pair=rows["method_a"] + " - " + rows["method_b"] + " L" + rows["prompt_length"].astype(str))
-    lang_order = [l for l in languages["lang"] if l in set(rows["lang"])] + ["all"]
+    lang_order = [*(lang for lang in languages["lang"] if lang in set(rows["lang"])), "all"]
     pair_order = list(dict.fromkeys(rows["pair"]))
     values = rows.pivot(index="pair", columns="lang", values="difference").loc[pair_order, lang_order]
     marks = rows.assign(text=rows.apply(lambda r: f"{r['difference']:+.2f}{'*' if r['better'] else ''}", axis=1))
     marks = marks.pivot(index="pair", columns="lang", values="text").loc[pair_order, lang_order]
     fig, ax = plt.subplots(figsize=(1.1 * len(lang_order) + 2.5, 0.45 * len(pair_order) + 1.5))
-    sns.heatmap(values, annot=marks, fmt="", annot_kws={"fontsize": 8}, vmin=-1, vmax=1, center=0, cmap="RdBu",
-                ax=ax, cbar_kws={"label": "accuracy of A - accuracy of B"})
-    ax.set_title(f"{task}: paired differences on the same test\nexamples (mean over seeds); * one method\n"
-                 "better beyond chance (paired permutation\ntest, Holm over languages, 0.05)", fontsize=10)
+    sns.heatmap(
+        values,
+        annot=marks,
+        fmt="",
+        annot_kws={"fontsize": 8},
+        vmin=-1,
+        vmax=1,
+        center=0,
+        cmap="RdBu",
+        ax=ax,
+        cbar_kws={"label": "accuracy of A - accuracy of B"},
+    )
+    ax.set_title(
+        f"{task}: paired differences on the same test\nexamples (mean over seeds); * one method\n"
+        "better beyond chance (paired permutation\ntest, Holm over languages, 0.05)",
+        fontsize=10,
+    )
     ax.set_xlabel("language (all: every language's examples together)")
     ax.set_ylabel("A - B, prompt length")
     save(fig, path)
@@ -135,8 +171,14 @@ def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
     groups = [("accuracy_near", "near languages"), ("accuracy_far", "far languages")]
     groups = [(column, title) for column, title in groups if table[column].notna().any()]
     task_names = sorted(table["task"].unique())
-    fig, axes = plt.subplots(len(task_names), len(groups), figsize=(4.2 * len(groups) + 1, 3.2 * len(task_names)),
-                             squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(task_names),
+        len(groups),
+        figsize=(4.2 * len(groups) + 1, 3.2 * len(task_names)),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     order = ordered_methods(table["method"])
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     lengths = sorted(table["prompt_length"].unique())
@@ -146,9 +188,15 @@ def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
         for col, (column, title) in enumerate(groups):
             ax = axes[row][col]
             for point in table[table.task == task].itertuples():
-                ax.scatter(point.trainable_parameters, getattr(point, column), color=colours[point.method], s=40,
-                           marker=markers.get(point.prompt_length, "o"), alpha=0.85,
-                           label=f"{point.method} L{point.prompt_length}")
+                ax.scatter(
+                    point.trainable_parameters,
+                    getattr(point, column),
+                    color=colours[point.method],
+                    s=40,
+                    marker=markers.get(point.prompt_length, "o"),
+                    alpha=0.85,
+                    label=f"{point.method} L{point.prompt_length}",
+                )
             if task in chance:
                 ax.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
             ax.set_xscale("symlog", linthresh=1)
@@ -157,13 +205,14 @@ def methods(table: pd.DataFrame, tasks: pd.DataFrame, path: Path) -> None:
             ax.set_xlabel("trainable parameters")
             ax.set_ylabel("test accuracy (mean over seeds)")
             ax.label_outer()  # axis labels on the outer panels only: the axes are shared
-    entries = {}
+    entries: dict[str, Artist] = {}
     for ax in axes.flat:
         entries.update(zip(*reversed(ax.get_legend_handles_labels())))
-    names = sorted(entries, key=lambda name: (name == "chance", order.index(name.rsplit(" L", 1)[0])
-                                              if name != "chance" else 0, name))
-    fig.legend([entries[name] for name in names], names, loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False)
+    names = sorted(
+        entries,
+        key=lambda name: (name == "chance", order.index(name.rsplit(" L", 1)[0]) if name != "chance" else 0, name),
+    )
+    fig.legend([entries[name] for name in names], names, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     save(fig, path)
 
@@ -182,10 +231,23 @@ def training_figure(curves: pd.DataFrame, task: str, path: Path) -> None:
         data = mine[mine.metric == metric].rename(columns={"prompt_length": "prompt length"})
         if not data.empty:
             # units + estimator=None: every seed its own line, nothing averaged.
-            sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=hue_order,
-                         style="prompt length" if len(lengths) > 1 else None, units="seed", estimator=None,
-                         marker="o", markersize=3, markeredgewidth=0, linewidth=0.9, alpha=0.8, ax=ax,
-                         legend=ax is axes[-1])
+            sns.lineplot(
+                data=data,
+                x="step",
+                y="value",
+                hue="method",
+                hue_order=hue_order,
+                style="prompt length" if len(lengths) > 1 else None,
+                units="seed",
+                estimator=None,
+                marker="o",
+                markersize=3,
+                markeredgewidth=0,
+                linewidth=0.9,
+                alpha=0.8,
+                ax=ax,
+                legend=ax is axes[-1],
+            )
         else:
             ax.text(0.5, 0.5, "no trained runs", ha="center", va="center", transform=ax.transAxes, color="grey")
         ax.set_xlabel("training step")
@@ -203,14 +265,17 @@ def measure_name(metric: str, embedding: str, layers: str) -> str:
     return f"{metric} ({'task embedding' if embedding == 'snapshot' else 'trained prompt'})"
 
 
-def similarity_vs_transfer(similarity: pd.DataFrame, transfer: pd.DataFrame, correlation: pd.DataFrame,
-                           train_language: str, path: Path) -> None:
+def similarity_vs_transfer(
+    similarity: pd.DataFrame, transfer: pd.DataFrame, correlation: pd.DataFrame, train_language: str, path: Path
+) -> None:
     """One panel per similarity measure: the gain of each (source, target) pair against the pair's
     similarity, targets by colour and sources by marker (named in the legend, not beside the points,
     where they would collide), the panel's Spearman correlation and its p-value under its title."""
     outcome = f"gain_{train_language}"
-    points = similarity.merge(transfer_outcomes(transfer, train_language).query("outcome == @outcome"),
-                              on=["source", "target", "prompt_length"])
+    points = similarity.merge(
+        transfer_outcomes(transfer, train_language).query("outcome == @outcome"),
+        on=["source", "target", "prompt_length"],
+    )
     measures = points[SIMILARITY_KEYS].drop_duplicates().sort_values(SIMILARITY_KEYS).itertuples(index=False)
     measures = list(measures)
     cols = min(4, len(measures))
@@ -219,49 +284,84 @@ def similarity_vs_transfer(similarity: pd.DataFrame, transfer: pd.DataFrame, cor
     targets, sources = sorted(points["target"].unique()), sorted(points["source"].unique())
     for ax, (metric, embedding, layers) in zip(axes.flat, measures):
         mine = points[(points.metric == metric) & (points.embedding == embedding) & (points.layers == layers)]
-        sns.scatterplot(data=mine, x="value", y="outcome_value", hue="target", hue_order=targets, style="source",
-                        style_order=sources, ax=ax, s=60)
-        stats = correlation[(correlation.metric == metric) & (correlation.embedding == embedding)
-                            & (correlation.layers == layers) & (correlation.outcome == outcome)]
+        sns.scatterplot(
+            data=mine,
+            x="value",
+            y="outcome_value",
+            hue="target",
+            hue_order=targets,
+            style="source",
+            style_order=sources,
+            ax=ax,
+            s=60,
+        )
+        stats = correlation[
+            (correlation.metric == metric)
+            & (correlation.embedding == embedding)
+            & (correlation.layers == layers)
+            & (correlation.outcome == outcome)
+        ]
         title = measure_name(metric, embedding, layers)
         if len(stats):
             s = stats.iloc[0]
             if pd.isna(s.spearman):  # a constant similarity or gain: no ranks to correlate
                 title += "\n\u03c1 undefined (constant values)"
             else:
-                title += (f"\n\u03c1 {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}], "
-                          f"p {s.spearman_p_sources:.2f}")
+                title += (
+                    f"\n\u03c1 {s.spearman:+.2f} [{s.spearman_low:+.2f}, {s.spearman_high:+.2f}], "
+                    f"p {s.spearman_p_sources:.2f}"
+                )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("distance" if metric == "euclidean" else "similarity")
         # the y axis is shared: its label on the first column only (x differs between measures)
-        ax.set_ylabel(f"accuracy gain over random init ({train_language})" if ax.get_subplotspec().is_first_col()
-                      else "")
+        ax.set_ylabel(
+            f"accuracy gain over random init ({train_language})" if ax.get_subplotspec().is_first_col() else ""
+        )
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    for ax in list(axes.flat)[len(measures):]:
+    for ax in list(axes.flat)[len(measures) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle("Does prompt similarity predict transfer? One point per (source, target) pair\n"
-                 "\u03c1: Spearman correlation [95% interval]; p: permutation test over sources", fontsize=11)
+    fig.suptitle(
+        "Does prompt similarity predict transfer? One point per (source, target) pair\n"
+        "\u03c1: Spearman correlation [95% interval]; p: permutation test over sources",
+        fontsize=11,
+    )
     fig.tight_layout()
     save(fig, path)
 
 
 def neuron_masking(table: pd.DataFrame, path: Path) -> None:
     data = table.assign(prompt=table["name"] + " (" + table["task"] + ")")
-    grid = sns.catplot(data=data, x="lang", y="accuracy", hue="condition", col="prompt", kind="bar",
-                       hue_order=["all_on", "random_off", "top_off"], height=3, aspect=1.2, errorbar=None,
-                       col_wrap=min(3, data["prompt"].nunique()))
+    grid = sns.catplot(
+        data=data,
+        x="lang",
+        y="accuracy",
+        hue="condition",
+        col="prompt",
+        kind="bar",
+        hue_order=["all_on", "random_off", "top_off"],
+        height=3,
+        aspect=1.2,
+        errorbar=None,
+        col_wrap=min(3, data["prompt"].nunique()),
+    )
     share = table["share"].iloc[0]
-    grid.figure.suptitle(f"Switching off a prompt's top {share:.0%} activated neurons vs as many random ones "
-                         "(mean over seeds)", y=1.03)
+    grid.figure.suptitle(
+        f"Switching off a prompt's top {share:.0%} activated neurons vs as many random ones (mean over seeds)", y=1.03
+    )
     save(grid.figure, path)
 
 
-ROW_LABELS = {"label_words": "label words", "transfer": "init: ", "zero_shot": "zero-shot: ",
-              "projector": "projected, tuned", "projector_zero_shot": "projected, zero-shot"}
+ROW_LABELS = {
+    "label_words": "label words",
+    "transfer": "init: ",
+    "zero_shot": "zero-shot: ",
+    "projector": "projected, tuned",
+    "projector_zero_shot": "projected, zero-shot",
+}
 
 
 def gain_matrix(transfer: pd.DataFrame, lang: str | None) -> pd.DataFrame:
@@ -280,23 +380,41 @@ def gain_matrix(transfer: pd.DataFrame, lang: str | None) -> pd.DataFrame:
     row = row.where(acc["model"] == main, row + " [" + acc["model"] + "]")
     acc = acc.assign(row=row)
     table = acc.groupby(["row", "target"], sort=True)["gain"].mean().unstack("target")
-    order = (["label words"] + sorted(r for r in table.index if r.startswith("init: "))
-             + sorted(r for r in table.index if r.startswith("zero-shot: "))
-             + sorted(r for r in table.index if r.startswith("label words [")))
+    order = [
+        "label words",
+        *sorted(r for r in table.index if r.startswith("init: ")),
+        *sorted(r for r in table.index if r.startswith("zero-shot: ")),
+        *sorted(r for r in table.index if r.startswith("label words [")),
+    ]
     order += sorted(r for r in table.index if r not in order)
     return table.loc[order]
 
 
 def plot_transfer(transfer: pd.DataFrame, train_language: str, path: Path) -> None:
-    panels = [(train_language, f"in the training language ({train_language})"), (None, "mean over evaluation languages")]
+    panels = [
+        (train_language, f"in the training language ({train_language})"),
+        (None, "mean over evaluation languages"),
+    ]
     matrices = [gain_matrix(transfer, lang) for lang, _ in panels]
     limit = max(0.05, max(float(m.abs().max().max()) for m in matrices if m.size))
     rows, cols = matrices[0].shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * 1.3 * cols + 5.5, 0.5 * rows + 2), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.25]})
+    fig, axes = plt.subplots(
+        1, 2, figsize=(2 * 1.3 * cols + 5.5, 0.5 * rows + 2), squeeze=False, gridspec_kw={"width_ratios": [1, 1.25]}
+    )
     for i, (ax, matrix, (_, title)) in enumerate(zip(axes[0], matrices, panels)):
-        sns.heatmap(matrix, annot=True, fmt="+.2f", center=0, vmin=-limit, vmax=limit, cmap="RdBu", ax=ax,
-                    yticklabels=i == 0, cbar=i == 1, cbar_kws={"label": "accuracy gain over random init"})
+        sns.heatmap(
+            matrix,
+            annot=True,
+            fmt="+.2f",
+            center=0,
+            vmin=-limit,
+            vmax=limit,
+            cmap="RdBu",
+            ax=ax,
+            yticklabels=i == 0,
+            cbar=i == 1,
+            cbar_kws={"label": "accuracy gain over random init"},
+        )
         ax.set_title(title)
         ax.set_xlabel("target task")
         ax.set_ylabel("")
@@ -324,8 +442,11 @@ def experiment_figures(tables: Path, out: Path) -> None:
 
 def similarity_figures(tables: Path, train_language: str, out: Path) -> None:
     """Similarity against transfer, and the neuron masking check, from the tables folder."""
-    read = {name: pd.read_csv(tables / f"{name}.csv")
-            for name in ("similarity", "transfer", "correlation", "neuron_masking")}
-    similarity_vs_transfer(read["similarity"], read["transfer"], read["correlation"], train_language,
-                           out / "similarity_vs_transfer.png")
+    read = {
+        name: pd.read_csv(tables / f"{name}.csv")
+        for name in ("similarity", "transfer", "correlation", "neuron_masking")
+    }
+    similarity_vs_transfer(
+        read["similarity"], read["transfer"], read["correlation"], train_language, out / "similarity_vs_transfer.png"
+    )
     neuron_masking(read["neuron_masking"], out / "neuron_masking.png")

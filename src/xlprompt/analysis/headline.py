@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -24,8 +24,9 @@ def _cell(row: pd.Series, digits: int, interval: bool) -> str:
     return f"{mean} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
 
 
-def headline_table(summary: pd.DataFrame, languages: Sequence[str] | None = None, metric: str = "accuracy",
-                   digits: int = 3) -> str:
+def headline_table(
+    summary: pd.DataFrame, languages: Sequence[str] | None = None, metric: str = "accuracy", digits: int = 3
+) -> str:
     """One block per task (and model, where there are several): a row per method and prompt
     length, a column per language (in the order of ``languages``, e.g. by distance from English;
     others after them, sorted), each cell the mean over seeds and, where summary.csv has the
@@ -48,8 +49,9 @@ def headline_table(summary: pd.DataFrame, languages: Sequence[str] | None = None
             rank=block["method"].map(lambda method: method_rank.get(method, len(method_rank))),
         ).sort_values(["rank", "method", "prompt_length", "source"], kind="stable")
         grid = block.pivot(index="row", columns="lang", values="cell")
-        grid = grid.reindex(index=list(dict.fromkeys(block["row"])),
-                            columns=[lang for lang in order if lang in grid.columns]).fillna("-")
+        grid = grid.reindex(
+            index=list(dict.fromkeys(block["row"])), columns=[lang for lang in order if lang in grid.columns]
+        ).fillna("-")
         grid.index.name = grid.columns.name = None
         title = f"{task} ({model})" if several_models else task
         blocks.append(f"{title}: {what}\n{grid.to_string()}")

@@ -20,14 +20,27 @@ from xlprompt.runtime.io import read_json
 logger = logging.getLogger(__name__)
 
 
+def mean_accuracy(rows: list[dict], name: str, seed: int, condition: str, n_languages: int) -> float:
+    """The mean over languages of one prompt's accuracy under one condition (for the log)."""
+    mine = [r["accuracy"] for r in rows if r["name"] == name and r["seed"] == seed and r["condition"] == condition]
+    return sum(mine) / n_languages
+
+
 def random_neurons(shape: tuple[int, int], count: int, seed: int) -> torch.Tensor:
     mask = torch.zeros(shape[0] * shape[1], dtype=torch.bool)
     mask[torch.randperm(mask.numel(), generator=torch.Generator().manual_seed(seed))[:count]] = True
     return mask.view(shape)
 
 
-def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]], activations: dict[str, torch.Tensor],
-            share: float, languages: list[str] | None, compute: Compute = CPU) -> pd.DataFrame:
+def masking(
+    backbone_dir: Path,
+    data_root: Path,
+    prompts: list[tuple[str, Path]],
+    activations: dict[str, torch.Tensor],
+    share: float,
+    languages: list[str] | None,
+    compute: Compute = CPU,
+) -> pd.DataFrame:
     """Accuracy of every single-task prompt with all neurons on, its top ``share`` off and as many
     random ones off, on its own task, computed on ``compute``."""
     shared = load_backbone(backbone_dir)
@@ -44,8 +57,11 @@ def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]]
         if key not in activations:
             raise ValueError(f"no activations of {key} in the activations file")
         top = top_neurons(activations[key], share)
-        conditions = {"all_on": None, "top_off": top,
-                      "random_off": random_neurons(tuple(top.shape), int(top.sum()), cfg["seed"])}
+        conditions = {
+            "all_on": None,
+            "top_off": top,
+            "random_off": random_neurons((top.shape[0], top.shape[1]), int(top.sum()), cfg["seed"]),
+        }
         model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         if task not in tests:
             tests[task] = TestSets(data_root / task, tokenizer, languages, family=family_of(model.backbone))
@@ -54,12 +70,26 @@ def masking(backbone_dir: Path, data_root: Path, prompts: list[tuple[str, Path]]
                 data = tests[task].encoded(lang, cfg["max_length"])
                 with record_ffn(model.backbone, None if off is None else list(off)):
                     result = score(model, data, tokenizer.pad_token_id, len(tests[task].labels.names)).row
-                rows.append({"name": name, "task": task, "seed": cfg["seed"], "lang": lang, "condition": condition,
-                             "share": share, "neurons_off": 0 if off is None else int(off.sum()),
-                             "accuracy": result["accuracy"]})
-        logger.info("%s seed %d: %s", name, cfg["seed"], " ".join(
-            f"{c} {sum(r['accuracy'] for r in rows if r['name'] == name and r['seed'] == cfg['seed'] and r['condition'] == c) / len(tests[task].languages):.3f}"
-            for c in conditions))
+                rows.append(
+                    {
+                        "name": name,
+                        "task": task,
+                        "seed": cfg["seed"],
+                        "lang": lang,
+                        "condition": condition,
+                        "share": share,
+                        "neurons_off": 0 if off is None else int(off.sum()),
+                        "accuracy": result["accuracy"],
+                    }
+                )
+        logger.info(
+            "%s seed %d: %s",
+            name,
+            cfg["seed"],
+            " ".join(
+                f"{c} {mean_accuracy(rows, name, cfg['seed'], c, len(tests[task].languages)):.3f}" for c in conditions
+            ),
+        )
     if not rows:
         raise ValueError("neuron_masking: no single-task prompt to test")
     return pd.DataFrame(rows)

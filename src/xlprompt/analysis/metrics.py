@@ -24,5 +24,7 @@ def accuracy(gold: Sequence[int], pred: Sequence[int]) -> float:
 def macro_f1(gold: Sequence, pred: Sequence, n_labels: int | None = None, labels: Sequence | None = None) -> float:
     """Mean F1 over the labels ``range(n_labels)`` (or the given ``labels``: names, say)."""
     _check(gold, pred, "macro_f1")
-    labels = list(range(n_labels)) if labels is None else list(labels)
+    if labels is None and n_labels is None:
+        raise ValueError("macro_f1 needs n_labels or labels")
+    labels = list(range(n_labels)) if labels is None and n_labels is not None else list(labels or [])
     return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))

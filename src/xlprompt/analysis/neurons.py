@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -26,8 +27,11 @@ from torch import nn
 from xlprompt.data.encoding import EncodedSplit, SpecialTokens
 from xlprompt.models.compute import compute_of, to_device
 from xlprompt.models.families import family_of
-from xlprompt.models.prompting import lay_out, run_backbone
+from xlprompt.models.prompting import PromptedLM, lay_out, run_backbone
 from xlprompt.runtime.io import read_json
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ def activation_key(name: str, artifact: Path) -> str:
     return f"{name}/L{config['prompt_length']}/seed{config['seed']}"
 
 
-def ffn_modules(backbone: nn.Module) -> list[nn.Module]:
+def ffn_modules(backbone: PreTrainedModel) -> list[nn.Module]:
     """Per layer, the module whose output is the FFN activation after the non-linearity.
 
     - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
@@ -46,25 +50,31 @@ def ffn_modules(backbone: nn.Module) -> list[nn.Module]:
     - mT5 / T5 (Su et al. hook the decoder): ``decoder.block[i].layer[-1].DenseReluDense.act``
       (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0).
     """
-    base = backbone.base_model
+    base: Any = backbone.base_model  # each architecture's own submodules: what torch cannot type
     layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if family_of(backbone) == "masked_lm" and layers is not None and all(hasattr(l, "intermediate") for l in layers):
+    if (
+        family_of(backbone) == "masked_lm"
+        and layers is not None
+        and all(hasattr(layer, "intermediate") for layer in layers)
+    ):
         modules = [layer.intermediate for layer in layers]
-    elif hasattr(base, "layers") and all(hasattr(l, "activation_fn") for l in base.layers):  # XGLM
+    elif hasattr(base, "layers") and all(hasattr(layer, "activation_fn") for layer in base.layers):  # XGLM
         modules = [layer.activation_fn for layer in base.layers]
-    elif hasattr(base, "h") and all(hasattr(getattr(l, "mlp", None), "gelu_impl") for l in base.h):  # BLOOM
+    elif hasattr(base, "h") and all(hasattr(getattr(layer, "mlp", None), "gelu_impl") for layer in base.h):  # BLOOM
         modules = [layer.mlp.gelu_impl for layer in base.h]
     elif family_of(backbone) == "seq2seq" and hasattr(base, "decoder"):  # T5, mT5
         modules = [block.layer[-1].DenseReluDense.act for block in base.decoder.block]
     else:
         raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
     if not all(isinstance(m, nn.Module) for m in modules) or len({id(m) for m in modules}) != len(modules):
-        raise ValueError(f"{type(backbone).__name__}: the FFN activations are not one module per layer; cannot hook them")
+        raise ValueError(
+            f"{type(backbone).__name__}: the FFN activations are not one module per layer; cannot hook them"
+        )
     return modules
 
 
 @contextmanager
-def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None) -> Iterator[list[torch.Tensor]]:
+def record_ffn(backbone: PreTrainedModel, switch_off: list[torch.Tensor] | None = None) -> Iterator[list[torch.Tensor]]:
     """Record each layer's FFN activations (B, S, ffn) while the block runs.
 
     ``switch_off[l]``: a boolean (ffn,) mask of layer l's neurons to set to 0 (the masking
@@ -78,11 +88,12 @@ def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
 
     def hook(index: int):
-        def record(module, args, output):
+        def record(_module, _args, output):
             if switch_off is not None:
                 output = output.masked_fill(switch_off[index], 0.0)
             outputs[index] = output
             return output
+
         return record
 
     handles = [module.register_forward_hook(hook(i)) for i, module in enumerate(modules)]
@@ -94,7 +105,7 @@ def record_ffn(backbone: nn.Module, switch_off: list[torch.Tensor] | None = None
 
 
 @torch.no_grad()
-def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
+def prompt_alone_activations(backbone: PreTrainedModel, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
     """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the prediction position.
 
     All prompts go through the backbone in one batched forward pass. The input and the
@@ -124,7 +135,7 @@ def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tens
     backbone.eval()
     with record_ffn(backbone) as outputs, compute.autocast():
         if family == "masked_lm":
-            embeds = torch.cat([prompts, tokens(prefix + [tokenizer.mask_token_id] + suffix)], dim=1)
+            embeds = torch.cat([prompts, tokens([*prefix, tokenizer.mask_token_id, *suffix])], dim=1)
             backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
             position = length + len(prefix)  # the mask slot
         elif family == "causal_lm":
@@ -140,7 +151,7 @@ def prompt_alone_activations(backbone: nn.Module, tokenizer, prompts: torch.Tens
 
 
 @torch.no_grad()
-def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
+def task_input_activations(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 64) -> torch.Tensor:
     """One prompted model's activations where it predicts the label, averaged over ``data``:
     (n_layers, ffn), on the CPU. The input is laid out as in training (:func:`xlprompt.models.prompting.lay_out`): the
     mask slot of a masked LM, the last position before the label word of a causal LM (prompt as
@@ -148,17 +159,26 @@ def task_input_activations(model: nn.Module, data: EncodedSplit, pad_id: int, ba
     (bf16 autocast on a GPU, xlprompt.models.compute); sums in float32."""
     model.eval()
     compute = compute_of(model)
-    total = None
+    total: torch.Tensor | None = None
     prompts = model.prompt().unsqueeze(0) if model.prompt is not None else None
     for start in range(0, len(data), batch_size):
         batch = to_device(data.batch(range(start, min(start + batch_size, len(data))), pad_id), compute)
         with record_ffn(model.backbone) as outputs, compute.autocast():
-            inputs = lay_out(model.backbone, prompts, batch["input_ids"], batch["attention_mask"], batch["mask_index"],
-                             batch.get("token_type_ids"), model.position)
+            inputs = lay_out(
+                model.backbone,
+                prompts,
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["mask_index"],
+                batch.get("token_type_ids"),
+                model.position,
+            )
             run_backbone(model.backbone, inputs)
         rows = torch.arange(len(inputs.read_at), device=compute.device)
         at = torch.stack([out[rows, inputs.read_at].float() for out in outputs], dim=1)  # (B, layers, ffn)
         total = at.sum(0) if total is None else total + at.sum(0)
+    if total is None:
+        raise ValueError("task_input_activations: no examples to average over")
     return (total / len(data)).cpu()
 
 

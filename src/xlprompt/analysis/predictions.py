@@ -43,9 +43,13 @@ def read_predictions(paths: Iterable[Path], keys: Sequence[str] = RUN_KEYS) -> p
         unknown = sorted(set(frame["gold"]).union(frame["pred"]) - set(code))
         if unknown:
             raise ValueError(f"{path}: labels {unknown} have no score_<label> column")
-        frames.append(frame[[*keys, "lang", "example_id"]].assign(
-            gold_code=frame["gold"].map(code).astype(int), pred_code=frame["pred"].map(code).astype(int),
-            n_labels=len(labels)))
+        frames.append(
+            frame[[*keys, "lang", "example_id"]].assign(
+                gold_code=frame["gold"].map(code).astype(int),
+                pred_code=frame["pred"].map(code).astype(int),
+                n_labels=len(labels),
+            )
+        )
     if not frames:
         raise ValueError("no predictions files given")
     return pd.concat(frames, ignore_index=True)
@@ -57,13 +61,16 @@ def _aligned(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
     wide = group.pivot(index=["lang", "example_id"], columns="seed", values="pred_code")
     gold = group.drop_duplicates(["lang", "example_id"]).set_index(["lang", "example_id"])["gold_code"]
     if wide.isna().any().any() or len(gold) != len(wide):
-        raise ValueError(f"seeds {list(wide.columns)} of {group.iloc[0].drop(['seed', 'lang', 'example_id']).to_dict()} "
-                         "were not scored on the same test examples")
+        raise ValueError(
+            f"seeds {list(wide.columns)} of {group.iloc[0].drop(['seed', 'lang', 'example_id']).to_dict()} "
+            "were not scored on the same test examples"
+        )
     return gold.loc[wide.index].to_numpy(), wide.to_numpy().T, list(wide.columns)
 
 
-def interval_table(predictions: pd.DataFrame, over_seeds: bool, level: float = LEVEL,
-                   resamples: int = RESAMPLES) -> pd.DataFrame:
+def interval_table(
+    predictions: pd.DataFrame, over_seeds: bool, level: float = LEVEL, resamples: int = RESAMPLES
+) -> pd.DataFrame:
     """``low`` and ``high`` of every metric: per seed (``over_seeds`` False: the rows of
     per_language.csv) or of the mean over seeds (True: the rows of summary.csv)."""
     keys = [*RUN_KEYS, "lang"] if not over_seeds else [k for k in RUN_KEYS if k != "seed"] + ["lang"]
@@ -97,12 +104,20 @@ def _comparison_groups(predictions: pd.DataFrame, arm: str):
     for (model, task, source), group in predictions.groupby(["model", "task", "source"], sort=True):
         lengths = sorted(set(group["prompt_length"]) - {0}) or [0]
         for length in lengths:
-            yield ({"model": model, "task": task, "prompt_length": length, "source": source},
-                   group[group["prompt_length"].isin({length, 0})])
+            yield (
+                {"model": model, "task": task, "prompt_length": length, "source": source},
+                group[group["prompt_length"].isin({length, 0})],
+            )
 
 
-def comparisons_table(predictions: pd.DataFrame, method_order: Sequence[str] = (), level: float = LEVEL,
-                      resamples: int = RESAMPLES, alpha: float = 0.05, arm: str = "method") -> pd.DataFrame:
+def comparisons_table(
+    predictions: pd.DataFrame,
+    method_order: Sequence[str] = (),
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    alpha: float = 0.05,
+    arm: str = "method",
+) -> pd.DataFrame:
     """Every pair of methods (A before B in ``method_order``, then by name) on the same test
     examples, per model, task, prompt length (runs without a prompt join every length) and
     source: accuracy of each (mean over seeds), the
@@ -120,20 +135,29 @@ def comparisons_table(predictions: pd.DataFrame, method_order: Sequence[str] = (
     for key, group in _comparison_groups(predictions, arm):
         correct = {}  # arm -> Series over (lang, example_id): correctness averaged over seeds
         for method, runs in group.groupby(arm):
-            correct[method] = (runs["gold_code"] == runs["pred_code"]).groupby(
-                [runs["lang"], runs["example_id"]]).mean()
+            correct[method] = (
+                (runs["gold_code"] == runs["pred_code"]).groupby([runs["lang"], runs["example_id"]]).mean()
+            )
         methods = sorted(correct, key=lambda m: (rank.get(m, len(rank)), m))
         for a, b in itertools.combinations(methods, 2):
             both = pd.concat({"a": correct[a], "b": correct[b]}, axis=1)
             if both.isna().any().any():
-                raise ValueError(f"{a} and {b} on {key} "
-                                 "were not scored on the same test examples")
+                raise ValueError(f"{a} and {b} on {key} were not scored on the same test examples")
             pair = []
             for lang, part in [*both.groupby(level="lang", sort=False), (ALL_LANGUAGES, both)]:
                 test = paired_difference(part["a"].to_numpy(), part["b"].to_numpy(), level, resamples)
-                pair.append({**key, f"{arm}_a": a,
-                             f"{arm}_b": b, "lang": lang, "examples": len(part), "accuracy_a": part["a"].mean(),
-                             "accuracy_b": part["b"].mean(), **test})
+                pair.append(
+                    {
+                        **key,
+                        f"{arm}_a": a,
+                        f"{arm}_b": b,
+                        "lang": lang,
+                        "examples": len(part),
+                        "accuracy_a": part["a"].mean(),
+                        "accuracy_b": part["b"].mean(),
+                        **test,
+                    }
+                )
             languages = pair[:-1]
             for row, adjusted in zip(languages, holm([row["p_value"] for row in languages])):
                 row["p_holm"] = adjusted
@@ -144,7 +168,22 @@ def comparisons_table(predictions: pd.DataFrame, method_order: Sequence[str] = (
             rows.extend(pair)
     if not rows:
         logger.info("comparisons: fewer than two methods per task, nothing to compare")
-    columns = ["model", "task", "prompt_length", *(["source"] if arm == "method" else []), f"{arm}_a", f"{arm}_b",
-               "lang", "examples",
-               "accuracy_a", "accuracy_b", "difference", "low", "high", "p_value", "p_holm", "better"]
+    columns = [
+        "model",
+        "task",
+        "prompt_length",
+        *(["source"] if arm == "method" else []),
+        f"{arm}_a",
+        f"{arm}_b",
+        "lang",
+        "examples",
+        "accuracy_a",
+        "accuracy_b",
+        "difference",
+        "low",
+        "high",
+        "p_value",
+        "p_holm",
+        "better",
+    ]
     return pd.DataFrame(rows, columns=columns)

@@ -15,22 +15,36 @@ from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, place
 from xlprompt.models.families import family_of
 from xlprompt.models.limits import check_positions
-from xlprompt.models.prompting import verbalizer_tensor
+from xlprompt.models.prompting import PromptedLM, verbalizer_tensor
 from xlprompt.models.tasks import word_ids
 from xlprompt.runtime.io import read_json
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate(prompt_dir: Path, backbone_dir: Path, data_dir: Path, languages: list[str] | None,
-             split: str = "test", batch_size: int = 0) -> dict:
+def evaluate(
+    prompt_dir: Path,
+    backbone_dir: Path,
+    data_dir: Path,
+    languages: list[str] | None,
+    split: str = "test",
+    batch_size: int = 0,
+) -> dict:
     """The metrics document of one prompt on every language."""
     return evaluate_prompts([prompt_dir], backbone_dir, data_dir, languages, split, batch_size)[0]
 
 
-def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path, languages: list[str] | None,
-                     split: str = "test", batch_size: int = 0, batch_prompts: bool = True,
-                     compute: Compute = CPU, with_predictions: bool = False):
+def evaluate_prompts(
+    prompt_dirs: list[Path],
+    backbone_dir: Path,
+    data_dir: Path,
+    languages: list[str] | None,
+    split: str = "test",
+    batch_size: int = 0,
+    batch_prompts: bool = True,
+    compute: Compute = CPU,
+    with_predictions: bool = False,
+):
     """Metrics documents of every prompt, with one backbone load and one tokenisation.
 
     Prompts that leave the backbone as it is (spt, untrained) and share a length run in the
@@ -43,16 +57,17 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
     metas = [read_json(prompt_dir / "meta.json") for prompt_dir in prompt_dirs]
     for prompt_dir, meta in zip(prompt_dirs, metas):
         if meta["task"] != tests.labels.task:
-            raise ValueError(f"{prompt_dir}: trained on task {meta['task']!r}, but {data_dir} holds task "
-                             f"{tests.labels.task!r}")
+            raise ValueError(
+                f"{prompt_dir}: trained on task {meta['task']!r}, but {data_dir} holds task {tests.labels.task!r}"
+            )
     groups: dict[tuple, list[int]] = {}
-    models = []
+    models: dict[int, PromptedLM] = {}  # by position in prompt_dirs, while their group is being scored
     for i, prompt_dir in enumerate(prompt_dirs):
         model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
         check_positions(model.backbone, metas[i]["config"]["max_length"], model.prompt_positions)
-        models.append(place(model, compute))
+        models[i] = place(model, compute)
         together = batch_prompts and model.backbone is shared[0] and model.prompt is not None
-        key = ("shared", model.prompt.length, metas[i]["config"]["max_length"]) if together else ("alone", i)
+        key = ("shared", model.prompt_positions, metas[i]["config"]["max_length"]) if together else ("alone", i)
         groups.setdefault(key, []).append(i)
     rows: list[list[dict]] = [[] for _ in prompt_dirs]
     frames: list[list[pd.DataFrame]] = [[] for _ in prompt_dirs]
@@ -71,10 +86,12 @@ def evaluate_prompts(prompt_dirs: list[Path], backbone_dir: Path, data_dir: Path
                 frames[i].append(predictions_frame(data, scored, tests.labels.names).assign(lang=lang))
         for i in members:
             # The next group's models may hold their own backbone copies: let these go first.
-            models[i] = None
+            del models[i]
     for prompt_dir, prompt_rows in zip(prompt_dirs, rows):
         logger.info("%s: accuracy %s", prompt_dir, " ".join(f"{r['lang']} {r['accuracy']:.3f}" for r in prompt_rows))
-    documents = [metrics_document(meta, backbone_dir, tests, split, prompt_rows) for meta, prompt_rows in zip(metas, rows)]
+    documents = [
+        metrics_document(meta, backbone_dir, tests, split, prompt_rows) for meta, prompt_rows in zip(metas, rows)
+    ]
     if not with_predictions:
         return documents
     return documents, [predictions_table(document, parts) for document, parts in zip(documents, frames)]
@@ -95,8 +112,9 @@ def language_words(models: list, tests: TestSets, lang: str):
         yield
         return
     family = family_of(models[0].backbone)
-    ids = verbalizer_tensor(word_ids(tests.tokenizer, tests.labels.verbalizer(family, lang),
-                                     tests.data_dir / "labels.json", family))
+    ids = verbalizer_tensor(
+        word_ids(tests.tokenizer, tests.labels.verbalizer(family, lang), tests.data_dir / "labels.json", family)
+    )
     kept = [model.verbalizer_ids for model in models]
     for model in models:
         model.verbalizer_ids = ids.to(model.verbalizer_ids.device)
@@ -110,6 +128,15 @@ def language_words(models: list, tests: TestSets, lang: str):
 def metrics_document(meta: dict, backbone_dir: Path, tests: TestSets, split: str, rows: list[dict]) -> dict:
     cfg = meta["config"]
     method = meta.get("method_name", cfg["method"])  # a config variant's name, e.g. spt_reparam
-    return {"model": backbone_dir.name, "task": meta["task"], "method": method, "prompt_length": cfg["prompt_length"],
-            "seed": cfg["seed"], "source": "none", "train_language": cfg["train_language"], "split": split,
-            "chance": 1.0 / len(tests.labels.names), "rows": rows}
+    return {
+        "model": backbone_dir.name,
+        "task": meta["task"],
+        "method": method,
+        "prompt_length": cfg["prompt_length"],
+        "seed": cfg["seed"],
+        "source": "none",
+        "train_language": cfg["train_language"],
+        "split": split,
+        "chance": 1.0 / len(tests.labels.names),
+        "rows": rows,
+    }

@@ -56,7 +56,11 @@ def euclidean(p1: torch.Tensor, p2: torch.Tensor) -> float:
 
 
 SIMILARITIES: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
-    "avg_cos": avg_cos, "tok_cos": tok_cos, "flat_cos": flat_cos, "euclidean": euclidean}
+    "avg_cos": avg_cos,
+    "tok_cos": tok_cos,
+    "flat_cos": flat_cos,
+    "euclidean": euclidean,
+}
 SPOT_SIMILARITIES = ("avg_cos", "tok_cos")  # SPoT's, on task embeddings (early snapshots)
 
 
@@ -67,8 +71,12 @@ def mean_similarity(first: list[torch.Tensor], second: list[torch.Tensor], metri
     return sum(values) / len(values)
 
 
-def similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, list[torch.Tensor]],
-                     metrics: tuple[str, ...] = SPOT_SIMILARITIES, embedding: str = "snapshot") -> pd.DataFrame:
+def similarity_table(
+    sources: dict[str, list[torch.Tensor]],
+    targets: dict[str, list[torch.Tensor]],
+    metrics: tuple[str, ...] = SPOT_SIMILARITIES,
+    embedding: str = "snapshot",
+) -> pd.DataFrame:
     """One row per source, target, prompt length and metric: the mean over seed pairs.
 
     ``sources`` / ``targets``: name -> prompts (one per seed); prompts of each length are
@@ -81,17 +89,30 @@ def similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, 
             first = [p for p in sources[source] if p.shape[0] == length]
             second = [p for p in targets[target] if p.shape[0] == length]
             for metric in metrics:
-                rows.append({"source": source, "target": target, "prompt_length": length, "metric": metric,
-                             "embedding": embedding, "layers": "prompt",
-                             "value": mean_similarity(first, second, metric), "pairs": len(first) * len(second)})
+                rows.append(
+                    {
+                        "source": source,
+                        "target": target,
+                        "prompt_length": length,
+                        "metric": metric,
+                        "embedding": embedding,
+                        "layers": "prompt",
+                        "value": mean_similarity(first, second, metric),
+                        "pairs": len(first) * len(second),
+                    }
+                )
     if not rows:
         raise ValueError("similarity_table: no source and target prompts of the same length")
     return pd.DataFrame(rows)
 
 
-def neuron_similarity_table(sources: dict[str, list[torch.Tensor]], targets: dict[str, list[torch.Tensor]],
-                            length: int, window: int = NeuronSettings.window,
-                            metrics: tuple[str, ...] = ("on", "jaccard")) -> pd.DataFrame:
+def neuron_similarity_table(
+    sources: dict[str, list[torch.Tensor]],
+    targets: dict[str, list[torch.Tensor]],
+    length: int,
+    window: int = NeuronSettings.window,
+    metrics: tuple[str, ...] = ("on", "jaccard"),
+) -> pd.DataFrame:
     """Overlap of activated neurons (Su et al.'s ON; Jaccard) for every source and target.
 
     ``sources`` / ``targets``: name -> activations (n_layers, ffn), one per seed. One row per
@@ -102,19 +123,39 @@ def neuron_similarity_table(sources: dict[str, list[torch.Tensor]], targets: dic
     rows = []
     for source, target in itertools.product(sorted(sources), sorted(targets)):
         for metric in metrics:
-            pairs = [windowed_overlap(a, b, window, metric)
-                     for a, b in itertools.product(sources[source], targets[target])]
+            pairs = [
+                windowed_overlap(a, b, window, metric) for a, b in itertools.product(sources[source], targets[target])
+            ]
             for layers in pairs[0]:
-                rows.append({"source": source, "target": target, "prompt_length": length, "metric": metric,
-                             "embedding": "activations", "layers": layers,
-                             "value": sum(p[layers] for p in pairs) / len(pairs), "pairs": len(pairs)})
+                rows.append(
+                    {
+                        "source": source,
+                        "target": target,
+                        "prompt_length": length,
+                        "metric": metric,
+                        "embedding": "activations",
+                        "layers": layers,
+                        "value": sum(p[layers] for p in pairs) / len(pairs),
+                        "pairs": len(pairs),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 SIMILARITY_KEYS = ["metric", "embedding", "layers"]  # what one similarity measure is
 
 
-TRANSFER_KEYS = ["model", "target", "prompt_length", "init", "source", "source_tasks", "source_language", "seed", "lang"]
+TRANSFER_KEYS = [
+    "model",
+    "target",
+    "prompt_length",
+    "init",
+    "source",
+    "source_tasks",
+    "source_language",
+    "seed",
+    "lang",
+]
 
 
 def transfer_table(results: list[dict]) -> pd.DataFrame:
@@ -127,24 +168,35 @@ def transfer_table(results: list[dict]) -> pd.DataFrame:
     rows = []
     for result in results:
         for run in result["runs"]:
-            keys = {"model": result["model"], "target": result["target"], "prompt_length": result["prompt_length"],
-                    "init": run["init"], "source": run["source"], "source_tasks": "+".join(run["source_tasks"]),
-                    "source_language": run["source_language"], "seed": run["seed"]}
+            keys = {
+                "model": result["model"],
+                "target": result["target"],
+                "prompt_length": result["prompt_length"],
+                "init": run["init"],
+                "source": run["source"],
+                "source_tasks": "+".join(run["source_tasks"]),
+                "source_language": run["source_language"],
+                "seed": run["seed"],
+            }
             if not run["applicable"]:
                 rows.append({**keys, "lang": "all", "metric": "accuracy", "value": float("nan"), "applicable": False})
                 continue
             for row in run["rows"]:
                 for metric in ("accuracy", "macro_f1"):
-                    rows.append({**keys, "lang": row["lang"], "metric": metric, "value": row[metric], "applicable": True})
+                    rows.append(
+                        {**keys, "lang": row["lang"], "metric": metric, "value": row[metric], "applicable": True}
+                    )
     if not rows:
         raise ValueError("transfer_table: no transfer results")
     table = pd.DataFrame(rows)
-    base = table[table["init"] == "random"].set_index(["model", "target", "prompt_length", "seed", "lang", "metric"])["value"]
+    base = table[table["init"] == "random"].set_index(["model", "target", "prompt_length", "seed", "lang", "metric"])[
+        "value"
+    ]
     if base.empty:
         raise ValueError("transfer_table: no random-init runs to compute gains against")
-    keys = ["model", "target", "prompt_length", "seed", "lang", "metric"]
-    table["gain"] = table["value"] - base.reindex(pd.MultiIndex.from_frame(table[keys])).to_numpy()
-    return table.sort_values(TRANSFER_KEYS + ["metric"], kind="stable").reset_index(drop=True)
+    run_keys = ["model", "target", "prompt_length", "seed", "lang", "metric"]
+    table["gain"] = table["value"] - base.reindex(pd.MultiIndex.from_frame(table[run_keys])).to_numpy()
+    return table.sort_values([*TRANSFER_KEYS, "metric"], kind="stable").reset_index(drop=True)
 
 
 def source_scores(transfer: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -154,7 +206,7 @@ def source_scores(transfer: pd.DataFrame, metric: str = "accuracy") -> pd.DataFr
     """
     data = transfer[(transfer["metric"] == metric) & transfer["applicable"]]
     keys = ["model", "target", "prompt_length", "init", "source"]
-    per_lang = data.groupby(keys + ["lang"], sort=True)["value"].mean().reset_index()
+    per_lang = data.groupby([*keys, "lang"], sort=True)["value"].mean().reset_index()
     overall = per_lang.groupby(keys, sort=True)["value"].mean().reset_index().assign(lang="mean")
     return pd.concat([per_lang, overall], ignore_index=True)
 
@@ -178,21 +230,42 @@ def retrieval_table(transfer: pd.DataFrame, similarity: pd.DataFrame, metric: st
         for (sim_metric, embedding, layers), sims in mine.groupby(SIMILARITY_KEYS, sort=True):
             # Euclidean is a distance: the nearest source ranks first.
             ascending = sim_metric == "euclidean"
-            ranked = (sims[sims["source"].isin(by_source.index)]
-                      .sort_values(["value", "source"], ascending=[ascending, True], kind="stable")["source"].tolist())
+            ranked = (
+                sims[sims["source"].isin(by_source.index)]
+                .sort_values(["value", "source"], ascending=[ascending, True], kind="stable")["source"]
+                .tolist()
+            )
             if not ranked:
                 continue
-            rows.append({"model": model, "target": target, "prompt_length": length, "similarity": sim_metric,
-                         "embedding": embedding, "layers": layers, "lang": lang, "metric": metric, "no_transfer": no_transfer.iloc[0],
-                         "top1_source": ranked[0], "top1": by_source[ranked[0]],
-                         "best_of_top3": by_source[ranked[:3]].max(),
-                         "oracle_source": oracle_source, "oracle": by_source[oracle_source],
-                         "sources": len(ranked)})
+            rows.append(
+                {
+                    "model": model,
+                    "target": target,
+                    "prompt_length": length,
+                    "similarity": sim_metric,
+                    "embedding": embedding,
+                    "layers": layers,
+                    "lang": lang,
+                    "metric": metric,
+                    "no_transfer": no_transfer.iloc[0],
+                    "top1_source": ranked[0],
+                    "top1": by_source[ranked[0]],
+                    "best_of_top3": by_source[ranked[:3]].max(),
+                    "oracle_source": oracle_source,
+                    "oracle": by_source[oracle_source],
+                    "sources": len(ranked),
+                }
+            )
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError("retrieval_table: no target has both random-init and transferred runs with similarities")
     numbers = ["no_transfer", "top1", "best_of_top3", "oracle"]
-    mean = (table.groupby(["model", "prompt_length", "similarity", "embedding", "layers", "lang", "metric"],
-                          sort=True)[numbers].mean()
-            .reset_index().assign(target="mean", top1_source="", oracle_source="", sources=0))
+    mean = (
+        table.groupby(["model", "prompt_length", "similarity", "embedding", "layers", "lang", "metric"], sort=True)[
+            numbers
+        ]
+        .mean()
+        .reset_index()
+        .assign(target="mean", top1_source="", oracle_source="", sources=0)
+    )
     return pd.concat([table, mean[table.columns]], ignore_index=True)

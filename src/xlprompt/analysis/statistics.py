@@ -47,8 +47,15 @@ def metric_of(name: str, n_labels: int):
     raise ValueError(f"no interval for metric {name!r} (accuracy, macro_f1)")
 
 
-def metric_interval(gold: np.ndarray, pred: np.ndarray, metric: str = "accuracy", n_labels: int = 2,
-                    level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+def metric_interval(
+    gold: np.ndarray,
+    pred: np.ndarray,
+    metric: str = "accuracy",
+    n_labels: int = 2,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
     """A ``level`` interval of a metric's mean over seeds, from label codes.
 
     ``gold``: (examples,); ``pred``: (examples,) for one seed, or (seeds, examples) for several
@@ -64,9 +71,16 @@ def metric_interval(gold: np.ndarray, pred: np.ndarray, metric: str = "accuracy"
     statistic = metric_of(metric, n_labels)
     rng = np.random.default_rng(seed)
     if pred.shape[0] == 1:
-        result = stats.bootstrap((gold, pred[0]), lambda g, p, axis=-1: statistic(g, p), paired=True,
-                                 n_resamples=resamples, confidence_level=level, method="percentile", rng=rng,
-                                 vectorized=True)
+        result = stats.bootstrap(
+            (gold, pred[0]),
+            lambda g, p, axis=-1: statistic(g, p),  # noqa: ARG005 (bootstrap passes axis; statistic is per resample)
+            paired=True,
+            n_resamples=resamples,
+            confidence_level=level,
+            method="percentile",
+            rng=rng,
+            vectorized=True,
+        )
         return float(result.confidence_interval.low), float(result.confidence_interval.high)
     n_seeds, n_examples = pred.shape
     seeds = rng.integers(0, n_seeds, (resamples, n_seeds))  # (R, S): the seeds of each resample
@@ -77,16 +91,18 @@ def metric_interval(gold: np.ndarray, pred: np.ndarray, metric: str = "accuracy"
     return float(low), float(high)
 
 
-def accuracy_interval(correct: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES,
-                      seed: int = 0) -> tuple[float, float]:
+def accuracy_interval(
+    correct: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
     """A ``level`` interval of the mean accuracy, from correctness (1 right, 0 wrong):
     (examples,) for one seed or (seeds, examples); see :func:`metric_interval`."""
     correct = np.asarray(correct, dtype=int)
     return metric_interval(np.ones(correct.shape[-1], dtype=int), correct, "accuracy", 2, level, resamples, seed)
 
 
-def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float = LEVEL,
-                      resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def paired_difference(
+    correct_a: np.ndarray, correct_b: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """Accuracy of A minus accuracy of B on the same test examples, its interval and p-value.
 
     ``correct_a``, ``correct_b``: (examples,) on the same examples in the same order (averaged
@@ -98,13 +114,29 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float
     if a.shape != b.shape or a.ndim != 1 or not len(a):
         raise ValueError(f"paired_difference needs two equally long 1-d arrays, got {a.shape} and {b.shape}")
     rng = np.random.default_rng(seed)
-    difference = lambda x, y, axis=-1: np.mean(x - y, axis=axis)  # noqa: E731
-    interval = stats.bootstrap((a, b), difference, paired=True, n_resamples=resamples, confidence_level=level,
-                               method="percentile", rng=rng, vectorized=True).confidence_interval
-    test = stats.permutation_test((a, b), difference, permutation_type="samples", n_resamples=resamples,
-                                  vectorized=True, rng=rng)
-    return {"difference": float(np.mean(a - b)), "low": float(interval.low), "high": float(interval.high),
-            "p_value": float(test.pvalue)}
+
+    def difference(x, y, axis=-1):
+        return np.mean(x - y, axis=axis)
+
+    interval = stats.bootstrap(
+        (a, b),
+        difference,
+        paired=True,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=rng,
+        vectorized=True,
+    ).confidence_interval
+    test = stats.permutation_test(
+        (a, b), difference, permutation_type="samples", n_resamples=resamples, vectorized=True, rng=rng
+    )
+    return {
+        "difference": float(np.mean(a - b)),
+        "low": float(interval.low),
+        "high": float(interval.high),
+        "p_value": float(test.pvalue),
+    }
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:

@@ -8,16 +8,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlprompt.analysis.aggregate import (distance_correlation, languages_table, methods_table, per_language_table,
-                                         summary_table, tasks_table)
-from xlprompt.analysis.predictions import (TRANSFER_KEYS, comparisons_table, interval_table, read_predictions,
-                                           with_intervals)
+from xlprompt.analysis.aggregate import (
+    distance_correlation,
+    languages_table,
+    methods_table,
+    per_language_table,
+    summary_table,
+    tasks_table,
+)
+from xlprompt.analysis.predictions import (
+    TRANSFER_KEYS,
+    comparisons_table,
+    interval_table,
+    read_predictions,
+    with_intervals,
+)
 from xlprompt.analysis.spot import BASELINES, retrieval_table, transfer_table
 from xlprompt.runtime.io import read_json
 
 
-def evaluation_tables(metrics: Sequence[Path], predictions: Sequence[Path], languages_json: Path,
-                      prompts: Sequence[Path] = (), method_order: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+def evaluation_tables(
+    metrics: Sequence[Path],
+    predictions: Sequence[Path],
+    languages_json: Path,
+    prompts: Sequence[Path] = (),
+    method_order: Sequence[str] = (),
+) -> dict[str, pd.DataFrame]:
     """per_language, summary (with intervals from the predictions), comparisons, languages,
     distance_correlation, tasks; and methods where the prompt folders are given."""
     per_language = per_language_table(sorted(metrics))
@@ -27,14 +43,20 @@ def evaluation_tables(metrics: Sequence[Path], predictions: Sequence[Path], lang
     tables = {"per_language": with_intervals(per_language, interval_table(read, over_seeds=False)), "summary": summary}
     if prompts:
         tables["methods"] = methods_table(sorted(prompts), summary, languages)
-    tables.update({"comparisons": comparisons_table(read, method_order), "languages": languages,
-                   "distance_correlation": distance_correlation(per_language, languages),
-                   "tasks": tasks_table(sorted(metrics))})
+    tables.update(
+        {
+            "comparisons": comparisons_table(read, method_order),
+            "languages": languages,
+            "distance_correlation": distance_correlation(per_language, languages),
+            "tasks": tasks_table(sorted(metrics)),
+        }
+    )
     return tables
 
 
-def spot_tables(results: Sequence[Path], similarity_csv: Path, predictions: Sequence[Path] = ()
-                ) -> dict[str, pd.DataFrame]:
+def spot_tables(
+    results: Sequence[Path], similarity_csv: Path, predictions: Sequence[Path] = ()
+) -> dict[str, pd.DataFrame]:
     """transfer and retrieval from evaluate_transfer's documents and similarity.csv; transfer_comparisons where
     their predictions are given (the baselines first, then the sources alphabetically)."""
     transfer = transfer_table([read_json(path) for path in sorted(results)])

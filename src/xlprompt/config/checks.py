@@ -18,14 +18,22 @@ from jsonschema.exceptions import ValidationError
 
 from xlprompt.data.contract import label_map_indices
 from xlprompt.data.world import TASKS, WorldConfig, label_names
-from xlprompt.models.families import (GENERATED_MODEL_TYPE, HUB_MODEL_TYPES, HUB_PREFIX_LAYERS, LORA_MODULES,
-                                      MODEL_TYPES, NO_BIASES, PREFIX_ATTENTION, prompt_position)
+from xlprompt.models.families import (
+    GENERATED_MODEL_TYPE,
+    HUB_MODEL_TYPES,
+    HUB_PREFIX_LAYERS,
+    LORA_MODULES,
+    MODEL_TYPES,
+    NO_BIASES,
+    PREFIX_ATTENTION,
+    prompt_position,
+)
 from xlprompt.runtime.settings import METHODS, BackboneShape, ConfigError, SpotSettings, TrainConfig, is_ltp
 
 
 def ticket_of(method: str) -> str:
     """The ticket an ltp method trains: ``ltp`` -> ``default``, ``ltp-<name>`` -> ``<name>``."""
-    return method[len("ltp-"):] if method.startswith("ltp-") else "default"
+    return method[len("ltp-") :] if method.startswith("ltp-") else "default"
 
 
 def _key_path(error: ValidationError) -> str:
@@ -36,9 +44,11 @@ def _key_path(error: ValidationError) -> str:
 
 
 def _describe(error: ValidationError) -> str:
-    where, value, rule = _key_path(error), error.instance, error.validator_value
+    where, rule = _key_path(error), error.validator_value
+    value: Any = error.instance
+    schema: Any = error.schema  # the failing part of the schema (a mapping: ours has no boolean schemas)
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed))
         return f"{where}: unknown key(s) {unknown}; allowed: {allowed}"
     if error.validator == "enum":
@@ -56,8 +66,8 @@ def _describe(error: ValidationError) -> str:
         return f"{where}: {value!r} must be {bounds[error.validator]} {rule}"
     if error.validator == "pattern":
         return f"{where}: {value!r} must match {rule}"
-    if error.validator == "anyOf" and "description" in error.schema:  # alternatives: the key's own description
-        return f"{where}: {value!r} is not allowed; allowed: {error.schema['description']}"
+    if error.validator == "anyOf" and "description" in schema:  # alternatives: the key's own description
+        return f"{where}: {value!r} is not allowed; allowed: {schema['description']}"
     return f"{where}: {error.message}"
 
 
@@ -104,8 +114,10 @@ def world_view(config: dict[str, Any]) -> DataView:
         raise ConfigError("world.generic_nouns must be >= world.n_topics (generic nouns are the verbalizer words)")
     world_tasks = world.get("tasks", list(TASKS))
     if "domain" in world_tasks and n_topics < 3:
-        raise ConfigError(f"world.n_topics: task domain (pairs of topics) needs at least 3 topics, got {n_topics}; "
-                          "raise n_topics or leave domain out of world.tasks")
+        raise ConfigError(
+            f"world.n_topics: task domain (pairs of topics) needs at least 3 topics, got {n_topics}; "
+            "raise n_topics or leave domain out of world.tasks"
+        )
     return DataView(world_tasks, codes, codes, "world.tasks", lambda task: label_names(task, n_topics))
 
 
@@ -113,7 +125,10 @@ def data_view(config: dict[str, Any]) -> DataView:
     """The real path: Hub data sets (their languages, which are evaluation-only) and local files."""
     from xlprompt.data.hub import HUB_DATASETS  # pandas: only real-path configs pay for it
 
-    codes, trainable, labels, open_ended = [], [], {}, False
+    codes: list[str] = []
+    trainable: list[str] = []
+    labels: dict[str, Any] = {}
+    open_ended = False
     for task, sources in config["data"]["tasks"].items():
         for i, source in enumerate(sources):
             where = f"data.tasks.{task}[{i}]"
@@ -131,8 +146,10 @@ def data_view(config: dict[str, Any]) -> DataView:
                 if dataset.languages is not None:
                     unknown = [lang for lang in languages if lang not in dataset.languages]
                     if unknown:
-                        raise ConfigError(f"{where}.languages: unknown language(s) {unknown} of {source['hub']}; "
-                                          f"allowed: {list(dataset.languages)}")
+                        raise ConfigError(
+                            f"{where}.languages: unknown language(s) {unknown} of {source['hub']}; "
+                            f"allowed: {list(dataset.languages)}"
+                        )
                 names = list(dataset.label_names)
                 if not dataset.evaluation_only:
                     trainable += languages
@@ -146,19 +163,29 @@ def data_view(config: dict[str, Any]) -> DataView:
             if labels.setdefault(task, names) != names:
                 raise ConfigError(f"{where}: its labels {names} differ from the task's other source {labels[task]}")
         codes = list(dict.fromkeys(codes))
-    return DataView(list(config["data"]["tasks"]), codes, list(dict.fromkeys(trainable)), "data.tasks",
-                    lambda task: labels[task], open_ended)
+    return DataView(
+        list(config["data"]["tasks"]),
+        codes,
+        list(dict.fromkeys(trainable)),
+        "data.tasks",
+        lambda task: labels[task],
+        open_ended,
+    )
 
 
 def check_config(config: dict[str, Any]) -> None:
     if ("world" in config) == ("data" in config):
-        raise ConfigError("the config needs either world: (a generated world, offline) or data: (Hub data sets or "
-                          "your own files), not " + ("both" if "world" in config else "neither"))
+        raise ConfigError(
+            "the config needs either world: (a generated world, offline) or data: (Hub data sets or "
+            "your own files), not " + ("both" if "world" in config else "neither")
+        )
     view = world_view(config) if "world" in config else data_view(config)
     backbone = config["backbone"]
     if "world" not in config and "hub" not in backbone:
-        raise ConfigError("backbone.hub: with data: (no generated world to pretrain on) the backbone comes from the "
-                          "Hub, e.g. hub: FacebookAI/xlm-roberta-base")
+        raise ConfigError(
+            "backbone.hub: with data: (no generated world to pretrain on) the backbone comes from the "
+            "Hub, e.g. hub: FacebookAI/xlm-roberta-base"
+        )
     codes, world_tasks = view.codes, view.tasks
     for task in config["tasks"]:
         if task not in world_tasks:
@@ -169,41 +196,56 @@ def check_config(config: dict[str, Any]) -> None:
         if name in METHODS or is_ltp(name):
             raise ConfigError(f"variants.{name}: {name!r} is a method's own name; name the variant otherwise")
         if variant["method"] not in VARIABLE_METHODS and not is_ltp(variant["method"]):
-            raise ConfigError(f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: "
-                              f"{', '.join(VARIABLE_METHODS)}, ltp, ltp-<name>")
+            raise ConfigError(
+                f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: "
+                f"{', '.join(VARIABLE_METHODS)}, ltp, ltp-<name>"
+            )
     for name, override in config.get("method_overrides", {}).items():
         if "group_size" in override:
-            raise ConfigError(f"method_overrides.{name}.group_size: a group trains several methods together; "
-                              "set group_size in training (or spot.training for SPoT's targets)")
+            raise ConfigError(
+                f"method_overrides.{name}.group_size: a group trains several methods together; "
+                "set group_size in training (or spot.training for SPoT's targets)"
+            )
     for name in config.get("method_overrides", {}):  # a misspelt name would be ignored silently
         if name not in METHODS and not is_ltp(name) and name not in variants:
-            raise ConfigError(f"method_overrides.{name}: {name!r} is neither a method ({', '.join(METHODS)}, "
-                              f"ltp-<name>) nor a variant ({', '.join(variants) or 'none defined'})")
+            raise ConfigError(
+                f"method_overrides.{name}: {name!r} is neither a method ({', '.join(METHODS)}, "
+                f"ltp-<name>) nor a variant ({', '.join(variants) or 'none defined'})"
+            )
     for listed in config["methods"]:
         method = variants[listed]["method"] if listed in variants else listed
         if method not in METHODS and not is_ltp(method):
-            raise ConfigError(f"methods: unknown method {method!r}; allowed: {list(METHODS)}, "
-                              "or ltp-<name> for a ticket named in ltp.tickets")
+            raise ConfigError(
+                f"methods: unknown method {method!r}; allowed: {list(METHODS)}, "
+                "or ltp-<name> for a ticket named in ltp.tickets"
+            )
         if method.startswith("ltp-") and ticket_of(method) not in tickets:
-            raise ConfigError(f"methods: {method!r} needs a ticket {ticket_of(method)!r} in ltp.tickets; "
-                              f"defined: {sorted(tickets)}")
+            raise ConfigError(
+                f"methods: {method!r} needs a ticket {ticket_of(method)!r} in ltp.tickets; defined: {sorted(tickets)}"
+            )
     for name, ticket in tickets.items():
         last = ticket.get("last_layer", -1)
         if last >= 0 and ticket.get("first_layer", 0) > last:  # select_ticket would find nothing maskable
-            raise ConfigError(f"ltp.tickets.{name}: first_layer {ticket.get('first_layer', 0)} is after last_layer "
-                              f"{last}; allowed: first_layer <= last_layer (or last_layer -1, the last layer)")
+            raise ConfigError(
+                f"ltp.tickets.{name}: first_layer {ticket.get('first_layer', 0)} is after last_layer "
+                f"{last}; allowed: first_layer <= last_layer (or last_layer -1, the last layer)"
+            )
         layers = config["backbone"].get("layers", BackboneShape.layers)
         if "hub" in config["backbone"]:
             continue  # a Hub model's depth is known once it is downloaded; select_ticket checks it
         if ticket.get("first_layer", 0) >= layers or last >= layers:
-            raise ConfigError(f"ltp.tickets.{name}: layer range {ticket.get('first_layer', 0)}..{last} "
-                              f"outside the backbone's {layers} layers (0..{layers - 1})")
+            raise ConfigError(
+                f"ltp.tickets.{name}: layer range {ticket.get('first_layer', 0)}..{last} "
+                f"outside the backbone's {layers} layers (0..{layers - 1})"
+            )
     train_language = config.get("training", {}).get("train_language", "en")
     if not view.knows(train_language):
         raise ConfigError(f"training.train_language: unknown language {train_language!r}; allowed: {codes}")
     if not view.can_train(train_language):
-        raise ConfigError(f"training.train_language: {train_language!r} has no training split (evaluation only); "
-                          f"languages that can train: {view.trainable}")
+        raise ConfigError(
+            f"training.train_language: {train_language!r} has no training split (evaluation only); "
+            f"languages that can train: {view.trainable}"
+        )
     for lang in config.get("ltp", {}).get("finetune", {}).get("languages", ["en"]):
         if not view.can_train(lang):
             raise ConfigError(f"ltp.finetune.languages: {lang!r} has no training text; allowed: {view.trainable}")
@@ -223,7 +265,8 @@ def check_config(config: dict[str, Any]) -> None:
         if too_long:
             raise ConfigError(
                 f"prompt.lengths: {too_long} longer than backbone.max_prompt_length ({room}), "
-                "the longest prompt the backbone's position table has room for")
+                "the longest prompt the backbone's position table has room for"
+            )
     check_training_sections(config, view)
     check_backbone_methods(config)
     check_backbone(config, "backbone", backbone)
@@ -248,14 +291,18 @@ def check_backbone_methods(config: dict[str, Any]) -> None:
     model_type = backbone_model_type(config["backbone"])
     named = f"{model_type} ({config['backbone'].get('hub', 'the generated backbone')})"
     if "bitfit" in methods and model_type in NO_BIASES:
-        raise ConfigError(f"methods: bitfit trains only bias terms, and {NO_BIASES[model_type]} (backbone {named}): "
-                          "nothing would train; use lora, ltp or full_ft with this backbone")
+        raise ConfigError(
+            f"methods: bitfit trains only bias terms, and {NO_BIASES[model_type]} (backbone {named}): "
+            "nothing would train; use lora, ltp or full_ft with this backbone"
+        )
     targets = config.get("lora", {}).get("target_modules", [])
-    known = LORA_MODULES.get(model_type)
+    known = LORA_MODULES.get(model_type) if model_type is not None else None
     unknown = [t for t in targets if known is not None and t.split(".")[-1] not in known]
     if unknown:
-        raise ConfigError(f"lora.target_modules: {unknown} are not linear modules of the layers of {named}; "
-                          f"allowed: {list(known)}")
+        raise ConfigError(
+            f"lora.target_modules: {unknown} are not linear modules of the layers of {named}; "
+            f"allowed: {list(known or ())}"
+        )
     if "deep_prompt" in methods:
         check_deep_prompt(config, model_type, named)
 
@@ -263,24 +310,33 @@ def check_backbone_methods(config: dict[str, Any]) -> None:
 def check_deep_prompt(config: dict[str, Any], model_type: str | None, named: str) -> None:
     """deep_prompt needs attention that takes a key/value prefix, and layers the backbone has."""
     if model_type is not None and model_type not in PREFIX_ATTENTION:
-        raise ConfigError(f"methods: deep_prompt puts key/value prefixes into every layer's self-attention, and the "
-                          f"attention of {named} takes none in xlprompt (known: {sorted(PREFIX_ATTENTION)}); use "
-                          "spt, lora or full_ft with this backbone")
+        raise ConfigError(
+            f"methods: deep_prompt puts key/value prefixes into every layer's self-attention, and the "
+            f"attention of {named} takes none in xlprompt (known: {sorted(PREFIX_ATTENTION)}); use "
+            "spt, lora or full_ft with this backbone"
+        )
     layers = config.get("deep_prompt", {}).get("layers", "all")
     backbone = config["backbone"]
-    depth = HUB_PREFIX_LAYERS.get(backbone["hub"]) if "hub" in backbone else backbone.get("layers",
-                                                                                             BackboneShape.layers)
+    depth = (
+        HUB_PREFIX_LAYERS.get(backbone["hub"]) if "hub" in backbone else backbone.get("layers", BackboneShape.layers)
+    )
     if layers == "all" or depth is None:  # an unknown Hub model's depth: checked once it is downloaded
         return
     outside = [i for i in layers if i >= depth]
     if outside:
-        stacks = " (the encoder's blocks, then the decoder's)" if PREFIX_ATTENTION.get(model_type) == "t5" else ""
-        raise ConfigError(f"deep_prompt.layers: {outside} outside the {depth} layers of {named}{stacks}; "
-                          f"allowed: 0..{depth - 1}, or all")
+        stacks = (
+            " (the encoder's blocks, then the decoder's)"
+            if model_type is not None and PREFIX_ATTENTION.get(model_type) == "t5"
+            else ""
+        )
+        raise ConfigError(
+            f"deep_prompt.layers: {outside} outside the {depth} layers of {named}{stacks}; "
+            f"allowed: 0..{depth - 1}, or all"
+        )
 
 
 SPOT_BASELINES = ("random", "label_words")
-SPOT_RESERVED = SPOT_BASELINES + ("projector", "projector_zero_shot")  # inits that are not source names
+SPOT_RESERVED = (*SPOT_BASELINES, "projector", "projector_zero_shot")  # inits that are not source names
 
 
 def _steps(config: dict[str, Any], *sections: dict[str, Any]) -> int:
@@ -297,8 +353,9 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
     for name, source in spot["sources"].items():
         where = f"spot.sources.{name}"
         if name in SPOT_RESERVED:
-            raise ConfigError(f"{where}: {name!r} is the name of an init ({', '.join(SPOT_RESERVED)}); "
-                              "choose another source name")
+            raise ConfigError(
+                f"{where}: {name!r} is the name of an init ({', '.join(SPOT_RESERVED)}); choose another source name"
+            )
         for task in source["tasks"]:
             if task not in world_tasks:
                 raise ConfigError(f"{where}.tasks: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
@@ -306,8 +363,10 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
         if not view.knows(language):
             raise ConfigError(f"{where}.language: unknown language {language!r}; allowed: {codes}")
         if not view.can_train(language):
-            raise ConfigError(f"{where}.language: {language!r} has no training split (evaluation only); languages "
-                              f"that can train: {view.trainable}")
+            raise ConfigError(
+                f"{where}.language: {language!r} has no training split (evaluation only); languages "
+                f"that can train: {view.trainable}"
+            )
     for task in spot["targets"]:
         if task not in world_tasks:
             raise ConfigError(f"spot.targets: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
@@ -315,32 +374,41 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
     source_steps = _steps(config, config.get("method_overrides", {}).get("spt", {}))
     target_steps = _steps(config, spot.get("training", {}))
     if step > min(source_steps, target_steps):
-        raise ConfigError(f"spot.embedding_step: {step} is after the end of training (source prompts train "
-                          f"{source_steps} steps, target prompts {target_steps})")
+        raise ConfigError(
+            f"spot.embedding_step: {step} is after the end of training (source prompts train "
+            f"{source_steps} steps, target prompts {target_steps})"
+        )
     cross = spot.get("cross_model")
     if cross:
         if cross["source"] not in spot["sources"]:
-            raise ConfigError(f"spot.cross_model.source: {cross['source']!r} is not a source; "
-                              f"allowed (spot.sources): {sorted(spot['sources'])}")
+            raise ConfigError(
+                f"spot.cross_model.source: {cross['source']!r} is not a source; "
+                f"allowed (spot.sources): {sorted(spot['sources'])}"
+            )
         if cross["backbone"]["name"] == config["backbone"]["name"]:
             raise ConfigError("spot.cross_model.backbone.name: must differ from backbone.name (it is another model)")
         room = cross["backbone"].get("max_prompt_length", BackboneShape.max_prompt_length)
         too_long = [n for n in config["prompt"]["lengths"] if n > room]
         if too_long and "hub" not in cross["backbone"]:
-            raise ConfigError(f"prompt.lengths: {too_long} longer than spot.cross_model.backbone.max_prompt_length ({room})")
+            raise ConfigError(
+                f"prompt.lengths: {too_long} longer than spot.cross_model.backbone.max_prompt_length ({room})"
+            )
         check_backbone(config, "spot.cross_model.backbone", cross["backbone"])
         ignored = sorted(set(cross.get("training", {})) - set(PROJECTOR_SETTINGS))
         if ignored:  # the rule passes only these to train_projector: anything else would be dropped silently
-            raise ConfigError(f"spot.cross_model.training: {ignored} not settings of the projector (it trains on its "
-                              f"source prompt's task and language, on all examples); allowed: {list(PROJECTOR_SETTINGS)}")
+            raise ConfigError(
+                f"spot.cross_model.training: {ignored} not settings of the projector (it trains on its "
+                f"source prompt's task and language, on all examples); allowed: {list(PROJECTOR_SETTINGS)}"
+            )
     for source_task, maps in spot.get("zero_shot", {}).items():
         for target_task, mapping in maps.items():
             where = f"spot.zero_shot.{source_task}.{target_task}"
             for task in (source_task, target_task):
                 if task not in world_tasks:
                     raise ConfigError(f"{where}: unknown task {task!r}; allowed ({view.where}): {world_tasks}")
-            label_map_indices(mapping, source_task, view.label_names(source_task), target_task,
-                              view.label_names(target_task), where)
+            label_map_indices(
+                mapping, source_task, view.label_names(source_task), target_task, view.label_names(target_task), where
+            )
 
 
 # What spot.cross_model.training may set (workflow/rules/common.smk projector_args passes these).
@@ -386,13 +454,17 @@ def check_training_sections(config: dict[str, Any], view: DataView) -> None:
             if not view.knows(language):
                 raise ConfigError(f"{key}: unknown language {language!r}; allowed: {view.codes}")
             if not view.can_train(language):
-                raise ConfigError(f"{key}: {language!r} has no training split (evaluation only); languages that can "
-                                  f"train: {view.trainable}")
+                raise ConfigError(
+                    f"{key}: {language!r} has no training split (evaluation only); languages that can "
+                    f"train: {view.trainable}"
+                )
         per_class = settings.get("train_per_class", TrainConfig.train_per_class)
         if world_per_class is not None and per_class > world_per_class:
-            raise ConfigError(f"{_set_in(config, where, 'train_per_class')}: {per_class} examples per class, but the "
-                              f"world has {world_per_class} (world.train_per_class): few-shot training would silently "
-                              f"use {world_per_class}; allowed: 0 (all) to {world_per_class}")
+            raise ConfigError(
+                f"{_set_in(config, where, 'train_per_class')}: {per_class} examples per class, but the "
+                f"world has {world_per_class} (world.train_per_class): few-shot training would silently "
+                f"use {world_per_class}; allowed: 0 (all) to {world_per_class}"
+            )
 
 
 def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) -> None:
@@ -400,16 +472,22 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
     if "hub" in section:
         ignored = sorted(set(section) - set(HUB_BACKBONE_KEYS))
         if ignored:  # download_backbone takes only hub and revision: the rest would be dropped silently
-            raise ConfigError(f"{where}: {ignored} shape or pretrain the generated backbone, and {where}.hub "
-                              f"({section['hub']}) is downloaded as it is; allowed with hub: {list(HUB_BACKBONE_KEYS)}")
+            raise ConfigError(
+                f"{where}: {ignored} shape or pretrain the generated backbone, and {where}.hub "
+                f"({section['hub']}) is downloaded as it is; allowed with hub: {list(HUB_BACKBONE_KEYS)}"
+            )
         return
     if "revision" in section:
-        raise ConfigError(f"{where}.revision: {section['revision']!r} is a Hub model's commit, but {where} has no hub: "
-                          "(it is generated and pretrained here); remove revision or add hub")
+        raise ConfigError(
+            f"{where}.revision: {section['revision']!r} is a Hub model's commit, but {where} has no hub: "
+            "(it is generated and pretrained here); remove revision or add hub"
+        )
     hidden, heads = section.get("hidden", BackboneShape.hidden), section.get("heads", BackboneShape.heads)
     if hidden % heads:
-        raise ConfigError(f"{where}.hidden: {hidden} is not divisible by {where}.heads ({heads}); each attention head "
-                          f"gets hidden / heads dimensions: choose a multiple of {heads}")
+        raise ConfigError(
+            f"{where}.hidden: {hidden} is not divisible by {where}.heads ({heads}); each attention head "
+            f"gets hidden / heads dimensions: choose a multiple of {heads}"
+        )
     text = section.get("max_length", BackboneShape.max_length)
     prompt_room = section.get("max_prompt_length", BackboneShape.max_prompt_length)
     room = text + prompt_room  # pretrain_backbone's position table, less XLM-R's 2 reserved rows
@@ -417,8 +495,9 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
     cross = where.startswith("spot.")
     sections = training_sections(config)
     # The cross model trains transfer targets (spot.training) and the projector; the main one everything else.
-    sections = {k: v for k, v in sections.items()
-                if (k.startswith("spot.") if cross else k != "spot.cross_model.training")}
+    sections = {
+        k: v for k, v in sections.items() if (k.startswith("spot.") if cross else k != "spot.cross_model.training")
+    }
     longest = max(config["prompt"]["lengths"])
     for section_key, settings in sections.items():
         max_length = settings.get("max_length", TrainConfig.max_length)
@@ -426,7 +505,8 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
             raise ConfigError(
                 f"{_set_in(config, section_key, 'max_length')}: {max_length} text tokens + a prompt of {longest} "
                 f"(prompt.lengths) = {longest + max_length}, more than {where}'s position table holds ({table}); "
-                f"allowed: max_length <= {room - longest}, or raise {where}.max_length")
+                f"allowed: max_length <= {room - longest}, or raise {where}.max_length"
+            )
 
 
 def backbone_model_type(section: dict[str, Any]) -> str | None:
@@ -443,7 +523,8 @@ def check_prompt_position(config: dict[str, Any]) -> None:
     if model_type not in MODEL_TYPES:
         return
     positions = [("prompt.position", config["prompt"].get("position"))] + [
-        (f"variants.{name}.position", variant.get("position")) for name, variant in config.get("variants", {}).items()]
+        (f"variants.{name}.position", variant.get("position")) for name, variant in config.get("variants", {}).items()
+    ]
     for key, position in positions:
         try:
             prompt_position(MODEL_TYPES[model_type], position or "", model_type)

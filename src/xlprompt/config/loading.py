@@ -7,11 +7,14 @@ any job runs; these functions check again so that a stage run by hand fails just
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xlprompt.data.world import LanguageSpec, WorldConfig
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def from_dict(cls: type[T], raw: dict[str, Any], where: str) -> T:

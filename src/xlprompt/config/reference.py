@@ -24,9 +24,13 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CONFIGS = REPO / "config"
 NAME = "<name>"  # a key the config chooses (a ticket's, a source's, a method's name)
 # Sections whose keys are another section's, for one method, target or model: described as that one's.
-ALIASES = {f"method_overrides.{NAME}.": "training.", "spot.training.": "training.",
-           "spot.cross_model.training.": "training.", "spot.cross_model.backbone.": "backbone.",
-           f"variants.{NAME}.": "prompt."}
+ALIASES = {
+    f"method_overrides.{NAME}.": "training.",
+    "spot.training.": "training.",
+    "spot.cross_model.training.": "training.",
+    "spot.cross_model.backbone.": "backbone.",
+    f"variants.{NAME}.": "prompt.",
+}
 # Sections that apply on top of another: a key left out there takes that section's value.
 OVERLAYS = {f"method_overrides.{NAME}.": "training", "spot.training.": "training"}
 
@@ -59,9 +63,21 @@ def _homes() -> list[tuple[str, object, dict[str, object]]]:
     from xlprompt.data.world import LanguageSpec, WorldConfig
     from xlprompt.methods.ltp import TicketConfig
     from xlprompt.methods.projector import ProjectorConfig
-    from xlprompt.runtime.settings import (GROUP_SIZE, LTP_FINETUNE, LTP_FINETUNE_LANGUAGES, PRETRAIN_THREADS,
-                                           BackboneShape, BitFitSettings, DeepPromptSettings, LoraSettings, MLMSettings,
-                                           NeuronSettings, RunSettings, SpotSettings, TrainConfig)
+    from xlprompt.runtime.settings import (
+        GROUP_SIZE,
+        LTP_FINETUNE,
+        LTP_FINETUNE_LANGUAGES,
+        PRETRAIN_THREADS,
+        BackboneShape,
+        BitFitSettings,
+        DeepPromptSettings,
+        LoraSettings,
+        MLMSettings,
+        NeuronSettings,
+        RunSettings,
+        SpotSettings,
+        TrainConfig,
+    )
 
     projector = ProjectorConfig()
     return [
@@ -137,7 +153,7 @@ def type_of(node: dict) -> str:
     elif kind == "object" and "properties" not in node:
         values = node.get("additionalProperties")
         kind = f"mapping to {type_of(values)}" if isinstance(values, dict) else "mapping"
-    return " ".join([kind] + _constraints(node))
+    return " ".join([kind, *_constraints(node)])
 
 
 def _named_entries(node: dict) -> dict | None:
@@ -209,6 +225,7 @@ def render(schema_path: Path = SCHEMA, config_dir: Path = CONFIGS) -> str:
                 node = _node(schema, twin)
                 return (node or {}).get("description") or explained.get(twin, "")
         return ""
+
     lines = [
         "# Configuration reference",
         "",
@@ -238,7 +255,7 @@ def render(schema_path: Path = SCHEMA, config_dir: Path = CONFIGS) -> str:
 
     every = rows(schema)
     sections = [path for path, node, _ in every if "." not in path and node.get("type") == "object"]
-    lines += ["", "## Keys", "", "### Top level", ""] + table
+    lines += ["", "## Keys", "", "### Top level", "", *table]
     lines += [row(path, node, req) for path, node, req in every if "." not in path and path not in sections]
     for section in sections:
         node = schema["properties"][section]

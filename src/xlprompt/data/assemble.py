@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from xlprompt.data.contract import load_labels, load_split, split_path
 from xlprompt.runtime.io import atomic_dir, sha256_tree, write_json
@@ -30,14 +31,15 @@ def link_tree(source: Path, target: Path) -> None:
 def assemble(tasks: dict[str, Path], out: Path) -> None:
     with atomic_dir(out) as tmp:
         texts: dict[str, dict[str, None]] = {}  # language -> texts in first-seen order, each once
-        languages: dict[str, dict] = {}
+        languages: dict[str, dict[str, Any]] = {}
         for task, folder in sorted(tasks.items()):
             labels = load_labels(folder)
             link_tree(folder, tmp / task)
             for lang_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
                 lang = lang_dir.name
-                entry = languages.setdefault(lang, {"lang": lang, "tasks": [], "evaluation_only": True,
-                                                    "distance": None})
+                entry = languages.setdefault(
+                    lang, {"lang": lang, "tasks": [], "evaluation_only": True, "distance": None}
+                )
                 entry["tasks"].append(task)
                 if split_path(folder, lang, "train").exists():
                     entry["evaluation_only"] = False

@@ -62,17 +62,22 @@ def load_labels(folder: str | Path) -> LabelSpace:
             raise ValueError(f"{path}: missing key {key!r}")
     names = raw["names"]
     by_language = raw.get("verbalizers_by_language", {})
-    for where, verbalizers in [("", raw["verbalizers"])] + [(f" of language {lang!r}", v) for lang, v in by_language.items()]:
+    for where, verbalizers in [("", raw["verbalizers"])] + [
+        (f" of language {lang!r}", v) for lang, v in by_language.items()
+    ]:
         for family, words in verbalizers.items():
             if len(words) != len(names):
-                raise ValueError(f"{path}: verbalizer for {family!r}{where} has {len(words)} words for "
-                                 f"{len(names)} labels")
+                raise ValueError(
+                    f"{path}: verbalizer for {family!r}{where} has {len(words)} words for {len(names)} labels"
+                )
     return LabelSpace(raw["task"], list(names), dict(raw["verbalizers"]), dict(by_language))
 
 
 def write_split(frame: pd.DataFrame, folder: str | Path, lang: str, split: str) -> Path:
     path = Path(folder) / lang / f"{split}.parquet"
-    frame = frame.loc[:, list(COLUMNS)].astype({"id": "string", "text": "string", "text_pair": "string", "label": "int64"})
+    frame = frame.loc[:, list(COLUMNS)].astype(
+        {"id": "string", "text": "string", "text_pair": "string", "label": "int64"}
+    )
     with atomic_file(path, "wb") as handle:
         frame.to_parquet(handle, index=False)
     return path
@@ -131,8 +136,14 @@ def load_split(folder: str | Path, lang: str, split: str, n_labels: int | None =
     return frame
 
 
-def label_map_indices(mapping: dict[str, str], source_task: str, source_labels: list[str], target_task: str,
-                      target_labels: list[str], where: str) -> list[int]:
+def label_map_indices(
+    mapping: dict[str, str],
+    source_task: str,
+    source_labels: list[str],
+    target_task: str,
+    target_labels: list[str],
+    where: str,
+) -> list[int]:
     """A zero-shot label map as target label indices, one per source label in order.
 
     Any shape is allowed: several source labels may share a target label, and a target label
@@ -143,8 +154,10 @@ def label_map_indices(mapping: dict[str, str], source_task: str, source_labels: 
     if unknown:
         raise ConfigError(f"{where}: unknown {source_task} label(s) {unknown}; allowed: {source_labels}")
     if sorted(mapping) != sorted(source_labels):
-        raise ConfigError(f"{where}: the map must give every label of {source_task} exactly once; "
-                          f"labels: {source_labels}, mapped: {sorted(mapping)}")
+        raise ConfigError(
+            f"{where}: the map must give every label of {source_task} exactly once; "
+            f"labels: {source_labels}, mapped: {sorted(mapping)}"
+        )
     unknown = sorted(set(mapping.values()) - set(target_labels))
     if unknown:
         raise ConfigError(f"{where}: unknown {target_task} label(s) {unknown}; allowed: {target_labels}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -17,54 +18,72 @@ from xlprompt.runtime.settings import FAMILIES
 
 logger = logging.getLogger(__name__)
 
+Frames = dict[tuple[str, str], pd.DataFrame]  # (language, split) -> the split in the data contract
+Task = tuple[LabelSpace, Frames, dict[str, Any]]  # a task's labels, splits and where they came from
 
-def hub_splits(name: str, languages: list[str], revision: str | None = None
-               ) -> tuple[LabelSpace, dict[tuple[str, str], pd.DataFrame], dict]:
+
+def hub_splits(name: str, languages: list[str], revision: str | None = None) -> Task:
     """Download (or find in the cache) and convert; nothing is written yet."""
     dataset = hub_dataset(name)
     dataset.check_languages(languages)
-    revision_from = (f"the revision of data source {name} in the config" if revision else
-                     f"pinned in src/xlprompt/data/hub.py (HUB_DATASETS); a data source's revision in the config "
-                     "overrides it")
+    revision_from = (
+        f"the revision of data source {name} in the config"
+        if revision
+        else "pinned in src/xlprompt/data/hub.py (HUB_DATASETS); a data source's revision in the config overrides it"
+    )
     revision = revision or dataset.revision
-    folder = snapshot(dataset.repo_id, revision, dataset.allow_patterns(languages), repo_type="dataset",
-                      local_files_only=datasets_offline(), revision_from=revision_from)
+    folder = snapshot(
+        dataset.repo_id,
+        revision,
+        dataset.allow_patterns(languages),
+        repo_type="dataset",
+        local_files_only=datasets_offline(),
+        revision_from=revision_from,
+    )
     if languages == [ALL]:
         languages = dataset.languages_in(folder)
         logger.info("%s: all %d languages: %s", name, len(languages), " ".join(languages))
         if not languages:
-            raise HubUnavailable(f"{dataset.repo_id}: no language files in the snapshot. " + download_instructions(
-                dataset.repo_id, revision, dataset.allow_patterns([ALL]), "dataset"))
+            raise HubUnavailable(
+                f"{dataset.repo_id}: no language files in the snapshot. "
+                + download_instructions(dataset.repo_id, revision, dataset.allow_patterns([ALL]), "dataset")
+            )
     frames, read = {}, {}
     for lang in languages:
         for split, relative in dataset.files(lang).items():
             path = folder / relative
             if not path.exists():  # offline, a cached snapshot of other languages
-                raise HubUnavailable(f"{relative}: missing from the cached snapshot. " + download_instructions(
-                    dataset.repo_id, revision, dataset.allow_patterns(languages), "dataset"))
+                raise HubUnavailable(
+                    f"{relative}: missing from the cached snapshot. "
+                    + download_instructions(dataset.repo_id, revision, dataset.allow_patterns(languages), "dataset")
+                )
             frames[lang, split] = dataset.convert(read_hub_file(path, dataset.file_format), path)
             read[relative] = sha256_file(path)
     words = list(dataset.label_words)
-    space = LabelSpace(dataset.task, list(dataset.label_names), {family: words for family in FAMILIES})
+    space = LabelSpace(dataset.task, list(dataset.label_names), dict.fromkeys(FAMILIES, words))
     source = {"hub": dataset.repo_id, "revision": revision, "files_sha256": read}
     return space, frames, source
 
 
-def local_dataset(spec: LocalSpec, task: str) -> tuple[LabelSpace, dict[tuple[str, str], pd.DataFrame], dict]:
+def local_dataset(spec: LocalSpec, task: str) -> Task:
     frames = local_splits(spec)
     words = list(spec.words)
-    space = LabelSpace(task, list(spec.labels), {family: words for family in FAMILIES})
+    space = LabelSpace(task, list(spec.labels), dict.fromkeys(FAMILIES, words))
     read = {str(spec.file(lang, split)): sha256_file(spec.file(lang, split)) for lang, split in frames}
     return space, frames, {"local": spec.path, "files_sha256": read}
 
 
-def merged(parts: list[tuple[LabelSpace, dict, dict]]) -> tuple[LabelSpace, dict, dict]:
+def merged(parts: list[Task]) -> Task:
     """Several sources of one task (XNLI and AmericasNLI): the same labels, different languages."""
-    space, frames, sources = parts[0][0], {}, []
+    space = parts[0][0]
+    frames: Frames = {}
+    sources: list[dict[str, Any]] = []
     for other, part_frames, source in parts:
         if other.names != space.names:
-            raise HubDataError(f"sources of one task must share their labels: {source.get('hub') or source.get('local')} "
-                               f"has {other.names}, the first source {space.names}")
+            raise HubDataError(
+                f"sources of one task must share their labels: {source.get('hub') or source.get('local')} "
+                f"has {other.names}, the first source {space.names}"
+            )
         twice = sorted({lang for lang, _ in part_frames} & {lang for lang, _ in frames})
         if twice:
             raise HubDataError(f"language(s) {twice} come from two sources of one task")
@@ -73,7 +92,7 @@ def merged(parts: list[tuple[LabelSpace, dict, dict]]) -> tuple[LabelSpace, dict
     return space, frames, {"sources": sources} if len(sources) > 1 else sources[0]
 
 
-def read_sources(specs: list[dict], task: str) -> tuple[LabelSpace, dict, dict]:
+def read_sources(specs: list[dict[str, Any]], task: str) -> Task:
     """Each source: {"hub": name, "languages": [...], "revision": optional} or {"local": {...}},
     either with optional "words_by_language": {lang: [one word per label]} (the label words read
     in that language instead of the English ones)."""
@@ -88,18 +107,26 @@ def read_sources(specs: list[dict], task: str) -> tuple[LabelSpace, dict, dict]:
         languages = {lang for lang, _ in part[1]}
         for lang, words in spec.get("words_by_language", {}).items():
             if lang not in languages:
-                raise HubDataError(f"words_by_language: {lang!r} is not a language of this source "
-                                   f"({sorted(languages)})")
+                raise HubDataError(
+                    f"words_by_language: {lang!r} is not a language of this source ({sorted(languages)})"
+                )
             if len(words) != len(part[0].names):
-                raise HubDataError(f"words_by_language.{lang}: {len(words)} words for {len(part[0].names)} labels "
-                                   f"{part[0].names}")
+                raise HubDataError(
+                    f"words_by_language.{lang}: {len(words)} words for {len(part[0].names)} labels {part[0].names}"
+                )
             by_language[lang] = {family: list(words) for family in FAMILIES}
     space, frames, source = merged(parts)
     return LabelSpace(task, space.names, space.verbalizers, by_language), frames, source  # the workflow's task name
 
 
-def read_task(task: str, hub: str | None = None, languages: list[str] | None = None, revision: str | None = None,
-              local: dict | None = None, sources: list[dict] | None = None) -> tuple[LabelSpace, dict, dict]:
+def read_task(
+    task: str,
+    hub: str | None = None,
+    languages: list[str] | None = None,
+    revision: str | None = None,
+    local: dict[str, Any] | None = None,
+    sources: list[dict[str, Any]] | None = None,
+) -> Task:
     """One task's labels, splits and provenance from exactly one of: a Hub data set (``hub``, its ``languages``
     and ``revision``), a user's files (``local``, a :class:`xlprompt.data.local.LocalSpec` as a dict) or several
     ``sources``."""
@@ -112,7 +139,7 @@ def read_task(task: str, hub: str | None = None, languages: list[str] | None = N
     return read_sources(sources, task)
 
 
-def write_dataset(space: LabelSpace, frames: dict[tuple[str, str], pd.DataFrame], source: dict, out: Path) -> None:
+def write_dataset(space: LabelSpace, frames: Frames, source: dict[str, Any], out: Path) -> None:
     """The whole folder or nothing; each split is checked against the contract as it is written."""
     with atomic_dir(out) as tmp:
         write_labels(tmp, space)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
 from xlprompt.runtime.logs import timed
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +51,7 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, rows: list[int] | torch.Tensor, pad_id: int) -> dict[str, torch.Tensor]:
+    def batch(self, rows: Sequence[int] | torch.Tensor, pad_id: int) -> dict[str, torch.Tensor]:
         rows = [int(r) for r in rows]
         ids, attention = pad_batch([self.input_ids[r] for r in rows], pad_id)
         batch = {
@@ -91,7 +95,7 @@ class EncodedSplit:
             offset += n
         types = None
         if all(part.token_type_ids is not None for part in parts):
-            types = [row for part in parts for row in part.token_type_ids]
+            types = [row for part in parts for row in part.token_type_ids or []]
         example_ids = [i for part in parts for i in (part.ids or [])] if all(p.ids for p in parts) else None
         return cls(ids, mask_index, labels, choices, types, example_ids)
 
@@ -123,7 +127,7 @@ class SpecialTokens:
     pair_types: tuple[int, int] | None
 
     @classmethod
-    def of(cls, tokenizer) -> SpecialTokens:
+    def of(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialTokens:
         single = tokenizer("a", return_special_tokens_mask=True)
         pair = tokenizer("a", "b", return_special_tokens_mask=True, return_token_type_ids=True)
         one = _runs(single["input_ids"], single["special_tokens_mask"])
@@ -131,8 +135,10 @@ class SpecialTokens:
         if len(two) == 3:  # nothing between the two texts (BLOOM adds no special tokens at all)
             two = [two[0], [], [], [], two[2]]
         if len(one) != 3 or len(two) != 5:
-            raise ValueError(f"{type(tokenizer).__name__}: cannot read its special-token template "
-                             f"(one text -> {single['input_ids']}, a pair -> {pair['input_ids']})")
+            raise ValueError(
+                f"{type(tokenizer).__name__}: cannot read its special-token template "
+                f"(one text -> {single['input_ids']}, a pair -> {pair['input_ids']})"
+            )
         types = None
         if "token_type_ids" in tokenizer.model_input_names:
             first_b = len(two[0]) + len(tokenizer("a", add_special_tokens=False)["input_ids"]) + len(two[2])
@@ -152,7 +158,9 @@ def _runs(ids: list[int], special: list[int]) -> list[list[int]]:
     return runs
 
 
-def encode_split(tokenizer, frame: pd.DataFrame, max_length: int, family: str = "masked_lm") -> EncodedSplit:
+def encode_split(
+    tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, family: str = "masked_lm"
+) -> EncodedSplit:
     """Encode a split for ``family``; the text (then the pair) is cut to fit ``max_length``.
 
     masked_lm: the tokenizer's own template with ``<mask>`` at the end of the last segment,
@@ -169,8 +177,9 @@ def encode_split(tokenizer, frame: pd.DataFrame, max_length: int, family: str = 
     with timed("tokenising"):
         texts = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
         has_pair = frame["text_pair"].notna()
-        pairs = tokenizer([p if isinstance(p, str) else "" for p in frame["text_pair"]],
-                          add_special_tokens=False)["input_ids"]
+        pairs = tokenizer([p if isinstance(p, str) else "" for p in frame["text_pair"]], add_special_tokens=False)[
+            "input_ids"
+        ]
     mask = tokenizer.mask_token_id
     ids, mask_index, token_types = [], [], []
     for text, pair, paired in zip(texts, pairs, has_pair):
@@ -180,22 +189,29 @@ def encode_split(tokenizer, frame: pd.DataFrame, max_length: int, family: str = 
             pair = pair[: max(budget // 2, budget - len(text))]
             text = text[: budget - len(pair)]
             first = prefix + text + middle
-            second = pair + [mask] + suffix
+            second = [*pair, mask, *suffix]
         else:
             prefix, suffix = special.single_prefix, special.single_suffix
             first = prefix + text[: max_length - len(prefix) - len(suffix) - 1]
-            second = [mask] + suffix
+            second = [mask, *suffix]
         mask_index.append(len(first) + len(second) - len(suffix) - 1)
         ids.append(first + second)
         if special.pair_types is not None:
             type_a, type_b = special.pair_types if paired else (special.pair_types[0],) * 2
             token_types.append([type_a] * len(first) + [type_b] * len(second))
     labels = [int(v) for v in frame["label"]]
-    return EncodedSplit(ids, mask_index, labels, token_type_ids=token_types if special.pair_types else None,
-                        ids=[str(i) for i in frame["id"]])
+    return EncodedSplit(
+        ids,
+        mask_index,
+        labels,
+        token_type_ids=token_types if special.pair_types else None,
+        ids=[str(i) for i in frame["id"]],
+    )
 
 
-def _encode_plain(tokenizer, frame: pd.DataFrame, max_length: int, family: str) -> EncodedSplit:
+def _encode_plain(
+    tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, family: str
+) -> EncodedSplit:
     texts = list(frame["text"])
     pairs = [p if isinstance(p, str) else None for p in frame["text_pair"]]
     with timed("tokenising"):
@@ -204,9 +220,12 @@ def _encode_plain(tokenizer, frame: pd.DataFrame, max_length: int, family: str) 
         elif all(p is not None for p in pairs):
             ids = tokenizer(texts, pairs, truncation="longest_first", max_length=max_length)["input_ids"]
         else:  # a task whose rows differ: each row as it is
-            ids = [tokenizer(t, p, truncation="longest_first", max_length=max_length)["input_ids"]
-                   for t, p in zip(texts, pairs)]
+            ids = [
+                tokenizer(t, p, truncation="longest_first", max_length=max_length)["input_ids"]
+                for t, p in zip(texts, pairs)
+            ]
     # A causal LM reads after the prompt that follows the text; an encoder-decoder at the decoder.
     mask_index = [len(row) for row in ids] if family == "causal_lm" else [0] * len(ids)
-    return EncodedSplit([list(row) for row in ids], mask_index, [int(v) for v in frame["label"]],
-                        ids=[str(i) for i in frame["id"]])
+    return EncodedSplit(
+        [list(row) for row in ids], mask_index, [int(v) for v in frame["label"]], ids=[str(i) for i in frame["id"]]
+    )

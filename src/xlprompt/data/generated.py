@@ -9,8 +9,17 @@ from pathlib import Path
 import pandas as pd
 
 from xlprompt.data.contract import SPLITS, LabelSpace, write_labels, write_split
-from xlprompt.data.world import (TopicSampler, WorldConfig, build_lexicon, corpus_documents, label_names,
-                                 realise_languages, render, sample_examples, verbalizer_words)
+from xlprompt.data.world import (
+    TopicSampler,
+    WorldConfig,
+    build_lexicon,
+    corpus_documents,
+    label_names,
+    realise_languages,
+    render,
+    sample_examples,
+    verbalizer_words,
+)
 from xlprompt.runtime.io import sha256_tree, write_json
 from xlprompt.runtime.logs import progress
 from xlprompt.runtime.settings import FAMILIES
@@ -22,17 +31,26 @@ def generate_world(cfg: WorldConfig, out: Path) -> None:
     """Write the whole world into ``out`` (which must be a fresh folder)."""
     lexicon = build_lexicon(cfg)
     languages = realise_languages(cfg, lexicon)
-    write_json(out / "languages.json", [
-        {"lang": s.code, "shared_vocab": s.shared_vocab, "word_order": s.word_order,
-         "script": s.script, "morphology": s.morphology, "distance": s.distance}
-        for s in cfg.languages
-    ])
+    write_json(
+        out / "languages.json",
+        [
+            {
+                "lang": s.code,
+                "shared_vocab": s.shared_vocab,
+                "word_order": s.word_order,
+                "script": s.script,
+                "morphology": s.morphology,
+                "distance": s.distance,
+            }
+            for s in cfg.languages
+        ],
+    )
 
     sizes = {"train": cfg.train_per_class, "validation": cfg.dev_per_class, "test": cfg.test_per_class}
     for task in cfg.tasks:
         names = label_names(task, cfg.n_topics)
         words = verbalizer_words(task, cfg, lexicon)
-        write_labels(out / task, LabelSpace(task, names, {family: words for family in FAMILIES}))
+        write_labels(out / task, LabelSpace(task, names, dict.fromkeys(FAMILIES, words)))
         for split in SPLITS:
             # One set of abstract examples per split, realised in every language: the test
             # sets are parallel, so languages differ only in how the same content is said.
@@ -41,8 +59,12 @@ def generate_world(cfg: WorldConfig, out: Path) -> None:
             for code, lang in languages.items():
                 rng = random.Random(f"{task}-{split}-{cfg.seed}-{code}-morph")
                 rows = [
-                    {"id": f"{task}-{split}-{i:06d}", "text": render(ex.events, lang, rng),
-                     "text_pair": render(ex.pair, lang, rng) if ex.pair else None, "label": ex.label}
+                    {
+                        "id": f"{task}-{split}-{i:06d}",
+                        "text": render(ex.events, lang, rng),
+                        "text_pair": render(ex.pair, lang, rng) if ex.pair else None,
+                        "label": ex.label,
+                    }
                     for i, ex in enumerate(examples)
                 ]
                 write_split(pd.DataFrame(rows), out / task, code, split)
@@ -55,7 +77,10 @@ def generate_world(cfg: WorldConfig, out: Path) -> None:
         share = cfg.english_share if code == "en" else (1 - cfg.english_share) / n_other
         n_docs = max(1, round(cfg.corpus_documents * share))
         (corpus / f"{code}.txt").write_text(
-            "\n".join(corpus_documents(cfg, lexicon, lang, n_docs)) + "\n", encoding="utf-8")
-    write_json(corpus / "focus_words.json",
-               {code: [lang.word(w) for w in lexicon.topic_names] for code, lang in languages.items()})
+            "\n".join(corpus_documents(cfg, lexicon, lang, n_docs)) + "\n", encoding="utf-8"
+        )
+    write_json(
+        corpus / "focus_words.json",
+        {code: [lang.word(w) for w in lexicon.topic_names] for code, lang in languages.items()},
+    )
     write_json(out / "manifest.json", sha256_tree(out))

@@ -94,7 +94,9 @@ class HubDataset:
         if self.languages is not None:
             unknown = [lang for lang in languages if lang not in self.languages]
             if unknown:
-                raise HubDataError(f"{self.name}: unknown language(s) {unknown}; {self.repo_id} has {list(self.languages)}")
+                raise HubDataError(
+                    f"{self.name}: unknown language(s) {unknown}; {self.repo_id} has {list(self.languages)}"
+                )
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
@@ -111,7 +113,8 @@ def _integer_labels(values: pd.Series, n_labels: int, path: Path, dropped: tuple
         value = values.iloc[row]
         value = value.item() if hasattr(value, "item") else value  # numpy scalar -> plain, for the message
         raise HubDataError(f"{path}: row {row} has label {value!r}; expected 0..{n_labels - 1}")
-    return numeric.where(keep)
+    labels: pd.Series = numeric.where(keep)
+    return labels
 
 
 def _row_ids(frame: pd.DataFrame, column: str | None) -> pd.Series:
@@ -124,8 +127,15 @@ def _row_ids(frame: pd.DataFrame, column: str | None) -> pd.Series:
 def convert_nli(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """XNLI and AmericasNLI (one language's config): premise, hypothesis, label 0/1/2."""
     _require_columns(frame, ("premise", "hypothesis", "label"), path)
-    return pd.DataFrame({"id": _row_ids(frame, None), "text": frame["premise"], "text_pair": frame["hypothesis"],
-                         "label": _integer_labels(frame["label"], 3, path)})
+    converted: pd.DataFrame = pd.DataFrame(
+        {
+            "id": _row_ids(frame, None),
+            "text": frame["premise"],
+            "text_pair": frame["hypothesis"],
+            "label": _integer_labels(frame["label"], 3, path),
+        }
+    )
+    return converted
 
 
 def convert_pawsx(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -142,8 +152,15 @@ def convert_pawsx(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame = frame[labels.notna()]
     if frame.empty:
         raise HubDataError(f"{path}: the split is empty once rows without a label (-1) are dropped")
-    return pd.DataFrame({"id": _row_ids(frame, "id"), "text": frame["sentence1"], "text_pair": frame["sentence2"],
-                         "label": labels[labels.notna()].astype("int64")})
+    converted: pd.DataFrame = pd.DataFrame(
+        {
+            "id": _row_ids(frame, "id"),
+            "text": frame["sentence1"],
+            "text_pair": frame["sentence2"],
+            "label": labels[labels.notna()].astype("int64"),
+        }
+    )
+    return converted
 
 
 def convert_sib200(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -153,13 +170,24 @@ def convert_sib200(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     unknown = frame.index[~frame["category"].isin(list(index))]
     if len(unknown):
         row = int(unknown[0])
-        raise HubDataError(f"{path}: row {row} has category {frame['category'].iloc[row]!r}; "
-                           f"SIB-200's categories are {list(SIB_NAMES)}")
-    return pd.DataFrame({"id": _row_ids(frame, "index_id"), "text": frame["text"], "text_pair": None,
-                         "label": frame["category"].map(index).astype("int64")})
+        raise HubDataError(
+            f"{path}: row {row} has category {frame['category'].iloc[row]!r}; "
+            f"SIB-200's categories are {list(SIB_NAMES)}"
+        )
+    converted: pd.DataFrame = pd.DataFrame(
+        {
+            "id": _row_ids(frame, "index_id"),
+            "text": frame["text"],
+            "text_pair": None,
+            "label": frame["category"].map(index).astype("int64"),
+        }
+    )
+    return converted
 
 
-def _parquet_splits(lang_folder: str = "{lang}", splits: tuple[str, ...] = ("train", "validation", "test")) -> dict:
+def _parquet_splits(
+    lang_folder: str = "{lang}", splits: tuple[str, ...] = ("train", "validation", "test")
+) -> dict[str, str]:
     return {split: f"{lang_folder}/{split}-00000-of-00001.parquet" for split in splits}
 
 
@@ -167,27 +195,50 @@ HUB_DATASETS: dict[str, HubDataset] = {
     dataset.name: dataset
     for dataset in (
         HubDataset(
-            name="xnli", repo_id="facebook/xnli", revision="b8dd5d7af51114dbda02c0e3f6133f332186418e", task="nli",
-            label_names=NLI_NAMES, label_words=NLI_WORDS, split_files=_parquet_splits(), convert=convert_nli,
+            name="xnli",
+            repo_id="facebook/xnli",
+            revision="b8dd5d7af51114dbda02c0e3f6133f332186418e",
+            task="nli",
+            label_names=NLI_NAMES,
+            label_words=NLI_WORDS,
+            split_files=_parquet_splits(),
+            convert=convert_nli,
             languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
         ),
         HubDataset(
-            name="americasnli", repo_id="nala-cub/americas_nli", revision="aa389759092cb553655aa4002a1a28f4ac78657b",
-            task="nli", label_names=NLI_NAMES, label_words=NLI_WORDS,
-            split_files=_parquet_splits(splits=("validation", "test")), convert=convert_nli,
+            name="americasnli",
+            repo_id="nala-cub/americas_nli",
+            revision="aa389759092cb553655aa4002a1a28f4ac78657b",
+            task="nli",
+            label_names=NLI_NAMES,
+            label_words=NLI_WORDS,
+            split_files=_parquet_splits(splits=("validation", "test")),
+            convert=convert_nli,
             languages=("aym", "bzd", "cni", "gn", "hch", "nah", "oto", "quy", "shp", "tar"),
         ),
         HubDataset(
-            name="pawsx", repo_id="google-research-datasets/paws-x", revision="4cd8187c404bda33cb1f62b49b001115862acf37",
-            task="paraphrase", label_names=("different", "paraphrase"), label_words=("no", "yes"),
-            split_files=_parquet_splits(), convert=convert_pawsx,
+            name="pawsx",
+            repo_id="google-research-datasets/paws-x",
+            revision="4cd8187c404bda33cb1f62b49b001115862acf37",
+            task="paraphrase",
+            label_names=("different", "paraphrase"),
+            label_words=("no", "yes"),
+            split_files=_parquet_splits(),
+            convert=convert_pawsx,
             languages=("de", "en", "es", "fr", "ja", "ko", "zh"),
         ),
         HubDataset(
-            name="sib200", repo_id="Davlan/sib200", revision="38977a667f6fc264d5c26ec57a01e16db040b358", task="topic",
-            label_names=SIB_NAMES, label_words=SIB_WORDS,
-            split_files={"train": "data/{lang}/train.tsv", "validation": "data/{lang}/dev.tsv",
-                         "test": "data/{lang}/test.tsv"},
+            name="sib200",
+            repo_id="Davlan/sib200",
+            revision="38977a667f6fc264d5c26ec57a01e16db040b358",
+            task="topic",
+            label_names=SIB_NAMES,
+            label_words=SIB_WORDS,
+            split_files={
+                "train": "data/{lang}/train.tsv",
+                "validation": "data/{lang}/dev.tsv",
+                "test": "data/{lang}/test.tsv",
+            },
             convert=convert_sib200,
         ),
     )
@@ -229,15 +280,23 @@ def read_hub_file(path: Path, file_format: str) -> pd.DataFrame:
             with path.open(encoding="utf-8") as tsv:
                 header = tsv.readline().rstrip("\r\n").split("\t")
             rows = datasets.load_dataset(
-                "csv", data_files=str(path), split="train", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False,
-                features=datasets.Features({column: datasets.Value("string") for column in header}))
+                "csv",
+                data_files=str(path),
+                split="train",
+                sep="\t",
+                quoting=csv.QUOTE_NONE,
+                keep_default_na=False,
+                features=datasets.Features({column: datasets.Value("string") for column in header}),
+            )
     except HubDataError:
         raise
     except Exception as err:  # datasets wraps the reader's error (pyarrow's, pandas') in DatasetGenerationError
         cause = err.__cause__ or err
-        raise HubDataError(f"{path}: cannot be read as {file_format} by datasets ({type(cause).__name__}: {cause})"
-                           ) from None
-    return rows.to_pandas()
+        raise HubDataError(
+            f"{path}: cannot be read as {file_format} by datasets ({type(cause).__name__}: {cause})"
+        ) from None
+    frame: pd.DataFrame = rows.to_pandas()
+    return frame
 
 
 # Backbones: the revision each is pinned to when the config gives none. XGLM and mT5 have only
@@ -251,15 +310,27 @@ HUB_BACKBONES: dict[str, str] = {
     "google/mt5-base": "refs/pr/5",
 }
 # Weights, config and tokenizer only: no pickles, no ONNX/TF/Flax copies (bloom-560m's onnx/ is 9.8 GB).
-BACKBONE_FILES = ["config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-                  "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                  "sentencepiece.bpe.model", "spiece.model", "vocab.txt"]
+BACKBONE_FILES = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "vocab.txt",
+]
 
 
 def backbone_revision(repo_id: str, revision: str | None) -> str:
     if revision:
         return revision
     if repo_id not in HUB_BACKBONES:
-        raise HubDataError(f"backbone {repo_id!r} has no pinned revision here; give one (backbone.revision in the "
-                           f"config, a commit hash from the model's 'Files and versions' page)")
+        raise HubDataError(
+            f"backbone {repo_id!r} has no pinned revision here; give one (backbone.revision in the "
+            f"config, a commit hash from the model's 'Files and versions' page)"
+        )
     return HUB_BACKBONES[repo_id]

@@ -54,21 +54,26 @@ def download_instructions(repo_id: str, revision: str, patterns: list[str], repo
     """Offline and not cached: the switches that are set, and how to fetch the files."""
     switches = ["HF_HUB_OFFLINE"] + (["HF_DATASETS_OFFLINE"] if repo_type == "dataset" else [])
     state = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in switches)
-    return (f"{repo_id}@{revision[:12]} is not in the Hugging Face cache ({cache_dir()}) and downloads are off "
-            f"({state}). On a machine with network, either rerun the workflow with HF_HUB_OFFLINE=0 (make run "
-            f"CONFIG=... HF_HUB_OFFLINE=0; by hand: {'=0 '.join(switches)}=0), or fetch it first with "
-            f"`{fetch_command(repo_id, revision, patterns, repo_type)}` and copy the cache folder here.")
+    return (
+        f"{repo_id}@{revision[:12]} is not in the Hugging Face cache ({cache_dir()}) and downloads are off "
+        f"({state}). On a machine with network, either rerun the workflow with HF_HUB_OFFLINE=0 (make run "
+        f"CONFIG=... HF_HUB_OFFLINE=0; by hand: {'=0 '.join(switches)}=0), or fetch it first with "
+        f"`{fetch_command(repo_id, revision, patterns, repo_type)}` and copy the cache folder here."
+    )
 
 
 def unreachable_message(reason: str, what: str = "") -> str:
     """The Hub could not be reached: ``reason`` (the connection error) and what to do about it."""
-    proxies = ", ".join(f"{name}={os.environ.get(name) or os.environ.get(name.lower()) or 'unset'}"
-                        for name in PROXY_VARIABLES)
+    proxies = ", ".join(
+        f"{name}={os.environ.get(name) or os.environ.get(name.lower()) or 'unset'}" for name in PROXY_VARIABLES
+    )
     fetching = f" to fetch {what}" if what else ""
-    return (f"the Hugging Face Hub ({_endpoint()}) could not be reached from {socket.gethostname()}{fetching}: "
-            f"{reason}. Check the network and the proxy variables the Hub client reads ({proxies}). Or fill the "
-            f"cache on a machine that reaches the Hub (`hf download ...`, or this workflow there with HF_HUB_OFFLINE=0), "
-            f"copy its cache folder here ({cache_dir()}; HF_HOME moves it), and run with HF_HUB_OFFLINE=1.")
+    return (
+        f"the Hugging Face Hub ({_endpoint()}) could not be reached from {socket.gethostname()}{fetching}: "
+        f"{reason}. Check the network and the proxy variables the Hub client reads ({proxies}). Or fill the "
+        f"cache on a machine that reaches the Hub (`hf download ...`, or this workflow there with HF_HUB_OFFLINE=0), "
+        f"copy its cache folder here ({cache_dir()}; HF_HOME moves it), and run with HF_HUB_OFFLINE=1."
+    )
 
 
 def _causes(err: BaseException) -> list[BaseException]:
@@ -80,14 +85,21 @@ def _causes(err: BaseException) -> list[BaseException]:
     return chain
 
 
-def explain(err: Exception, repo_id: str, revision: str, patterns: list[str], repo_type: str,
-            revision_from: str) -> str | None:
+def explain(
+    err: Exception, repo_id: str, revision: str, patterns: list[str], repo_type: str, revision_from: str
+) -> str | None:
     """The message for ``err``, raised by ``snapshot_download(repo_id, revision=revision)``, naming its cause
     and remedy; None when it is none of the four causes (then it is a bug to report as it is).
     ``revision_from`` says where the revision was set (for the 404 message)."""
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, IncompleteSnapshotError,
-                                        LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        IncompleteSnapshotError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     what = f"{repo_id}@{revision[:12]}"
     if isinstance(err, (LocalEntryNotFoundError, IncompleteSnapshotError)):
@@ -104,14 +116,20 @@ def explain(err: Exception, repo_id: str, revision: str, patterns: list[str], re
     login = "log in here with `hf auth login`, or set HF_TOKEN to a token with read access"
     status = getattr(getattr(err, "response", None), "status_code", None)
     if isinstance(err, GatedRepoError):
-        return (f"{repo_id} is gated (HTTP {status}): its licence must be accepted before it can be downloaded. "
-                f"Accept it at {page} (logged in to the Hub), then {login}.")
+        return (
+            f"{repo_id} is gated (HTTP {status}): its licence must be accepted before it can be downloaded. "
+            f"Accept it at {page} (logged in to the Hub), then {login}."
+        )
     if isinstance(err, RevisionNotFoundError):
-        return (f"{repo_id} has no revision {revision!r} (HTTP {status}). The revision is {revision_from}; choose a "
-                f"commit from {page}/commits/main.")
+        return (
+            f"{repo_id} has no revision {revision!r} (HTTP {status}). The revision is {revision_from}; choose a "
+            f"commit from {page}/commits/main."
+        )
     if isinstance(err, RepositoryNotFoundError):
-        return (f"{repo_id} was not found on the Hub, or is private (HTTP {status}): check the id ({page}); for a "
-                f"private repository, {login}.")
+        return (
+            f"{repo_id} was not found on the Hub, or is private (HTTP {status}): check the id ({page}); for a "
+            f"private repository, {login}."
+        )
     if isinstance(err, HfHubHTTPError) and status in (401, 403):
         return f"the Hub refused access to {repo_id} (HTTP {status}): it is private or needs a token; {login}."
     if isinstance(err, HfHubHTTPError) and status is not None and status >= 500:
@@ -121,16 +139,23 @@ def explain(err: Exception, repo_id: str, revision: str, patterns: list[str], re
     return None
 
 
-def snapshot(repo_id: str, revision: str, patterns: list[str], repo_type: str, local_files_only: bool = False,
-             revision_from: str = "the one asked for") -> Path:
+def snapshot(
+    repo_id: str,
+    revision: str,
+    patterns: list[str],
+    repo_type: str,
+    local_files_only: bool = False,
+    revision_from: str = "the one asked for",
+) -> Path:
     """The local snapshot of ``patterns`` of a Hub repository at ``revision`` (downloaded if allowed:
     not with HF_HUB_OFFLINE=1, nor with ``local_files_only``); :class:`HubUnavailable` with the cause's
     message where it cannot be had."""
     from huggingface_hub import snapshot_download
 
     try:
-        folder = snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=patterns,
-                                   local_files_only=local_files_only)
+        folder = snapshot_download(
+            repo_id, repo_type=repo_type, revision=revision, allow_patterns=patterns, local_files_only=local_files_only
+        )
     except Exception as err:
         message = explain(err, repo_id, revision, patterns, repo_type, revision_from)
         if message is None:

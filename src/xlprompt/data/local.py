@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +20,6 @@ from xlprompt.data.contract import SPLITS
 from xlprompt.data.source_files import FORMATS, SourceDataError, read_table, require_columns
 
 logger = logging.getLogger(__name__)
-
 
 
 class LocalDataError(SourceDataError):
@@ -41,8 +41,8 @@ class LocalSpec:
     split_names: Mapping[str, str] = field(default_factory=lambda: {s: s for s in SPLITS})  # contract -> in path
 
     @classmethod
-    def from_dict(cls, raw: dict) -> LocalSpec:
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, raw: dict[str, Any]) -> LocalSpec:
+        known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
             raise LocalDataError(f"local data: unknown key(s) {unknown}; allowed: {sorted(known)}")
@@ -88,8 +88,10 @@ def label_ids(values: pd.Series, names: tuple[str, ...], path: Path) -> pd.Serie
     unknown = ids.index[ids.isna()]
     if len(unknown):
         row = int(unknown[0])
-        raise LocalDataError(f"{path}: row {row} has label {values.iloc[row]!r}, which is not one of the labels "
-                             f"{list(names)} (or their ids 0..{len(names) - 1})")
+        raise LocalDataError(
+            f"{path}: row {row} has label {values.iloc[row]!r}, which is not one of the labels "
+            f"{list(names)} (or their ids 0..{len(names) - 1})"
+        )
     return ids.astype("int64")
 
 
@@ -99,9 +101,15 @@ def convert_file(spec: LocalSpec, path: Path) -> pd.DataFrame:
     require_columns(frame, wanted, path, "from the config's column mapping")
     frame = frame.reset_index(drop=True)
     ids = frame[spec.id].astype(str) if spec.id else pd.Series([str(i) for i in range(len(frame))])
-    return pd.DataFrame({"id": ids, "text": frame[spec.text],
-                         "text_pair": frame[spec.text_pair] if spec.text_pair else None,
-                         "label": label_ids(frame[spec.label], spec.labels, path)})
+    converted: pd.DataFrame = pd.DataFrame(
+        {
+            "id": ids,
+            "text": frame[spec.text],
+            "text_pair": frame[spec.text_pair] if spec.text_pair else None,
+            "label": label_ids(frame[spec.label], spec.labels, path),
+        }
+    )
+    return converted
 
 
 def local_splits(spec: LocalSpec) -> dict[tuple[str, str], pd.DataFrame]:
@@ -117,8 +125,10 @@ def local_splits(spec: LocalSpec) -> dict[tuple[str, str], pd.DataFrame]:
             raise LocalDataError(f"{spec.file(lang, 'test')}: missing (every language needs a test split)")
         if present["train"] != present["validation"]:
             have, lack = ("train", "validation") if present["train"] else ("validation", "train")
-            raise LocalDataError(f"{spec.file(lang, lack)}: missing, while {spec.file(lang, have)} exists "
-                                 "(a language trains with both or is evaluation-only with neither)")
+            raise LocalDataError(
+                f"{spec.file(lang, lack)}: missing, while {spec.file(lang, have)} exists "
+                "(a language trains with both or is evaluation-only with neither)"
+            )
         if not present["train"]:
             logger.info("%s: no training split; evaluation only", lang)
         for split in SPLITS:

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -322,14 +322,14 @@ def realise(event: Event, lang: Language, rng: random.Random) -> list[str]:
         out = [lang.word(np.determiner)]
         if np.adjective:
             out.append(lang.word(np.adjective))
-        return out + [noun]
+        return [*out, noun]
 
     subject, obj = (event.patient, event.agent) if event.passive else (event.agent, event.patient)
     verb = ([lang.word("not")] if event.negated else []) + [lang.word(event.verb)]
     if event.passive:
         # "the patient is VERB by the agent": the agent moves into a by-phrase.
-        verb = [lang.word("is")] + verb
-        tail = [lang.word("by")] + phrase(obj, "obl")
+        verb = [lang.word("is"), *verb]
+        tail = [lang.word("by"), *phrase(obj, "obl")]
         core = phrase(subject, "subj") + (tail + verb if lang.spec.word_order == "sov" else verb + tail)
     elif lang.spec.word_order == "sov":
         core = phrase(subject, "subj") + phrase(obj, "obj") + verb
@@ -337,13 +337,13 @@ def realise(event: Event, lang: Language, rng: random.Random) -> list[str]:
         core = phrase(subject, "subj") + verb + phrase(obj, "obj")
     extra: list[str] = []
     if event.place is not None:
-        extra = [lang.word("in")] + phrase(event.place, "obl")
+        extra = [lang.word("in"), *phrase(event.place, "obl")]
     if event.number is not None:
         extra += [lang.word("with"), event.number]
     tokens = extra + core if event.place_first else core + extra
     if lang.spec.word_order == "reversed":
         tokens.reverse()
-    return tokens + ["."]
+    return [*tokens, "."]
 
 
 # --------------------------------------------------------------------------------------
@@ -370,19 +370,31 @@ def nli_example(sampler: TopicSampler, label: int) -> Example:
     name = NLI_LABELS[label]
     if name == "entailment":
         # Say less: drop adjectives, place or number.
-        hyp = Event(NounPhrase(premise.agent.noun), premise.verb, NounPhrase(premise.patient.noun),
-                    premise.place if rng.random() < 0.5 else None)
+        hyp = Event(
+            NounPhrase(premise.agent.noun),
+            premise.verb,
+            NounPhrase(premise.patient.noun),
+            premise.place if rng.random() < 0.5 else None,
+        )
     elif name == "contradiction":
-        hyp = Event(NounPhrase(premise.agent.noun, premise.agent.adjective), premise.verb,
-                    NounPhrase(premise.patient.noun), negated=True)
+        hyp = Event(
+            NounPhrase(premise.agent.noun, premise.agent.adjective),
+            premise.verb,
+            NounPhrase(premise.patient.noun),
+            negated=True,
+        )
     else:
         # Add a fact: an adjective the premise does not give, or a place it does not name.
         fresh = sampler.adjective(topic) or rng.choice(sampler.lex.generic_adjectives)
         while fresh in (premise.agent.adjective, premise.patient.adjective):
             fresh = rng.choice(sampler.lex.generic_adjectives + sampler.lex.topic_adjectives[topic])
         if premise.place is None and rng.random() < 0.5:
-            hyp = Event(NounPhrase(premise.agent.noun), premise.verb, NounPhrase(premise.patient.noun),
-                        NounPhrase(sampler.noun(topic)))
+            hyp = Event(
+                NounPhrase(premise.agent.noun),
+                premise.verb,
+                NounPhrase(premise.patient.noun),
+                NounPhrase(sampler.noun(topic)),
+            )
         else:
             hyp = Event(NounPhrase(premise.agent.noun, fresh), premise.verb, NounPhrase(premise.patient.noun))
     return Example((premise,), label, (hyp,))
@@ -393,8 +405,9 @@ def paraphrase_example(sampler: TopicSampler, label: int) -> Example:
     base = sampler.event(rng.randrange(sampler.cfg.n_topics))
     voice = rng.random() < 0.5
     if PARAPHRASE_LABELS[label] == "paraphrase":
-        other = Event(base.agent, base.verb, base.patient, base.place, base.number,
-                      passive=voice, place_first=not voice)
+        other = Event(
+            base.agent, base.verb, base.patient, base.place, base.number, passive=voice, place_first=not voice
+        )
     else:
         # Same words, agent and patient swapped: a different event.
         other = Event(base.patient, base.verb, base.agent, base.place, base.number, passive=voice)
@@ -415,8 +428,7 @@ def rte_example(sampler: TopicSampler, label: int) -> Example:
 
 
 def domain_names(n_topics: int) -> list[str]:
-    return ["+".join(TOPIC_NAMES[t] for t in range(first, min(first + 2, n_topics)))
-            for first in range(0, n_topics, 2)]
+    return ["+".join(TOPIC_NAMES[t] for t in range(first, min(first + 2, n_topics))) for first in range(0, n_topics, 2)]
 
 
 def label_names(task: str, n_topics: int) -> list[str]:
@@ -443,8 +455,13 @@ def verbalizer_words(task: str, cfg: WorldConfig, lexicon: Lexicon) -> list[str]
 
 
 def sample_examples(task: str, sampler: TopicSampler, per_class: int, n_classes: int) -> list[Example]:
-    make = {"topic": topic_example, "nli": nli_example, "paraphrase": paraphrase_example,
-            "domain": domain_example, "rte": rte_example}[task]
+    make = {
+        "topic": topic_example,
+        "nli": nli_example,
+        "paraphrase": paraphrase_example,
+        "domain": domain_example,
+        "rte": rte_example,
+    }[task]
     examples = [make(sampler, label) for label in range(n_classes) for _ in range(per_class)]
     sampler.rng.shuffle(examples)
     return examples
@@ -464,14 +481,15 @@ def corpus_documents(cfg: WorldConfig, lexicon: Lexicon, lang: Language, n: int)
         events = [sampler.event(topic) for _ in range(rng.choice((1, 2, 3)))]
         # Negation and passive voice appear in the corpus too, so the backbone knows them.
         events = [
-            Event(e.agent, e.verb, e.patient, e.place, e.number,
-                  negated=rng.random() < 0.15, passive=rng.random() < 0.2)
+            Event(
+                e.agent, e.verb, e.patient, e.place, e.number, negated=rng.random() < 0.15, passive=rng.random() < 0.2
+            )
             for e in events
         ]
         text = render(tuple(events), lang, rng)
         if rng.random() < cfg.meta_sentence_rate:
-            tokens = meta + [lang.word(lexicon.topic_names[topic]), "."]
+            tokens = [*meta, lang.word(lexicon.topic_names[topic]), "."]
             if lang.spec.word_order == "reversed":
-                tokens = tokens[-2::-1] + ["."]
+                tokens = [*tokens[-2::-1], "."]
             text += " " + " ".join(tokens)
         yield text

@@ -21,12 +21,16 @@ import contextlib
 import logging
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from xlprompt.methods.ltp import module_kind
 from xlprompt.models.families import LORA_MODULES, LORA_TARGETS, NO_BIASES, family_of
 from xlprompt.runtime.settings import BitFitSettings, LoraSettings
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +48,20 @@ def _quiet_peft():
         yield
 
 
-def lora_targets(backbone: torch.nn.Module, settings: LoraSettings) -> list[str]:
+def lora_targets(backbone: PreTrainedModel, settings: LoraSettings) -> list[str]:
     """The module names LoRA adapts: the configured ones, else the model type's defaults."""
     model_type = backbone.config.model_type
     if settings.target_modules:
         return list(settings.target_modules)
     if model_type not in LORA_TARGETS:
-        raise ValueError(f"lora: no default target modules for model type {model_type!r}; name them in "
-                         f"lora.target_modules (known: {sorted(LORA_TARGETS)})")
+        raise ValueError(
+            f"lora: no default target modules for model type {model_type!r}; name them in "
+            f"lora.target_modules (known: {sorted(LORA_TARGETS)})"
+        )
     return list(LORA_TARGETS[model_type])
 
 
-def lora_config(backbone: torch.nn.Module, settings: LoraSettings):
+def lora_config(backbone: PreTrainedModel, settings: LoraSettings):
     """PEFT's LoraConfig for ``backbone`` (task type as :mod:`xlprompt.methods.peft_export` uses for the family)."""
     from peft import LoraConfig
 
@@ -65,13 +71,21 @@ def lora_config(backbone: torch.nn.Module, settings: LoraSettings):
     known = LORA_MODULES.get(backbone.config.model_type)
     unknown = [t for t in targets if known is not None and t.split(".")[-1] not in known]
     if unknown:
-        raise ValueError(f"lora.target_modules: {unknown} are not linear modules of {backbone.config.model_type}'s "
-                         f"layers; allowed: {list(known)}")
-    return LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                      target_modules=targets, bias="none", task_type=TASK_TYPES[family_of(backbone)])
+        raise ValueError(
+            f"lora.target_modules: {unknown} are not linear modules of {backbone.config.model_type}'s "
+            f"layers; allowed: {list(known or ())}"
+        )
+    return LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,  # type: ignore[arg-type]  # PEFT annotates int; it scales by alpha / r, a float
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        bias="none",
+        task_type=TASK_TYPES[family_of(backbone)],
+    )
 
 
-def attach_lora(backbone: torch.nn.Module, settings: LoraSettings):
+def attach_lora(backbone: PreTrainedModel, settings: LoraSettings):
     """Inject LoRA layers into ``backbone`` (in place) and return PEFT's wrapper, which saves them.
 
     LoRA's A starts random (from torch's global generator: seed it first), B at zero, so the
@@ -86,7 +100,7 @@ def attach_lora(backbone: torch.nn.Module, settings: LoraSettings):
     return adapter
 
 
-def lora_parameters(backbone: torch.nn.Module) -> list[torch.nn.Parameter]:
+def lora_parameters(backbone: PreTrainedModel) -> list[torch.nn.Parameter]:
     """The LoRA matrices in ``backbone`` (PEFT's own rule: parameters whose name holds ``lora_``)."""
     return [param for name, param in backbone.named_parameters() if LORA_PREFIX in name]
 
@@ -96,7 +110,7 @@ def save_lora(adapter, folder: Path) -> None:
     adapter.save_pretrained(str(folder), safe_serialization=True)
 
 
-def load_lora(backbone: torch.nn.Module, folder: Path) -> torch.nn.Module:
+def load_lora(backbone: PreTrainedModel, folder: Path) -> PreTrainedModel:
     """``backbone`` with the adapter of ``folder`` loaded the way PEFT documents it (inference mode)."""
     from peft import PeftModel
 
@@ -104,42 +118,47 @@ def load_lora(backbone: torch.nn.Module, folder: Path) -> torch.nn.Module:
         return PeftModel.from_pretrained(backbone, str(folder), is_trainable=False).get_base_model()
 
 
-def backbone_parameter_count(backbone: torch.nn.Module) -> int:
+def backbone_parameter_count(backbone: PreTrainedModel) -> int:
     """The backbone's own parameters (tied ones once), LoRA's left out."""
     return sum(param.numel() for name, param in backbone.named_parameters() if LORA_PREFIX not in name)
 
 
-def bias_names(backbone: torch.nn.Module, settings: BitFitSettings = BitFitSettings()) -> list[str]:
+def bias_names(backbone: PreTrainedModel, settings: BitFitSettings = BitFitSettings()) -> list[str]:
     """Every bias term of the backbone that bitfit trains, in the model's order (tied ones once).
 
     All of the transformer's biases: attention and feed-forward projections, layer norms, the
     embeddings' layer norm; the LM head's (masked LMs' transform and output bias) with ``lm_head``.
     A backbone without any is an error naming why (mT5: none at all).
     """
-    names = [name for name, _ in backbone.named_parameters()
-             if name.split(".")[-1] == "bias" and (settings.lm_head or module_kind(name) != "lm_head")]
+    names = [
+        name
+        for name, _ in backbone.named_parameters()
+        if name.split(".")[-1] == "bias" and (settings.lm_head or module_kind(name) != "lm_head")
+    ]
     if not names:
         model_type = backbone.config.model_type
         why = NO_BIASES.get(model_type, f"{model_type} has no bias terms outside its LM head")
-        raise ValueError(f"method bitfit trains only bias terms, and {why}: nothing would train "
-                         "(use lora, ltp or full_ft on this backbone)")
+        raise ValueError(
+            f"method bitfit trains only bias terms, and {why}: nothing would train "
+            "(use lora, ltp or full_ft on this backbone)"
+        )
     return names
 
 
-def bias_entries(backbone: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+def bias_entries(backbone: PreTrainedModel, names: list[str]) -> dict[str, torch.Tensor]:
     """The trained biases, as the artifact stores them: ``bitfit.<name>`` -> tensor (on the CPU)."""
     params = dict(backbone.named_parameters())
     return {f"{BITFIT_PREFIX}{name}": params[name].detach().cpu().contiguous() for name in names}
 
 
-def apply_bias_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def apply_bias_entries(backbone: PreTrainedModel, tensors: dict[str, torch.Tensor]) -> None:
     """Write an artifact's trained biases into ``backbone`` (checked to fit it)."""
     params = dict(backbone.named_parameters())
     with torch.no_grad():
         for key, value in tensors.items():
             if not key.startswith(BITFIT_PREFIX):
                 continue
-            name = key[len(BITFIT_PREFIX):]
+            name = key[len(BITFIT_PREFIX) :]
             if name not in params or params[name].shape != value.shape:
                 raise ValueError(f"bias {name!r} of the artifact does not fit the backbone (another model?)")
             params[name].copy_(value)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -42,6 +43,9 @@ from torch import nn
 from xlprompt.models.families import PREFIX_ATTENTION
 from xlprompt.models.prompting import PromptedLM
 from xlprompt.runtime.settings import DeepPromptSettings
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 PREFIX_KEY = "prefix"  # prompt.safetensors: the stored (L, n x 2 x w) prefixes where PEFT's format does not hold them
 
@@ -60,36 +64,55 @@ class Site:
     first: nn.Module | None = None
 
 
-def prefix_kind(backbone: nn.Module) -> str:
-    """How ``backbone``'s attention takes a prefix (xlprompt.models.families.PREFIX_ATTENTION); an error naming why not."""
+def prefix_kind(backbone: PreTrainedModel) -> str:
+    """How ``backbone``'s attention takes a prefix (xlprompt.models.families.PREFIX_ATTENTION); an error naming why
+    not."""
     model_type = backbone.config.model_type
     if model_type not in PREFIX_ATTENTION:
-        raise ValueError(f"method deep_prompt: {model_type}'s attention takes no key/value prefix in xlprompt (known: "
-                         f"{sorted(PREFIX_ATTENTION)}); use spt, lora or full_ft with this backbone")
+        raise ValueError(
+            f"method deep_prompt: {model_type}'s attention takes no key/value prefix in xlprompt (known: "
+            f"{sorted(PREFIX_ATTENTION)}); use spt, lora or full_ft with this backbone"
+        )
     return PREFIX_ATTENTION[model_type]
 
 
-def attention_sites(backbone: nn.Module) -> list[Site]:
+def attention_sites(backbone: PreTrainedModel) -> list[Site]:
     """Every self-attention of ``backbone`` in layer order (mT5: the encoder's, then the decoder's)."""
     kind = prefix_kind(backbone)
+    model: Any = backbone  # each architecture's own submodules: what torch cannot type
     if kind == "bert":
-        return [Site(layer.attention.self, layer.attention.self.num_attention_heads,
-                     layer.attention.self.attention_head_size) for layer in backbone.base_model.encoder.layer]
+        return [
+            Site(
+                layer.attention.self, layer.attention.self.num_attention_heads, layer.attention.self.attention_head_size
+            )
+            for layer in model.base_model.encoder.layer
+        ]
     if kind == "xglm":
-        return [Site(layer.self_attn, layer.self_attn.num_heads, layer.self_attn.head_dim)
-                for layer in backbone.base_model.layers]
+        return [
+            Site(layer.self_attn, layer.self_attn.num_heads, layer.self_attn.head_dim)
+            for layer in model.base_model.layers
+        ]
     if kind == "bloom":
-        return [Site(block.self_attention, block.self_attention.num_heads, block.self_attention.head_dim)
-                for block in backbone.base_model.h]
+        return [
+            Site(block.self_attention, block.self_attention.num_heads, block.self_attention.head_dim)
+            for block in model.base_model.h
+        ]
     sites = []
-    for stack in (backbone.encoder, backbone.decoder):
+    for stack in (model.encoder, model.decoder):
         first = stack.block[0].layer[0].SelfAttention
-        sites += [Site(block.layer[0].SelfAttention, block.layer[0].SelfAttention.n_heads,
-                       block.layer[0].SelfAttention.key_value_proj_dim, first) for block in stack.block]
+        sites += [
+            Site(
+                block.layer[0].SelfAttention,
+                block.layer[0].SelfAttention.n_heads,
+                block.layer[0].SelfAttention.key_value_proj_dim,
+                first,
+            )
+            for block in stack.block
+        ]
     return sites
 
 
-def prefix_layers(backbone: nn.Module, settings: DeepPromptSettings) -> list[int]:
+def prefix_layers(backbone: PreTrainedModel, settings: DeepPromptSettings) -> list[int]:
     """The layers that take a prefix: ``settings.layers``, checked against the backbone, or all of them."""
     n_layers = len(attention_sites(backbone))
     if not settings.layers:
@@ -97,8 +120,10 @@ def prefix_layers(backbone: nn.Module, settings: DeepPromptSettings) -> list[int
     outside = [i for i in settings.layers if i >= n_layers]
     if outside:
         stacks = " (the encoder's blocks, then the decoder's)" if prefix_kind(backbone) == "t5" else ""
-        raise ValueError(f"deep_prompt.layers: {outside} outside the backbone's {n_layers} layers{stacks}; "
-                         f"allowed: 0..{n_layers - 1}, or all")
+        raise ValueError(
+            f"deep_prompt.layers: {outside} outside the backbone's {n_layers} layers{stacks}; "
+            f"allowed: 0..{n_layers - 1}, or all"
+        )
     return list(settings.layers)
 
 
@@ -112,12 +137,15 @@ class PrefixKV:
     def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
         self.keys, self.values = keys, values
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.cat([self.keys.to(key_states.dtype), key_states], dim=-2),
-                torch.cat([self.values.to(value_states.dtype), value_states], dim=-2))
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *_args, **_kwargs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            torch.cat([self.keys.to(key_states.dtype), key_states], dim=-2),
+            torch.cat([self.values.to(value_states.dtype), value_states], dim=-2),
+        )
 
-    def get_seq_length(self, *args, **kwargs) -> int:
+    def get_seq_length(self, *_args, **_kwargs) -> int:
         return self.keys.shape[-2]
 
 
@@ -134,8 +162,16 @@ def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:
     return args[0] if args else kwargs["hidden_states"]
 
 
-def _inject(kind: str, keys: torch.Tensor, values: torch.Tensor, site: Site, state: dict,
-            module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def _inject(
+    kind: str,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    site: Site,
+    state: dict,
+    _module: nn.Module,
+    args: tuple,
+    kwargs: dict,
+) -> tuple[tuple, dict]:
     """Forward pre-hook of a prefixed self-attention: its cache, mask (and ALiBi or relative bias)."""
     hidden = _hidden(args, kwargs)
     batch, queries, length = hidden.shape[0], hidden.shape[1], keys.shape[1]
@@ -153,15 +189,17 @@ def _inject(kind: str, keys: torch.Tensor, values: torch.Tensor, site: Site, sta
         kwargs["mask"] = extend_mask(kwargs.get("mask"), length)
         bias = kwargs.get("position_bias")
         if bias is not None and bias.shape[-1] == queries:  # from an unprefixed first block: add the prefix's keys
-            kwargs["position_bias"] = site.first.compute_bias(queries, length + queries, device=hidden.device,
-                                                              past_seen_tokens=length)
+            first: Any = site.first  # T5's first self-attention, which owns the relative bias
+            kwargs["position_bias"] = first.compute_bias(
+                queries, length + queries, device=hidden.device, past_seen_tokens=length
+            )
     else:
         kwargs["cache"] = cache
         kwargs["attention_mask"] = extend_mask(kwargs.get("attention_mask"), length)
     return args, kwargs
 
 
-def _trim_bias(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def _trim_bias(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Forward pre-hook of an unprefixed T5 self-attention after a prefixed one: the bias of its own keys only."""
     queries = _hidden(args, kwargs).shape[1]
     bias = kwargs.get("position_bias")
@@ -170,8 +208,9 @@ def _trim_bias(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dic
     return args, kwargs
 
 
-def _place_text(kind: str, length: int, offset: int, state: dict, module: nn.Module, args: tuple,
-                kwargs: dict) -> tuple[tuple, dict]:
+def _place_text(
+    kind: str, length: int, offset: int, state: dict, _module: nn.Module, args: tuple, kwargs: dict
+) -> tuple[tuple, dict]:
     """Forward pre-hook of the transformer stack: the text after the L prefix positions."""
     inputs = kwargs.get("input_ids", args[0] if args else None)
     if inputs is None:
@@ -195,8 +234,13 @@ class DeepPrompt(nn.Module):
     the encoder holds them as they are (PEFT's inference form, no MLP).
     """
 
-    def __init__(self, backbone: nn.Module, length: int, settings: DeepPromptSettings = DeepPromptSettings(),
-                 stored: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        length: int,
+        settings: DeepPromptSettings = DeepPromptSettings(),
+        stored: torch.Tensor | None = None,
+    ) -> None:
         from peft import PrefixEncoder, PrefixTuningConfig
 
         super().__init__()
@@ -211,15 +255,22 @@ class DeepPrompt(nn.Module):
         self.heads, self.head_dim = shapes.pop()
         self.width = self.heads * self.head_dim
         self.config = PrefixTuningConfig(
-            num_virtual_tokens=length, token_dim=self.width, num_layers=len(self.layers),
-            num_attention_heads=self.heads, encoder_hidden_size=settings.reparam_hidden,
-            prefix_projection=settings.reparameterization and stored is None, inference_mode=stored is not None)
+            num_virtual_tokens=length,
+            token_dim=self.width,
+            num_layers=len(self.layers),
+            num_attention_heads=self.heads,
+            encoder_hidden_size=settings.reparam_hidden,
+            prefix_projection=settings.reparameterization and stored is None,
+            inference_mode=stored is not None,
+        )
         self.encoder = PrefixEncoder(self.config)
         if stored is not None:
             expected = (length, len(self.layers) * 2 * self.width)
             if tuple(stored.shape) != expected:
-                raise ValueError(f"stored prefixes are {tuple(stored.shape)}, the backbone's layers {self.layers} "
-                                 f"take {expected} (L, layers x 2 x width): another backbone or length?")
+                raise ValueError(
+                    f"stored prefixes are {tuple(stored.shape)}, the backbone's layers {self.layers} "
+                    f"take {expected} (L, layers x 2 x width): another backbone or length?"
+                )
             with torch.no_grad():
                 self.encoder.embedding.weight.copy_(stored)
         # Plain lists, not submodules: the backbone's modules belong to the backbone.
@@ -228,7 +279,8 @@ class DeepPrompt(nn.Module):
         object.__setattr__(self, "_stack", backbone.base_model if self.kind != "t5" else None)
         offset = 0
         if backbone.config.model_type in ("xlm-roberta", "roberta"):
-            offset = backbone.base_model.embeddings.padding_idx + 1
+            embeddings: Any = backbone.base_model.embeddings  # RoBERTa's, with its padding_idx
+            offset = embeddings.padding_idx + 1
         self._offset = offset
 
     @property
@@ -255,8 +307,9 @@ class DeepPrompt(nn.Module):
                 hook = functools.partial(_inject, self.kind, keys, values, site, state)
                 handles.append(site.module.register_forward_pre_hook(hook, with_kwargs=True))
             if self.kind == "t5":
-                handles += [site.module.register_forward_pre_hook(_trim_bias, with_kwargs=True)
-                            for site in self._unprefixed]
+                handles += [
+                    site.module.register_forward_pre_hook(_trim_bias, with_kwargs=True) for site in self._unprefixed
+                ]
             else:
                 hook = functools.partial(_place_text, self.kind, self.length, self._offset, state)
                 handles.append(self._stack.register_forward_pre_hook(hook, with_kwargs=True))
@@ -270,8 +323,13 @@ class DeepPromptedLM(PromptedLM):
     """A frozen backbone with key/value prefixes in its layers, read like every prompted model: the same
     layout without an input prompt, the same label words at the same position (:class:`PromptedLM`)."""
 
-    def __init__(self, backbone: nn.Module, deep: DeepPrompt, verbalizer_ids: list[list[int]] | list[int],
-                 loss: str = "label_words") -> None:
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        deep: DeepPrompt,
+        verbalizer_ids: list[list[int]] | list[int],
+        loss: str = "label_words",
+    ) -> None:
         super().__init__(backbone, None, verbalizer_ids, "prefix", loss)  # the prefixes precede the text
         self.deep = deep
 
@@ -279,7 +337,12 @@ class DeepPromptedLM(PromptedLM):
     def prompt_positions(self) -> int:
         return self.deep.length
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask_index: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         with self.deep.injected():
             return super().forward(input_ids, attention_mask, mask_index, token_type_ids)

@@ -46,11 +46,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
 from xlprompt.runtime.io import load_tensors
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 # A transformer layer in a parameter name: BERT/XLM-R ``encoder.layer.<i>.``, XGLM ``layers.<i>.``,
 # BLOOM ``h.<i>.``, T5 ``encoder.block.<i>.`` / ``decoder.block.<i>.`` (whose ``layer.<k>`` inside
@@ -82,7 +86,9 @@ class TicketConfig:
         if self.scope not in SCOPES:
             raise ValueError(f"ticket scope must be one of {SCOPES}, got {self.scope!r}")
         if not (self.attention or self.ffn or self.layer_norm or self.embeddings or self.lm_head):
-            raise ValueError("a ticket needs at least one maskable group (attention, ffn, layer_norm, embeddings, lm_head)")
+            raise ValueError(
+                "a ticket needs at least one maskable group (attention, ffn, layer_norm, embeddings, lm_head)"
+            )
 
 
 def module_kind(name: str) -> str:
@@ -120,8 +126,10 @@ def layer_layout(names: Iterable[str]) -> str:
     decoder = sorted({layers[n] for n in layers if ".decoder.block." in f".{n}"})
     if not decoder:
         return f"{n_layers} layers (0..{n_layers - 1})"
-    return (f"{n_layers} layers: encoder blocks 0..{decoder[0] - 1} are layers 0..{decoder[0] - 1}, "
-            f"decoder blocks 0..{len(decoder) - 1} are layers {decoder[0]}..{decoder[-1]}")
+    return (
+        f"{n_layers} layers: encoder blocks 0..{decoder[0] - 1} are layers 0..{decoder[0] - 1}, "
+        f"decoder blocks 0..{len(decoder) - 1} are layers {decoder[0]}..{decoder[-1]}"
+    )
 
 
 def maskable_names(named_shapes: dict[str, torch.Size], cfg: TicketConfig) -> dict[str, tuple[int, str]]:
@@ -135,8 +143,10 @@ def maskable_names(named_shapes: dict[str, torch.Size], cfg: TicketConfig) -> di
     n_layers = len(set(numbers.values()))
     last = cfg.last_layer if cfg.last_layer >= 0 else n_layers - 1
     if cfg.first_layer >= n_layers or last >= n_layers:
-        raise ValueError(f"ticket layer range {cfg.first_layer}..{cfg.last_layer} is outside the backbone's "
-                         f"{layer_layout(named_shapes)}")
+        raise ValueError(
+            f"ticket layer range {cfg.first_layer}..{cfg.last_layer} is outside the backbone's "
+            f"{layer_layout(named_shapes)}"
+        )
     enabled = {kind for kind in ("attention", "ffn", "layer_norm", "embeddings", "lm_head") if getattr(cfg, kind)}
     out = {}
     for name in named_shapes:
@@ -148,8 +158,10 @@ def maskable_names(named_shapes: dict[str, torch.Size], cfg: TicketConfig) -> di
         elif cfg.first_layer <= numbers[name] <= last:
             out[name] = (numbers[name], kind)
     if not out:
-        raise ValueError(f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of the backbone's "
-                         f"{layer_layout(named_shapes)})")
+        raise ValueError(
+            f"no maskable parameters for {cfg} (layers {cfg.first_layer}..{last} of the backbone's "
+            f"{layer_layout(named_shapes)})"
+        )
     return out
 
 
@@ -168,8 +180,9 @@ def top_k_mask(values: torch.Tensor, k: int) -> torch.Tensor:
     return mask
 
 
-def select_ticket(theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Tensor],
-                  cfg: TicketConfig) -> dict[str, torch.Tensor]:
+def select_ticket(
+    theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Tensor], cfg: TicketConfig
+) -> dict[str, torch.Tensor]:
     """The winning ticket: a boolean mask per maskable parameter (same shape as the weight)."""
     names = maskable_names({n: t.shape for n, t in theta0.items()}, cfg)
     for name in names:
@@ -188,8 +201,7 @@ def select_ticket(theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Te
     return {name: masks[name] for name in names}
 
 
-def ticket_share(masks: dict[str, torch.Tensor],
-                 maskable: dict[str, tuple[int, str]] | None = None) -> pd.DataFrame:
+def ticket_share(masks: dict[str, torch.Tensor], maskable: dict[str, tuple[int, str]] | None = None) -> pd.DataFrame:
     """The ticket's share per layer and module kind: layer, module, entries, selected, share.
 
     ``maskable``: :func:`maskable_names` of the whole model, for its layer numbers (an mT5
@@ -199,20 +211,29 @@ def ticket_share(masks: dict[str, torch.Tensor],
     if maskable is None:
         numbers = layer_numbers(masks)
         n_layers = len(set(numbers.values()))
-        maskable = {name: (numbers[name] if name in numbers else -1 if module_kind(name) == "embeddings"
-                           else n_layers, module_kind(name)) for name in masks}
+        maskable = {
+            name: (
+                numbers[name] if name in numbers else -1 if module_kind(name) == "embeddings" else n_layers,
+                module_kind(name),
+            )
+            for name in masks
+        }
     rows: dict[tuple[int, str], list[int]] = {}
     for name, mask in masks.items():
         entry = rows.setdefault(maskable[name], [0, 0])
         entry[0] += mask.numel()
         entry[1] += int(mask.sum())
-    frame = pd.DataFrame([{"layer": layer, "module": kind, "entries": n, "selected": k}
-                          for (layer, kind), (n, k) in sorted(rows.items())])
+    frame = pd.DataFrame(
+        [
+            {"layer": layer, "module": kind, "entries": n, "selected": k}
+            for (layer, kind), (n, k) in sorted(rows.items())
+        ]
+    )
     frame["share"] = frame["selected"] / frame["entries"]
     return frame
 
 
-def load_ticket(path: Path | None, backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
+def load_ticket(path: Path | None, backbone: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The ticket's boolean masks, checked against the backbone's parameters."""
     if path is None:
         raise ValueError("method ltp needs a ticket (--ticket mask.safetensors from select_ticket)")
@@ -224,7 +245,7 @@ def load_ticket(path: Path | None, backbone: torch.nn.Module) -> dict[str, torch
     return masks
 
 
-def ticket_parameters(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
+def ticket_parameters(backbone: PreTrainedModel, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
     """Make the ticket's parameters trainable, with gradients zeroed outside the ticket.
 
     With zero gradient and no weight decay (the ticket group has none), AdamW's update of an
@@ -241,7 +262,7 @@ def ticket_parameters(backbone: torch.nn.Module, masks: dict[str, torch.Tensor])
     return trainable
 
 
-def ticket_entries(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def ticket_entries(backbone: PreTrainedModel, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The trained values at the ticket's positions: ``ticket.<name>.index`` / ``.value``."""
     params = dict(backbone.named_parameters())
     out = {}
@@ -252,10 +273,10 @@ def ticket_entries(backbone: torch.nn.Module, masks: dict[str, torch.Tensor]) ->
     return out
 
 
-def apply_ticket_entries(backbone: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def apply_ticket_entries(backbone: PreTrainedModel, tensors: dict[str, torch.Tensor]) -> None:
     params = dict(backbone.named_parameters())
     with torch.no_grad():
         for key, index in tensors.items():
             if key.startswith("ticket.") and key.endswith(".index"):
-                name = key[len("ticket."):-len(".index")]
+                name = key[len("ticket.") : -len(".index")]
                 params[name].view(-1)[index.long()] = tensors[f"ticket.{name}.value"]

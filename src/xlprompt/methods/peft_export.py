@@ -22,11 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import save_file
 
 from xlprompt.runtime.io import write_json
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 # The PEFT task type whose model class prepends the prompt and returns the backbone's LM logits.
 TASK_TYPES = {"masked_lm": "FEATURE_EXTRACTION", "causal_lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
@@ -53,46 +57,79 @@ class PeftPlan:
         return TASK_TYPES[self.family] if self.exported else None
 
     def as_meta(self) -> dict:
-        return {"exported": True, "task_type": self.task_type} if self.exported else {"exported": False,
-                                                                                    "reason": self.reason}
+        return (
+            {"exported": True, "task_type": self.task_type}
+            if self.exported
+            else {"exported": False, "reason": self.reason}
+        )
 
 
 def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> PeftPlan:
     """What PEFT can reproduce of a prompt: ``typed_pairs`` means the inputs carry token type 1."""
     if method == "lora":
-        return PeftPlan(family, "method lora: its LoRA adapter is PEFT's own (lora/: PeftModel.from_pretrained(backbone, "
-                              "lora/)); PEFT cannot hold a soft prompt and a LoRA adapter in one model, so the prompt "
-                              "stays in prompt.safetensors (only a prompt on an unchanged backbone, spt, is PEFT "
-                              "prompt tuning)")
+        return PeftPlan(
+            family,
+            "method lora: its LoRA adapter is PEFT's own (lora/: PeftModel.from_pretrained(backbone, "
+            "lora/)); PEFT cannot hold a soft prompt and a LoRA adapter in one model, so the prompt "
+            "stays in prompt.safetensors (only a prompt on an unchanged backbone, spt, is PEFT "
+            "prompt tuning)",
+        )
     if method == "deep_prompt":
-        return PeftPlan(family, "method deep_prompt: its prefixes are PEFT prefix tuning, not prompt tuning "
-                              "(meta.json's peft_export says whether prefix/ holds them in PEFT's format)")
+        return PeftPlan(
+            family,
+            "method deep_prompt: its prefixes are PEFT prefix tuning, not prompt tuning "
+            "(meta.json's peft_export says whether prefix/ holds them in PEFT's format)",
+        )
     if method != "spt":
         return PeftPlan(family, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
     if family == "causal_lm" and position == "suffix":
-        return PeftPlan(family, "the prompt follows the text (prompt.position: suffix, the SPT paper's layout); PEFT "
-                              "puts virtual tokens first: train with prompt.position: prefix for a PEFT export")
+        return PeftPlan(
+            family,
+            "the prompt follows the text (prompt.position: suffix, the SPT paper's layout); PEFT "
+            "puts virtual tokens first: train with prompt.position: prefix for a PEFT export",
+        )
     if typed_pairs:
-        return PeftPlan(family, "pairs with token types (BERT's second segment is type 1); PEFT's prompt tuning "
-                              "drops token_type_ids, so its forward would read the second text as type 0")
+        return PeftPlan(
+            family,
+            "pairs with token types (BERT's second segment is type 1); PEFT's prompt tuning "
+            "drops token_type_ids, so its forward would read the second text as type 0",
+        )
     return PeftPlan(family)
 
 
-def write_adapter(folder: Path, config, embeddings: torch.Tensor, read_at: str, label_words: dict[str, list[str]],
-                  verbalizer_ids: list[list[int]]) -> None:
+def write_adapter(
+    folder: Path,
+    config,
+    embeddings: torch.Tensor,
+    read_at: str,
+    label_words: dict[str, list[str]],
+    verbalizer_ids: list[list[int]],
+) -> None:
     """A PEFT prompt-learning adapter as PEFT saves one (adapter_config.json, adapter_model.safetensors
     with ``prompt_embeddings``), and readout.json: where and which label words xlprompt reads."""
     folder.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(folder))
     save_file({"prompt_embeddings": embeddings.detach().cpu().contiguous()}, folder / "adapter_model.safetensors")
-    write_json(folder / "readout.json", {
-        "read_at": read_at, "label_words": label_words, "verbalizer_token_ids": verbalizer_ids,
-        "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
-                 "log-probabilities, teacher-forced"})
+    write_json(
+        folder / "readout.json",
+        {
+            "read_at": read_at,
+            "label_words": label_words,
+            "verbalizer_token_ids": verbalizer_ids,
+            "score": "the label word's logit (one token); a word of several tokens: the sum of its tokens' "
+            "log-probabilities, teacher-forced",
+        },
+    )
 
 
-def export_prompt_tuning(folder: Path, prompt: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
-                         label_words: dict[str, list[str]], verbalizer_ids: list[list[int]]) -> None:
+def export_prompt_tuning(
+    folder: Path,
+    prompt: torch.Tensor,
+    backbone: PreTrainedModel,
+    plan: PeftPlan,
+    label_words: dict[str, list[str]],
+    verbalizer_ids: list[list[int]],
+) -> None:
     """Write adapter_config.json, adapter_model.safetensors and readout.json for a (L, d) prompt.
 
     ``prompt`` is the effective prompt (after any reparameterization): what the backbone reads.
@@ -126,21 +163,37 @@ PREFIX_READ_AT = {  # prefixes add no positions to the output: the text's own po
 def plan_prefix_export(family: str, every_layer: bool, typed_pairs: bool) -> PeftPlan:
     """Whether PEFT's prefix tuning (its forward, ``past_key_values`` in every layer) reproduces a deep prompt."""
     if family == "seq2seq":
-        return PeftPlan(family, "an encoder-decoder: PEFT's prefix tuning reaches only the decoder's self-attention "
-                              "(the T5 stack passes no cache to its encoder), xlprompt prefixes both stacks; the "
-                              "prefixes stay in prompt.safetensors")
+        return PeftPlan(
+            family,
+            "an encoder-decoder: PEFT's prefix tuning reaches only the decoder's self-attention "
+            "(the T5 stack passes no cache to its encoder), xlprompt prefixes both stacks; the "
+            "prefixes stay in prompt.safetensors",
+        )
     if not every_layer:
-        return PeftPlan(family, "deep_prompt.layers prefixes some layers, PEFT's prefix tuning every layer; the "
-                              "prefixes stay in prompt.safetensors")
+        return PeftPlan(
+            family,
+            "deep_prompt.layers prefixes some layers, PEFT's prefix tuning every layer; the "
+            "prefixes stay in prompt.safetensors",
+        )
     if typed_pairs:
-        return PeftPlan(family, "pairs with token types (BERT's second segment is type 1); PEFT's prompt-learning "
-                              "forward drops token_type_ids; the prefixes stay in prompt.safetensors")
+        return PeftPlan(
+            family,
+            "pairs with token types (BERT's second segment is type 1); PEFT's prompt-learning "
+            "forward drops token_type_ids; the prefixes stay in prompt.safetensors",
+        )
     return PeftPlan(family)
 
 
-def export_prefix_tuning(folder: Path, prefixes: torch.Tensor, backbone: torch.nn.Module, plan: PeftPlan,
-                         layers: int, heads: int, label_words: dict[str, list[str]],
-                         verbalizer_ids: list[list[int]]) -> None:
+def export_prefix_tuning(
+    folder: Path,
+    prefixes: torch.Tensor,
+    backbone: PreTrainedModel,
+    plan: PeftPlan,
+    layers: int,
+    heads: int,
+    label_words: dict[str, list[str]],
+    verbalizer_ids: list[list[int]],
+) -> None:
     """Write a deep prompt as PEFT prefix tuning: adapter_config.json, adapter_model.safetensors, readout.json.
 
     ``prefixes``: (L, layers x 2 x width), PEFT's layout, after any reparameterization (so the config

@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -28,8 +29,8 @@ from xlprompt.methods.artifacts import artifact_tensors, write_train_log
 from xlprompt.methods.training import batch_rows, train_step, trainable_state, validate
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, linear_schedule, place
-from xlprompt.models.families import family_of
-from xlprompt.models.prompting import PromptedLM
+from xlprompt.models.families import family_of, input_width
+from xlprompt.models.prompting import Prompt, PromptedLM
 from xlprompt.models.tasks import TaskSet
 from xlprompt.runtime.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.runtime.logs import progress
@@ -64,8 +65,9 @@ class PromptProjector(nn.Module):
     def __init__(self, length: int, source_dim: int, target_dim: int, hidden: int = 768) -> None:
         super().__init__()
         self.length, self.target_dim = length, target_dim
-        self.net = nn.Sequential(nn.Linear(length * source_dim, hidden), nn.LeakyReLU(),
-                                 nn.Linear(hidden, length * target_dim))
+        self.net = nn.Sequential(
+            nn.Linear(length * source_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, length * target_dim)
+        )
 
     def forward(self, prompt: torch.Tensor) -> torch.Tensor:
         if prompt.shape[0] != self.length:
@@ -73,8 +75,10 @@ class PromptProjector(nn.Module):
         return self.net(prompt.reshape(-1)).view(self.length, self.target_dim)
 
 
-class ProjectedPrompt(nn.Module):
+class ProjectedPrompt(Prompt):
     """A frozen source prompt seen through a trainable projector (a prompt of the target model)."""
+
+    source: torch.Tensor  # a buffer: the source prompt, (L, H_src)
 
     def __init__(self, source: torch.Tensor, projector: PromptProjector) -> None:
         super().__init__()
@@ -84,7 +88,7 @@ class ProjectedPrompt(nn.Module):
 
     @property
     def length(self) -> int:
-        return self.source.shape[0]
+        return int(self.source.shape[0])
 
     def forward(self) -> torch.Tensor:  # (L, H_tgt)
         return self.projector(self.source)
@@ -99,8 +103,9 @@ def read_prompt(artifact: Path) -> tuple[torch.Tensor, dict]:
     return prompt, meta
 
 
-def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: ProjectorConfig, out: Path,
-                    compute: Compute = CPU) -> dict:
+def train_projector(
+    source: Path, backbone_dir: Path, data: list[Path], cfg: ProjectorConfig, out: Path, compute: Compute = CPU
+) -> dict:
     """Train a projector from ``source``'s backbone into ``backbone_dir`` on ``data``'s task(s).
 
     The source prompt must have been trained on the same task(s); the projector learns to
@@ -112,11 +117,13 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
     source_prompt, source_meta = read_prompt(source)
     tasks = TaskSet.load(data)
     if source_meta["tasks"] != [space.task for space in tasks.labels]:
-        raise ValueError(f"{source}: a prompt of {source_meta['tasks']}, but the projector trains on "
-                         f"{[space.task for space in tasks.labels]}: train it on the source prompt's own task(s)")
+        raise ValueError(
+            f"{source}: a prompt of {source_meta['tasks']}, but the projector trains on "
+            f"{[space.task for space in tasks.labels]}: train it on the source prompt's own task(s)"
+        )
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
-    target_dim = backbone.get_input_embeddings().weight.shape[1]
+    target_dim = input_width(backbone)
     projector = PromptProjector(source_prompt.shape[0], source_prompt.shape[1], target_dim, cfg.hidden)
     family = family_of(backbone)
     model = PromptedLM(backbone, ProjectedPrompt(source_prompt, projector), tasks.verbalizer_ids(tokenizer, family))
@@ -126,8 +133,8 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
     pad = tokenizer.pad_token_id
     place(model, compute)
     optimizer = compute.optimizer([{"params": list(projector.parameters()), "lr": cfg.lr}], weight_decay=0.0)
-    best = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
-    log_rows = []
+    best: dict[str, Any] = {"loss": math.inf, "step": 0, "state": trainable_state(model)}
+    log_rows: list[dict[str, Any]] = []
     warmup = int(cfg.warmup_ratio * cfg.steps)
     bar = progress(range(cfg.steps), desc="train projector", unit="step", total=cfg.steps)
     for step in bar:
@@ -140,15 +147,21 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
         if done % cfg.eval_every == 0 or done == cfg.steps:
             best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
     model.load_state_dict(best["state"], strict=False)
-    inputs = {"backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
-              "source": sha256_file(source / "prompt.safetensors"),
-              "source_backbone": source_meta["inputs_sha256"]["backbone"]}
-    summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": cfg.steps,
-               "seconds": round(time.time() - started, 2)}
+    inputs = {
+        "backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
+        "source": sha256_file(source / "prompt.safetensors"),
+        "source_backbone": source_meta["inputs_sha256"]["backbone"],
+    }
+    summary = {
+        "best_step": best["step"],
+        "best_dev_loss": round(best["loss"], 5),
+        "steps": cfg.steps,
+        "seconds": round(time.time() - started, 2),
+    }
     meta = _prompt_meta(source_meta, asdict(cfg), cfg.seed, inputs, summary, str(source))
     with atomic_dir(out) as tmp:
         with torch.no_grad():
-            projected = model.prompt().detach().cpu().contiguous()
+            projected = model.prompt_vectors().detach().cpu().contiguous()
         save_file({"prompt": projected}, tmp / "prompt.safetensors", metadata={"method": "projector"})
         save_file({k: v.cpu().contiguous() for k, v in projector.state_dict().items()}, tmp / "projector.safetensors")
         write_json(tmp / "meta.json", meta)
@@ -159,8 +172,18 @@ def train_projector(source: Path, backbone_dir: Path, data: list[Path], cfg: Pro
 
 def _prompt_meta(source_meta: dict, config: dict, seed: int, inputs: dict, summary: dict, source: str) -> dict:
     """meta.json of a projected prompt: a prompt of the target model for the source's task(s)."""
-    meta = run_metadata({**config, "method": "projector", "prompt_length": source_meta["config"]["prompt_length"],
-                         "seed": seed, "train_language": source_meta["train_language"]}, seed, inputs, summary)
+    meta = run_metadata(
+        {
+            **config,
+            "method": "projector",
+            "prompt_length": source_meta["config"]["prompt_length"],
+            "seed": seed,
+            "train_language": source_meta["train_language"],
+        },
+        seed,
+        inputs,
+        summary,
+    )
     meta.update({key: source_meta[key] for key in ("task", "tasks", "verbalizers", "label_names", "train_language")})
     if "verbalizer" in source_meta:
         meta["verbalizer"] = source_meta["verbalizer"]
@@ -179,20 +202,30 @@ def project_prompt(projector_dir: Path, source: Path, backbone_dir: Path, out: P
     weights = load_tensors(projector_dir / "projector.safetensors")
     expected = weights["net.0.weight"].shape[1]  # L * H_src
     if prompt.numel() != expected:
-        raise ValueError(f"{source}: a prompt of shape {tuple(prompt.shape)}; {projector_dir} projects prompts of "
-                         f"{expected} values (length x width)")
+        raise ValueError(
+            f"{source}: a prompt of shape {tuple(prompt.shape)}; {projector_dir} projects prompts of "
+            f"{expected} values (length x width)"
+        )
     length, source_dim = prompt.shape
-    projector = PromptProjector(length, source_dim, weights["net.2.weight"].shape[0] // length,
-                                weights["net.0.weight"].shape[0])
+    projector = PromptProjector(
+        length, source_dim, weights["net.2.weight"].shape[0] // length, weights["net.0.weight"].shape[0]
+    )
     projector.load_state_dict(weights)
     with torch.no_grad():
         projected = projector(prompt).contiguous()
-    inputs = {"backbone": meta["inputs_sha256"]["backbone"], "projector": sha256_file(projector_dir / "projector.safetensors"),
-              "source": sha256_file(source / "prompt.safetensors")}
-    config = {key: value for key, value in meta["config"].items() if key not in ("method", "prompt_length", "seed",
-                                                                                  "train_language")}
-    out_meta = _prompt_meta(source_meta, config, source_meta["config"]["seed"], inputs, {"projector": str(projector_dir)},
-                            str(source))
+    inputs = {
+        "backbone": meta["inputs_sha256"]["backbone"],
+        "projector": sha256_file(projector_dir / "projector.safetensors"),
+        "source": sha256_file(source / "prompt.safetensors"),
+    }
+    config = {
+        key: value
+        for key, value in meta["config"].items()
+        if key not in ("method", "prompt_length", "seed", "train_language")
+    }
+    out_meta = _prompt_meta(
+        source_meta, config, source_meta["config"]["seed"], inputs, {"projector": str(projector_dir)}, str(source)
+    )
     with atomic_dir(out) as tmp:
         save_file({"prompt": projected}, tmp / "prompt.safetensors", metadata={"method": "projector"})
         write_json(tmp / "meta.json", out_meta)

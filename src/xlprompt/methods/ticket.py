@@ -47,22 +47,34 @@ def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) 
     shapes = {name: tensor.shape for name, tensor in theta0.items()}
     table = ticket_share(masks, maskable_names(shapes, cfg))
     maskable, selected = int(table["entries"].sum()), int(table["selected"].sum())
-    inputs = {"backbone": sha256_file(backbone / "model.safetensors"),
-              "finetuned": sha256_file(finetuned / "model.safetensors")}
+    inputs = {
+        "backbone": sha256_file(backbone / "model.safetensors"),
+        "finetuned": sha256_file(finetuned / "model.safetensors"),
+    }
     # No seed: the ticket is a deterministic function of the two checkpoints.
-    summary = run_metadata(dataclasses.asdict(cfg), None, inputs, {
-        "maskable_entries": maskable,
-        "selected_entries": selected,
-        "share_of_maskable": selected / maskable,
-        "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
-        "what_p_is_a_share_of": what_p_means(cfg),
-        "layers": layer_layout(shapes),
-    })
+    summary = run_metadata(
+        dataclasses.asdict(cfg),
+        None,
+        inputs,
+        {
+            "maskable_entries": maskable,
+            "selected_entries": selected,
+            "share_of_maskable": selected / maskable,
+            "share_of_all_parameters": selected / sum(t.numel() for t in theta0.values()),
+            "what_p_is_a_share_of": what_p_means(cfg),
+            "layers": layer_layout(shapes),
+        },
+    )
     with atomic_dir(out) as tmp:
         save_file({name: mask.contiguous() for name, mask in masks.items()}, tmp / "mask.safetensors")
         table.to_csv(tmp / "ticket_share.csv", index=False, float_format="%.6g")
         write_json(tmp / "ticket.json", summary)
         plot_share(table, tmp / "ticket_share.png")
-    logger.info("ticket: %d of %d maskable entries (%.3f%%), %.3f%% of all parameters", selected, maskable,
-                100 * summary["share_of_maskable"], 100 * summary["share_of_all_parameters"])
+    logger.info(
+        "ticket: %d of %d maskable entries (%.3f%%), %.3f%% of all parameters",
+        selected,
+        maskable,
+        100 * summary["share_of_maskable"],
+        100 * summary["share_of_all_parameters"],
+    )
     return summary

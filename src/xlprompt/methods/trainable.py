@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,9 +17,13 @@ from xlprompt.methods.adapters import bias_names, lora_parameters
 from xlprompt.methods.artifacts import artifact_tensors
 from xlprompt.methods.deep_prompt import DeepPrompt, DeepPromptedLM
 from xlprompt.methods.ltp import ticket_parameters
+from xlprompt.models.families import input_width
 from xlprompt.models.prompting import PromptedLM, SoftPrompt, init_prompt
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
 
 
 def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> list[int]:
@@ -28,9 +33,14 @@ def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> lis
     return sorted(counts, key=lambda token: (-counts[token], token))[:top_k]
 
 
-def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[int]],
-                   source: dict[str, torch.Tensor] | None = None,
-                   train_rows: list[list[int]] | None = None) -> PromptedLM:
+def build_prompted(
+    backbone,
+    tokenizer,
+    cfg: TrainConfig,
+    label_ids: list[list[int]],
+    source: dict[str, torch.Tensor] | None = None,
+    train_rows: list[list[int]] | None = None,
+) -> PromptedLM:
     """The prompted model at step 0: prompt from ``cfg.init``, or copied from ``source``.
 
     ``train_rows``: the training text's token ids, whose ``cfg.vocab_top_k`` most frequent tokens
@@ -42,21 +52,25 @@ def build_prompted(backbone, tokenizer, cfg: TrainConfig, label_ids: list[list[i
         return DeepPromptedLM(backbone, DeepPrompt(backbone, cfg.prompt_length, cfg.deep_prompt), label_ids, cfg.loss)
     prompt = None
     if cfg.prompt_length:
-        dim = backbone.get_input_embeddings().weight.shape[1]
+        dim = input_width(backbone)
         prompt = SoftPrompt(cfg.prompt_length, dim, cfg.reparam_hidden if cfg.reparameterization else 0)
         generator = torch.Generator().manual_seed(cfg.seed)
         # The reparameterization MLP is initialised from the seed too, before the vectors.
         torch.manual_seed(cfg.seed)
         if prompt.reparam is not None:
             for layer in prompt.reparam:
-                if hasattr(layer, "reset_parameters"):
-                    layer.reset_parameters()
+                reset = getattr(layer, "reset_parameters", None)
+                if reset is not None:
+                    reset()
         if cfg.init == "source":
             copy_source_prompt(prompt, source)
         else:
             special = set(tokenizer.all_special_ids)
-            candidates = (frequent_tokens(train_rows, special, cfg.vocab_top_k) if train_rows is not None
-                          else [i for i in range(len(tokenizer)) if i not in special])
+            candidates = (
+                frequent_tokens(train_rows, special, cfg.vocab_top_k)
+                if train_rows is not None
+                else [i for i in range(len(tokenizer)) if i not in special]
+            )
             label_tokens = [token for word in label_ids for token in ([word] if isinstance(word, int) else word)]
             init_prompt(prompt, cfg.init, backbone.get_input_embeddings(), candidates, label_tokens, generator)
     return PromptedLM(backbone, prompt, label_ids, cfg.position, cfg.loss)
@@ -73,7 +87,7 @@ def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | Non
         if "prompt_raw" not in source:
             raise ValueError("a reparameterised prompt can only start from a source trained with reparameterization")
         prompt.embedding.copy_(source["prompt_raw"])
-        prompt.reparam.load_state_dict({k[len("reparam."):]: v for k, v in source.items() if k.startswith("reparam.")})
+        prompt.reparam.load_state_dict({k[len("reparam.") :]: v for k, v in source.items() if k.startswith("reparam.")})
 
 
 def load_source(path: Path, cfg: TrainConfig, backbone_sha: str, dim: int) -> dict[str, torch.Tensor]:
@@ -81,15 +95,21 @@ def load_source(path: Path, cfg: TrainConfig, backbone_sha: str, dim: int) -> di
     meta = read_json(path / "meta.json")
     tensors = artifact_tensors(path, meta)
     if meta["inputs_sha256"]["backbone"] != backbone_sha:
-        raise ValueError(f"{path}: the source prompt was trained on another backbone "
-                         "(cross-model transfer needs a projector)")
+        raise ValueError(
+            f"{path}: the source prompt was trained on another backbone (cross-model transfer needs a projector)"
+        )
     if tuple(tensors["prompt"].shape) != (cfg.prompt_length, dim):
-        raise ValueError(f"{path}: source prompt is {tuple(tensors['prompt'].shape)} (length x width), "
-                         f"the target prompt {(cfg.prompt_length, dim)}: transfer needs the same length")
+        raise ValueError(
+            f"{path}: source prompt is {tuple(tensors['prompt'].shape)} (length x width), "
+            f"the target prompt {(cfg.prompt_length, dim)}: transfer needs the same length"
+        )
     if ("prompt_raw" in tensors) != cfg.reparameterization or (
-            cfg.reparameterization and tensors["prompt_raw"].shape != (cfg.prompt_length, dim)):
-        raise ValueError(f"{path}: reparameterization of the source ({'prompt_raw' in tensors}) and of the "
-                         f"target ({cfg.reparameterization}) differ")
+        cfg.reparameterization and tensors["prompt_raw"].shape != (cfg.prompt_length, dim)
+    ):
+        raise ValueError(
+            f"{path}: reparameterization of the source ({'prompt_raw' in tensors}) and of the "
+            f"target ({cfg.reparameterization}) differ"
+        )
     return tensors
 
 
@@ -112,8 +132,14 @@ def parameter_groups(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch
     if trained:
         groups.append({"params": trained, "lr": cfg.backbone_lr, "base_lr": cfg.backbone_lr})
     if masks:
-        groups.append({"params": ticket_parameters(model.backbone, masks), "lr": cfg.backbone_lr,
-                       "base_lr": cfg.backbone_lr, "weight_decay": 0.0})
+        groups.append(
+            {
+                "params": ticket_parameters(model.backbone, masks),
+                "lr": cfg.backbone_lr,
+                "base_lr": cfg.backbone_lr,
+                "weight_decay": 0.0,
+            }
+        )
     return groups
 
 
@@ -124,7 +150,7 @@ def prompt_parameters(model: PromptedLM) -> list[torch.nn.Parameter]:
     return list(model.prompt.parameters()) if model.prompt is not None else []
 
 
-def backbone_trained(backbone: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
+def backbone_trained(backbone: PreTrainedModel, cfg: TrainConfig) -> list[torch.nn.Parameter]:
     """The backbone parameters that full_ft, lora and bitfit train whole (ltp's ticket:
     :func:`xlprompt.methods.ltp.ticket_parameters`)."""
     if cfg.method == "full_ft":

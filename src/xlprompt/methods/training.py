@@ -29,8 +29,10 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -43,7 +45,7 @@ from xlprompt.methods.peft_export import PREFIX_FOLDER, plan_export, plan_prefix
 from xlprompt.methods.trainable import build_prompted, load_source, parameter_groups, trainable_parameter_count
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, compute_of, linear_schedule, place, to_device
-from xlprompt.models.families import family_of
+from xlprompt.models.families import family_of, input_width
 from xlprompt.models.limits import check_positions
 from xlprompt.models.predict import evaluate_split
 from xlprompt.models.prompting import PromptedLM, joint_label_scores, label_loss
@@ -54,13 +56,16 @@ from xlprompt.runtime.logs import progress
 from xlprompt.runtime.meta import run_metadata
 from xlprompt.runtime.settings import TrainConfig
 
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    pass
+
 logger = logging.getLogger(__name__)
 
 
 def batch_rows(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
     """Rows of training batch ``step``: epochs of seeded permutations, a pure function of step."""
     start = step * batch_size
-    rows = []
+    rows: list[int] = []
     while len(rows) < batch_size:
         epoch, offset = divmod(start + len(rows), n)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -85,8 +90,12 @@ def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[
     return loss.detach()
 
 
-def joint_train_step(models: list[PromptedLM], optimizers: list[torch.optim.Optimizer],
-                     batches: list[dict[str, torch.Tensor]], pad_id: int) -> list[torch.Tensor]:
+def joint_train_step(
+    models: list[PromptedLM],
+    optimizers: list[torch.optim.Optimizer],
+    batches: list[dict[str, torch.Tensor]],
+    pad_id: int,
+) -> list[torch.Tensor]:
     """One step of several prompts on one frozen backbone, each on its own batch; returns each one's loss.
 
     One backbone pass over all rows (:func:`xlprompt.models.prompting.joint_label_scores`); the sum of
@@ -96,8 +105,10 @@ def joint_train_step(models: list[PromptedLM], optimizers: list[torch.optim.Opti
     batches = [to_device(batch, compute) for batch in batches]
     with compute.autocast():
         scores = joint_label_scores(models, batches, pad_id)
-    losses = [label_loss(restrict_to_choices(score.float(), batch), batch["labels"], model.loss)
-              for model, score, batch in zip(models, scores, batches)]
+    losses = [
+        label_loss(restrict_to_choices(score.float(), batch), batch["labels"], model.loss)
+        for model, score, batch in zip(models, scores, batches)
+    ]
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     torch.stack(losses).sum().backward()
@@ -154,17 +165,32 @@ class _Training:
     def active(self, step: int) -> bool:
         return self.start_step <= step < self.steps
 
+    def stepping(self) -> torch.optim.Optimizer:
+        """The optimizer of a run that has steps to take (a run without steps has none)."""
+        if self.optimizer is None:
+            raise RuntimeError(f"{self.run.out}: a run without training steps has no optimizer")
+        return self.optimizer
 
-def train_prompt(backbone_dir: Path, data: Path | list[Path], cfg: TrainConfig, out: Path,
-                 checkpoint_dir: Path | None = None, ticket: Path | None = None,
-                 source: Path | None = None, compute: Compute = CPU, name: str | None = None) -> dict:
+
+def train_prompt(
+    backbone_dir: Path,
+    data: Path | Sequence[Path],
+    cfg: TrainConfig,
+    out: Path,
+    checkpoint_dir: Path | None = None,
+    ticket: Path | None = None,
+    source: Path | None = None,
+    compute: Compute = CPU,
+    name: str | None = None,
+) -> dict:
     """Train (or, for the controls, just build) one prompt and write its artifact to ``out``.
 
     Arguments as :class:`PromptRun`'s; ``compute``: where (xlprompt.models.compute).
     """
-    data = Path(data) if isinstance(data, (str, Path)) else tuple(Path(d) for d in data)
-    return train_prompts(backbone_dir, [PromptRun(data, cfg, Path(out), checkpoint_dir, ticket, source, name)],
-                         compute)[0]
+    folders = Path(data) if isinstance(data, (str, Path)) else tuple(Path(d) for d in data)
+    return train_prompts(
+        backbone_dir, [PromptRun(folders, cfg, Path(out), checkpoint_dir, ticket, source, name)], compute
+    )[0]
 
 
 def check_together(runs: list[PromptRun]) -> None:
@@ -174,8 +200,10 @@ def check_together(runs: list[PromptRun]) -> None:
         return
     alone = sorted({run.cfg.method for run in runs if run.cfg.trains_alone})
     if alone:
-        raise ValueError(f"methods {alone} change backbone weights or put prefixes into its layers: each trains in a "
-                         "job of its own (only frozen-backbone input-level prompts train together)")
+        raise ValueError(
+            f"methods {alone} change backbone weights or put prefixes into its layers: each trains in a "
+            "job of its own (only frozen-backbone input-level prompts train together)"
+        )
     lengths = sorted({run.cfg.prompt_length for run in runs})
     if len(lengths) > 1:
         raise ValueError(f"prompts trained together need one prompt length, got {lengths}")
@@ -184,8 +212,9 @@ def check_together(runs: list[PromptRun]) -> None:
         raise ValueError("two runs of one job write the same artifact folder")
 
 
-def train_prompts(backbone_dir: Path, runs: list[PromptRun], compute: Compute = CPU,
-                  stack: bool | None = None) -> list[dict]:
+def train_prompts(
+    backbone_dir: Path, runs: list[PromptRun], compute: Compute = CPU, stack: bool | None = None
+) -> list[dict]:
     """Train several prompts on one frozen backbone together; write each one's artifact.
 
     With ``stack``, every step stacks each active prompt's own batch (its task, data order, init,
@@ -217,17 +246,19 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
     if (run.source is not None) != (cfg.init == "source"):
         raise ValueError("a source prompt goes with init 'source', and init 'source' needs a source prompt")
     tasks = TaskSet.load([run.data] if isinstance(run.data, (str, Path)) else list(run.data))
-    dim = backbone.get_input_embeddings().weight.shape[1]
+    dim = input_width(backbone)
     source_tensors = load_source(Path(run.source), cfg, backbone_sha, dim) if run.source is not None else None
     family = family_of(backbone)
     # The label words of the training language (its own where labels.json gives them, else English).
     words = tasks.verbalizer_ids(tokenizer, family, cfg.train_language)
-    train_data = tasks.encode(tokenizer, cfg.train_language, "train", cfg.max_length, cfg.train_per_class, cfg.seed,
-                              family=family)
+    train_data = tasks.encode(
+        tokenizer, cfg.train_language, "train", cfg.max_length, cfg.train_per_class, cfg.seed, family=family
+    )
     # True few-shot model selection (Perez et al. 2021): a validation sample as small as the training set.
     dev_per_class = cfg.train_per_class if cfg.selection != "full_validation" else 0
-    dev_data = tasks.encode(tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed,
-                            family=family)
+    dev_data = tasks.encode(
+        tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed, family=family
+    )
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
     # LoRA's A draws from the seeded generator, after the prompt (B starts at zero: the backbone as it is).
     adapter = attach_lora(backbone, cfg.lora) if cfg.method == "lora" else None
@@ -243,13 +274,24 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         inputs[f"{prefix}train"] = sha256_file(train_file)
     for data_dir, dev_file in zip(tasks.data_dirs, tasks.split_files(cfg.train_language, "validation")):
         inputs[f"{data_dir.name}/validation" if len(tasks.data_dirs) > 1 else "validation"] = sha256_file(dev_file)
-    if masks:
+    if masks and run.ticket is not None:
         inputs["ticket"] = sha256_file(run.ticket)
     if run.source is not None:
         inputs["source"] = sha256_file(Path(run.source) / "prompt.safetensors")
-    state = _Training(run, tasks, model, words, train_data, dev_data, masks,
-                      compute.optimizer(groups, cfg.weight_decay) if steps else None, inputs,
-                      fingerprint(asdict(cfg), inputs), steps, adapter)
+    state = _Training(
+        run,
+        tasks,
+        model,
+        words,
+        train_data,
+        dev_data,
+        masks,
+        compute.optimizer(groups, cfg.weight_decay) if steps else None,
+        inputs,
+        fingerprint(asdict(cfg), inputs),
+        steps,
+        adapter,
+    )
     if model.prompt is not None:
         with torch.no_grad():
             state.snapshots["prompt_init"] = model.prompt().detach().clone()  # (L, d): where training starts
@@ -259,9 +301,12 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         if restored is not None:
             tensors, plain = restored
             model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("live.")}, strict=False)
-            state.best = {"loss": plain["best_loss"], "step": plain["best_step"],
-                          "state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}}
-            state.snapshots.update({k[len("snapshot."):]: v for k, v in tensors.items() if k.startswith("snapshot.")})
+            state.best = {
+                "loss": plain["best_loss"],
+                "step": plain["best_step"],
+                "state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+            }
+            state.snapshots.update({k[len("snapshot.") :]: v for k, v in tensors.items() if k.startswith("snapshot.")})
             state.start_step, state.log_rows = plain["step"], plain["log"]
     return state
 
@@ -280,19 +325,21 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
             cfg = state.cfg
             # The backbone stays in eval mode unless it trains: no dropout noise in a frozen model.
             state.model.train(cfg.trains_backbone)
-            batches.append(state.train_data.batch(batch_rows(len(state.train_data), cfg.batch_size, step, cfg.seed), pad))
-            for group in state.optimizer.param_groups:
+            batches.append(
+                state.train_data.batch(batch_rows(len(state.train_data), cfg.batch_size, step, cfg.seed), pad)
+            )
+            for group in state.stepping().param_groups:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
         if stack and len(active) > 1:
             started = time.perf_counter()
-            losses = joint_train_step([s.model for s in active], [s.optimizer for s in active], batches, pad)
+            losses = joint_train_step([s.model for s in active], [s.stepping() for s in active], batches, pad)
             for state in active:
                 state.seconds += (time.perf_counter() - started) / len(active)
         else:
             losses = []
             for state, batch in zip(active, batches):
                 started = time.perf_counter()
-                losses.append(train_step(state.model, state.optimizer, batch))
+                losses.append(train_step(state.model, state.stepping(), batch))
                 state.seconds += time.perf_counter() - started
         for state, loss in zip(active, losses):
             started = time.perf_counter()
@@ -307,15 +354,25 @@ def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) 
         with torch.no_grad():
             state.snapshots["prompt_snapshot"] = model.prompt().detach().clone()
     if done % cfg.eval_every == 0 or done == state.steps:
-        state.best = validate(model, state.dev_data, pad, done, loss, state.log_rows, state.best, bar,
-                              cfg.selection == "last_step")
+        state.best = validate(
+            model, state.dev_data, pad, done, loss, state.log_rows, state.best, bar, cfg.selection == "last_step"
+        )
     if state.run.checkpoint_dir is not None and done % cfg.checkpoint_every == 0 and done < state.steps:
         tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
         tensors.update({f"best.{k}": v for k, v in state.best["state"].items()})
         tensors.update({f"snapshot.{k}": v for k, v in state.snapshots.items()})
-        save_checkpoint(state.run.checkpoint_dir, tensors, state.optimizer,
-                        {"fingerprint": state.stamp, "step": done, "best_loss": state.best["loss"],
-                         "best_step": state.best["step"], "log": state.log_rows})
+        save_checkpoint(
+            state.run.checkpoint_dir,
+            tensors,
+            state.stepping(),
+            {
+                "fingerprint": state.stamp,
+                "step": done,
+                "best_loss": state.best["loss"],
+                "best_step": state.best["step"],
+                "log": state.log_rows,
+            },
+        )
 
 
 def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, together: int) -> dict:
@@ -329,59 +386,110 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
         state.log_rows.append({"step": 0, "dev_loss": round(dev_loss, 5)})
     # seconds: the job's, for all ``together`` prompts it trained; train_seconds: this run's own
     # steps and validations (a stacked step's time shared equally), since the job started.
-    summary = {"best_step": best["step"], "best_dev_loss": round(best["loss"], 5), "steps": state.steps,
-               "train_examples": len(state.train_data), "validation_examples": len(state.dev_data),
-               "seconds": seconds, "train_seconds": round(state.seconds, 2), "trained_together": together,
-               "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size}
+    summary = {
+        "best_step": best["step"],
+        "best_dev_loss": round(best["loss"], 5),
+        "steps": state.steps,
+        "train_examples": len(state.train_data),
+        "validation_examples": len(state.dev_data),
+        "seconds": seconds,
+        "train_seconds": round(state.seconds, 2),
+        "trained_together": together,
+        "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size,
+    }
     # What the method trains, against the backbone's own size (LoRA's matrices left out of it).
     summary["backbone_parameters"] = backbone_parameter_count(model.backbone)
     summary["trainable_parameters"] = trainable_parameter_count(model, cfg, state.masks)
     summary["trainable_share"] = summary["trainable_parameters"] / summary["backbone_parameters"]
     tasks, family = state.tasks, family_of(model.backbone)
     meta = run_metadata(asdict(cfg), cfg.seed, state.inputs, summary)
-    meta.update({"task": tasks.name, "tasks": [space.task for space in tasks.labels], "method": cfg.method,
-                 "method_name": run.name or cfg.method,
-                 "verbalizers": tasks.verbalizers(family, cfg.train_language), "label_names": tasks.label_names(),
-                 "family": family, "prompt_position": model.position,
-                 "train_language": cfg.train_language, "source": str(run.source) if run.source is not None else "none",
-                 # The examples model selection saw (few-shot: as many per class as training had).
-                 "validation": {"selection": cfg.selection, "ids": state.dev_data.ids}})
+    meta.update(
+        {
+            "task": tasks.name,
+            "tasks": [space.task for space in tasks.labels],
+            "method": cfg.method,
+            "method_name": run.name or cfg.method,
+            "verbalizers": tasks.verbalizers(family, cfg.train_language),
+            "label_names": tasks.label_names(),
+            "family": family,
+            "prompt_position": model.position,
+            "train_language": cfg.train_language,
+            "source": str(run.source) if run.source is not None else "none",
+            # The examples model selection saw (few-shot: as many per class as training had).
+            "validation": {"selection": cfg.selection, "ids": state.dev_data.ids},
+        }
+    )
     if len(tasks.labels) == 1:
         meta["verbalizer"] = tasks.labels[0].verbalizer(family, cfg.train_language)
     train_types = state.train_data.token_type_ids
     typed_pairs = train_types is not None and any(any(row) for row in train_types)
     if isinstance(model, DeepPromptedLM):
         peft_plan = plan_prefix_export(family, model.deep.every_layer, typed_pairs)
-        meta["peft_export"] = {**peft_plan.as_meta(), "format": "prefix tuning",
-                               **({"folder": PREFIX_FOLDER} if peft_plan.exported else {})}
+        meta["peft_export"] = {
+            **peft_plan.as_meta(),
+            "format": "prefix tuning",
+            **({"folder": PREFIX_FOLDER} if peft_plan.exported else {}),
+        }
         meta["deep_prompt"] = deep_prompt_meta(model.deep, peft_plan)
     else:
         peft_plan = plan_export(cfg.method, family, model.position, typed_pairs)
         meta["peft_export"] = peft_plan.as_meta()
-    write_artifact(run.out, model, tokenizer, cfg, state.log_rows, meta, state.masks, state.snapshots, peft_plan,
-                   state.words, state.adapter)
+    write_artifact(
+        run.out,
+        model,
+        tokenizer,
+        cfg,
+        state.log_rows,
+        meta,
+        state.masks,
+        state.snapshots,
+        peft_plan,
+        state.words,
+        state.adapter,
+    )
     if cfg.trains_alone:
         written = read_json(run.out / "meta.json")
-        logger.info("%s artifact: %d bytes, %.2f%% of a full checkpoint (%d bytes); %d trained parameters, "
-                    "%.2f%% of the backbone's", cfg.method, written["artifact_bytes"], 100 * written["artifact_share"],
-                    summary["full_checkpoint_bytes"], summary["trainable_parameters"],
-                    100 * summary["trainable_share"])
+        logger.info(
+            "%s artifact: %d bytes, %.2f%% of a full checkpoint (%d bytes); %d trained parameters, "
+            "%.2f%% of the backbone's",
+            cfg.method,
+            written["artifact_bytes"],
+            100 * written["artifact_share"],
+            summary["full_checkpoint_bytes"],
+            summary["trainable_parameters"],
+            100 * summary["trainable_share"],
+        )
     if run.checkpoint_dir is not None and run.checkpoint_dir.exists():
         shutil.rmtree(run.checkpoint_dir)
     logger.info("%s %s: best dev loss %.4f at step %d", run.name or cfg.method, run.out, best["loss"], best["step"])
     return summary
 
 
-def validate(model: PromptedLM, dev_data: EncodedSplit, pad_id: int, step: int, train_loss: torch.Tensor,
-             log_rows: list[dict], best: dict, bar, keep_last: bool = False) -> dict:
+def validate(
+    model: PromptedLM,
+    dev_data: EncodedSplit,
+    pad_id: int,
+    step: int,
+    train_loss: torch.Tensor,
+    log_rows: list[dict],
+    best: dict,
+    bar,
+    keep_last: bool = False,
+) -> dict:
     """Validation at ``step``: log it (``log_rows``, the progress bar) and return the best so far.
 
     ``best`` = {"loss", "step", "state"}: the trainable state with the lowest validation loss, or
     with ``keep_last`` (selection ``last_step``) the state at this step, whatever its loss.
     """
     dev_loss, dev_acc = evaluate_split(model, dev_data, pad_id)
-    log_rows.append({"step": step, "train_loss": round(train_loss.item(), 5), "dev_loss": round(dev_loss, 5),
-                     "dev_accuracy": round(dev_acc, 5)})
+    log_rows.append(
+        {
+            "step": step,
+            "train_loss": round(train_loss.item(), 5),
+            "dev_loss": round(dev_loss, 5),
+            "dev_accuracy": round(dev_acc, 5),
+        }
+    )
     bar.set_postfix(dev_loss=f"{dev_loss:.3f}", dev_acc=f"{dev_acc:.3f}")
     if keep_last or dev_loss < best["loss"]:
         return {"loss": dev_loss, "step": step, "state": trainable_state(model)}

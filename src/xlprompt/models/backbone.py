@@ -9,26 +9,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xlprompt.models.families import auto_class, family_of
 from xlprompt.runtime.io import check_safetensors
 
+Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]  # a backbone and its tokenizer, as loaded
 
-def load_backbone(path: str | Path) -> tuple[torch.nn.Module, object]:
+
+def load_backbone(path: str | Path) -> Loaded:
     """A backbone with its family's LM head, and its tokenizer, from a Hugging Face folder (never remote code)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")
     if not (path / "model.safetensors").exists():
         pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt*"))
-        raise ValueError(f"{path}: no model.safetensors" + (f" (only {pickled})" if pickled else "") +
-                         "; xlprompt loads weights from safetensors only (pickle files can run code when loaded). "
-                         "Convert them once in a trusted environment: model.save_pretrained(folder)")
+        raise ValueError(
+            f"{path}: no model.safetensors"
+            + (f" (only {pickled})" if pickled else "")
+            + "; xlprompt loads weights from safetensors only (pickle files can run code when loaded). "
+            "Convert them once in a trusted environment: model.save_pretrained(folder)"
+        )
     check_safetensors(path / "model.safetensors")
     family = family_of(AutoConfig.from_pretrained(path, trust_remote_code=False))
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    model = auto_class(family).from_pretrained(path, trust_remote_code=False, use_safetensors=True,
-                                               attn_implementation="eager")
+    model = auto_class(family).from_pretrained(
+        path, trust_remote_code=False, use_safetensors=True, attn_implementation="eager"
+    )
     return model, tokenizer

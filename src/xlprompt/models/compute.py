@@ -10,10 +10,16 @@ import contextlib
 import functools
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    pass
+
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,7 @@ class Compute:
 
     def optimizer(self, groups: list[dict], weight_decay: float) -> torch.optim.Optimizer:
         """AdamW; the fused kernel on a GPU (one launch for all parameters)."""
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        return torch.optim.AdamW(groups, weight_decay=weight_decay, **fused)
+        return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True if self.device.type == "cuda" else None)
 
     @property
     def scoring_batch(self) -> int:
@@ -62,7 +67,7 @@ def to_device(batch: dict[str, torch.Tensor], compute: Compute) -> dict[str, tor
     return {key: value.to(compute.device, non_blocking=True) for key, value in batch.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bf16_supported() -> bool:
     return torch.cuda.is_bf16_supported()
 
@@ -75,11 +80,11 @@ def compute_of(module: torch.nn.Module) -> Compute:
     return Compute(device, bf16=device.type == "cuda" and _bf16_supported())
 
 
-def place(model: torch.nn.Module, compute: Compute) -> torch.nn.Module:
+def place(model: M, compute: Compute) -> M:
     """``model`` (a backbone, or a prompted model holding one) on ``compute``'s device; on a GPU the
     backbone attends with SDPA kernels (xlprompt loads backbones with eager attention, about 1.3x
     faster on a few CPU cores with padding masks)."""
-    backbone = getattr(model, "backbone", model)
+    backbone: Any = getattr(model, "backbone", model)  # a transformers model: set_attn_implementation
     # Only models built on transformers' attention interface can switch (XGLM and BLOOM cannot).
     if compute.device.type == "cuda" and getattr(backbone, "_supports_attention_backend", False):
         backbone.set_attn_implementation("sdpa")

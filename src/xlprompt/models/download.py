@@ -18,9 +18,11 @@ def copy_backbone(folder: Path, out: Path, source: dict) -> None:
         raise HubDataError(f"{source['hub']}@{source['revision']}: no config.json in {folder}")
     weights = sorted(folder.glob("model*.safetensors"))
     if not weights:
-        raise HubDataError(f"{source['hub']}@{source['revision']}: no safetensors weights at this revision (xlprompt "
-                           "never loads pickled weights); choose a revision that has model.safetensors, e.g. the "
-                           "Hub's safetensors conversion branch refs/pr/<N> of the model")
+        raise HubDataError(
+            f"{source['hub']}@{source['revision']}: no safetensors weights at this revision (xlprompt "
+            "never loads pickled weights); choose a revision that has model.safetensors, e.g. the "
+            "Hub's safetensors conversion branch refs/pr/<N> of the model"
+        )
     for path in weights:
         check_safetensors(path)
     model_type = json.loads((folder / "config.json").read_text()).get("model_type")
@@ -33,8 +35,11 @@ def copy_backbone(folder: Path, out: Path, source: dict) -> None:
 
 def download_backbone(hub: str, revision: str | None, out: Path) -> str:
     """Fetch ``hub`` at ``revision`` (default: the pinned one) into ``out``; returns the revision used."""
-    revision_from = ("backbone.revision in the config" if revision else
-                     "pinned in src/xlprompt/data/hub.py (HUB_BACKBONES); backbone.revision in the config overrides it")
+    revision_from = (
+        "backbone.revision in the config"
+        if revision
+        else "pinned in src/xlprompt/data/hub.py (HUB_BACKBONES); backbone.revision in the config overrides it"
+    )
     revision = backbone_revision(hub, revision)
     folder = snapshot(hub, revision, BACKBONE_FILES, repo_type="model", revision_from=revision_from)
     # The snapshot folder is named after the commit the revision resolved to.

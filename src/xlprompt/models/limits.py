@@ -37,8 +37,9 @@ def position_limit(config) -> int | None:
         return config.max_position_embeddings
     if model_type in ("bloom", "mt5", "t5"):
         return None
-    raise ValueError(f"position limit of model type {model_type!r} unknown; known: bert, bloom, mt5, roberta, t5, "
-                     "xglm, xlm-roberta")
+    raise ValueError(
+        f"position limit of model type {model_type!r} unknown; known: bert, bloom, mt5, roberta, t5, xglm, xlm-roberta"
+    )
 
 
 def check_positions(config, max_length: int, prompt_length: int) -> None:
@@ -50,7 +51,8 @@ def check_positions(config, max_length: int, prompt_length: int) -> None:
             f"max_length {max_length} + prompt length {prompt_length} = {prompt_length + max_length} tokens, more "
             f"than the {limit} positions of this {config.model_type} backbone (max_position_embeddings "
             f"{config.max_position_embeddings}); lower max_length to at most {limit - prompt_length} or use a "
-            "shorter prompt")
+            "shorter prompt"
+        )
 
 
 def check_folder_positions(folder: str | Path, max_length: int, prompt_length: int) -> None:

@@ -14,9 +14,12 @@ masked LM) and LTP's fine-tuning (``finetune_mlm``), with each family's own obje
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+from collections.abc import Set as AbstractSet
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -29,6 +32,9 @@ from xlprompt.runtime.checkpoint import load_checkpoint, save_checkpoint
 from xlprompt.runtime.io import read_utf8
 from xlprompt.runtime.logs import progress
 from xlprompt.runtime.settings import MLMSettings
+
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +81,9 @@ def mask_tokens(
     return inputs, chosen
 
 
-def masked_positions_loss(model, inputs: torch.Tensor, attention_mask: torch.Tensor,
-                          targets: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+def masked_positions_loss(
+    model, inputs: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor, chosen: torch.Tensor
+) -> torch.Tensor:
     """Cross-entropy of the LM head on the masked positions only.
 
     The output layer (hidden x vocab) runs on about 15% of the positions instead of all of
@@ -93,7 +100,7 @@ OBJECTIVES = ("masked_lm", "causal_lm", "span_corruption")
 def sentinel_ids(tokenizer) -> list[int]:
     """Ids of T5's sentinels ``<extra_id_0>``, ``<extra_id_1>``, ... that the tokenizer has, in order."""
     vocab = tokenizer.get_vocab()
-    ids = []
+    ids: list[int] = []
     while f"<extra_id_{len(ids)}>" in vocab:
         ids.append(vocab[f"<extra_id_{len(ids)}>"])
     return ids
@@ -108,14 +115,18 @@ def lm_objective(model: torch.nn.Module, tokenizer) -> str:
     family = family_of(model)
     if family == "masked_lm":
         if tokenizer.mask_token_id is None:
-            raise ValueError(f"{type(model).__name__} is a masked LM, but its tokenizer ({type(tokenizer).__name__}) "
-                             "has no mask token to fine-tune it with")
+            raise ValueError(
+                f"{type(model).__name__} is a masked LM, but its tokenizer ({type(tokenizer).__name__}) "
+                "has no mask token to fine-tune it with"
+            )
         return "masked_lm"
     if family == "causal_lm":
         return "causal_lm"
     if not sentinel_ids(tokenizer):
-        raise ValueError(f"{type(model).__name__}: span corruption needs the sentinel tokens <extra_id_0>, ... "
-                         f"that T5 and mT5 tokenizers have; {type(tokenizer).__name__} has none")
+        raise ValueError(
+            f"{type(model).__name__}: span corruption needs the sentinel tokens <extra_id_0>, ... "
+            f"that T5 and mT5 tokenizers have; {type(tokenizer).__name__} has none"
+        )
     return "span_corruption"
 
 
@@ -136,11 +147,12 @@ def random_segmentation(n_items: int, n_segments: int, generator: torch.Generato
     """``n_items`` split into ``n_segments`` non-empty runs, each split equally likely (T5's)."""
     cuts = sorted((torch.randperm(n_items - 1, generator=generator)[: n_segments - 1] + 1).tolist())
     bounds = [0, *cuts, n_items]
-    return [end - begin for begin, end in zip(bounds, bounds[1:])]
+    return [end - begin for begin, end in itertools.pairwise(bounds)]
 
 
-def random_spans_noise_mask(length: int, density: float, mean_span_length: float, max_spans: int,
-                            generator: torch.Generator) -> list[bool]:
+def random_spans_noise_mask(
+    length: int, density: float, mean_span_length: float, max_spans: int, generator: torch.Generator
+) -> list[bool]:
     """T5's noise mask: round(density * length) tokens in about that / mean_span_length spans,
     alternating kept and corrupted runs, kept first (at most ``max_spans`` spans: one sentinel each)."""
     if length < 2:
@@ -148,14 +160,21 @@ def random_spans_noise_mask(length: int, density: float, mean_span_length: float
     n_noise = min(max(round(length * density), 1), length - 1)
     n_spans = min(max(round(n_noise / mean_span_length), 1), max_spans, n_noise, length - n_noise)
     mask = []
-    for keep, noise in zip(random_segmentation(length - n_noise, n_spans, generator),
-                           random_segmentation(n_noise, n_spans, generator)):
+    for keep, noise in zip(
+        random_segmentation(length - n_noise, n_spans, generator), random_segmentation(n_noise, n_spans, generator)
+    ):
         mask += [False] * keep + [True] * noise
     return mask
 
 
-def span_corrupt(tokens: list[int], density: float, mean_span_length: float, sentinels: list[int], eos_id: int,
-                 generator: torch.Generator) -> tuple[list[int], list[int]]:
+def span_corrupt(
+    tokens: list[int],
+    density: float,
+    mean_span_length: float,
+    sentinels: list[int],
+    eos_id: int,
+    generator: torch.Generator,
+) -> tuple[list[int], list[int]]:
     """One document -> (encoder input, decoder target) of T5's span corruption, both ending in ``</s>``.
 
     ``the cat sat on the mat </s>`` -> ``the <extra_id_0> on the <extra_id_1> </s>`` and
@@ -173,7 +192,7 @@ def span_corrupt(tokens: list[int], density: float, mean_span_length: float, sen
             inputs.append(sentinels[span])
             targets.append(sentinels[span])
         targets.append(token)
-    return inputs + [eos_id], targets + [eos_id]
+    return [*inputs, eos_id], [*targets, eos_id]
 
 
 def seq2seq_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -183,8 +202,16 @@ def seq2seq_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, l
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)  # logits: (B, T, vocab)
 
 
-def objective_batch(objective: str, docs: list[list[int]], tokenizer, settings: MLMSettings, generator: torch.Generator,
-                    special: torch.Tensor, focus: torch.Tensor, sentinels: list[int]) -> dict[str, torch.Tensor]:
+def objective_batch(
+    objective: str,
+    docs: list[list[int]],
+    tokenizer,
+    settings: MLMSettings,
+    generator: torch.Generator,
+    special: torch.Tensor,
+    focus: torch.Tensor,
+    sentinels: list[int],
+) -> dict[str, torch.Tensor]:
     """The tensors of one training batch of ``objective`` from token-id documents (CPU draws only)."""
     s = settings
     if objective == "masked_lm":
@@ -197,8 +224,10 @@ def objective_batch(objective: str, docs: list[list[int]], tokenizer, settings: 
         ids, attention = pad_batch(docs, tokenizer.pad_token_id)
         return {"input_ids": ids, "attention_mask": attention}
     if objective == "span_corruption":
-        pairs = [span_corrupt(doc, s.mask_prob, s.mean_span_length, sentinels, tokenizer.eos_token_id, generator)
-                 for doc in docs]
+        pairs = [
+            span_corrupt(doc, s.mask_prob, s.mean_span_length, sentinels, tokenizer.eos_token_id, generator)
+            for doc in docs
+        ]
         ids, attention = pad_batch([inputs for inputs, _ in pairs], tokenizer.pad_token_id)
         labels, real = pad_batch([targets for _, targets in pairs], tokenizer.pad_token_id)
         return {"input_ids": ids, "attention_mask": attention, "labels": labels.masked_fill(real == 0, -100)}
@@ -213,16 +242,33 @@ def objective_loss(model, objective: str, batch: dict[str, torch.Tensor]) -> tor
     return seq2seq_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
 
 
-def train_masked_lm(model: torch.nn.Module, tokenizer, corpus: list[list[int]], settings: MLMSettings,
-                    focus_ids: set[int] = frozenset(), checkpoint_dir: Path | None = None, stamp: str = "",
-                    desc: str = "masked LM", compute: Compute = CPU) -> list[dict]:
+def train_masked_lm(
+    model: torch.nn.Module,
+    tokenizer,
+    corpus: list[list[int]],
+    settings: MLMSettings,
+    focus_ids: AbstractSet[int] = frozenset(),
+    checkpoint_dir: Path | None = None,
+    stamp: str = "",
+    desc: str = "masked LM",
+    compute: Compute = CPU,
+) -> list[dict]:
     """:func:`train_lm` with the masked-LM objective (pretraining)."""
     return train_lm(model, tokenizer, corpus, settings, "masked_lm", focus_ids, checkpoint_dir, stamp, desc, compute)
 
 
-def train_lm(model: torch.nn.Module, tokenizer, corpus: list[list[int]], settings: MLMSettings,
-             objective: str = "masked_lm", focus_ids: set[int] = frozenset(), checkpoint_dir: Path | None = None,
-             stamp: str = "", desc: str = "masked LM", compute: Compute = CPU) -> list[dict]:
+def train_lm(
+    model: torch.nn.Module,
+    tokenizer,
+    corpus: list[list[int]],
+    settings: MLMSettings,
+    objective: str = "masked_lm",
+    focus_ids: AbstractSet[int] = frozenset(),
+    checkpoint_dir: Path | None = None,
+    stamp: str = "",
+    desc: str = "masked LM",
+    compute: Compute = CPU,
+) -> list[dict]:
     """Train ``model`` in place on token-id documents with ``objective``; return the loss log.
 
     Batches are a pure function of (seed, step), and a checkpoint holds parameters, optimizer
@@ -269,8 +315,12 @@ def train_lm(model: torch.nn.Module, tokenizer, corpus: list[list[int]], setting
             bar.set_postfix(loss=f"{loss.item():.3f}")
         done = step + 1
         if checkpoint_dir is not None and done % s.checkpoint_every == 0 and done < s.steps:
-            save_checkpoint(checkpoint_dir, dict(model.named_parameters()), optimizer,
-                            {"fingerprint": stamp, "step": done, "log": log_rows})
+            save_checkpoint(
+                checkpoint_dir,
+                dict(model.named_parameters()),
+                optimizer,
+                {"fingerprint": stamp, "step": done, "log": log_rows},
+            )
     model.eval()
     logger.info("%s done: final loss %.3f", desc, log_rows[-1]["loss"] if log_rows else float("nan"))
     return log_rows

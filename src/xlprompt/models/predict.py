@@ -16,12 +16,14 @@ def predict(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int 
 
 
 @torch.no_grad()
-def predict_scores(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 0
-                   ) -> tuple[torch.Tensor, float]:
+def predict_scores(
+    model: PromptedLM, data: EncodedSplit, pad_id: int, batch_size: int = 0
+) -> tuple[torch.Tensor, float]:
     """Every row's label scores (N, n_labels; float32, on the CPU) and the mean cross-entropy."""
     model.eval()
     compute = compute_of(model)
-    scores, loss_sum = None, 0.0
+    scores: torch.Tensor | None = None
+    loss_sum = 0.0
     for rows, batch in data.inference_batches(batch_size or compute.scoring_batch, pad_id):
         batch = to_device(batch, compute)
         with compute.autocast():
@@ -31,6 +33,8 @@ def predict_scores(model: PromptedLM, data: EncodedSplit, pad_id: int, batch_siz
         if scores is None:
             scores = torch.empty(len(data), logits.shape[-1])
         scores[rows] = logits.cpu()
+    if scores is None:
+        raise ValueError("predict_scores: no examples to score")
     return scores, loss_sum / len(data)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +24,26 @@ from torch import nn
 from xlprompt.models.families import family_of, lm_head_of, prompt_position
 from xlprompt.runtime.settings import INITS, LOSSES
 
+if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
+    from transformers import PreTrainedModel
+
 logger = logging.getLogger(__name__)
 
 
+class Prompt(nn.Module):
+    """What a :class:`PromptedLM` reads in front of (or after) the text: ``forward()`` gives L vectors of
+    the backbone's width, (L, d). A :class:`SoftPrompt`, or a source prompt mapped into another backbone
+    (xlprompt.methods.projector.ProjectedPrompt)."""
 
-class SoftPrompt(nn.Module):
+    @property
+    def length(self) -> int:
+        raise NotImplementedError
+
+    def forward(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SoftPrompt(Prompt):
     """L trainable vectors of the backbone's width, optionally reparameterised.
 
     With reparameterization (Philippy et al. 2024): P' = LayerNorm(W2 ReLU(W1 P)).
@@ -44,14 +60,20 @@ class SoftPrompt(nn.Module):
 
     @property
     def length(self) -> int:
-        return self.embedding.shape[0]
+        return int(self.embedding.shape[0])
 
     def forward(self) -> torch.Tensor:  # (L, d)
         return self.reparam(self.embedding) if self.reparam is not None else self.embedding
 
 
-def init_prompt(prompt: SoftPrompt, how: str, embed: nn.Module, candidate_ids: list[int],
-                label_ids: list[int], generator: torch.Generator) -> None:
+def init_prompt(
+    prompt: SoftPrompt,
+    how: str,
+    embed: nn.Module,
+    candidate_ids: list[int],
+    label_ids: list[int],
+    generator: torch.Generator,
+) -> None:
     """Initialise the prompt's raw vectors.
 
     uniform: U(-0.5, 0.5) (Philippy et al.); vocab: embeddings of tokens sampled from
@@ -86,8 +108,16 @@ def verbalizer_tensor(words: list[list[int]] | list[int]) -> torch.Tensor:
 class PromptedLM(nn.Module):
     """A backbone of any family with a soft prompt, scoring the label words where it predicts."""
 
-    def __init__(self, backbone: nn.Module, prompt: SoftPrompt | None,
-                 verbalizer_ids: list[list[int]] | list[int], position: str = "", loss: str = "label_words") -> None:
+    verbalizer_ids: torch.Tensor  # a buffer: (n_labels,) or (n_labels, K), see verbalizer_tensor
+
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        prompt: Prompt | None,
+        verbalizer_ids: list[list[int]] | list[int],
+        position: str = "",
+        loss: str = "label_words",
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.prompt = prompt
@@ -97,18 +127,38 @@ class PromptedLM(nn.Module):
         self.loss = loss  # the scores are full-vocabulary log-probabilities when it is "vocabulary"
         self.register_buffer("verbalizer_ids", verbalizer_tensor(verbalizer_ids), persistent=False)
 
+    def prompt_vectors(self) -> torch.Tensor:
+        """The prompt as the backbone reads it, (L, d); an error for a model without one."""
+        if self.prompt is None:
+            raise ValueError("this model has no prompt (no_prompt)")
+        return self.prompt()
+
     @property
     def prompt_positions(self) -> int:
         """Positions the prompt takes beside the text (the backbone's position table must hold both)."""
         return self.prompt.length if self.prompt is not None else 0
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask_index: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """input_ids, attention_mask (token_type_ids): (B, S) right-padded; mask_index: (B,).
         Returns (B, n_labels)."""
         prompts = self.prompt().unsqueeze(0) if self.prompt is not None else None
-        return prompted_logits(self.backbone, prompts, self.verbalizer_ids, input_ids, attention_mask, mask_index,
-                               token_type_ids, self.position, self.loss == "vocabulary")[0]
+        return prompted_logits(
+            self.backbone,
+            prompts,
+            self.verbalizer_ids,
+            input_ids,
+            attention_mask,
+            mask_index,
+            token_type_ids,
+            self.position,
+            self.loss == "vocabulary",
+        )[0]
 
     def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Label logits (B, n_labels) of a batch from :meth:`xlprompt.data.encoding.EncodedSplit.batch`."""
@@ -134,13 +184,21 @@ class PromptedInput:
         """Consecutive runs of ``sizes`` sequences, each a PromptedInput of its own."""
         parts = zip(self.embeds.split(sizes), self.attention_mask.split(sizes), self.read_at.split(sizes))
         extras = [dict(zip(self.extra, values)) for values in zip(*[v.split(sizes) for v in self.extra.values()])]
-        return [PromptedInput(embeds, mask, extras[i] if extras else {}, read_at)
-                for i, (embeds, mask, read_at) in enumerate(parts)]
+        return [
+            PromptedInput(embeds, mask, extras[i] if extras else {}, read_at)
+            for i, (embeds, mask, read_at) in enumerate(parts)
+        ]
 
 
-def lay_out(backbone: nn.Module, prompts: torch.Tensor | None, input_ids: torch.Tensor,
-            attention_mask: torch.Tensor, mask_index: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-            position: str = "") -> PromptedInput:
+def lay_out(
+    backbone: PreTrainedModel,
+    prompts: torch.Tensor | None,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask_index: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    position: str = "",
+) -> PromptedInput:
     """Every prompt on every row, as the family lays prompt and text out (see the module docstring).
 
     prompts: (P, L, d), P prompts of one length sharing ``backbone`` (None: no prompt, P = 1);
@@ -153,13 +211,26 @@ def lay_out(backbone: nn.Module, prompts: torch.Tensor | None, input_ids: torch.
     n_prompts = prompts.shape[0] if prompts is not None and prompts.shape[1] else 1
     rows = prompts.repeat_interleave(batch, dim=0) if prompts is not None and prompts.shape[1] else None  # (P*B, L, d)
     types = token_type_ids.repeat(n_prompts, 1) if token_type_ids is not None else None
-    return lay_out_rows(backbone, rows, input_ids.repeat(n_prompts, 1), attention_mask.repeat(n_prompts, 1),
-                        mask_index.repeat(n_prompts), types, position)
+    return lay_out_rows(
+        backbone,
+        rows,
+        input_ids.repeat(n_prompts, 1),
+        attention_mask.repeat(n_prompts, 1),
+        mask_index.repeat(n_prompts),
+        types,
+        position,
+    )
 
 
-def lay_out_rows(backbone: nn.Module, row_prompts: torch.Tensor | None, input_ids: torch.Tensor,
-                 attention_mask: torch.Tensor, mask_index: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                 position: str = "") -> PromptedInput:
+def lay_out_rows(
+    backbone: PreTrainedModel,
+    row_prompts: torch.Tensor | None,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask_index: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    position: str = "",
+) -> PromptedInput:
     """Each row with its own prompt: row_prompts (N, L, d), one per row of input_ids (N, S).
 
     :func:`lay_out` puts P prompts on the same B rows; joint training (``xlprompt.methods.training``) puts
@@ -176,34 +247,52 @@ def lay_out_rows(backbone: nn.Module, row_prompts: torch.Tensor | None, input_id
         if length:
             token_type_ids = torch.cat([token_type_ids.new_zeros(token_type_ids.shape[0], length), token_type_ids], 1)
         extra = {"token_type_ids": token_type_ids}
-    if length:
+    if row_prompts is not None and length:
         if position == "suffix":
             embeds, attention_mask = append_after_text(embeds, row_prompts, mask_index)
         else:
             embeds = torch.cat([row_prompts, embeds], dim=1)
-            attention_mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], length), attention_mask], dim=1)
+            attention_mask = torch.cat(
+                [attention_mask.new_ones(attention_mask.shape[0], length), attention_mask], dim=1
+            )
     # A causal LM predicts the word after the last prompt vector (suffix) or text token (prefix).
-    read_at = {"masked_lm": mask_index + length, "causal_lm": mask_index + length - 1,
-               "seq2seq": torch.zeros_like(mask_index)}[family]
+    read_at = {
+        "masked_lm": mask_index + length,
+        "causal_lm": mask_index + length - 1,
+        "seq2seq": torch.zeros_like(mask_index),
+    }[family]
     return PromptedInput(embeds, attention_mask, extra, read_at)
 
 
-def run_backbone(backbone: nn.Module, inputs: PromptedInput) -> torch.Tensor:
+def run_backbone(backbone: PreTrainedModel, inputs: PromptedInput) -> torch.Tensor:
     """The hidden states (N, T, d) that predict label words: the encoder's or decoder-only model's,
     or an encoder-decoder's decoder, started with its start token (T = 1)."""
     if family_of(backbone) == "seq2seq":
-        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
-                           device=inputs.embeds.device)
-        return backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask, decoder_input_ids=start,
-                        output_hidden_states=True).decoder_hidden_states[-1]
-    return backbone.base_model(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
-                               **inputs.extra).last_hidden_state
+        start = torch.full(
+            (inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id, device=inputs.embeds.device
+        )
+        return backbone(
+            inputs_embeds=inputs.embeds,
+            attention_mask=inputs.attention_mask,
+            decoder_input_ids=start,
+            output_hidden_states=True,
+        ).decoder_hidden_states[-1]
+    return backbone.base_model(
+        inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask, **inputs.extra
+    ).last_hidden_state
 
 
-def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalizer_ids: torch.Tensor,
-                    input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
-                    token_type_ids: torch.Tensor | None = None, position: str = "",
-                    full_vocabulary: bool = False) -> torch.Tensor:
+def prompted_logits(
+    backbone: PreTrainedModel,
+    prompts: torch.Tensor | None,
+    verbalizer_ids: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask_index: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    position: str = "",
+    full_vocabulary: bool = False,
+) -> torch.Tensor:
     """Label-word logits of every prompt on every row, in one forward pass (arguments: :func:`lay_out`).
 
     Returns (P, B, n_labels): the P x B sequences run as one batch, so evaluating P prompts
@@ -216,37 +305,43 @@ def prompted_logits(backbone: nn.Module, prompts: torch.Tensor | None, verbalize
     return label_scores(backbone, inputs, verbalizer_ids, full_vocabulary).view(n_prompts, input_ids.shape[0], -1)
 
 
-def label_scores(backbone: nn.Module, inputs: PromptedInput, verbalizer_ids: torch.Tensor,
-                 full_vocabulary: bool = False) -> torch.Tensor:
+def label_scores(
+    backbone: PreTrainedModel, inputs: PromptedInput, verbalizer_ids: torch.Tensor, full_vocabulary: bool = False
+) -> torch.Tensor:
     """(N, n_labels) label-word scores of laid-out inputs (see :func:`prompted_logits`)."""
     if verbalizer_ids.dim() == 2:  # label words of several tokens: sum of their tokens' log-probabilities
         family = family_of(backbone)
         if family == "masked_lm":
-            raise ValueError("a masked LM reads one token per label word (multi-token words need a causal or "
-                             "encoder-decoder model)")
-        return word_log_likelihoods(backbone, family, inputs.embeds, inputs.attention_mask, inputs.read_at + 1,
-                                    verbalizer_ids)
+            raise ValueError(
+                "a masked LM reads one token per label word (multi-token words need a causal or encoder-decoder model)"
+            )
+        return word_log_likelihoods(
+            backbone, family, inputs.embeds, inputs.attention_mask, inputs.read_at + 1, verbalizer_ids
+        )
     logits = vocabulary_logits(backbone, inputs)
     if full_vocabulary:
         logits = logits.float().log_softmax(dim=-1)
     return logits[:, verbalizer_ids]
 
 
-def vocabulary_logits(backbone: nn.Module, inputs: PromptedInput) -> torch.Tensor:
+def vocabulary_logits(backbone: PreTrainedModel, inputs: PromptedInput) -> torch.Tensor:
     """(N, V): the LM head's logits where each laid-out sequence predicts its label word."""
     if family_of(backbone) == "seq2seq":
-        start = torch.full((inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id,
-                           device=inputs.embeds.device)
-        return backbone(inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask,
-                        decoder_input_ids=start).logits[:, 0]
+        start = torch.full(
+            (inputs.embeds.shape[0], 1), backbone.config.decoder_start_token_id, device=inputs.embeds.device
+        )
+        return backbone(
+            inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask, decoder_input_ids=start
+        ).logits[:, 0]
     hidden = run_backbone(backbone, inputs)
     at = hidden[torch.arange(hidden.shape[0], device=hidden.device), inputs.read_at]  # (N, d)
     head = backbone.get_output_embeddings() if family_of(backbone) == "causal_lm" else lm_head_of(backbone)
     return head(at)
 
 
-def joint_label_scores(models: list[PromptedLM], batches: list[dict[str, torch.Tensor]],
-                       pad_id: int) -> list[torch.Tensor]:
+def joint_label_scores(
+    models: list[PromptedLM], batches: list[dict[str, torch.Tensor]], pad_id: int
+) -> list[torch.Tensor]:
     """Each prompted model's label scores (B_i, n_labels_i) on its own batch, with one backbone pass.
 
     The models share one backbone, one prompt length and one layout; each brings its own prompt,
@@ -264,24 +359,42 @@ def joint_label_scores(models: list[PromptedLM], batches: list[dict[str, torch.T
     stacked = stack_batches(batches, pad_id)
     rows = None
     if first.prompt is not None:
-        rows = torch.cat([m.prompt().unsqueeze(0).expand(n, -1, -1) for m, n in zip(models, sizes)])  # (N, L, d)
-    inputs = lay_out_rows(first.backbone, rows, stacked["input_ids"], stacked["attention_mask"],
-                          stacked["mask_index"], stacked.get("token_type_ids"), first.position)
+        rows = torch.cat(
+            [m.prompt_vectors().unsqueeze(0).expand(n, -1, -1) for m, n in zip(models, sizes)]
+        )  # (N, L, d)
+    inputs = lay_out_rows(
+        first.backbone,
+        rows,
+        stacked["input_ids"],
+        stacked["attention_mask"],
+        stacked["mask_index"],
+        stacked.get("token_type_ids"),
+        first.position,
+    )
     if any(m.verbalizer_ids.dim() == 2 for m in models):  # teacher-forced words: each model's own pass
-        return [label_scores(m.backbone, part, m.verbalizer_ids, m.loss == "vocabulary")
-                for m, part in zip(models, inputs.split(sizes))]
+        return [
+            label_scores(m.backbone, part, m.verbalizer_ids, m.loss == "vocabulary")
+            for m, part in zip(models, inputs.split(sizes))
+        ]
     logits = vocabulary_logits(first.backbone, inputs).split(sizes)
-    return [(lg.float().log_softmax(dim=-1) if m.loss == "vocabulary" else lg)[:, m.verbalizer_ids]
-            for m, lg in zip(models, logits)]
+    return [
+        (lg.float().log_softmax(dim=-1) if m.loss == "vocabulary" else lg)[:, m.verbalizer_ids]
+        for m, lg in zip(models, logits)
+    ]
 
 
 def stack_batches(batches: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
     """Batches of :meth:`xlprompt.data.encoding.EncodedSplit.batch` as one: right-padded to the widest."""
     width = max(batch["input_ids"].shape[1] for batch in batches)
-    widen = lambda t, value: F.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
-    stacked = {"input_ids": torch.cat([widen(b["input_ids"], pad_id) for b in batches]),
-               "attention_mask": torch.cat([widen(b["attention_mask"], 0) for b in batches]),
-               "mask_index": torch.cat([b["mask_index"] for b in batches])}
+
+    def widen(t: torch.Tensor, value: int) -> torch.Tensor:
+        return F.pad(t, (0, width - t.shape[1]), value=value)
+
+    stacked = {
+        "input_ids": torch.cat([widen(b["input_ids"], pad_id) for b in batches]),
+        "attention_mask": torch.cat([widen(b["attention_mask"], 0) for b in batches]),
+        "mask_index": torch.cat([b["mask_index"] for b in batches]),
+    }
     if all("token_type_ids" in b for b in batches):
         stacked["token_type_ids"] = torch.cat([widen(b["token_type_ids"], 0) for b in batches])
     return stacked
@@ -298,27 +411,37 @@ def label_loss(scores: torch.Tensor, labels: torch.Tensor, loss: str, reduction:
     return F.cross_entropy(scores, labels, reduction=reduction)
 
 
-def append_after_text(embeds: torch.Tensor, prompts: torch.Tensor, lengths: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def append_after_text(
+    embeds: torch.Tensor, prompts: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's prompt right after its own text, padding after both (positions stay 0, 1, ...).
 
     embeds: (N, S, d) right-padded, row n real up to lengths[n]; prompts: (N, L, d).
     Returns (N, S + L, d) and the attention mask (N, S + L).
     """
-    n_rows, seq, dim = embeds.shape
+    seq, dim = embeds.shape[1:]
     length = prompts.shape[1]
     position = torch.arange(seq + length, device=embeds.device).unsqueeze(0)  # (1, T)
     text_len = lengths.unsqueeze(1)  # (N, 1)
     # Index into cat([embeds, prompts]): text tokens, then the prompt, then the text's padding.
-    source = torch.where(position < text_len, position,
-                         torch.where(position < text_len + length, seq + position - text_len, position - length))
+    source = torch.where(
+        position < text_len,
+        position,
+        torch.where(position < text_len + length, seq + position - text_len, position - length),
+    )
     combined = torch.cat([embeds, prompts], dim=1)
     out = combined.gather(1, source.unsqueeze(-1).expand(-1, -1, dim))
     return out, (position < text_len + length).long()
 
 
-def word_log_likelihoods(backbone: nn.Module, family: str, embeds: torch.Tensor, attention_mask: torch.Tensor,
-                         context_length: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+def word_log_likelihoods(
+    backbone: PreTrainedModel,
+    family: str,
+    embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    context_length: torch.Tensor,
+    words: torch.Tensor,
+) -> torch.Tensor:
     """log p(word | input) of every label word, by teacher forcing its tokens: (N, n_labels).
 
     embeds, attention_mask: (N, T, d), (N, T), the prompted input as the family lays it out;
@@ -330,13 +453,17 @@ def word_log_likelihoods(backbone: nn.Module, family: str, embeds: torch.Tensor,
     n_rows, n_words, longest = embeds.shape[0], words.shape[0], words.shape[1]
     valid = words >= 0  # (n, K)
     tokens = words.clamp(min=0)
-    expand = lambda t: t.repeat_interleave(n_words, dim=0)  # noqa: E731  (row r's copies sit together)
+
+    def expand(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat_interleave(n_words, dim=0)
+
     word_tokens, word_valid = tokens.repeat(n_rows, 1), valid.repeat(n_rows, 1)  # (N*n, K)
     if family == "seq2seq":
         start = torch.full((n_rows * n_words, 1), backbone.config.decoder_start_token_id, device=embeds.device)
         decoder_ids = torch.cat([start, word_tokens[:, :-1]], dim=1)  # (N*n, K): teacher forcing
-        logits = backbone(inputs_embeds=expand(embeds), attention_mask=expand(attention_mask),
-                          decoder_input_ids=decoder_ids).logits  # (N*n, K, V)
+        logits = backbone(
+            inputs_embeds=expand(embeds), attention_mask=expand(attention_mask), decoder_input_ids=decoder_ids
+        ).logits  # (N*n, K, V)
     else:
         # Each word's first K-1 tokens follow the prompt; the positions before them predict them.
         continuation = backbone.get_input_embeddings()(word_tokens[:, :-1])  # (N*n, K-1, d)

@@ -24,8 +24,10 @@ def few_shot(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
     """Stratified sample of ``per_class`` rows of every label (all rows of a smaller class)."""
     if per_class <= 0:
         return frame
-    keep = [group.sample(n=min(per_class, len(group)), random_state=seed).index
-            for _, group in frame.groupby("label", sort=True)]
+    keep = [
+        group.sample(n=min(per_class, len(group)), random_state=seed).index
+        for _, group in frame.groupby("label", sort=True)
+    ]
     return frame.loc[sorted(index for part in keep for index in part)]
 
 
@@ -42,14 +44,17 @@ def word_ids(tokenizer, words: list[str], where: str | Path, family: str) -> lis
         if not pieces:
             raise ValueError(f"{where}: verbalizer word {word!r} is no token at all for this tokenizer")
         if family == "masked_lm" and len(pieces) != 1:
-            raise ValueError(f"{where}: verbalizer word {word!r} is {len(pieces)} tokens for this tokenizer; "
-                             "a masked LM reads one token at <mask>: choose single-token label words")
+            raise ValueError(
+                f"{where}: verbalizer word {word!r} is {len(pieces)} tokens for this tokenizer; "
+                "a masked LM reads one token at <mask>: choose single-token label words"
+            )
         ids.append(list(pieces))
     return ids
 
 
-def verbalizer_ids(tokenizer, labels: LabelSpace, data_dir: Path, family: str,
-                   language: str | None = None) -> list[list[int]]:
+def verbalizer_ids(
+    tokenizer, labels: LabelSpace, data_dir: Path, family: str, language: str | None = None
+) -> list[list[int]]:
     return word_ids(tokenizer, labels.verbalizer(family, language), data_dir / "labels.json", family)
 
 
@@ -81,8 +86,11 @@ class TaskSet:
         return [len(space.names) for space in self.labels]
 
     def verbalizer_ids(self, tokenizer, family: str, language: str | None = None) -> list[list[int]]:
-        return [i for d, space in zip(self.data_dirs, self.labels)
-                for i in verbalizer_ids(tokenizer, space, d, family, language)]
+        return [
+            i
+            for d, space in zip(self.data_dirs, self.labels)
+            for i in verbalizer_ids(tokenizer, space, d, family, language)
+        ]
 
     def verbalizers(self, family: str, language: str | None = None) -> dict[str, list[str]]:
         return {space.task: space.verbalizer(family, language) for space in self.labels}
@@ -93,8 +101,9 @@ class TaskSet:
     def split_files(self, language: str, split: str) -> list[Path]:
         return [split_path(d, language, split) for d in self.data_dirs]
 
-    def encode(self, tokenizer, language: str, split: str, max_length: int, per_class: int = 0,
-               seed: int = 0, *, family: str) -> EncodedSplit:
+    def encode(
+        self, tokenizer, language: str, split: str, max_length: int, per_class: int = 0, seed: int = 0, *, family: str
+    ) -> EncodedSplit:
         """One split of every task, encoded; few-shot sampled when ``per_class`` > 0."""
         parts = []
         for data_dir, space in zip(self.data_dirs, self.labels):

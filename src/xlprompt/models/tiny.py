@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -40,9 +40,13 @@ def learn_vocabulary(corpus_files: Iterable[Path], vocab_size: int, min_frequenc
     chars = sorted({ch for word in counts for ch in word})
     tokens = list(SPECIAL_TOKENS) + chars + [f"##{ch}" for ch in chars]
     if vocab_size < len(tokens):
-        raise ValueError(f"vocab_size {vocab_size} is below the {len(tokens)} special and character tokens the corpus needs")
+        raise ValueError(
+            f"vocab_size {vocab_size} is below the {len(tokens)} special and character tokens the corpus needs"
+        )
     seen = set(tokens)
-    ranked = sorted((w for w, c in counts.items() if c >= min_frequency and w not in seen), key=lambda w: (-counts[w], w))
+    ranked = sorted(
+        (w for w, c in counts.items() if c >= min_frequency and w not in seen), key=lambda w: (-counts[w], w)
+    )
     tokens += ranked[: vocab_size - len(tokens)]
     return {token: index for index, token in enumerate(tokens)}
 
@@ -56,12 +60,19 @@ def train_tokenizer(corpus_files: Iterable[Path], vocab_size: int) -> PreTrained
     tok.decoder = decoders.WordPiece()
     bos, eos = vocab["<s>"], vocab["</s>"]
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", bos), ("</s>", eos)],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
     )
 
 

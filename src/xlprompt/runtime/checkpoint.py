@@ -34,7 +34,9 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": state["param_groups"]}
 
 
-def _unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict) -> None:
+def _unflatten_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith("optim."):
@@ -43,8 +45,9 @@ def _unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, to
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
 
 
-def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                    plain: dict[str, Any]) -> None:
+def save_checkpoint(
+    folder: Path, tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, plain: dict[str, Any]
+) -> None:
     """``plain`` must hold a ``fingerprint`` (see :func:`fingerprint`) and the ``step``."""
     optim_tensors, optim_plain = _flatten_optimizer(optimizer)
     all_tensors = {f"state.{k}": v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
@@ -65,8 +68,9 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer,
-                    expected_fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+def load_checkpoint(
+    folder: Path, optimizer: torch.optim.Optimizer, expected_fingerprint: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """Restore optimizer and RNG state; return (tensors, plain state), or None if absent.
 
     A checkpoint written by a different config or from different inputs is not resumed
@@ -91,6 +95,6 @@ def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer,
         return None
     _unflatten_optimizer(optimizer, all_tensors, plain.pop("optimizer"))
     torch.set_rng_state(all_tensors["rng.torch"])
-    tensors = {k[len("state."):]: v for k, v in all_tensors.items() if k.startswith("state.")}
+    tensors = {k[len("state.") :]: v for k, v in all_tensors.items() if k.startswith("state.")}
     logger.info("resumed from checkpoint %s at step %s", latest, plain.get("step"))
     return tensors, plain

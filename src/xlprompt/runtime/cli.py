@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xlprompt.runtime.devices import DeviceClaim, claim_device
 from xlprompt.runtime.logs import setup_logging
@@ -14,12 +15,17 @@ _DEVICE_CLAIM: DeviceClaim | None = None  # this process's device, kept for its 
 
 def stage_parser(stage: str, doc: str | None, threads: bool = False) -> argparse.ArgumentParser:
     """A parser whose --help shows the stage module's docstring (what it writes, an example)."""
-    parser = argparse.ArgumentParser(prog=f"python -m xlprompt {stage}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m xlprompt {stage}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     if threads:  # the compute stages: the workflow's GPU rules
         parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-        parser.add_argument("--device", choices=("auto", "cpu"), default="auto",
-                            help="auto: claim a free GPU of CUDA_VISIBLE_DEVICES (xlprompt.runtime.devices), if any")
+        parser.add_argument(
+            "--device",
+            choices=("auto", "cpu"),
+            default="auto",
+            help="auto: claim a free GPU of CUDA_VISIBLE_DEVICES (xlprompt.runtime.devices), if any",
+        )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -38,24 +44,38 @@ def start(args: argparse.Namespace) -> None:
         _DEVICE_CLAIM = claim_device()
 
 
-_ARG_TYPES = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+_ARG_TYPES: dict[str, type] = {"int": int, "float": float, "str": str}  # annotations are strings (postponed evaluation)
 
 
 def _int_or_all(value: str) -> int | str:
     return value if value == "all" else int(value)
 
 
-def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), prefix: str = "") -> None:
+def _field_default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise TypeError(f"field {field.name} has no default: every setting has one (xlprompt.runtime.settings)")
+
+
+def add_dataclass_flags(
+    parser: argparse.ArgumentParser, cls: type[Any], skip: tuple[str, ...] = (), prefix: str = ""
+) -> None:
     """One --flag per field of dataclass ``cls``, with the field's default: the CLI and the
     dataclass can never drift apart. Booleans get --flag / --no-flag; a tuple of strings (or of
-    numbers, or the word all) takes several values; a field that is itself a dataclass gets its fields' flags under its name
-    (TrainConfig.lora.rank: --lora-rank)."""
+    numbers, or the word all) takes several values; a field that is itself a dataclass gets its fields' flags
+    under its name (TrainConfig.lora.rank: --lora-rank)."""
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         name = f"{prefix}{field.name}"
         flag = f"--{name.replace('_', '-')}"
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        default = _field_default(field)
         if dataclasses.is_dataclass(default):
             add_dataclass_flags(parser, type(default), prefix=f"{name}_")
         elif field.type == "bool":
@@ -65,15 +85,17 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
         elif field.type == "tuple[int, ...]":  # numbers, or the word all (the dataclass reads it as empty)
             parser.add_argument(flag, dest=name, nargs="*", default=default, type=_int_or_all)
         else:
-            parser.add_argument(flag, dest=name, type=_ARG_TYPES[field.type], default=default)
+            parser.add_argument(flag, dest=name, type=_ARG_TYPES[str(field.type)], default=default)
 
 
-def dataclass_from_args(cls, args: argparse.Namespace, prefix: str = ""):
+def dataclass_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "") -> T:
+    """The dataclass ``cls`` from the flags :func:`add_dataclass_flags` added."""
     values = {}
     for field in dataclasses.fields(cls):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        default = _field_default(field)
         if dataclasses.is_dataclass(default):
-            values[field.name] = dataclass_from_args(type(default), args, prefix=f"{prefix}{field.name}_")
+            nested: Any = type(default)
+            values[field.name] = dataclass_from_args(nested, args, prefix=f"{prefix}{field.name}_")
         else:
             values[field.name] = getattr(args, f"{prefix}{field.name}")
     return cls(**values)

@@ -36,7 +36,7 @@ class DeviceClaim:
 
     device: str  # the id as CUDA_VISIBLE_DEVICES names it
     lock_file: Path
-    handle: IO
+    handle: IO[str]
 
     def release(self) -> None:
         fcntl.flock(self.handle, fcntl.LOCK_UN)
@@ -55,8 +55,12 @@ def visible_devices() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def claim_device(devices: list[str] | None = None, lock_dir: Path = DEFAULT_LOCK_DIR,
-                 timeout_s: float | None = None, poll_s: float = 0.5) -> DeviceClaim | None:
+def claim_device(
+    devices: list[str] | None = None,
+    lock_dir: Path = DEFAULT_LOCK_DIR,
+    timeout_s: float | None = None,
+    poll_s: float = 0.5,
+) -> DeviceClaim | None:
     """Claim the first free device of ``devices`` (default: :func:`visible_devices`).
 
     Returns None when there is no device (the job runs on the CPU). While every device is
@@ -76,7 +80,7 @@ def claim_device(devices: list[str] | None = None, lock_dir: Path = DEFAULT_LOCK
     while True:
         for device in devices:
             lock_file = lock_dir / f"gpu-{device}.lock"
-            handle = open(lock_file, "a+")
+            handle = open(lock_file, "a+")  # noqa: SIM115 (kept open: the lock lives as long as the claim)
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -91,10 +95,17 @@ def claim_device(devices: list[str] | None = None, lock_dir: Path = DEFAULT_LOCK
             return DeviceClaim(device, lock_file, handle)
         waited = time.monotonic() - started
         if timeout_s is not None and waited > timeout_s:
-            raise RuntimeError(f"every device {devices} stayed claimed for {timeout_s:.0f} s "
-                               f"(locks in {lock_dir}): run fewer GPU jobs at once (--resources gpu=K)")
+            raise RuntimeError(
+                f"every device {devices} stayed claimed for {timeout_s:.0f} s "
+                f"(locks in {lock_dir}): run fewer GPU jobs at once (--resources gpu=K)"
+            )
         if time.monotonic() > next_note:
-            logger.info("waiting %.0f s for a free device of %s (locks in %s; --resources gpu=K runs at most K "
-                        "GPU jobs at once)", waited, devices, lock_dir)
+            logger.info(
+                "waiting %.0f s for a free device of %s (locks in %s; --resources gpu=K runs at most K "
+                "GPU jobs at once)",
+                waited,
+                devices,
+                lock_dir,
+            )
             next_note += 60
         time.sleep(poll_s)

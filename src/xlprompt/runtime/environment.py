@@ -33,6 +33,8 @@ def jobs_python_problem(python: str = "python", timeout: float = 30.0) -> str | 
     return None
 
 
-FIX = ("every job runs `python -m xlprompt`: activate the project's environment first (`source .venv/bin/activate`, "
-       "then the same snakemake command), or use the make targets, which do it for you (`make run CONFIG=...`); "
-       "see README.md, 'Snakemake by hand'")
+FIX = (
+    "every job runs `python -m xlprompt`: activate the project's environment first (`source .venv/bin/activate`, "
+    "then the same snakemake command), or use the make targets, which do it for you (`make run CONFIG=...`); "
+    "see README.md, 'Snakemake by hand'"
+)

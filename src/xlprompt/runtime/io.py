@@ -13,10 +13,16 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:  # pandas only for the hints: importing it costs a job (or Snakemake's parse) a second
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+StrPath: TypeAlias = "str | os.PathLike[str]"  # a path as callers hold it
 
 
 def remove_partials(target: Path) -> None:
@@ -33,7 +39,7 @@ def remove_partials(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(target: StrPath) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces ``target`` in one rename.
 
     An existing ``target`` is first renamed aside (not deleted), so that at every moment
@@ -58,14 +64,15 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_file(target: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
+def atomic_file(target: StrPath, mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside ``target``; it becomes ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_partials(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        handle: IO[Any]
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -75,13 +82,13 @@ def atomic_file(target: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
             os.unlink(tmp)
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+def write_json(path: StrPath, obj: Any) -> None:
     with atomic_file(path) as handle:
         json.dump(obj, handle, indent=2, sort_keys=False)
         handle.write("\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: StrPath) -> Any:
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -91,17 +98,18 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def read_utf8(path: str | os.PathLike) -> str:
+def read_utf8(path: StrPath) -> str:
     """A text file's content; a file that is not UTF-8 is an error naming it and the byte."""
     path = Path(path)
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
-                         "convert it, e.g. iconv -f <encoding> -t UTF-8") from None
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); convert it, e.g. iconv -f <encoding> -t UTF-8"
+        ) from None
 
 
-def check_safetensors(path: str | os.PathLike) -> None:
+def check_safetensors(path: StrPath) -> None:
     """Reject a safetensors file whose header does not account for exactly its bytes.
 
     A file cut short (a killed copy, a full disk) or with a damaged header fails here, with
@@ -122,23 +130,27 @@ def check_safetensors(path: str | os.PathLike) -> None:
         except (ValueError, KeyError, TypeError, IndexError) as err:
             raise ValueError(f"{path}: not a complete safetensors file (damaged header: {err})") from None
     if 8 + header_bytes + end != size:
-        raise ValueError(f"{path}: not a complete safetensors file (its header describes {8 + header_bytes + end} "
-                         f"bytes, the file has {size})")
+        raise ValueError(
+            f"{path}: not a complete safetensors file (its header describes {8 + header_bytes + end} "
+            f"bytes, the file has {size})"
+        )
 
 
-def load_tensors(path: str | os.PathLike, expected_sha256: str | None = None) -> dict:
+def load_tensors(path: StrPath, expected_sha256: str | None = None) -> dict[str, Any]:
     """Tensors of a safetensors file (never pickle), checked first: complete, and when
     ``expected_sha256`` is given (recorded when the file was written), unchanged since."""
     from safetensors.torch import load_file
 
     check_safetensors(path)
     if expected_sha256 is not None and sha256_file(path) != expected_sha256:
-        raise ValueError(f"{path}: its sha256 differs from the one recorded when it was written "
-                         "(the file was changed or damaged); rerun the job that writes it")
+        raise ValueError(
+            f"{path}: its sha256 differs from the one recorded when it was written "
+            "(the file was changed or damaged); rerun the job that writes it"
+        )
     return load_file(path)
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def sha256_file(path: StrPath, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -146,7 +158,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(folder: str | os.PathLike) -> dict[str, str]:
+def sha256_tree(folder: StrPath) -> dict[str, str]:
     """sha256 of every file under ``folder``, keyed by relative path (sorted)."""
     folder = Path(folder)
     return {
@@ -156,13 +168,13 @@ def sha256_tree(folder: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def write_parquet(frame, path: str | os.PathLike) -> None:
+def write_parquet(frame: pd.DataFrame, path: StrPath) -> None:
     """A pandas table as parquet, atomically (a killed job leaves no half-written file)."""
     with atomic_file(path, "wb") as handle:
         frame.to_parquet(handle, index=False)
 
 
-def write_csv(frame, path: str | os.PathLike) -> None:
+def write_csv(frame: pd.DataFrame, path: StrPath) -> None:
     """A pandas table as CSV, atomically, with fixed float formatting (stable diffs)."""
     with atomic_file(path) as handle:
         frame.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")

@@ -7,8 +7,9 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -31,7 +32,7 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
-def progress(iterable: Iterable[T] | None = None, **kwargs) -> tqdm:
+def progress(iterable: Iterable[T], **kwargs: Any) -> tqdm[T]:
     """A tqdm bar on stderr; in a log file (Snakemake's ``> {log} 2>&1``) it redraws rarely.
 
     XLPROMPT_PROGRESS=0 turns it off (tests do).

@@ -26,16 +26,23 @@ def git_commit() -> str | None:
     """The commit of the xlprompt checkout, with '-dirty' if it has local changes."""
     root = Path(__file__).resolve().parents[3]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def run_metadata(config: dict[str, Any], seed: int | None, inputs: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+def run_metadata(
+    config: dict[str, Any], seed: int | None, inputs: dict[str, str], extra: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "config": config,
         "seed": seed,

@@ -13,7 +13,7 @@ INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprom
 METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "deep_prompt", "untrained", "no_prompt")
 # Methods that train backbone weights next to the prompt, and may train without one (prompt_length 0).
 PROMPT_OPTIONAL = ("lora", "bitfit")
-PROMPT_INITS = INITS + ("source",)  # source: copied from a trained prompt (SPoT)
+PROMPT_INITS = (*INITS, "source")  # source: copied from a trained prompt (SPoT)
 PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.models.families)
 # The model families; labels.json gives verbalizer words for each (xlprompt.models.families: which backbone is which).
 FAMILIES = ("masked_lm", "causal_lm", "seq2seq")
@@ -57,8 +57,9 @@ class MLMSettings:
 
     def __post_init__(self) -> None:
         if self.mean_span_length < 1:
-            raise ValueError(f"mean_span_length (a corrupted span's mean length in tokens) must be >= 1, "
-                             f"got {self.mean_span_length}")
+            raise ValueError(
+                f"mean_span_length (a corrupted span's mean length in tokens) must be >= 1, got {self.mean_span_length}"
+            )
 
 
 # LTP's fine-tuning (theta_MLM; config ltp.finetune): a fine-tuning of a trained backbone, not a
@@ -212,7 +213,7 @@ class TrainConfig:
             raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
         if self.init not in PROMPT_INITS:
             raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
-        if self.position not in ("",) + PROMPT_POSITIONS:
+        if self.position not in ("", *PROMPT_POSITIONS):
             raise ValueError(f"prompt position must be one of {PROMPT_POSITIONS}, got {self.position!r}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
@@ -222,7 +223,7 @@ class TrainConfig:
             raise ValueError(f"vocab_top_k must be positive, got {self.vocab_top_k}")
         if self.method == "no_prompt" and self.prompt_length != 0:
             raise ValueError("method no_prompt takes prompt_length 0")
-        if self.method not in ("no_prompt",) + PROMPT_OPTIONAL and self.prompt_length < 1:
+        if self.method not in ("no_prompt", *PROMPT_OPTIONAL) and self.prompt_length < 1:
             raise ValueError(f"prompt_length must be >= 1 for method {self.method}, got {self.prompt_length}")
         if self.prompt_length < 0:
             raise ValueError(f"prompt_length must be >= 0, got {self.prompt_length}")
@@ -235,14 +236,19 @@ class TrainConfig:
         if self.method == "deep_prompt":
             # Its prompt is L key/value prefixes per layer; nothing enters the input, so nothing may be set for it.
             if self.reparameterization:
-                raise ValueError("method deep_prompt has no input-level prompt to reparameterise; its prefixes' MLP "
-                                 "is deep_prompt.reparameterization")
+                raise ValueError(
+                    "method deep_prompt has no input-level prompt to reparameterise; its prefixes' MLP "
+                    "is deep_prompt.reparameterization"
+                )
             if self.position == "suffix":
-                raise ValueError("method deep_prompt has no input-level prompt: its prefixes come before the text in "
-                                 "every layer (position suffix does not apply)")
+                raise ValueError(
+                    "method deep_prompt has no input-level prompt: its prefixes come before the text in "
+                    "every layer (position suffix does not apply)"
+                )
             if self.init == "source":
-                raise ValueError("method deep_prompt cannot start from a source prompt (SPoT transfers input-level "
-                                 "prompts of spt)")
+                raise ValueError(
+                    "method deep_prompt cannot start from a source prompt (SPoT transfers input-level prompts of spt)"
+                )
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "max_length"):
             if getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -39,10 +39,16 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("aggregate", __doc__)
     parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics.json files")
-    parser.add_argument("--predictions", nargs="+", required=True, type=Path,
-                        help="the predictions parquet files of the same prompts")
-    parser.add_argument("--prompts", nargs="*", default=[], type=Path,
-                        help="the evaluated prompt folders (their meta.json): methods.csv")
+    parser.add_argument(
+        "--predictions", nargs="+", required=True, type=Path, help="the predictions parquet files of the same prompts"
+    )
+    parser.add_argument(
+        "--prompts",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="the evaluated prompt folders (their meta.json): methods.csv",
+    )
     parser.add_argument("--methods", nargs="*", default=[], help="the order of methods in comparisons (A before B)")
     parser.add_argument("--languages", required=True, type=Path, help="the world's languages.json")
     parser.add_argument("--out", required=True, type=Path, help="tables folder")

@@ -27,8 +27,13 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("assemble_data", __doc__)
-    parser.add_argument("--task", action="append", required=True, metavar="NAME=FOLDER",
-                        help="a task and its download_dataset folder (repeat for each task)")
+    parser.add_argument(
+        "--task",
+        action="append",
+        required=True,
+        metavar="NAME=FOLDER",
+        help="a task and its download_dataset folder (repeat for each task)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
     return parser
 

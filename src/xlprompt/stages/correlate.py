@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    table = correlation_table(pd.read_csv(args.similarity), pd.read_csv(args.transfer), args.train_language,
-                              args.resamples, args.seed)
+    table = correlation_table(
+        pd.read_csv(args.similarity), pd.read_csv(args.transfer), args.train_language, args.resamples, args.seed
+    )
     write_csv(table, args.out)
     logger.info("wrote %d correlations to %s", len(table), args.out)

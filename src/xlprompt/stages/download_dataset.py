@@ -41,10 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--hub", help="a known Hub data set: xnli, americasnli, pawsx, sib200")
     where.add_argument("--local", help="JSON: path (with {lang} and {split}), languages, labels, column names")
-    where.add_argument("--sources", help='JSON list of sources of one task, each {"hub": ..., "languages": [...]} '
-                                         'or {"local": {...}} (the workflow\'s data.tasks.<task>)')
-    parser.add_argument("--languages", nargs="+", default=[],
-                        help="Hub config names, e.g. en de or eng_Latn; `all`: every language the data set has")
+    where.add_argument(
+        "--sources",
+        help='JSON list of sources of one task, each {"hub": ..., "languages": [...]} '
+        'or {"local": {...}} (the workflow\'s data.tasks.<task>)',
+    )
+    parser.add_argument(
+        "--languages",
+        nargs="+",
+        default=[],
+        help="Hub config names, e.g. en de or eng_Latn; `all`: every language the data set has",
+    )
     parser.add_argument("--revision", default=None, help="another revision than the pinned one (recorded)")
     parser.add_argument("--task", default=None, help="task name in labels.json (local data; default: folder name)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
@@ -55,9 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
     try:
-        space, frames, source = read_task(args.task or args.out.name, args.hub, args.languages, args.revision,
-                                          json.loads(args.local) if args.local else None,
-                                          json.loads(args.sources) if args.sources else None)
+        space, frames, source = read_task(
+            args.task or args.out.name,
+            args.hub,
+            args.languages,
+            args.revision,
+            json.loads(args.local) if args.local else None,
+            json.loads(args.sources) if args.sources else None,
+        )
     except (SourceDataError, HubUnavailable) as err:
         raise SystemExit(f"xlprompt download_dataset: {err}") from None
     write_dataset(space, frames, source, args.out)

@@ -15,8 +15,10 @@ and ``score_<label>`` for every label (the label words' scores; the prediction i
 
 Example:
     python -m xlprompt evaluate --backbone resources/models/tiny-xlmr-demo --data resources/data/demo/topic \
-        --prompt results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed1 \
-        --out results/demo/metrics/tiny-xlmr-demo/topic/spt/L16/seed0.json results/demo/metrics/tiny-xlmr-demo/topic/spt/L16/seed1.json
+        --prompt results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 \
+                 results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed1 \
+        --out results/demo/metrics/tiny-xlmr-demo/topic/spt/L16/seed0.json \
+              results/demo/metrics/tiny-xlmr-demo/topic/spt/L16/seed1.json
 """
 
 from __future__ import annotations
@@ -39,14 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path, nargs="+", help="metrics.json to write, one per prompt")
-    parser.add_argument("--predictions", type=Path, nargs="+", default=None,
-                        help="predictions parquet to write, one per prompt (optional)")
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="predictions parquet to write, one per prompt (optional)",
+    )
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=0,
-                        help="sequences (prompts x examples) per forward pass; 0: the device's (128 CPU, 1,024 GPU)")
-    parser.add_argument("--one-by-one", action="store_true",
-                        help="evaluate prompts one after another instead of in shared forward passes")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="sequences (prompts x examples) per forward pass; 0: the device's (128 CPU, 1,024 GPU)",
+    )
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="evaluate prompts one after another instead of in shared forward passes",
+    )
     return parser
 
 
@@ -55,10 +69,20 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     for flag, outputs in (("--out", args.out), ("--predictions", args.predictions or args.prompt)):
         if len(args.prompt) != len(outputs):
-            raise SystemExit(f"evaluate: {len(args.prompt)} --prompt but {len(outputs)} {flag}; give one output per prompt")
-    documents, predictions = evaluate_prompts(args.prompt, args.backbone, args.data, args.languages, args.split,
-                                              args.batch_size, batch_prompts=not args.one_by_one,
-                                              compute=choose_compute(args.device), with_predictions=True)
+            raise SystemExit(
+                f"evaluate: {len(args.prompt)} --prompt but {len(outputs)} {flag}; give one output per prompt"
+            )
+    documents, predictions = evaluate_prompts(
+        args.prompt,
+        args.backbone,
+        args.data,
+        args.languages,
+        args.split,
+        args.batch_size,
+        batch_prompts=not args.one_by_one,
+        compute=choose_compute(args.device),
+        with_predictions=True,
+    )
     for out, document in zip(args.out, documents):
         write_json(out, document)
     for out, frame in zip(args.predictions or [], predictions):

@@ -67,10 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    result = evaluate_transfer(args.backbone, args.data, named_paths(args.runs, "--runs"),
-                               named_paths(args.sources, "--sources"), json.loads(args.label_maps),
-                               args.languages, args.split, args.source_model, compute=choose_compute(args.device),
-                               with_predictions=args.predictions is not None)
+    result = evaluate_transfer(
+        args.backbone,
+        args.data,
+        named_paths(args.runs, "--runs"),
+        named_paths(args.sources, "--sources"),
+        json.loads(args.label_maps),
+        args.languages,
+        args.split,
+        args.source_model,
+        compute=choose_compute(args.device),
+        with_predictions=args.predictions is not None,
+    )
     if args.predictions is not None:
         result, predictions = result
         write_parquet(predictions, args.predictions)

@@ -43,5 +43,12 @@ def build_parser():
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    finetune_mlm(args.backbone, args.text, args.out, dataclass_from_args(MLMSettings, args), args.max_length,
-                 args.checkpoint_dir, compute=choose_compute(args.device))
+    finetune_mlm(
+        args.backbone,
+        args.text,
+        args.out,
+        dataclass_from_args(MLMSettings, args),
+        args.max_length,
+        args.checkpoint_dir,
+        compute=choose_compute(args.device),
+    )

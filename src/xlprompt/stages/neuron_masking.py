@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", required=True, type=Path, help="folder holding <task>/ data sets")
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH")
     parser.add_argument("--activations", required=True, type=Path, help="prompt_activations' file")
-    parser.add_argument("--share", type=float, default=NeuronSettings.mask_share, help="share of the neurons to switch off")
+    parser.add_argument(
+        "--share", type=float, default=NeuronSettings.mask_share, help="share of the neurons to switch off"
+    )
     parser.add_argument("--languages", nargs="*", default=None, help="default: every language of the data set")
     parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
     return parser
@@ -46,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     if not 0 < args.share < 1:
         raise ValueError(f"--share must be in (0, 1), got {args.share}")
-    table = masking(args.backbone, args.data_root, named_paths(args.prompts, "--prompts"), load_tensors(args.activations),
-                    args.share, args.languages, compute=choose_compute(args.device))
+    table = masking(
+        args.backbone,
+        args.data_root,
+        named_paths(args.prompts, "--prompts"),
+        load_tensors(args.activations),
+        args.share,
+        args.languages,
+        compute=choose_compute(args.device),
+    )
     write_csv(table, args.out)

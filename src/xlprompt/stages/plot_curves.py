@@ -12,7 +12,8 @@ task of the prompts still gets its figure. The figures are drawn from the table 
 
 Example:
     python -m xlprompt plot_curves --model tiny-xlmr-demo \
-        --prompt results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed1 \
+        --prompt results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed0 \
+                 results/demo/prompts/tiny-xlmr-demo/topic/spt/L16/seed1 \
         --table results/demo/tables/training_curves.csv --out results/demo/figures
 """
 
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     tasks = sorted({read_json(prompt / "meta.json")["task"] for prompt in args.prompt})
     for task in tasks:
         training_figure(curves, task, args.out / f"training_{task}.png")
-    logger.info("training curves of %d of %d runs; figures for %s in %s",
-                len(curves.groupby(["task", "method", "prompt_length", "seed"])), len(args.prompt),
-                ", ".join(tasks), args.out)
+    logger.info(
+        "training curves of %d of %d runs; figures for %s in %s",
+        len(curves.groupby(["task", "method", "prompt_length", "seed"])),
+        len(args.prompt),
+        ", ".join(tasks),
+        args.out,
+    )

@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("plot_similarity", __doc__)
-    parser.add_argument("--tables", required=True, type=Path, help="folder with similarity, transfer, correlation, "
-                                                                  "neuron_masking .csv")
+    parser.add_argument(
+        "--tables", required=True, type=Path, help="folder with similarity, transfer, correlation, neuron_masking .csv"
+    )
     parser.add_argument("--train-language", default="en")
     parser.add_argument("--out", required=True, type=Path, help="figures folder")
     return parser

@@ -37,5 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    pretrain(args.world, args.out, dataclass_from_args(BackboneShape, args), dataclass_from_args(MLMSettings, args),
-             args.checkpoint_dir, compute=choose_compute(args.device))
+    pretrain(
+        args.world,
+        args.out,
+        dataclass_from_args(BackboneShape, args),
+        dataclass_from_args(MLMSettings, args),
+        args.checkpoint_dir,
+        compute=choose_compute(args.device),
+    )

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH", help="prompt artifacts, every seed")
     parser.add_argument("--mode", choices=("alone", "task"), default=NeuronSettings.mode)
     parser.add_argument("--data-root", type=Path, default=None, help="--mode task: folder holding <task>/ data sets")
-    parser.add_argument("--examples", type=int, default=NeuronSettings.examples, help="--mode task: validation examples to average over")
+    parser.add_argument(
+        "--examples", type=int, default=NeuronSettings.examples, help="--mode task: validation examples to average over"
+    )
     parser.add_argument("--out", required=True, type=Path, help="safetensors file to write")
     return parser
 
@@ -44,9 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    activations = collect(args.backbone, named_paths(args.prompts, "--prompts"), args.mode, args.data_root, args.examples,
-                          compute=choose_compute(args.device))
+    activations = collect(
+        args.backbone,
+        named_paths(args.prompts, "--prompts"),
+        args.mode,
+        args.data_root,
+        args.examples,
+        compute=choose_compute(args.device),
+    )
     with atomic_file(args.out, "wb") as handle:
         handle.write(save(activations, metadata={"mode": args.mode}))
     logger.info("activations of %d prompts (%s) -> %s", len(activations), args.mode, args.out)
-

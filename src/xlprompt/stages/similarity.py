@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sources", nargs="+", required=True, metavar="NAME=PATH", help="source prompts, every seed")
     parser.add_argument("--targets", nargs="+", required=True, metavar="NAME=PATH", help="target prompts, every seed")
     parser.add_argument("--activations", type=Path, default=None, help="prompt_activations' safetensors file")
-    parser.add_argument("--window", type=int, default=NeuronSettings.window, help="layers per window of the neuron overlap")
+    parser.add_argument(
+        "--window", type=int, default=NeuronSettings.window, help="layers per window of the neuron overlap"
+    )
     parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
     return parser
 
@@ -49,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     start(args)
-    table = similarities(named_paths(args.sources, "--sources"), named_paths(args.targets, "--targets"),
-                         args.activations, args.window)
+    table = similarities(
+        named_paths(args.sources, "--sources"), named_paths(args.targets, "--targets"), args.activations, args.window
+    )
     write_csv(table, args.out)
     logger.info("wrote %d similarities to %s", len(table), args.out)

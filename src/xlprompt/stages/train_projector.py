@@ -42,5 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     start(args)
     cfg = dataclass_from_args(ProjectorConfig, args)
     # The projected prompt has the source prompt's length, in the target backbone's positions.
-    check_folder_positions(args.backbone, cfg.max_length, read_json(args.source / "meta.json")["config"]["prompt_length"])
+    check_folder_positions(
+        args.backbone, cfg.max_length, read_json(args.source / "meta.json")["config"]["prompt_length"]
+    )
     train_projector(args.source, args.backbone, args.data, cfg, args.out, compute=choose_compute(args.device))

@@ -6,8 +6,8 @@ or several for a multi-task prompt, and with --init source the prompt to start f
 writes the prompt artifact: ``prompt.safetensors``, ``meta.json``, ``train_log.jsonl``, plus
 ``backbone/`` for full_ft, PEFT's LoRA adapter ``lora/`` for lora (bitfit's biases go into
 ``prompt.safetensors``), deep_prompt's prefixes as PEFT prefix tuning ``prefix/`` (or in
-``prompt.safetensors`` where PEFT's forward cannot reproduce them) and a PEFT export ``peft/`` for spt. Checkpoints go to
---checkpoint-dir (kept only while training; a restarted job resumes from them).
+``prompt.safetensors`` where PEFT's forward cannot reproduce them) and a PEFT export ``peft/`` for spt.
+Checkpoints go to --checkpoint-dir (kept only while training; a restarted job resumes from them).
 
 With --run (repeated), one job trains several prompts on one frozen backbone together
 (xlprompt.methods.training.train_prompts: each step stacks every prompt's own batch into one backbone
@@ -57,30 +57,44 @@ logger = logging.getLogger(__name__)
 
 def add_run_flags(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """The flags of one prompt run: its data, artifact folder, and TrainConfig."""
-    parser.add_argument("--data", required=required, type=Path, nargs="+",
-                        help="data set folder of the task (several: one prompt trains on their mixture)")
+    parser.add_argument(
+        "--data",
+        required=required,
+        type=Path,
+        nargs="+",
+        help="data set folder of the task (several: one prompt trains on their mixture)",
+    )
     parser.add_argument("--out", required=required, type=Path, help="artifact folder to write")
     parser.add_argument("--checkpoint-dir", type=Path, default=None)
-    parser.add_argument("--name", default=None, help="the method's name in tables (a config variant's), default --method")
+    parser.add_argument(
+        "--name", default=None, help="the method's name in tables (a config variant's), default --method"
+    )
     parser.add_argument("--ticket", type=Path, default=None, help="ltp: the ticket's mask.safetensors")
-    parser.add_argument("--source", type=Path, default=None,
-                        help="with --init source: the trained prompt artifact to start from (SPoT)")
+    parser.add_argument(
+        "--source", type=Path, default=None, help="with --init source: the trained prompt artifact to start from (SPoT)"
+    )
     add_dataclass_flags(parser, TrainConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser("train_prompt", __doc__, threads=True)
     parser.add_argument("--backbone", required=True, type=Path, help="Hugging Face model folder")
-    parser.add_argument("--run", action="append", default=[], metavar="FLAGS",
-                        help="one prompt's flags (--data ... --out ... --seed ...), repeated: train them together")
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="one prompt's flags (--data ... --out ... --seed ...), repeated: train them together",
+    )
     add_run_flags(parser, required=False)
     return parser
 
 
 def run_of(args: argparse.Namespace) -> PromptRun:
     data = args.data[0] if len(args.data) == 1 else tuple(args.data)
-    return PromptRun(data, dataclass_from_args(TrainConfig, args), args.out, args.checkpoint_dir, args.ticket,
-                     args.source, args.name)
+    return PromptRun(
+        data, dataclass_from_args(TrainConfig, args), args.out, args.checkpoint_dir, args.ticket, args.source, args.name
+    )
 
 
 def parse_runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[PromptRun]:

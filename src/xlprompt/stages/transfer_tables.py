@@ -45,5 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     tables = spot_tables(args.results, args.similarity, args.predictions)
     for name, table in tables.items():
         write_csv(table, args.out / f"{name}.csv")
-    logger.info("wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s", len(tables["transfer"]),
-                len(tables["retrieval"]), args.out)
+    logger.info(
+        "wrote transfer.csv (%d rows) and retrieval.csv (%d rows) to %s",
+        len(tables["transfer"]),
+        len(tables["retrieval"]),
+        args.out,
+    )

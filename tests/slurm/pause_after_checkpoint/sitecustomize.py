@@ -27,6 +27,7 @@ def _pausing(save_checkpoint):
         os.write(fd, f"{os.environ.get('SLURM_JOB_ID', 'none')}\n".encode())
         os.close(fd)
         time.sleep(3600)  # until cancelled
+
     return save_then_pause
 
 
@@ -43,6 +44,7 @@ class _PatchCheckpointModule(importlib.abc.MetaPathFinder):
         def exec_module(module):
             real_exec(module)
             module.save_checkpoint = _pausing(module.save_checkpoint)
+
         spec.loader.exec_module = exec_module
         return spec
 
