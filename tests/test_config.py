@@ -58,6 +58,13 @@ BAD = [
         r"training: unknown key\(s\) \['step'\]; allowed: \[.*'steps'",
     ),
     ("wrong-type", mutate("training.steps", "many"), r"training.steps: 'many' is not of type integer"),
+    # YAML's .nan and .inf: JSON Schema's bounds let NaN through (every comparison with it is false).
+    ("nan-learning-rate", mutate("training.lr", float("nan")), r"training.lr: nan is not a finite number"),
+    (
+        "infinite-share-in-a-list",
+        mutate("world.languages", [{"code": "en"}, {"code": "rev", "shared_vocab": float("inf")}]),
+        r"world.languages\[1\].shared_vocab: inf is not a finite number",
+    ),
     ("empty-seed-list", mutate("seeds", []), r"seeds: needs at least 1 item"),
     ("empty-task-list", mutate("tasks", []), r"tasks: needs at least 1 item"),
     ("empty-method-list", mutate("methods", []), r"methods: needs at least 1 item"),

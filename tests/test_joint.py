@@ -46,6 +46,21 @@ def group_runs(world_dir, source) -> list[tuple[str, object, TrainConfig, dict]]
             {},
         ),
         ("untrained", topic, TrainConfig(method="untrained", seed=6, **JOINT), {}),
+        (  # the SPT authors' options: its own gradient clipped to its own norm, a LayerNorm without gain and bias
+            "clipped-authors-reparam",
+            topic,
+            TrainConfig(
+                seed=7,
+                init="uniform",
+                lr=0.05,
+                reparameterization=True,
+                reparam_hidden=8,
+                reparam_norm_affine=False,
+                max_grad_norm=0.05,
+                **JOINT,
+            ),
+            {},
+        ),
     ]
 
 

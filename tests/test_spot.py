@@ -73,10 +73,10 @@ def test_transferred_prompt_starts_exactly_from_the_source_prompt(
     first = []
     real_step = train_module.train_step
 
-    def spy(model, optimizer, batch):
+    def spy(model, optimizer, batch, max_grad_norm=0.0):
         if not first:
             first.append(model.prompt().detach().clone())
-        return real_step(model, optimizer, batch)
+        return real_step(model, optimizer, batch, max_grad_norm)
 
     monkeypatch.setattr(train_module, "train_step", spy)
     cfg = TrainConfig(method="spt", init="source", seed=7, **FAST)
@@ -108,8 +108,8 @@ def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir,
     after = []
     real_step = train_module.train_step
 
-    def spy(model, optimizer, batch):
-        loss = real_step(model, optimizer, batch)
+    def spy(model, optimizer, batch, max_grad_norm=0.0):
+        loss = real_step(model, optimizer, batch, max_grad_norm)
         after.append(model.prompt().detach().clone())
         return loss
 

@@ -347,7 +347,15 @@ def ticket_args(wildcards):
 # Methods with a settings block of their own (xlprompt.runtime.settings.LoraSettings, BitFitSettings, DeepPromptSettings).
 METHOD_SECTIONS = ("lora", "bitfit", "deep_prompt")
 # The prompt block's keys that shape an input-level prompt, which deep_prompt has not (it has its own block).
-INPUT_PROMPT_KEYS = ("init", "vocab_top_k", "position", "reparameterization", "reparam_hidden")
+INPUT_PROMPT_KEYS = (
+    "init",
+    "vocab_top_k",
+    "position",
+    "reparameterization",
+    "reparam_hidden",
+    "reparam_norm_affine",
+    "space",
+)
 
 
 def method_section(method):

@@ -1,13 +1,15 @@
 """Checks of a whole experiment config that a JSON Schema cannot express.
 
-The workflow runs the schema first (types, ranges, unknown keys), then :func:`check_config`
+The workflow runs the schema first (types, ranges, unknown keys; and, since bounds let NaN through, no
+NaN or infinite number anywhere), then :func:`check_config`
 (relations between keys), before any job is scheduled. Each error names the key, the bad
 value and what is allowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,27 @@ def ticket_of(method: str) -> str:
 
 
 def _key_path(error: ValidationError) -> str:
+    return key_path(error.absolute_path)
+
+
+def key_path(parts: Iterable[str | int]) -> str:
+    """A config key as a user writes it: ``training.lr``, ``world.languages[1].code``."""
     path = ""
-    for part in error.absolute_path:
+    for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
+
+
+def non_finite_numbers(value: Any, parts: tuple[str | int, ...] = ()) -> list[str]:
+    """Every NaN or infinite number in a config (YAML's ``.nan``, ``.inf``), as ``key: value is not a finite
+    number``. JSON Schema's bounds let NaN through (every comparison with it is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{key_path(parts)}: {value!r} is not a finite number"]
+    if isinstance(value, dict):
+        return [line for key, item in value.items() for line in non_finite_numbers(item, (*parts, str(key)))]
+    if isinstance(value, list):
+        return [line for i, item in enumerate(value) for line in non_finite_numbers(item, (*parts, i))]
+    return []
 
 
 def _describe(error: ValidationError) -> str:
@@ -75,11 +94,12 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON Schema, one clear line per problem."""
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if len(errors) == 1:
-        raise ConfigError(_describe(errors[0]))
-    if errors:
-        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
-        raise ConfigError(f"{len(errors)} problems:\n{lines}")
+    problems = non_finite_numbers(config) + [_describe(e) for e in errors]
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(f"{len(problems)} problems:\n{lines}")
     check_config(config)
 
 

@@ -17,7 +17,7 @@ from xlprompt.methods.adapters import bias_names, lora_parameters
 from xlprompt.methods.artifacts import artifact_tensors
 from xlprompt.methods.deep_prompt import DeepPrompt, DeepPromptedLM
 from xlprompt.methods.ltp import ticket_parameters
-from xlprompt.models.families import input_width
+from xlprompt.models.families import embedding_scale, input_width
 from xlprompt.models.prompting import PromptedLM, SoftPrompt, init_prompt
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
@@ -53,7 +53,14 @@ def build_prompted(
     prompt = None
     if cfg.prompt_length:
         dim = input_width(backbone)
-        prompt = SoftPrompt(cfg.prompt_length, dim, cfg.reparam_hidden if cfg.reparameterization else 0)
+        scale = embedding_scale(backbone) if cfg.space == "raw" else 1.0
+        prompt = SoftPrompt(
+            cfg.prompt_length,
+            dim,
+            cfg.reparam_hidden if cfg.reparameterization else 0,
+            scale=scale,
+            norm_affine=cfg.reparam_norm_affine,
+        )
         generator = torch.Generator().manual_seed(cfg.seed)
         # The reparameterization MLP is initialised from the seed too, before the vectors.
         torch.manual_seed(cfg.seed)
@@ -82,7 +89,7 @@ def copy_source_prompt(prompt: SoftPrompt, source: dict[str, torch.Tensor] | Non
         raise ValueError("init 'source' needs a source prompt (train_prompt's --source)")
     with torch.no_grad():
         if prompt.reparam is None:
-            prompt.embedding.copy_(source["prompt"])
+            prompt.embedding.copy_(source["prompt"] / prompt.scale)  # the stored prompt is what the model read
             return
         if "prompt_raw" not in source:
             raise ValueError("a reparameterised prompt can only start from a source trained with reparameterization")
@@ -110,6 +117,14 @@ def load_source(path: Path, cfg: TrainConfig, backbone_sha: str, dim: int) -> di
             f"{path}: reparameterization of the source ({'prompt_raw' in tensors}) and of the "
             f"target ({cfg.reparameterization}) differ"
         )
+    if cfg.reparameterization:  # the source's MLP continues as it is: it must be the same MLP in the same space
+        source_cfg = meta["config"]
+        for key, default in (("space", "model"), ("reparam_norm_affine", True)):
+            if source_cfg.get(key, default) != getattr(cfg, key):
+                raise ValueError(
+                    f"{path}: a reparameterised source continues only with the same {key} "
+                    f"(source {source_cfg.get(key, default)!r}, target {getattr(cfg, key)!r})"
+                )
     return tensors
 
 

@@ -77,8 +77,18 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """One optimisation step on one batch (on the model's device, bf16 autocast on a GPU); returns the loss."""
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Scale the gradients of ``optimizer``'s parameters to a global L2 norm of at most ``max_norm`` (0: leave
+    them), as HF Trainer clips a model's before each step (torch.nn.utils.clip_grad_norm_)."""
+    if max_norm > 0:
+        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm)
+
+
+def train_step(
+    model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], max_grad_norm: float = 0.0
+) -> torch.Tensor:
+    """One optimisation step on one batch (on the model's device, bf16 autocast on a GPU); returns the loss.
+    ``max_grad_norm``: clip the gradient first (:func:`clip_gradients`)."""
     compute = compute_of(model)
     batch = to_device(batch, compute)
     with compute.autocast():
@@ -86,6 +96,7 @@ def train_step(model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[
     loss = label_loss(restrict_to_choices(logits.float(), batch), batch["labels"], model.loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    clip_gradients(optimizer, max_grad_norm)
     optimizer.step()
     return loss.detach()
 
@@ -95,11 +106,13 @@ def joint_train_step(
     optimizers: list[torch.optim.Optimizer],
     batches: list[dict[str, torch.Tensor]],
     pad_id: int,
+    max_grad_norms: list[float] | None = None,
 ) -> list[torch.Tensor]:
     """One step of several prompts on one frozen backbone, each on its own batch; returns each one's loss.
 
     One backbone pass over all rows (:func:`xlprompt.models.prompting.joint_label_scores`); the sum of
-    the mean losses gives each prompt the gradient of its own loss alone.
+    the mean losses gives each prompt the gradient of its own loss alone, clipped to its own norm
+    (``max_grad_norms``, one per prompt) as it would be alone.
     """
     compute = compute_of(models[0])
     batches = [to_device(batch, compute) for batch in batches]
@@ -112,7 +125,8 @@ def joint_train_step(
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     torch.stack(losses).sum().backward()
-    for optimizer in optimizers:
+    for optimizer, max_norm in zip(optimizers, max_grad_norms or [0.0] * len(optimizers)):
+        clip_gradients(optimizer, max_norm)
         optimizer.step()
     return [loss.detach() for loss in losses]
 
@@ -323,8 +337,8 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
         batches = []
         for state in active:
             cfg = state.cfg
-            # The backbone stays in eval mode unless it trains: no dropout noise in a frozen model.
-            state.model.train(cfg.trains_backbone)
+            # Train mode (the backbone's dropout) as training.dropout says; validation switches to eval mode.
+            state.model.train(cfg.dropout_on)
             batches.append(
                 state.train_data.batch(batch_rows(len(state.train_data), cfg.batch_size, step, cfg.seed), pad)
             )
@@ -332,14 +346,20 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
         if stack and len(active) > 1:
             started = time.perf_counter()
-            losses = joint_train_step([s.model for s in active], [s.stepping() for s in active], batches, pad)
+            losses = joint_train_step(
+                [s.model for s in active],
+                [s.stepping() for s in active],
+                batches,
+                pad,
+                [s.cfg.max_grad_norm for s in active],
+            )
             for state in active:
                 state.seconds += (time.perf_counter() - started) / len(active)
         else:
             losses = []
             for state, batch in zip(active, batches):
                 started = time.perf_counter()
-                losses.append(train_step(state.model, state.stepping(), batch))
+                losses.append(train_step(state.model, state.stepping(), batch, state.cfg.max_grad_norm))
                 state.seconds += time.perf_counter() - started
         for state, loss in zip(active, losses):
             started = time.perf_counter()

@@ -157,3 +157,10 @@ def input_width(backbone: PreTrainedModel) -> int:
     """The width d of the vectors the backbone reads (its input embeddings'), which a prompt's rows have."""
     embeddings: Any = backbone.get_input_embeddings()  # an nn.Embedding (XGLM's scaled subclass included)
     return int(embeddings.weight.shape[1])
+
+
+def embedding_scale(backbone: PreTrainedModel) -> float:
+    """What the backbone multiplies its token embeddings by before the first layer: sqrt(d) for XGLM
+    (transformers 5 scales inside ``XGLMScaledWordEmbedding``, its ``embed_scale``), 1 for the others."""
+    embeddings: Any = backbone.get_input_embeddings()
+    return float(getattr(embeddings, "embed_scale", 1.0))

@@ -46,14 +46,25 @@ class Prompt(nn.Module):
 class SoftPrompt(Prompt):
     """L trainable vectors of the backbone's width, optionally reparameterised.
 
-    With reparameterization (Philippy et al. 2024): P' = LayerNorm(W2 ReLU(W1 P)).
+    With reparameterization (Philippy et al. 2024): P' = LayerNorm(W2 ReLU(W1 P)), the LayerNorm's gain
+    and bias trained (``norm_affine``) or fixed at 1 and 0. ``scale``: what the backbone multiplies token
+    embeddings by, for a prompt kept in the unscaled space (prompt.space raw; 1: the model's space); the
+    backbone then reads ``scale * P'``.
     """
 
-    def __init__(self, length: int, dim: int, reparam_hidden: int = 0) -> None:
+    def __init__(
+        self, length: int, dim: int, reparam_hidden: int = 0, scale: float = 1.0, norm_affine: bool = True
+    ) -> None:
         super().__init__()
         self.embedding = nn.Parameter(torch.zeros(length, dim))
+        self.scale = scale
         self.reparam = (
-            nn.Sequential(nn.Linear(dim, reparam_hidden), nn.ReLU(), nn.Linear(reparam_hidden, dim), nn.LayerNorm(dim))
+            nn.Sequential(
+                nn.Linear(dim, reparam_hidden),
+                nn.ReLU(),
+                nn.Linear(reparam_hidden, dim),
+                nn.LayerNorm(dim, elementwise_affine=norm_affine),
+            )
             if reparam_hidden
             else None
         )
@@ -62,8 +73,9 @@ class SoftPrompt(Prompt):
     def length(self) -> int:
         return int(self.embedding.shape[0])
 
-    def forward(self) -> torch.Tensor:  # (L, d)
-        return self.reparam(self.embedding) if self.reparam is not None else self.embedding
+    def forward(self) -> torch.Tensor:  # (L, d), as the backbone reads it
+        out = self.reparam(self.embedding) if self.reparam is not None else self.embedding
+        return out * self.scale if self.scale != 1.0 else out
 
 
 def init_prompt(
@@ -74,13 +86,13 @@ def init_prompt(
     label_ids: list[int],
     generator: torch.Generator,
 ) -> None:
-    """Initialise the prompt's raw vectors.
+    """Initialise the prompt's parameters (in its own space: divided by ``prompt.scale``).
 
-    uniform: U(-0.5, 0.5) (Philippy et al.); vocab: embeddings of tokens sampled from
-    ``candidate_ids`` (SPoT samples the 5,000 most common); label_words: the label words'
-    embeddings, repeated to length L (SPoT's target-side baseline). ``embed`` is the backbone's
-    input embedding module: its output, not its raw weight, is what the model reads (XGLM
-    scales by sqrt(d) inside it).
+    uniform: U(-0.5, 0.5) (Philippy et al.; in the raw space, as their code draws it); vocab: embeddings
+    of tokens sampled from ``candidate_ids`` (SPoT samples the 5,000 most common); label_words: the label
+    words' embeddings, repeated to length L (SPoT's target-side baseline). ``embed`` is the backbone's
+    input embedding module: its output, not its raw weight, is what the model reads (XGLM scales by
+    sqrt(d) inside it), so a token's vector enters the prompt as the model reads that token.
     """
     length, dim = prompt.embedding.shape
     with torch.no_grad():
@@ -88,10 +100,10 @@ def init_prompt(
             prompt.embedding.copy_(torch.rand(length, dim, generator=generator) - 0.5)
         elif how == "vocab":
             pick = torch.randint(len(candidate_ids), (length,), generator=generator)
-            prompt.embedding.copy_(embed(torch.tensor(candidate_ids)[pick]))
+            prompt.embedding.copy_(embed(torch.tensor(candidate_ids)[pick]) / prompt.scale)
         elif how == "label_words":
             ids = torch.tensor(label_ids).repeat(length // len(label_ids) + 1)[:length]
-            prompt.embedding.copy_(embed(ids))
+            prompt.embedding.copy_(embed(ids) / prompt.scale)
         else:
             raise ValueError(f"prompt init must be one of {INITS}, got {how!r}")
 

@@ -21,6 +21,15 @@ SELECTIONS = ("few_shot", "full_validation", "last_step")  # how the kept prompt
 # label_words: cross-entropy over the label words (the verbalizer's softmax); vocabulary:
 # -log p(label word) under the whole vocabulary (the SPT authors' training loss).
 LOSSES = ("label_words", "vocabulary")
+# Where a prompt's parameters live (prompt.space): model, the vectors the backbone reads, as inputs_embeds;
+# raw, the space of the embedding table before the backbone scales it (XGLM and Gemma multiply token
+# embeddings by sqrt(d)): the prompt enters multiplied by that scale, as in the SPT authors' code, which
+# overwrote the prompt rows of the unscaled lookup (fredxlpy/cross_lingual_prompt_tuning, src/prompt.py).
+PROMPT_SPACES = ("model", "raw")
+# The backbone's dropout while a prompt trains (training.dropout): always (train mode for every method, as
+# HF Trainer runs every model, the SPT authors' included) | never (eval mode) | when_training_backbone
+# (train mode only for the methods that change backbone weights). Validation and evaluation: eval mode.
+DROPOUT_MODES = ("always", "never", "when_training_backbone")
 # Frozen-backbone prompts (spt, untrained, no_prompt) of one backbone, prompt length and task train
 # together in one job, at most this many (xlprompt.methods.training.train_prompts; config training.group_size).
 GROUP_SIZE = 8
@@ -92,7 +101,7 @@ def is_ltp(method: str) -> bool:
 
 
 def trains_backbone(method: str) -> bool:
-    """Whether ``method`` changes backbone weights (then the backbone trains in train mode, dropout on)."""
+    """Whether ``method`` changes backbone weights."""
     return method in ("full_ft", "lora", "bitfit") or is_ltp(method)
 
 
@@ -187,11 +196,18 @@ class TrainConfig:
     vocab_top_k: int = 5000  # init vocab: sample among this many most frequent tokens of the training text (SPoT)
     reparameterization: bool = False  # train the prompt through an MLP: P' = LayerNorm(W2 ReLU(W1 P))
     reparam_hidden: int = 200  # the reparameterization MLP's hidden width
+    # The MLP's LayerNorm learns its gain and bias (false: they stay 1 and 0, as the SPT authors' code
+    # leaves them: it unfreezes parameters[2:6], the two Linear layers, src/training.py).
+    reparam_norm_affine: bool = True
+    space: str = "model"  # model | raw: where the prompt's parameters live (PROMPT_SPACES)
     steps: int = 400  # training steps (a fixed count: results never depend on speed)
     batch_size: int = 32  # training examples per step
     lr: float = 0.3  # prompt learning rate
     backbone_lr: float = 1e-4  # full_ft, ltp, lora, bitfit: learning rate of the backbone weights they train
     weight_decay: float = 0.0  # AdamW's weight decay
+    max_grad_norm: float = 0.0  # clip each run's gradient to this global L2 norm before a step (0: no clipping;
+    # HF Trainer's default, which the SPT authors' code used, is 1.0)
+    dropout: str = "when_training_backbone"  # the backbone's dropout while training (DROPOUT_MODES)
     warmup_ratio: float = 0.1  # share of the steps the learning rate warms up over, then decays linearly to 0
     eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
     checkpoint_every: int = 100  # a resumable checkpoint every this many steps
@@ -219,6 +235,12 @@ class TrainConfig:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.space not in PROMPT_SPACES:
+            raise ValueError(f"prompt space must be one of {PROMPT_SPACES}, got {self.space!r}")
+        if self.dropout not in DROPOUT_MODES:
+            raise ValueError(f"dropout must be one of {DROPOUT_MODES}, got {self.dropout!r}")
+        if not self.max_grad_norm >= 0:  # NaN too
+            raise ValueError(f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}")
         if self.vocab_top_k < 1:
             raise ValueError(f"vocab_top_k must be positive, got {self.vocab_top_k}")
         if self.method == "no_prompt" and self.prompt_length != 0:
@@ -265,8 +287,13 @@ class TrainConfig:
 
     @property
     def trains_backbone(self) -> bool:
-        """Whether backbone weights change (then the backbone runs in train mode, dropout on)."""
+        """Whether backbone weights change."""
         return trains_backbone(self.method)
+
+    @property
+    def dropout_on(self) -> bool:
+        """Whether the backbone runs in train mode (its dropout on) during this run's training steps."""
+        return self.dropout == "always" or (self.dropout == "when_training_backbone" and self.trains_backbone)
 
     @property
     def trains_alone(self) -> bool:

@@ -1,0 +1,229 @@
+"""The papers' protocols as named options, each checked against the authors' own mechanism rebuilt on a tiny
+model: the SPT authors' prompt in XGLM's unscaled embedding space and their reparameterization's trainable set
+(fredxlpy/cross_lingual_prompt_tuning, src/prompt.py and src/training.py, transformers 4.26.1), HF Trainer's
+gradient clipping, and the backbone's dropout while training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xlprompt.methods.trainable import build_prompted, parameter_groups
+from xlprompt.methods.training import train_prompt, train_step
+from xlprompt.models.backbone import load_backbone
+from xlprompt.models.families import embedding_scale
+from xlprompt.models.prompting import PromptedLM, SoftPrompt
+from xlprompt.runtime.settings import TrainConfig
+
+LENGTH = 3
+
+
+class AuthorsSoftPrompt(nn.Module):
+    """The SPT authors' SoftPrompt, rebuilt: it replaces the input embedding module, looks tokens up in the
+    word embedding table (unscaled: XGLM 4.26.1 scaled the module's output afterwards), and overwrites the
+    rows of the prompt token with its own vectors (through the MLP when reparameterised). Its own parameter
+    comes first in ``model.parameters()``, then the table's, then the MLP's: what their index-based freezing
+    relies on."""
+
+    def __init__(self, table: nn.Embedding, prompt_token: int, dim: int, hidden: int = 0) -> None:
+        super().__init__()
+        self.wte = table
+        self.prompt_token = prompt_token
+        self.weight = nn.Parameter(torch.empty(LENGTH, dim).uniform_(-0.5, 0.5))
+        self.mlp = (
+            nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim), nn.LayerNorm(dim))
+            if hidden
+            else None
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        embedded = F.embedding(tokens, self.wte.weight)  # the unscaled lookup
+        learned = self.mlp(self.weight) if self.mlp is not None else self.weight
+        rows = [
+            embedded[i].index_put((torch.where(tokens[i] == self.prompt_token)[0],), learned)
+            for i in range(len(tokens))
+        ]
+        return torch.stack(rows)
+
+
+@pytest.fixture
+def xglm(stand_ins):
+    backbone, tokenizer = load_backbone(stand_ins["xglm"])
+    backbone.requires_grad_(False)
+    backbone.eval()
+    return backbone, tokenizer
+
+
+def authors_label_logits(backbone, prompt: AuthorsSoftPrompt, ids: torch.Tensor, label_ids: list[int]) -> torch.Tensor:
+    """The authors' forward: their embedding output times XGLM's embed_scale (what XGLM 4.26.1 applied after
+    embed_tokens), read at the last prompt position, the label words' logits."""
+    embeds = prompt(ids) * embedding_scale(backbone)
+    hidden = backbone.base_model(inputs_embeds=embeds).last_hidden_state  # (1, T, d)
+    return backbone.get_output_embeddings()(hidden[:, -1])[:, label_ids]  # (1, n_labels)
+
+
+def test_xglm_scales_its_embeddings_by_sqrt_d(xglm):
+    backbone, _ = xglm
+    assert backbone.config.scale_embedding
+    assert embedding_scale(backbone) == pytest.approx(math.sqrt(backbone.config.d_model))
+    assert embedding_scale(backbone) > 1
+
+
+def test_a_raw_space_prompt_gives_the_authors_logits_and_moves_as_far_per_step(xglm):
+    """The authors' path (prompt rows overwritten in the unscaled lookup, then x embed_scale) against xlprompt
+    with prompt.space raw: the same logits, and one AdamW step at their lr 5e-3 moves the prompt the model
+    reads by the same amount: embed_scale times as far as a prompt kept in the model's space moves."""
+    backbone, tokenizer = xglm
+    scale = embedding_scale(backbone)
+    text = tokenizer("the cat sees the dog", add_special_tokens=False)["input_ids"]
+    label_ids = tokenizer(" cat dog bird", add_special_tokens=False)["input_ids"][:3]
+    prompt_token = tokenizer.pad_token_id  # any id: the authors' rows are overwritten
+    authors = AuthorsSoftPrompt(backbone.get_input_embeddings(), prompt_token, backbone.config.d_model)
+    ids = torch.tensor([[*text, *[prompt_token] * LENGTH]])  # text, then the prompt (the suffix layout)
+
+    def xlprompt_model(space: str) -> PromptedLM:
+        cfg = TrainConfig(prompt_length=LENGTH, init="uniform", space=space, loss="label_words")
+        model = build_prompted(backbone, tokenizer, cfg, label_ids)
+        assert isinstance(model.prompt, SoftPrompt)
+        with torch.no_grad():  # the same parameter values in the same (raw) numbers
+            model.prompt.embedding.copy_(authors.weight)
+        model.prompt.embedding.requires_grad_(True)
+        return model
+
+    raw = xlprompt_model("raw")
+    batch = {
+        "input_ids": torch.tensor([text]),
+        "attention_mask": torch.ones(1, len(text), dtype=torch.long),
+        "mask_index": torch.tensor([len(text)]),  # a causal LM's: where the text ends, the prompt goes
+    }
+    theirs = authors_label_logits(backbone, authors, ids, label_ids)
+    ours = raw.score_batch(batch)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+    def step(parameter: nn.Parameter, logits: torch.Tensor) -> None:
+        optimizer = torch.optim.AdamW([parameter], lr=5e-3, weight_decay=0.0)
+        F.cross_entropy(logits, torch.tensor([1])).backward()
+        optimizer.step()
+
+    before = authors.weight.detach().clone()
+    step(authors.weight, theirs)
+    theirs_moved = (authors.weight.detach() - before) * scale  # in the space the model reads
+    read_before = raw.prompt_vectors().detach().clone()
+    step(raw.prompt.embedding, ours)
+    ours_moved = raw.prompt_vectors().detach() - read_before
+    torch.testing.assert_close(ours_moved, theirs_moved, rtol=1e-4, atol=1e-6)
+
+    model_space = xlprompt_model("model")
+    read_before = model_space.prompt_vectors().detach().clone()
+    step(model_space.prompt.embedding, model_space.score_batch(batch))
+    moved = (model_space.prompt_vectors().detach() - read_before).abs().mean()
+    assert ours_moved.abs().mean() / moved == pytest.approx(scale, rel=0.05)  # Adam's first step: about lr each
+
+
+@pytest.mark.parametrize("norm_affine", [False, True])
+def test_the_reparameterised_prompt_trains_what_the_authors_index_rule_unfreezes(xglm, norm_affine):
+    """Their rule: freeze parameters[1:], unfreeze parameters[2:6] (src/training.py). On XGLM that is the
+    prompt and the MLP's two Linear layers; the LayerNorm keeps gain 1 and bias 0. prompt.reparam_norm_affine
+    false trains exactly that set and gives the same prompt; true (the default) trains the LayerNorm too."""
+    backbone, tokenizer = xglm
+    dim, hidden = backbone.config.d_model, 8
+    authors = AuthorsSoftPrompt(backbone.get_input_embeddings(), 0, dim, hidden)
+    original = backbone.get_input_embeddings()
+    backbone.set_input_embeddings(authors)
+    try:
+        parameters = list(backbone.parameters())
+        names = {id(p): name for name, p in backbone.named_parameters()}
+        unfrozen = [names[id(p)] for p in parameters[:1] + parameters[2:6]]
+    finally:
+        backbone.set_input_embeddings(original)
+    assert unfrozen == [
+        "model.embed_tokens.weight",
+        "model.embed_tokens.mlp.0.weight",
+        "model.embed_tokens.mlp.0.bias",
+        "model.embed_tokens.mlp.2.weight",
+        "model.embed_tokens.mlp.2.bias",
+    ]
+
+    cfg = TrainConfig(
+        prompt_length=LENGTH, init="uniform", reparameterization=True, reparam_hidden=hidden,
+        reparam_norm_affine=norm_affine, space="raw",
+    )  # fmt: skip
+    model = build_prompted(backbone, tokenizer, cfg, [4, 5])
+    trained = {id(p) for group in parameter_groups(model, cfg, {}) for p in group["params"]}
+    ours = [name for name, p in model.named_parameters() if id(p) in trained]
+    expected = ["prompt.embedding", "prompt.reparam.0.weight", "prompt.reparam.0.bias"]
+    expected += ["prompt.reparam.2.weight", "prompt.reparam.2.bias"]
+    assert ours == expected + (["prompt.reparam.3.weight", "prompt.reparam.3.bias"] if norm_affine else [])
+
+    assert isinstance(model.prompt, SoftPrompt)
+    assert model.prompt.reparam is not None
+    assert authors.mlp is not None
+    with torch.no_grad():  # their values in our modules: the same prompt reaches the model
+        model.prompt.embedding.copy_(authors.weight)
+        for i in (0, 2):
+            model.prompt.reparam[i].load_state_dict(authors.mlp[i].state_dict())
+    torch.testing.assert_close(model.prompt_vectors(), authors.mlp(authors.weight) * embedding_scale(backbone))
+
+
+def test_clipping_scales_the_gradient_as_torch_clip_grad_norm_does(backbone_dir):
+    """HF Trainer clips with torch.nn.utils.clip_grad_norm_ over the trained parameters before each step: the
+    gradient the step uses is the unclipped one scaled down to max_grad_norm, or left as it is below it."""
+    backbone, tokenizer = load_backbone(backbone_dir)
+    cfg = TrainConfig(prompt_length=LENGTH, init="uniform", seed=3)
+    ids = torch.tensor([tokenizer("a b c")["input_ids"]])
+    mask = ids.clone()
+    mask[0, -2] = tokenizer.mask_token_id
+    batch = {"input_ids": mask, "attention_mask": torch.ones_like(ids), "mask_index": torch.tensor([ids.shape[1] - 2])}
+    batch["labels"] = torch.tensor([1])
+
+    def stepped(max_norm: float) -> torch.Tensor:
+        """The gradient the step used (train_step clips it before the step, and it stays in .grad)."""
+        model = build_prompted(backbone, tokenizer, cfg, [4, 5])
+        model.eval()
+        assert isinstance(model.prompt, SoftPrompt)
+        train_step(model, torch.optim.SGD([model.prompt.embedding], lr=1.0), batch, max_grad_norm=max_norm)
+        assert model.prompt.embedding.grad is not None
+        return model.prompt.embedding.grad.clone()
+
+    unclipped = stepped(0.0)
+    norm = float(unclipped.norm())
+    limit = norm / 10
+    # torch's documented rule: a gradient of norm n above max_norm is multiplied by max_norm / (n + 1e-6)
+    torch.testing.assert_close(stepped(limit), unclipped * (limit / (norm + 1e-6)), rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(stepped(float(unclipped.norm()) * 2), unclipped)  # under the limit: untouched
+
+
+@pytest.mark.parametrize(
+    ("method", "dropout", "train_mode"),
+    [
+        ("spt", "when_training_backbone", False),
+        ("full_ft", "when_training_backbone", True),
+        ("spt", "always", True),
+        ("full_ft", "never", False),
+    ],
+)
+def test_the_backbone_trains_in_the_mode_training_dropout_names(
+    method, dropout, train_mode, world_dir, backbone_dir, tmp_path, monkeypatch
+):
+    """Train mode during the training steps as training.dropout says; eval mode while validating."""
+    seen: list[tuple[bool, bool]] = []  # (backbone in train mode, gradients on) at each forward
+    score_batch = PromptedLM.score_batch
+
+    def recording(self, batch):
+        seen.append((self.backbone.training, torch.is_grad_enabled()))
+        return score_batch(self, batch)
+
+    monkeypatch.setattr(PromptedLM, "score_batch", recording)
+    cfg = TrainConfig(
+        method=method, prompt_length=LENGTH, steps=2, batch_size=4, eval_every=2, max_length=48, dropout=dropout
+    )
+    train_prompt(backbone_dir, world_dir / "topic", cfg, tmp_path / "out")
+    steps = [mode for mode, grad in seen if grad]
+    validations = [mode for mode, grad in seen if not grad]
+    assert steps == [train_mode, train_mode]
+    assert validations
+    assert not any(validations)
