@@ -50,16 +50,16 @@ def key_path(parts: Iterable[str | int]) -> str:
     return path or "(top level)"
 
 
-def non_finite_numbers(value: Any, parts: tuple[str | int, ...] = ()) -> list[str]:
-    """Every NaN or infinite number in a config (YAML's ``.nan``, ``.inf``), as ``key: value is not a finite
-    number``. JSON Schema's bounds let NaN through (every comparison with it is false)."""
+def non_finite_numbers(value: Any, parts: tuple[str | int, ...] = ()) -> dict[str, str]:
+    """Every NaN or infinite number in a config (YAML's ``.nan``, ``.inf``): key -> ``key: value is not a
+    finite number``. JSON Schema's bounds let NaN through (every comparison with it is false)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return [f"{key_path(parts)}: {value!r} is not a finite number"]
-    if isinstance(value, dict):
-        return [line for key, item in value.items() for line in non_finite_numbers(item, (*parts, str(key)))]
-    if isinstance(value, list):
-        return [line for i, item in enumerate(value) for line in non_finite_numbers(item, (*parts, i))]
-    return []
+        return {key_path(parts): f"{key_path(parts)}: {value!r} is not a finite number"}
+    found: dict[str, str] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found.update(non_finite_numbers(item, (*parts, key if isinstance(key, int) else str(key))))
+    return found
 
 
 def _describe(error: ValidationError) -> str:
@@ -94,7 +94,8 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON Schema, one clear line per problem."""
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = non_finite_numbers(config) + [_describe(e) for e in errors]
+    non_finite = non_finite_numbers(config)  # said once, without the bounds an infinity also breaks
+    problems = [*non_finite.values(), *(_describe(e) for e in errors if _key_path(e) not in non_finite)]
     if len(problems) == 1:
         raise ConfigError(problems[0])
     if problems:
