@@ -5,6 +5,7 @@ gradient clipping, and the backbone's dropout while training."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -227,3 +228,43 @@ def test_the_backbone_trains_in_the_mode_training_dropout_names(
     assert steps == [train_mode, train_mode]
     assert validations
     assert not any(validations)
+
+
+def authors_population(embeddings: torch.Tensor, population_size: int, length: int, seed: int) -> torch.Tensor:
+    """Lester et al.'s and SPoT's init, rebuilt (google-research/prompt-tuning, prompts.from_sample_of_embeddings):
+    ``length`` rows drawn without replacement from the first ``population_size`` rows of the embedding table."""
+    index = torch.randperm(population_size, generator=torch.Generator().manual_seed(seed))[:length]
+    return embeddings[index]
+
+
+def test_init_from_the_models_vocabulary_draws_as_lester_et_al_from_its_first_ids(stand_ins):
+    """mT5's SentencePiece vocabulary is ordered by frequency, as T5's is: prompt.vocab_source model draws
+    from exactly the authors' population, the first vocab_top_k ids, without replacement."""
+    backbone, tokenizer = load_backbone(stand_ins["mt5"])
+    top_k, length = 40, 12
+    cfg = TrainConfig(prompt_length=length, init="vocab", vocab_source="model", vocab_top_k=top_k, seed=4)
+    model = build_prompted(backbone, tokenizer, cfg, [4, 5], train_rows=[[7, 7, 7]])  # the text is not read
+    table = backbone.get_input_embeddings().weight.detach()
+    rows = model.prompt_vectors().detach()
+    drawn = [int(torch.where((table == row).all(dim=1))[0][0]) for row in rows]
+    assert len(set(drawn)) == length  # without replacement
+    assert set(drawn) <= set(range(top_k))  # from the authors' population
+    population = {tuple(row.tolist()) for row in authors_population(table, top_k, top_k, seed=0)}
+    assert {tuple(row.tolist()) for row in rows} <= population
+    task = build_prompted(backbone, tokenizer, TrainConfig(**{**cfg.__dict__, "vocab_source": "task"}), [4, 5],
+                          train_rows=[[7, 7, 7]])  # fmt: skip
+    assert torch.equal(task.prompt_vectors().detach(), table[7].expand(length, -1))  # the text's only token
+
+
+def test_a_unigram_vocabulary_is_ordered_by_its_scores_and_others_by_id(stand_ins):
+    from xlprompt.methods.trainable import model_frequent_tokens
+
+    for kind in ("mt5", "xlm-roberta", "bloom", "bert"):
+        _, tokenizer = load_backbone(stand_ins[kind])
+        model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+        top = model_frequent_tokens(tokenizer, 30)
+        if model["type"] == "Unigram":
+            scores = [score for _, score in model["vocab"]]
+            assert [scores[t] for t in top] == sorted(scores, reverse=True)[:30], kind
+        else:
+            assert top == list(range(30)), kind

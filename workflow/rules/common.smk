@@ -350,6 +350,7 @@ METHOD_SECTIONS = ("lora", "bitfit", "deep_prompt")
 INPUT_PROMPT_KEYS = (
     "init",
     "vocab_top_k",
+    "vocab_source",
     "position",
     "reparameterization",
     "reparam_hidden",

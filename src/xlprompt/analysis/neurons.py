@@ -1,11 +1,14 @@
 """Activated neurons of soft prompts (Su et al. 2022) and their overlap (ON).
 
 A prompt's activation vector is every layer's FFN intermediate output after the
-non-linearity, at the prediction position, with the frozen backbone. As Su et al. compute it,
-the prompt is fed alone with the model's special tokens, e.g. ``[P_1..P_L] <s> <mask> </s>``
-for encoder masked LMs (the label is read at ``<mask>``; decoder-only and encoder-decoder
-models in :func:`prompt_alone_activations`); optionally the vector is averaged over real task
-inputs (``mode: task``), read where the prompted model predicts the label, for every family.
+non-linearity, at the prediction position, with the frozen backbone. Like Su et al., the prompt
+is fed alone, without task text; unlike their code (Prompt-Transferability-1.0: the ``<mask>``
+embedding overwrites prompt slot 0, the prompt positions' embeddings are zeroed, the input is the
+prompt then ``<s>``, read at position 0), xlprompt lays it out as it trains prompts, e.g.
+``[P_1..P_L] <s> <mask> </s>`` for encoder masked LMs with ordinary positions, read at ``<mask>``
+(decoder-only and encoder-decoder models in :func:`prompt_alone_activations`); optionally the vector
+is averaged over real task inputs (``mode: task``), read where the prompted model predicts the
+label, for every family.
 
 A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
 ``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over

@@ -7,6 +7,8 @@ gradient off but those of the method's trainable set (:func:`backbone_trained`, 
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +25,9 @@ from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import TrainConfig
 
 if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
 
 
 def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> list[int]:
@@ -31,6 +35,21 @@ def frequent_tokens(rows: list[list[int]], special: set[int], top_k: int) -> lis
     what ``init: vocab`` samples from (SPoT samples the 5,000 most common tokens)."""
     counts = Counter(token for row in rows for token in row if token not in special)
     return sorted(counts, key=lambda token: (-counts[token], token))[:top_k]
+
+
+def model_frequent_tokens(tokenizer: PreTrainedTokenizerBase, top_k: int) -> list[int]:
+    """The ``top_k`` most frequent tokens of the backbone's own vocabulary: a SentencePiece Unigram model's by
+    its scores (the log-probabilities it was trained with; ties by id), any other model's (BPE, WordPiece) by
+    id, which stands in for frequency there (BPE ids follow the merges; WordPiece's are not frequency-ordered,
+    as logged). Special tokens stay in, as Lester et al.'s population (T5's first ids) keeps them."""
+    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    if model["type"] == "Unigram":
+        scores = [score for _, score in model["vocab"]]
+        order = sorted(range(len(scores)), key=lambda token: (-scores[token], token))
+    else:
+        logger.info("init vocab from the model: its %s vocabulary has no frequencies; ids stand in", model["type"])
+        order = list(range(len(tokenizer)))
+    return order[:top_k]
 
 
 def build_prompted(
@@ -73,13 +92,22 @@ def build_prompted(
             copy_source_prompt(prompt, source)
         else:
             special = set(tokenizer.all_special_ids)
-            candidates = (
-                frequent_tokens(train_rows, special, cfg.vocab_top_k)
-                if train_rows is not None
-                else [i for i in range(len(tokenizer)) if i not in special]
-            )
+            if cfg.vocab_source == "model":
+                candidates = model_frequent_tokens(tokenizer, cfg.vocab_top_k)
+            elif train_rows is not None:
+                candidates = frequent_tokens(train_rows, special, cfg.vocab_top_k)
+            else:
+                candidates = [i for i in range(len(tokenizer)) if i not in special]
             label_tokens = [token for word in label_ids for token in ([word] if isinstance(word, int) else word)]
-            init_prompt(prompt, cfg.init, backbone.get_input_embeddings(), candidates, label_tokens, generator)
+            init_prompt(
+                prompt,
+                cfg.init,
+                backbone.get_input_embeddings(),
+                candidates,
+                label_tokens,
+                generator,
+                distinct=cfg.vocab_source == "model",
+            )
     return PromptedLM(backbone, prompt, label_ids, cfg.position, cfg.loss)
 
 

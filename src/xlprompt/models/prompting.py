@@ -85,6 +85,7 @@ def init_prompt(
     candidate_ids: list[int],
     label_ids: list[int],
     generator: torch.Generator,
+    distinct: bool = False,
 ) -> None:
     """Initialise the prompt's parameters (in its own space: divided by ``prompt.scale``).
 
@@ -92,14 +93,18 @@ def init_prompt(
     of tokens sampled from ``candidate_ids`` (SPoT samples the 5,000 most common); label_words: the label
     words' embeddings, repeated to length L (SPoT's target-side baseline). ``embed`` is the backbone's
     input embedding module: its output, not its raw weight, is what the model reads (XGLM scales by
-    sqrt(d) inside it), so a token's vector enters the prompt as the model reads that token.
+    sqrt(d) inside it), so a token's vector enters the prompt as the model reads that token. ``distinct``:
+    vocab draws its tokens without replacement (while there are enough), as Lester et al. do.
     """
     length, dim = prompt.embedding.shape
     with torch.no_grad():
         if how == "uniform":
             prompt.embedding.copy_(torch.rand(length, dim, generator=generator) - 0.5)
         elif how == "vocab":
-            pick = torch.randint(len(candidate_ids), (length,), generator=generator)
+            if distinct and length <= len(candidate_ids):
+                pick = torch.randperm(len(candidate_ids), generator=generator)[:length]
+            else:
+                pick = torch.randint(len(candidate_ids), (length,), generator=generator)
             prompt.embedding.copy_(embed(torch.tensor(candidate_ids)[pick]) / prompt.scale)
         elif how == "label_words":
             ids = torch.tensor(label_ids).repeat(length // len(label_ids) + 1)[:length]

@@ -30,6 +30,11 @@ PROMPT_SPACES = ("model", "raw")
 # HF Trainer runs every model, the SPT authors' included) | never (eval mode) | when_training_backbone
 # (train mode only for the methods that change backbone weights). Validation and evaluation: eval mode.
 DROPOUT_MODES = ("always", "never", "when_training_backbone")
+# Where init vocab's most frequent tokens come from (prompt.vocab_source): task, the training text's own
+# counts (sampled with replacement); model, the backbone vocabulary's own order, as Lester et al. and SPoT
+# draw them (google-research/prompt-tuning, prompts.from_sample_of_embeddings with population_size 5000:
+# the first 5,000 ids of T5's frequency-ordered SentencePiece vocabulary, without replacement).
+VOCAB_SOURCES = ("task", "model")
 # Frozen-backbone prompts (spt, untrained, no_prompt) of one backbone, prompt length and task train
 # together in one job, at most this many (xlprompt.methods.training.train_prompts; config training.group_size).
 GROUP_SIZE = 8
@@ -81,7 +86,7 @@ LTP_FINETUNE_LANGUAGES = ("en",)  # whose unlabeled text it reads (config ltp.fi
 class SpotSettings:
     """Soft prompt transfer's settings besides its training (config block ``spot:``, xlprompt.analysis.spot)."""
 
-    random_init: str = "vocab"  # the `random` baseline's init (vocab: frequent tokens' embeddings, as SPoT)
+    random_init: str = "vocab"  # the `random` baseline's init (vocab: as prompt.vocab_source draws)
     embedding_step: int = 100  # a prompt's task embedding is the prompt at this step (SPoT: 10K of 262K)
 
 
@@ -193,7 +198,8 @@ class TrainConfig:
     prompt_length: int = 16
     init: str = "vocab"  # uniform | vocab | label_words | source (a trained prompt: SPoT)
     position: str = ""  # the prompt's place: prefix | suffix (causal LMs only); "": the family's (causal: suffix)
-    vocab_top_k: int = 5000  # init vocab: sample among this many most frequent tokens of the training text (SPoT)
+    vocab_top_k: int = 5000  # init vocab: sample among this many most frequent tokens (SPoT: 5,000)
+    vocab_source: str = "task"  # init vocab: the training text's most frequent tokens, or the model's (VOCAB_SOURCES)
     reparameterization: bool = False  # train the prompt through an MLP: P' = LayerNorm(W2 ReLU(W1 P))
     reparam_hidden: int = 200  # the reparameterization MLP's hidden width
     # The MLP's LayerNorm learns its gain and bias (false: they stay 1 and 0, as the SPT authors' code
@@ -237,6 +243,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.space not in PROMPT_SPACES:
             raise ValueError(f"prompt space must be one of {PROMPT_SPACES}, got {self.space!r}")
+        if self.vocab_source not in VOCAB_SOURCES:
+            raise ValueError(f"vocab_source must be one of {VOCAB_SOURCES}, got {self.vocab_source!r}")
         if self.dropout not in DROPOUT_MODES:
             raise ValueError(f"dropout must be one of {DROPOUT_MODES}, got {self.dropout!r}")
         if not self.max_grad_norm >= 0:  # NaN too

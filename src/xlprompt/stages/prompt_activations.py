@@ -1,8 +1,9 @@
 """Activated neurons of trained prompts (Su et al. 2022), all prompts in one batched pass.
 
 For each prompt: every layer's FFN activation after the non-linearity at the prediction
-position (<mask>) of the frozen backbone, with the prompt fed alone (``[P] <s> <mask> </s>``,
-as Su et al.), or with ``--mode task`` averaged over the first ``--examples`` validation
+position (<mask>) of the frozen backbone, with the prompt fed alone, as Su et al. feed it (laid
+out as xlprompt trains prompts, ``[P] <s> <mask> </s>``; xlprompt.analysis.neurons says how their
+layout differs), or with ``--mode task`` averaged over the first ``--examples`` validation
 examples of the prompt's (first) task in its training language. Writes one safetensors
 file: a tensor (n_layers, ffn) per prompt, named ``<NAME>/L<length>/seed<seed>``.
 
