@@ -92,3 +92,35 @@ def test_related_tasks_share_their_structure(world_dir):
     # contradiction (negated hypothesis) occurs only in not_entailment, and in about half of it
     assert not negated[rte.label == 0].any()
     assert 0.25 < negated[rte.label == 1].mean() < 0.75
+
+
+CODE = '''"""A module."""
+
+LIMIT = 3
+
+
+def scaled(values, factor=2):
+    """Each value times factor."""
+    return [v * factor for v in values]
+'''
+
+
+@pytest.mark.parametrize(
+    ("variant", "same"),
+    [
+        (CODE.replace("[v * factor for v in values]", "[\n        v * factor\n        for v in values\n    ]"), True),
+        (CODE.replace("LIMIT = 3", "LIMIT = 3  # the limit, explained"), True),
+        (CODE.replace('"""Each value times factor."""', '"""Every value, multiplied."""'), True),
+        (CODE.replace('"""Each value times factor."""\n', ""), True),
+        (CODE.replace("LIMIT = 3", "LIMIT = 4"), False),
+        (CODE.replace("factor=2", "factor=3"), False),
+    ],
+)
+def test_the_world_code_digest_follows_what_the_code_does_not_its_layout(tmp_path, variant, same):
+    """The workflow regenerates the world (and reruns everything after it) when world_code_version changes: a
+    reformatting, a comment or a docstring must not, a changed constant or default must."""
+    from xlprompt.runtime.io import code_digest
+
+    (tmp_path / "a.py").write_text(CODE)
+    (tmp_path / "b.py").write_text(variant)
+    assert (code_digest(tmp_path / "a.py") == code_digest(tmp_path / "b.py")) is same

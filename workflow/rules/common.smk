@@ -14,7 +14,7 @@ from xlprompt.data.hub_access import cache_dir as hub_cache_dir
 from xlprompt.data.hub_access import hub_unreachable
 from xlprompt.runtime.environment import FIX as JOBS_PYTHON_FIX
 from xlprompt.runtime.environment import jobs_python_problem
-from xlprompt.runtime.io import sha256_file
+from xlprompt.runtime.io import code_digest
 from xlprompt.config.checks import SPOT_BASELINES, ticket_of, validate_config
 
 # Every default applied here is the library's (one home: xlprompt.runtime.settings; config/README.md shows them).
@@ -242,14 +242,15 @@ def world_spec(wildcards):
 
 def world_code_version(wildcards):
     """A digest of the code that generates worlds (the world's model and the writer of its files): a new
-    version of either regenerates the world."""
+    version of either regenerates the world; reformatting them, or editing comments and docstrings, does not
+    (xlprompt.runtime.io.code_digest)."""
     import hashlib
 
     import xlprompt.data.generated
     import xlprompt.data.world
 
     files = (xlprompt.data.world.__file__, xlprompt.data.generated.__file__)
-    return hashlib.sha256("".join(sha256_file(path) for path in files).encode()).hexdigest()[:16]
+    return hashlib.sha256("".join(code_digest(path) for path in files).encode()).hexdigest()[:16]
 
 
 def _flags(section, skip=(), prefix=""):

@@ -6,6 +6,7 @@ place when complete; rename is atomic on one file system.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -156,6 +157,23 @@ def sha256_file(path: StrPath, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def code_digest(path: StrPath) -> str:
+    """sha256 of what a Python module does: its syntax tree without docstrings, so that reformatting it, or
+    editing its comments or docstrings, keeps the digest (and what the workflow derived from the code)."""
+    tree = ast.parse(read_utf8(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
 def sha256_tree(folder: StrPath) -> dict[str, str]:
