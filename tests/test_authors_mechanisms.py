@@ -268,3 +268,17 @@ def test_a_unigram_vocabulary_is_ordered_by_its_scores_and_others_by_id(stand_in
             assert [scores[t] for t in top] == sorted(scores, reverse=True)[:30], kind
         else:
             assert top == list(range(30)), kind
+
+
+def test_euclidean_similarity_is_su_et_als():
+    """Their EuclideanDistances, rebuilt: 1 / (1 + Frobenius norm of the flattened prompts' difference)."""
+    from xlprompt.analysis.spot import euclidean, euclidean_sim
+
+    generator = torch.Generator().manual_seed(0)
+    first, second = torch.randn(5, 8, generator=generator), torch.randn(5, 8, generator=generator)
+    theirs = float(1 / (1 + torch.norm(first.reshape(-1) - second.reshape(-1), p="fro")))
+    assert euclidean_sim(first, second) == pytest.approx(theirs, rel=1e-6)
+    assert euclidean_sim(first, first) == 1.0
+    closer = second * 0.5 + first * 0.5  # nearer to first: more similar, a smaller distance
+    assert euclidean_sim(first, closer) > euclidean_sim(first, second)
+    assert euclidean(first, closer) < euclidean(first, second)

@@ -316,7 +316,15 @@ def test_smoke_run_transfers_prompts_between_tasks_and_languages(smoke_run):
     assert set(transfer.loc[transfer.source == "topic_rev", "source_language"]) == {"rev"}
     assert (transfer.loc[transfer.init == "random", "gain"] == 0).all()
     retrieval = pd.read_csv(tables / "retrieval.csv")
-    assert set(retrieval.similarity) == {"avg_cos", "tok_cos", "flat_cos", "euclidean", "on", "jaccard"}
+    assert set(retrieval.similarity) == {
+        "avg_cos",
+        "tok_cos",
+        "flat_cos",
+        "euclidean",
+        "euclidean_sim",
+        "on",
+        "jaccard",
+    }
     assert set(retrieval.target) == {"domain", "rte", "mean"}
     assert (retrieval.oracle >= retrieval.best_of_top3).all()
     assert (retrieval.best_of_top3 >= retrieval.top1).all()

@@ -55,11 +55,19 @@ def euclidean(p1: torch.Tensor, p2: torch.Tensor) -> float:
     return torch.linalg.vector_norm(p1.double() - p2.double()).item()
 
 
+def euclidean_sim(p1: torch.Tensor, p2: torch.Tensor) -> float:
+    """Su et al.'s Euclidean similarity, 1 / (1 + distance) of the flattened prompts (their
+    Prompt-Transferability-1.0/caculate_metric_value_for_correlation.py, ``EuclideanDistances``): larger is
+    more similar, so it ranks as the distance does, reversed; the mean over seeds differs."""
+    return 1.0 / (1.0 + euclidean(p1, p2))
+
+
 SIMILARITIES: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
     "avg_cos": avg_cos,
     "tok_cos": tok_cos,
     "flat_cos": flat_cos,
     "euclidean": euclidean,
+    "euclidean_sim": euclidean_sim,
 }
 SPOT_SIMILARITIES = ("avg_cos", "tok_cos")  # SPoT's, on task embeddings (early snapshots)
 

@@ -3,7 +3,8 @@
 - SPoT (Vu et al. 2022): ``avg_cos`` and ``tok_cos`` of task embeddings, the prompts saved at
   ``snapshot_step`` (``prompt_snapshot`` in the artifact); ``embedding = snapshot``.
 - Su et al. 2022's baselines on the trained prompts: ``flat_cos`` (flattened prompts),
-  ``avg_cos``, ``tok_cos`` and ``euclidean`` (a distance); ``embedding = final``.
+  ``avg_cos``, ``tok_cos``, ``euclidean`` (a distance) and ``euclidean_sim`` (1 / (1 + distance), their
+  code's); ``embedding = final``.
 - With --activations (prompt_activations' file): the overlap of activated neurons, ``on``
   (cosine of the binary vectors) and ``jaccard``, over all layers and over windows of
   --window consecutive layers; ``embedding = activations``.
