@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from torch import nn
 
+from xlprompt.data.contract import load_split, split_path
+from xlprompt.data.encoding import encode_split, run_encoding, text_length
 from xlprompt.methods.trainable import build_prompted, parameter_groups
-from xlprompt.methods.training import train_prompt, train_step
+from xlprompt.methods.training import train_prompt, train_step, validation_per_class
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.families import embedding_scale
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
+from xlprompt.models.tasks import TaskSet
 from xlprompt.runtime.settings import TrainConfig
 
 LENGTH = 3
@@ -282,3 +289,109 @@ def test_euclidean_similarity_is_su_et_als():
     closer = second * 0.5 + first * 0.5  # nearer to first: more similar, a smaller distance
     assert euclidean_sim(first, closer) > euclidean_sim(first, second)
     assert euclidean(first, closer) < euclidean(first, second)
+
+
+def authors_tokenization(tokenizer, texts: list[str], length: int, max_length: int) -> list[list[int]]:
+    """The SPT authors' call (src/preprocessing.py), padding dropped: each text against `[PROMPT]*L </s>`
+    under one max_length, only the text cut, no special tokens added. (Their `additional_special_tokens[0]`
+    is the `[PROMPT]` they added; transformers 5 keeps it under its name only.)"""
+    encoded = tokenizer(
+        texts,
+        ["[PROMPT]" * length + tokenizer.eos_token] * len(texts),
+        padding="max_length",
+        max_length=max_length,
+        truncation="only_first",
+        add_special_tokens=False,
+    )
+    return [
+        [i for i, keep in zip(ids, mask) if keep] for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])
+    ]
+
+
+def test_the_total_budget_cuts_each_text_where_the_authors_tokenization_does(stand_ins, world_dir):
+    _, tokenizer = load_backbone(stand_ins["xglm"])
+    _, theirs = load_backbone(stand_ins["xglm"])
+    theirs.add_special_tokens({"additional_special_tokens": ["[PROMPT]"]})  # as their train_prompt does
+    prompt_id = theirs.convert_tokens_to_ids("[PROMPT]")
+    frame = load_split(world_dir / "topic", "en", "test").head(40)
+    length, max_length = 10, 61  # 50 text tokens: the tiny tokenizer reads these texts as 33 to 72
+    cut = text_length(max_length, "total", length, "causal_lm")
+    ours = encode_split(tokenizer, frame, cut, "causal_lm", special_tokens=False).input_ids
+    authors = authors_tokenization(theirs, list(frame["text"]), length, max_length)
+    assert [row[: row.index(prompt_id)] for row in authors] == ours
+    assert all(row[-length - 1 :] == [prompt_id] * length + [theirs.eos_token_id] for row in authors)
+    cut_rows = [row for row in ours if len(row) == cut]
+    assert cut_rows  # some texts cut at the budget
+    assert len(cut_rows) < len(ours)  # and some shorter
+    # The text budget's default layout differs: XGLM's own </s> in front, and max_length for the text alone.
+    default = encode_split(tokenizer, frame, max_length, "causal_lm").input_ids
+    assert all(row[0] == tokenizer.eos_token_id for row in default)
+    assert max(len(row) for row in default) == max_length
+
+
+def test_the_total_budget_of_a_masked_lm_holds_prompt_text_and_specials(stand_ins, world_dir):
+    _, tokenizer = load_backbone(stand_ins["xlm-roberta"])
+    frame = load_split(world_dir / "nli", "en", "test").head(40)
+    length, max_length = 12, 24
+    encoded = encode_split(tokenizer, frame, text_length(max_length, "total", length, "masked_lm"), "masked_lm")
+    assert max(len(row) for row in encoded.input_ids) + length == max_length
+    assert all(
+        row[0] == tokenizer.bos_token_id and row[-2:] == [tokenizer.mask_token_id, tokenizer.eos_token_id]
+        for row in encoded.input_ids
+    )
+    # deep_prompt's prefixes take no input position: the text keeps the whole budget
+    assert run_encoding(
+        {"method": "deep_prompt", "prompt_length": 12, "max_length": 24, "length_budget": "total"}, "masked_lm"
+    ) == (24, True)
+    assert run_encoding({"method": "spt", "prompt_length": 12, "max_length": 24}, "causal_lm") == (24, True)
+
+
+def authors_validation(frame: pd.DataFrame, train_per_class: int, n_labels: int) -> pd.DataFrame:
+    """The SPT authors' validation set (src/training.py): undersampled to balanced classes, then for every
+    few-shot size but 32 a stratified sample of ceil(n / 4) per class (``datasets``' train_test_split)."""
+    frame = frame.copy()
+    smallest = frame["label"].value_counts().min()
+    # Their `groupby('label').apply(lambda x: x.sample(min_samples))`; pandas 3 leaves the key column out of
+    # what apply sees, and GroupBy.sample draws the same per class.
+    frame = frame.groupby("label").sample(smallest).reset_index(drop=True)
+    if train_per_class != 32:
+        dataset = Dataset.from_pandas(frame[["id", "label"]]).class_encode_column("label")
+        per_class = int(np.ceil(train_per_class / 4))
+        frame = dataset.train_test_split(train_size=n_labels * per_class, stratify_by_column="label")[
+            "train"
+        ].to_pandas()
+    return frame
+
+
+@pytest.mark.parametrize("train_per_class", [32, 10])
+def test_a_balanced_validation_sample_has_the_authors_class_counts(stand_ins, world_dir, tmp_path, train_per_class):
+    data = tmp_path / "topic"
+    shutil.copytree(world_dir / "topic", data)
+    path = split_path(data, "en", "validation")
+    frame = pd.read_parquet(path)
+    labels = sorted(frame["label"].unique())
+    # An unbalanced split of 20, 17, 14, ... rows per class (the world's rows repeated under new ids).
+    rows = [
+        frame[frame["label"] == label].sample(20 - 3 * k, replace=True, random_state=k)
+        for k, label in enumerate(labels)
+    ]
+    unbalanced = pd.concat(rows, ignore_index=True)
+    unbalanced["id"] = [f"row{i}" for i in range(len(unbalanced))]
+    unbalanced.to_parquet(path)
+    unbalanced = load_split(data, "en", "validation")
+    assert unbalanced["label"].value_counts().nunique() > 1
+    _, tokenizer = load_backbone(stand_ins["xglm"])
+    # The paper config's setting for 32 per class, and the per-size key the authors' rule asks for otherwise.
+    cfg = TrainConfig(
+        train_per_class=train_per_class,
+        selection="full_validation",
+        balance_validation=True,
+        validation_per_class=0 if train_per_class == 32 else math.ceil(train_per_class / 4),
+    )
+    rows = TaskSet.load([data]).encode(
+        tokenizer, "en", "validation", 64, validation_per_class(cfg), cfg.seed, family="causal_lm", balanced=True
+    )
+    ours = pd.Series(rows.labels).value_counts().sort_index()
+    theirs = authors_validation(unbalanced, train_per_class, len(labels))["label"].value_counts().sort_index()
+    assert ours.tolist() == theirs.tolist()
+    assert set(rows.ids) <= set(unbalanced["id"].astype(str))

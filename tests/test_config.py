@@ -260,6 +260,66 @@ BAD = [
         r"method_overrides.spt.loss: 'hinge' is not allowed; allowed: \['label_words', 'vocabulary'\]",
     ),
     ("no-init-tokens", mutate("prompt.vocab_top_k", 0), r"prompt.vocab_top_k: 0 must be >= 1"),
+    # The options that reproduce the authors' code (docs/methods.md, "Protocols, method by method").
+    (
+        "unknown-prompt-space",
+        mutate("prompt.space", "scaled"),
+        r"prompt.space: 'scaled' is not allowed; allowed: \['model', 'raw'\]",
+    ),
+    (
+        "norm-affine-not-a-boolean",
+        mutate("prompt.reparam_norm_affine", "no"),
+        r"prompt.reparam_norm_affine: 'no' is not of type boolean",
+    ),
+    (
+        "unknown-vocab-source",
+        mutate("prompt.vocab_source", "corpus"),
+        r"prompt.vocab_source: 'corpus' is not allowed; allowed: \['task', 'model'\]",
+    ),
+    ("negative-grad-norm", mutate("training.max_grad_norm", -1.0), r"training.max_grad_norm: -1.0 must be >= 0"),
+    (
+        "nan-grad-norm",
+        mutate("training.max_grad_norm", float("nan")),
+        r"training.max_grad_norm: nan is not a finite number",
+    ),
+    (
+        "unknown-dropout",
+        mutate("method_overrides", {"spt": {"dropout": "sometimes"}}),
+        r"method_overrides.spt.dropout: 'sometimes' is not allowed; "
+        r"allowed: \['always', 'never', 'when_training_backbone'\]",
+    ),
+    (
+        "unknown-length-budget",
+        mutate("training.length_budget", "prompt"),
+        r"training.length_budget: 'prompt' is not allowed; allowed: \['text', 'total'\]",
+    ),
+    (
+        "special-tokens-not-a-boolean",
+        mutate("training.add_special_tokens", 0),
+        r"training.add_special_tokens: 0 is not of type boolean",
+    ),
+    (
+        "balance-not-a-boolean",
+        mutate("training.balance_validation", "yes"),
+        r"training.balance_validation: 'yes' is not of type boolean",
+    ),
+    (
+        "negative-validation-size",
+        mutate("training.validation_per_class", -2),
+        r"training.validation_per_class: -2 must be >= 0",
+    ),
+    (
+        "validation-size-above-the-worlds",
+        mutate("training.validation_per_class", 1000),
+        r"training.validation_per_class: 1000 validation examples per class, "
+        r"but the world has \d+ \(world.dev_per_class\)",
+    ),
+    (
+        "total-budget-leaves-no-text",
+        combine(mutate("training.length_budget", "total"), mutate("training.max_length", 8)),
+        r"training.max_length: 8 tokens per input \(length_budget total\) "
+        r"leave -?\d+ for the text after a prompt of \d+",
+    ),
 ]
 
 

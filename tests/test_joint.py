@@ -9,6 +9,7 @@ step, snapshots and artifact. The reference is the one-prompt-per-job path (trai
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -65,9 +66,13 @@ def group_runs(world_dir, source) -> list[tuple[str, object, TrainConfig, dict]]
 
 
 def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, backbone_dir, tmp_path):
+    """Stacked rows of a frozen backbone in eval mode do not interact: equal up to float rounding. (With
+    dropout on, a stacked row draws other masks than alone: the same distribution, tested below.)"""
     source = tmp_path / "source"
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(seed=9, **{**JOINT, "steps": 4}), source)
-    runs = group_runs(world_dir, source)
+    runs = [
+        (name, data, replace(cfg, dropout="never"), extra) for name, data, cfg, extra in group_runs(world_dir, source)
+    ]
     alone = {
         name: train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra)
         for name, data, cfg, extra in runs
@@ -102,8 +107,10 @@ def test_prompts_trained_together_equal_each_prompt_trained_alone(world_dir, bac
 def test_on_the_cpu_a_group_steps_its_prompts_one_after_another_bit_identical_to_alone(
     world_dir, backbone_dir, tmp_path
 ):
-    """The default on a CPU (no stacking): the group job saves process starts, not a bit of any prompt."""
+    """The default on a CPU (no stacking): the group job saves process starts, not a bit of any prompt,
+    the backbone's dropout included (each run draws its masks from its own random stream)."""
     runs = group_runs(world_dir, None)[:3]
+    assert all(cfg.dropout_on for _, _, cfg, _ in runs)
     alone = [
         train_prompt(backbone_dir, data, cfg, tmp_path / "alone" / name, **extra) for name, data, cfg, extra in runs
     ]
@@ -119,12 +126,20 @@ def test_on_the_cpu_a_group_steps_its_prompts_one_after_another_bit_identical_to
         assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
-def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backbone_dir, tmp_path, monkeypatch):
-    cfgs = [TrainConfig(seed=seed, **{**JOINT, "steps": 12, "checkpoint_every": 4}) for seed in (0, 1)]
+@pytest.mark.parametrize(
+    ("stack", "dropout"),
+    # Stacked: eval mode (a resumed group stacks other rows together, so dropout masks could not repeat);
+    # one after another, with dropout on: each run's random stream is in its checkpoint.
+    [(True, "never"), (False, "always")],
+)
+def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(
+    world_dir, backbone_dir, tmp_path, monkeypatch, stack, dropout
+):
+    cfgs = [TrainConfig(seed=seed, dropout=dropout, **{**JOINT, "steps": 12, "checkpoint_every": 4}) for seed in (0, 1)]
     straight = train_prompts(
         backbone_dir,
         [PromptRun(world_dir / "topic", cfg, tmp_path / "straight" / str(i)) for i, cfg in enumerate(cfgs)],
-        stack=True,
+        stack=stack,
     )
     from xlprompt.methods import training as train_module
 
@@ -145,16 +160,19 @@ def test_a_killed_group_resumes_each_prompt_from_its_checkpoint(world_dir, backb
     ]
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
-        train_prompts(backbone_dir, runs, stack=True)
+        train_prompts(backbone_dir, runs, stack=stack)
     monkeypatch.setattr(train_module, "save_checkpoint", original)
     assert not (tmp_path / "resumed").exists()
-    resumed = train_prompts(backbone_dir, runs, stack=True)
+    resumed = train_prompts(backbone_dir, runs, stack=stack)
     for i, (a, b) in enumerate(zip(straight, resumed)):
         assert a["best_step"] == b["best_step"]
         pa = load_file(tmp_path / "straight" / str(i) / "prompt.safetensors")
         pb = load_file(tmp_path / "resumed" / str(i) / "prompt.safetensors")
         for key in pa:
-            torch.testing.assert_close(pb[key], pa[key], atol=1e-6, rtol=0)
+            if stack:
+                torch.testing.assert_close(pb[key], pa[key], atol=1e-6, rtol=0)
+            else:
+                assert torch.equal(pb[key], pa[key])
     assert not (tmp_path / "ckpt" / "0").exists()
     assert not (tmp_path / "ckpt" / "1").exists()
 
@@ -208,3 +226,31 @@ def test_joint_scores_and_gradients_equal_each_prompt_alone_on_every_family(kind
         torch.testing.assert_close(score, alone, atol=1e-5, rtol=1e-4)
         alone.logsumexp(-1).sum().backward()
         torch.testing.assert_close(grad, model.prompt.embedding.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_with_dropout_on_a_stacked_row_sees_the_distribution_it_sees_alone(backbone_dir, world_dir):
+    """Stacking other prompts' rows beside a prompt's batch changes which dropout masks its rows draw, not
+    their distribution: over many draws, its loss has the mean and spread it has alone (two-sample z-test,
+    the means within 4 standard errors of each other)."""
+    backbone, tokenizer = load_backbone(backbone_dir)
+    backbone.requires_grad_(False)
+    dim = backbone.get_input_embeddings().weight.shape[1]
+    generator = torch.Generator().manual_seed(0)
+    data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test"), 48)
+    models, batches = [], []
+    for i, rows in enumerate([range(0, 6), range(6, 14)]):
+        prompt = SoftPrompt(4, dim)
+        prompt.embedding.data.copy_(torch.randn(4, dim, generator=generator) * 0.5)
+        models.append(PromptedLM(backbone, prompt, [[5 + i], [9], [11]]))
+        batches.append(data.batch(list(rows), tokenizer.pad_token_id))
+    backbone.train()  # the backbone's dropout on, as training.dropout always runs it
+    torch.manual_seed(0)
+    with torch.no_grad():
+        alone = torch.stack([models[0].score_batch(batches[0]).logsumexp(-1).mean() for _ in range(300)])
+        together = torch.stack(
+            [joint_label_scores(models, batches, tokenizer.pad_token_id)[0].logsumexp(-1).mean() for _ in range(300)]
+        )
+    error = (alone.var() / len(alone) + together.var() / len(together)).sqrt()
+    assert abs(alone.mean() - together.mean()) < 4 * error
+    assert 0.75 < together.std() / alone.std() < 1.33
+    assert alone.std() > 0  # the masks did differ from draw to draw

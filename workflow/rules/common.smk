@@ -29,6 +29,7 @@ from xlprompt.runtime.settings import (
     trains_alone,
 )
 from xlprompt.runtime.settings import PRETRAIN_THREADS as DEFAULT_PRETRAIN_THREADS
+from xlprompt.runtime.methods import method_of
 
 # Schema (types, ranges, unknown keys), then relations between keys: before any job runs.
 # A mistake is the user's to fix, not a bug: the message alone, without a traceback.
@@ -171,8 +172,9 @@ def prompt_runs():
     """
     for task in TASKS:
         for method in METHODS:
-            lengths = [0] if method == "no_prompt" else LENGTHS
-            seeds = SEEDS[:1] if method == "no_prompt" else SEEDS
+            no_prompt = method_of(base_method(method)).prompt == "none"
+            lengths = [0] if no_prompt else LENGTHS
+            seeds = SEEDS[:1] if no_prompt else SEEDS
             for length in lengths:
                 for seed in seeds:
                     yield task, method, length, seed
@@ -515,6 +517,8 @@ def activation_prompts(wildcards):
 def activation_args(wildcards, input):
     mode = NEURONS.get("mode", NeuronSettings.mode)
     flags = f"--mode {mode}"
+    if "layout" in NEURONS:  # only when set: a config without it runs (and reruns) as before
+        flags += f" --layout {NEURONS['layout']}"
     if mode == "task":
         flags += f" --data-root {input.world} --examples {NEURONS.get('examples', NeuronSettings.examples)}"
     return flags
@@ -574,8 +578,7 @@ def projector_args(wildcards):
         for key, value in {**config.get("training", {}), **CROSS.get("training", {})}.items()
         if key in ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")
     }
-    if "hidden" in CROSS:
-        settings["hidden"] = CROSS["hidden"]
+    settings.update({key: CROSS[key] for key in ("hidden", "activation", "output_norm") if key in CROSS})
     return f"--seed {wildcards.seed} {_flags(settings)}"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from xlprompt.analysis.neurons import activation_key, prompt_alone_activations, task_input_activations
+from xlprompt.data.encoding import run_encoding
 from xlprompt.methods.artifacts import artifact_tensors, load_trained
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, place
@@ -23,8 +24,14 @@ def collect(
     data_root: Path | None = None,
     examples: int = NeuronSettings.examples,
     compute: Compute = CPU,
+    layout: str = NeuronSettings.layout,
 ) -> dict[str, torch.Tensor]:
-    """Activations (n_layers, ffn) of every prompt by its key, computed on ``compute``, returned on the CPU."""
+    """Activations (n_layers, ffn) of every prompt by its key, computed on ``compute``, returned on the CPU.
+
+    ``layout`` (mode alone): how a prompt is laid out and where it is read, xlprompt or su2022
+    (:func:`xlprompt.analysis.neurons.prompt_alone_activations`).
+    """
+    NeuronSettings(mode=mode, examples=examples, layout=layout)  # the same errors as a config's
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
     place(backbone, compute)
@@ -36,7 +43,9 @@ def collect(
         out = {}
         for length in sorted({t.shape[0] for t in tensors.values()}):  # one batched pass per prompt length
             batch = [key for key in keys if tensors[key].shape[0] == length]
-            activations = prompt_alone_activations(backbone, tokenizer, torch.stack([tensors[k] for k in batch]))
+            activations = prompt_alone_activations(
+                backbone, tokenizer, torch.stack([tensors[k] for k in batch]), layout=layout
+            )
             out.update({key: activations[i].contiguous() for i, key in enumerate(batch)})
         return out
     if mode != "task":
@@ -48,8 +57,10 @@ def collect(
         meta = read_json(path / "meta.json")
         task = meta["tasks"][0]
         model = place(load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))[0], compute)
+        family = family_of(backbone)
+        length, special_tokens = run_encoding(meta["config"], family)
         data = TaskSet.load([data_root / task]).encode(
-            tokenizer, meta["train_language"], "validation", meta["config"]["max_length"], family=family_of(backbone)
+            tokenizer, meta["train_language"], "validation", length, family=family, special_tokens=special_tokens
         )
         data = data.head(examples)
         out[key] = task_input_activations(model, data, tokenizer.pad_token_id).contiguous()

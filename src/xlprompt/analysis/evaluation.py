@@ -19,7 +19,7 @@ import torch
 
 from xlprompt.analysis.metrics import accuracy, macro_f1
 from xlprompt.data.contract import languages_of, load_labels, load_split
-from xlprompt.data.encoding import EncodedSplit, encode_split, restrict_to_choices
+from xlprompt.data.encoding import EncodedSplit, encode_split, restrict_to_choices, run_encoding
 from xlprompt.models.compute import compute_of, to_device
 from xlprompt.models.predict import predict_scores
 from xlprompt.models.prompting import PromptedLM, label_loss, prompted_logits
@@ -38,12 +38,14 @@ class TestSets:
         self.languages = languages or languages_of(data_dir)
         # Read (and check) every file before anything computes: a bad file fails in seconds.
         self.frames = {lang: load_split(data_dir, lang, split, len(self.labels.names)) for lang in self.languages}
-        self._encoded: dict[tuple[str, int], EncodedSplit] = {}
+        self._encoded: dict[tuple[str, int, bool], EncodedSplit] = {}
 
-    def encoded(self, lang: str, max_length: int) -> EncodedSplit:
-        key = (lang, max_length)
+    def encoded(self, lang: str, config: dict) -> EncodedSplit:
+        """One language's split as a run of ``config`` (its meta.json's) reads it; encoded once per layout."""
+        length, special_tokens = run_encoding(config, self.family)
+        key = (lang, length, special_tokens)
         if key not in self._encoded:
-            self._encoded[key] = encode_split(self.tokenizer, self.frames[lang], max_length, self.family)
+            self._encoded[key] = encode_split(self.tokenizer, self.frames[lang], length, self.family, special_tokens)
         return self._encoded[key]
 
 

@@ -67,7 +67,7 @@ def masking(
             tests[task] = TestSets(data_root / task, tokenizer, languages, family=family_of(model.backbone))
         for condition, off in conditions.items():
             for lang in tests[task].languages:
-                data = tests[task].encoded(lang, cfg["max_length"])
+                data = tests[task].encoded(lang, cfg)
                 with record_ffn(model.backbone, None if off is None else list(off)):
                     result = score(model, data, tokenizer.pad_token_id, len(tests[task].labels.names)).row
                 rows.append(

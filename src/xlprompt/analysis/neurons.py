@@ -1,14 +1,25 @@
 """Activated neurons of soft prompts (Su et al. 2022) and their overlap (ON).
 
 A prompt's activation vector is every layer's FFN intermediate output after the
-non-linearity, at the prediction position, with the frozen backbone. Like Su et al., the prompt
-is fed alone, without task text; unlike their code (Prompt-Transferability-1.0: the ``<mask>``
-embedding overwrites prompt slot 0, the prompt positions' embeddings are zeroed, the input is the
-prompt then ``<s>``, read at position 0), xlprompt lays it out as it trains prompts, e.g.
-``[P_1..P_L] <s> <mask> </s>`` for encoder masked LMs with ordinary positions, read at ``<mask>``
-(decoder-only and encoder-decoder models in :func:`prompt_alone_activations`); optionally the vector
-is averaged over real task inputs (``mode: task``), read where the prompted model predicts the
-label, for every family.
+non-linearity, at one position, with the frozen backbone. With ``mode: alone`` the prompt is fed
+alone, without task text, laid out as ``neurons.layout`` says (:func:`prompt_alone_activations`):
+
+- ``xlprompt`` (the default): as xlprompt trains prompts, e.g. ``[P_1..P_L] <s> <mask> </s>`` for
+  encoder masked LMs with ordinary position ids, read at ``<mask>`` (decoder-only and
+  encoder-decoder models: see the function). This is not Su et al.'s input.
+- ``su2022``: Su et al.'s, rebuilt from their code (thunlp/Prompt-Transferability): the input is
+  the prompt then ``<s>`` (formatter/activate_neuronPromptRobertaFormatter.py, ``process``:
+  ``tokens = self.prompt_prefix + sent`` with ``sent = encode("<s>")``, prompt ids -1..-L);
+  ``<mask>``'s word embedding overwrites prompt slot 0 and the position embeddings of the prompt rows
+  are zero (Prompt-Transferability-1.0/model/modelling_roberta.py, ``RobertaEmbeddings.forward``:
+  ``prompt_emb.data[:,0,:] = mask_prompt_emb``, ``position_embeddings[:,:100,:] = 0`` for their
+  100-token prompts; ``<s>`` keeps position id padding_idx + 1, as ``create_position_ids_from_input_ids``
+  there counts only ids >= 0); activations are read at position 0, the mask slot (activate_neuron.py:
+  a forward hook on ``encoder.layer[n].intermediate``, then ``outputs[:,:,:1,:]``). XLM-R and
+  RoBERTa only (``SU2022_MODEL_TYPES``): the mechanism is RoBERTa's embedding layer.
+
+With ``mode: task`` the vector is averaged over real task inputs, read where the prompted model
+predicts the label, for every family (layout xlprompt only).
 
 A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
 ``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
@@ -19,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +43,7 @@ from xlprompt.models.compute import compute_of, to_device
 from xlprompt.models.families import family_of
 from xlprompt.models.prompting import PromptedLM, lay_out, run_backbone
 from xlprompt.runtime.io import read_json
+from xlprompt.runtime.settings import NEURON_LAYOUTS, SU2022_MODEL_TYPES, NeuronSettings
 
 if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
     from transformers import PreTrainedModel
@@ -107,19 +119,78 @@ def record_ffn(backbone: PreTrainedModel, switch_off: list[torch.Tensor] | None 
             handle.remove()
 
 
-@torch.no_grad()
-def prompt_alone_activations(backbone: PreTrainedModel, tokenizer, prompts: torch.Tensor) -> torch.Tensor:
-    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the prediction position.
+def check_su2022(backbone: PreTrainedModel) -> None:
+    """Refuse a backbone that Su et al.'s layout does not apply to, naming the key and the model."""
+    model_type = getattr(backbone.config, "model_type", None)
+    if model_type not in SU2022_MODEL_TYPES:
+        raise ValueError(
+            f"neurons.layout su2022: Su et al.'s layout rebuilds RoBERTa's embedding layer (a mask slot in the "
+            f"prompt, zero position embeddings for it; Prompt-Transferability-1.0/model/modelling_roberta.py) and "
+            f"applies to {list(SU2022_MODEL_TYPES)}; {type(backbone).__name__} is {model_type!r} "
+            f"({family_of(backbone)}): use layout xlprompt"
+        )
+    if getattr(backbone.config, "position_embedding_type", "absolute") != "absolute":
+        raise ValueError("neurons.layout su2022: needs absolute position embeddings (the rows it sets to zero)")
 
-    All prompts go through the backbone in one batched forward pass. The input and the
-    prediction position follow each family's prompt layout, with the special tokens the
-    tokenizer puts around a text (:class:`xlprompt.data.encoding.SpecialTokens`): masked
-    ``[P] <s> <mask> </s>`` (``[P] [CLS] [MASK] [SEP]`` for BERT) at the mask; causal
-    ``</s> [P]`` (XGLM; BLOOM adds nothing) at the last position (the next token is the
-    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position. Runs where
-    the backbone sits (bf16 autocast on a GPU, xlprompt.models.compute); the activations come back as
-    float32 on the CPU.
+
+def _su2022_forward(
+    backbone: PreTrainedModel, tokenizer, prompts: torch.Tensor, tokens: Callable[[list[int]], torch.Tensor]
+) -> None:
+    """Su et al.'s forward of prompts (P, L, d) fed alone (see the module's docstring): position 0 is the mask.
+
+    ``inputs_embeds`` are their word embeddings ``[<mask>, P_2..P_L, <s>]`` (prompt slot 0 overwritten, so
+    P_1 is never read); the position ids are theirs (padding_idx for the prompt rows, whose ids < 0 their
+    ``create_position_ids_from_input_ids`` does not count; padding_idx + 1 for ``<s>``); a hook sets the
+    prompt rows of the position embeddings to zero, as their ``position_embeddings[:,:100,:] = 0`` does;
+    token type 0 everywhere. The rest is the model's own: LayerNorm (dropout off in eval mode; theirs has
+    none), then the encoder. Their padding to max_len is masked out of attention, so it is left out here.
     """
+    n_prompts, length, _ = prompts.shape
+    device = prompts.device
+    embeds = torch.cat([tokens([tokenizer.mask_token_id]), prompts[:, 1:], tokens([tokenizer.cls_token_id])], dim=1)
+    pad = backbone.config.pad_token_id
+    position_ids = torch.full((n_prompts, length + 1), pad, dtype=torch.long, device=device)
+    position_ids[:, length] = pad + 1
+
+    def zero_prompt_rows(_module, _args, output: torch.Tensor) -> torch.Tensor:  # (P, L + 1, d)
+        output = output.clone()
+        output[:, :length] = 0.0
+        return output
+
+    base: Any = backbone.base_model
+    handle = base.embeddings.position_embeddings.register_forward_hook(zero_prompt_rows)
+    try:
+        base(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=device),
+            position_ids=position_ids,
+            token_type_ids=torch.zeros_like(position_ids),
+        )
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def prompt_alone_activations(
+    backbone: PreTrainedModel, tokenizer, prompts: torch.Tensor, layout: str = NeuronSettings.layout
+) -> torch.Tensor:
+    """Activations of P prompts (P, L, d), each fed alone: (P, n_layers, ffn) at the read position.
+
+    All prompts go through the backbone in one batched forward pass. With ``layout`` xlprompt the
+    input and the position follow each family's prompt layout as xlprompt trains prompts, with the
+    special tokens the tokenizer puts around a text (:class:`xlprompt.data.encoding.SpecialTokens`):
+    masked ``[P] <s> <mask> </s>`` (``[P] [CLS] [MASK] [SEP]`` for BERT), ordinary position ids, at the
+    mask; causal ``</s> [P]`` (XGLM; BLOOM adds nothing) at the last position (the next token is the
+    label); seq2seq ``[P] </s>`` into the encoder, at the decoder's first position. With ``layout``
+    su2022 (XLM-R and RoBERTa; any other backbone is refused with a ValueError, see
+    :func:`check_su2022`): ``[<mask>, P_2..P_L] <s>`` with zero position embeddings for the prompt rows,
+    at position 0 (:func:`_su2022_forward`). Runs where the backbone sits (bf16 autocast on a GPU,
+    xlprompt.models.compute); the activations come back as float32 on the CPU.
+    """
+    if layout not in NEURON_LAYOUTS:
+        raise ValueError(f"neurons.layout must be one of {NEURON_LAYOUTS}, got {layout!r}")
+    if layout == "su2022":
+        check_su2022(backbone)
     n_prompts, length, _ = prompts.shape
     family = family_of(backbone)
     embed = backbone.get_input_embeddings()
@@ -137,7 +208,10 @@ def prompt_alone_activations(backbone: PreTrainedModel, tokenizer, prompts: torc
 
     backbone.eval()
     with record_ffn(backbone) as outputs, compute.autocast():
-        if family == "masked_lm":
+        if layout == "su2022":
+            _su2022_forward(backbone, tokenizer, prompts, tokens)
+            position = 0  # the mask slot, prompt slot 0
+        elif family == "masked_lm":
             embeds = torch.cat([prompts, tokens([*prefix, tokenizer.mask_token_id, *suffix])], dim=1)
             backbone.base_model(inputs_embeds=embeds, attention_mask=ones(embeds))
             position = length + len(prefix)  # the mask slot

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlprompt.analysis.evaluation import TestSets, predictions_frame, score, score_together
+from xlprompt.data.encoding import run_encoding
 from xlprompt.methods.artifacts import load_trained
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, place
@@ -64,18 +65,18 @@ def evaluate_prompts(
     models: dict[int, PromptedLM] = {}  # by position in prompt_dirs, while their group is being scored
     for i, prompt_dir in enumerate(prompt_dirs):
         model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
-        check_positions(model.backbone, metas[i]["config"]["max_length"], model.prompt_positions)
+        encoding = run_encoding(metas[i]["config"], tests.family)
+        check_positions(model.backbone, encoding[0], model.prompt_positions)
         models[i] = place(model, compute)
         together = batch_prompts and model.backbone is shared[0] and model.prompt is not None
-        key = ("shared", model.prompt_positions, metas[i]["config"]["max_length"]) if together else ("alone", i)
+        key = ("shared", model.prompt_positions, encoding) if together else ("alone", i)
         groups.setdefault(key, []).append(i)
     rows: list[list[dict]] = [[] for _ in prompt_dirs]
     frames: list[list[pd.DataFrame]] = [[] for _ in prompt_dirs]
     pad_id, n_labels = shared[1].pad_token_id, len(tests.labels.names)
     for members in groups.values():
-        max_length = metas[members[0]]["config"]["max_length"]
         for lang in tests.languages:
-            data = tests.encoded(lang, max_length)
+            data = tests.encoded(lang, metas[members[0]]["config"])
             with language_words([models[i] for i in members], tests, lang):
                 if len(members) > 1:
                     scores = score_together([models[i] for i in members], data, pad_id, n_labels, batch_size)

@@ -70,10 +70,10 @@ def evaluate_transfer(
     lengths = set()
     predictions: list[pd.DataFrame] = []
 
-    def rows_of(model, max_length: int, run: dict, label_map: list[int] | None = None) -> list[dict]:
+    def rows_of(model, config: dict, run: dict, label_map: list[int] | None = None) -> list[dict]:
         rows = []
         for lang in tests.languages:
-            data = tests.encoded(lang, max_length)
+            data = tests.encoded(lang, config)
             scored = score(model, data, tokenizer.pad_token_id, n_labels, label_map)
             rows.append({"lang": lang, **scored.row})
             if with_predictions:
@@ -110,7 +110,7 @@ def evaluate_transfer(
         lengths.add(cfg["prompt_length"])
         model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
         run = {**described, "seed": cfg["seed"], "applicable": True}
-        out_runs.append({**run, "rows": rows_of(model, cfg["max_length"], run)})
+        out_runs.append({**run, "rows": rows_of(model, cfg, run)})
         logger.info(
             "%s from %s, seed %d: accuracy %s",
             target,
@@ -132,7 +132,7 @@ def evaluate_transfer(
         }
         if task is not None:
             model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
-            run["rows"] = rows_of(model, cfg["max_length"], run, label_map)
+            run["rows"] = rows_of(model, cfg, run, label_map)
             logger.info(
                 "zero-shot %s -> %s (via %s), seed %d: accuracy %s",
                 name,

@@ -30,7 +30,17 @@ from xlprompt.models.families import (
     PREFIX_ATTENTION,
     prompt_position,
 )
-from xlprompt.runtime.settings import METHODS, BackboneShape, ConfigError, SpotSettings, TrainConfig, is_ltp
+from xlprompt.runtime.methods import METHOD_LIST
+from xlprompt.runtime.settings import (
+    METHODS,
+    SU2022_MODEL_TYPES,
+    BackboneShape,
+    ConfigError,
+    NeuronSettings,
+    SpotSettings,
+    TrainConfig,
+    is_ltp,
+)
 
 
 def ticket_of(method: str) -> str:
@@ -292,12 +302,14 @@ def check_config(config: dict[str, Any]) -> None:
     check_backbone_methods(config)
     check_backbone(config, "backbone", backbone)
     check_prompt_position(config)
+    check_neurons(config)
     if "spot" in config:
         check_spot(config, view)
 
 
-# Methods a variant (another name, other prompt settings) may be made of: those that train a prompt.
-VARIABLE_METHODS = ("spt", "full_ft", "lora", "bitfit")
+# Methods a variant (another name, other prompt settings) may be made of: those that train an input-level prompt
+# (ltp's variants are its tickets: ltp-<ticket>).
+VARIABLE_METHODS = tuple(m.name for m in METHOD_LIST if m.trains and m.input_prompt and m.backbone != "ticket")
 
 
 def check_backbone_methods(config: dict[str, Any]) -> None:
@@ -467,7 +479,9 @@ def _set_in(config: dict[str, Any], where: str, key: str) -> str:
 
 def check_training_sections(config: dict[str, Any], view: DataView) -> None:
     """Languages and few-shot sizes of every training section; max_length against the position table."""
-    world_per_class = config["world"].get("train_per_class", WorldConfig.train_per_class) if "world" in config else None
+    world = config.get("world")
+    world_per_class = world.get("train_per_class", WorldConfig.train_per_class) if world is not None else None
+    world_dev_per_class = world.get("dev_per_class", WorldConfig.dev_per_class) if world is not None else None
     for where, settings in training_sections(config).items():
         language = settings.get("train_language")
         if language is not None and where != "spot.cross_model.training":
@@ -479,12 +493,28 @@ def check_training_sections(config: dict[str, Any], view: DataView) -> None:
                     f"{key}: {language!r} has no training split (evaluation only); languages that can "
                     f"train: {view.trainable}"
                 )
+        if settings.get("length_budget", TrainConfig.length_budget) == "total":
+            max_length = settings.get("max_length", TrainConfig.max_length)
+            longest = max(config["prompt"]["lengths"])
+            if max_length - longest < 8:
+                raise ConfigError(
+                    f"{_set_in(config, where, 'max_length')}: {max_length} tokens per input (length_budget total) "
+                    f"leave {max_length - longest} for the text after a prompt of {longest} (prompt.lengths); "
+                    f"allowed: max_length >= {longest + 8}"
+                )
         per_class = settings.get("train_per_class", TrainConfig.train_per_class)
         if world_per_class is not None and per_class > world_per_class:
             raise ConfigError(
                 f"{_set_in(config, where, 'train_per_class')}: {per_class} examples per class, but the "
                 f"world has {world_per_class} (world.train_per_class): few-shot training would silently "
                 f"use {world_per_class}; allowed: 0 (all) to {world_per_class}"
+            )
+        dev_per_class = settings.get("validation_per_class", TrainConfig.validation_per_class)
+        if world_dev_per_class is not None and dev_per_class > world_dev_per_class:
+            raise ConfigError(
+                f"{_set_in(config, where, 'validation_per_class')}: {dev_per_class} validation examples per "
+                f"class, but the world has {world_dev_per_class} (world.dev_per_class); allowed: 0 to "
+                f"{world_dev_per_class}"
             )
 
 
@@ -522,6 +552,14 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
     longest = max(config["prompt"]["lengths"])
     for section_key, settings in sections.items():
         max_length = settings.get("max_length", TrainConfig.max_length)
+        if settings.get("length_budget", TrainConfig.length_budget) == "total":
+            if max_length > room:
+                raise ConfigError(
+                    f"{_set_in(config, section_key, 'max_length')}: {max_length} tokens per input (length_budget "
+                    f"total), more than {where}'s position table holds ({table}); allowed: max_length <= {room}, "
+                    f"or raise {where}.max_length"
+                )
+            continue
         if longest + max_length > room:
             raise ConfigError(
                 f"{_set_in(config, section_key, 'max_length')}: {max_length} text tokens + a prompt of {longest} "
@@ -533,6 +571,29 @@ def check_backbone(config: dict[str, Any], where: str, section: dict[str, Any]) 
 def backbone_model_type(section: dict[str, Any]) -> str | None:
     """The model type of a backbone section: the generated one, a known Hub id's, or None (known once downloaded)."""
     return HUB_MODEL_TYPES.get(section["hub"]) if "hub" in section else GENERATED_MODEL_TYPE
+
+
+def check_neurons(config: dict[str, Any]) -> None:
+    """neurons.layout su2022 (Su et al.'s prompt-alone input, xlprompt.analysis.neurons) takes mode alone and an
+    XLM-R or RoBERTa backbone; an unknown Hub id's type is known once downloaded, and prompt_activations refuses
+    it then, in the same words."""
+    neurons = config.get("neurons", {})
+    layout = neurons.get("layout", NeuronSettings.layout)
+    if layout == NeuronSettings.layout:
+        return
+    mode = neurons.get("mode", NeuronSettings.mode)
+    if mode != "alone":
+        raise ConfigError(
+            f"neurons.layout: {layout} lays out a prompt fed alone; neurons.mode {mode} reads it on task inputs as "
+            "it trained: use mode alone, or layout xlprompt"
+        )
+    model_type = backbone_model_type(config["backbone"])
+    if model_type is not None and model_type not in SU2022_MODEL_TYPES:
+        raise ConfigError(
+            f"neurons.layout: {layout} rebuilds RoBERTa's embedding layer (Su et al.'s code); backbone "
+            f"{config['backbone'].get('hub', config['backbone']['name'])} is {model_type!r}; allowed: "
+            f"{list(SU2022_MODEL_TYPES)}, or layout xlprompt"
+        )
 
 
 def check_prompt_position(config: dict[str, Any]) -> None:

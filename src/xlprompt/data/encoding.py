@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from xlprompt.runtime.logs import timed
+from xlprompt.runtime.methods import METHODS_BY_NAME
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -158,22 +159,53 @@ def _runs(ids: list[int], special: list[int]) -> list[list[int]]:
     return runs
 
 
+def text_length(max_length: int, length_budget: str, prompt_positions: int, family: str) -> int:
+    """Tokens one input's text may take, its special tokens included, under a run's ``training.max_length``.
+
+    ``length_budget`` text: ``max_length`` itself, the prompt on top. total: what ``max_length`` leaves
+    after the prompt's ``prompt_positions``, and for a causal LM one more, the end-of-sequence token
+    that closes the SPT authors' input after the prompt (``text [PROMPT]*L </s>``, src/preprocessing.py).
+    xlprompt does not feed that token: it comes after the position the label is read at, so in a causal
+    model it cannot change the prediction; counting it cuts each text where theirs is cut.
+    """
+    if length_budget == "text":
+        return max_length
+    if length_budget != "total":
+        raise ValueError(f"length_budget must be text or total, got {length_budget!r}")
+    return max_length - prompt_positions - (1 if family == "causal_lm" else 0)
+
+
+def run_encoding(config: dict[str, Any], family: str) -> tuple[int, bool]:
+    """(text tokens, special tokens) of a run's config as its meta.json records it: the last two
+    arguments of :func:`encode_split` (records older than the options: the text budget, with specials)."""
+    method = METHODS_BY_NAME.get(config["method"])  # none for a projected prompt ("projector"): an input prompt
+    positions = int(config.get("prompt_length", 0)) if method is None or method.input_prompt else 0
+    length = text_length(int(config["max_length"]), config.get("length_budget", "text"), positions, family)
+    return length, bool(config.get("add_special_tokens", True))
+
+
 def encode_split(
-    tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, family: str = "masked_lm"
+    tokenizer: PreTrainedTokenizerBase,
+    frame: pd.DataFrame,
+    max_length: int,
+    family: str = "masked_lm",
+    special_tokens: bool = True,
 ) -> EncodedSplit:
-    """Encode a split for ``family``; the text (then the pair) is cut to fit ``max_length``.
+    """Encode a split for ``family``; the text (then the pair) is cut to fit ``max_length`` tokens.
 
     masked_lm: the tokenizer's own template with ``<mask>`` at the end of the last segment,
     ``<s> text [</s> </s> pair] <mask> </s>`` (XLM-R), ``[CLS] text [SEP] [pair] [MASK] [SEP]``
     (BERT, with token types where the tokenizer gives them); causal_lm and seq2seq: the
     tokenizer's own special tokens and pair layout (what the model was pretrained with; XGLM
-    starts with ``</s>``, BLOOM adds none, mT5 ends with ``</s>``).
+    starts with ``</s>``, BLOOM adds none, mT5 ends with ``</s>``). ``special_tokens`` false:
+    none of them, the texts side by side (a masked LM's ``<mask>`` still ends the input), as
+    the SPT authors tokenize (``add_special_tokens=False``).
     """
     if family != "masked_lm":
-        return _encode_plain(tokenizer, frame, max_length, family)
+        return _encode_plain(tokenizer, frame, max_length, family, special_tokens)
     if tokenizer.mask_token_id is None:
         raise ValueError(f"{type(tokenizer).__name__} has no mask token: a masked-LM prompt is read at the mask")
-    special = SpecialTokens.of(tokenizer)
+    special = SpecialTokens.of(tokenizer) if special_tokens else SpecialTokens([], [], [], [], [], None)
     with timed("tokenising"):
         texts = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
         has_pair = frame["text_pair"].notna()
@@ -210,20 +242,18 @@ def encode_split(
 
 
 def _encode_plain(
-    tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, family: str
+    tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, family: str, special_tokens: bool
 ) -> EncodedSplit:
     texts = list(frame["text"])
     pairs = [p if isinstance(p, str) else None for p in frame["text_pair"]]
+    cut = {"max_length": max_length, "add_special_tokens": special_tokens}
     with timed("tokenising"):
         if all(p is None for p in pairs):
-            ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+            ids = tokenizer(texts, truncation=True, **cut)["input_ids"]
         elif all(p is not None for p in pairs):
-            ids = tokenizer(texts, pairs, truncation="longest_first", max_length=max_length)["input_ids"]
+            ids = tokenizer(texts, pairs, truncation="longest_first", **cut)["input_ids"]
         else:  # a task whose rows differ: each row as it is
-            ids = [
-                tokenizer(t, p, truncation="longest_first", max_length=max_length)["input_ids"]
-                for t, p in zip(texts, pairs)
-            ]
+            ids = [tokenizer(t, p, truncation="longest_first", **cut)["input_ids"] for t, p in zip(texts, pairs)]
     # A causal LM reads after the prompt that follows the text; an encoder-decoder at the decoder.
     mask_index = [len(row) for row in ids] if family == "causal_lm" else [0] * len(ids)
     return EncodedSplit(

@@ -41,6 +41,7 @@ from xlprompt.models.backbone import Loaded, load_backbone
 from xlprompt.models.families import family_of, input_width
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
 from xlprompt.models.tasks import word_ids
+from xlprompt.runtime.methods import METHODS_BY_NAME, method_of
 
 if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
     from transformers import PreTrainedTokenizerBase
@@ -76,7 +77,7 @@ def write_artifact(
         else:
             tensors["prompt"] = torch.zeros(0, input_width(model.backbone))
         tensors.update(ticket_entries(model.backbone, masks))
-        if cfg.method == "bitfit":
+        if cfg.spec.backbone == "biases":
             tensors.update(bias_entries(model.backbone, bias_names(model.backbone, cfg.bitfit)))
         prefixes = None
         deep = model.deep if isinstance(model, DeepPromptedLM) else None
@@ -102,7 +103,7 @@ def write_artifact(
         if adapter is not None:
             save_lora(adapter, tmp / LORA_FOLDER)
             files += [f"{LORA_FOLDER}/adapter_config.json", f"{LORA_FOLDER}/adapter_model.safetensors"]
-        if cfg.method == "full_ft":
+        if cfg.spec.backbone == "all":
             model.backbone.save_pretrained(tmp / "backbone")
             tokenizer.save_pretrained(tmp / "backbone")
             files.append("backbone/model.safetensors")
@@ -174,7 +175,8 @@ def load_trained(
     if task is None or task not in tasks:
         raise ValueError(f"{artifact}: trained on {tasks}; name one of them to read its labels (got {task!r})")
     tensors = artifact_tensors(artifact, meta)
-    if meta["method"] == "deep_prompt":
+    # deep_prompt's prefixes (a projected prompt's method names its projector, an input-level prompt's source)
+    if meta["method"] in METHODS_BY_NAME and not method_of(meta["method"]).input_prompt:
         return load_deep_prompt(artifact, backbone_dir, meta, tensors, task, shared)
     lora = artifact / LORA_FOLDER
     own_weights = (

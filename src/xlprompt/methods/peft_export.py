@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import save_file
 
 from xlprompt.runtime.io import write_json
+from xlprompt.runtime.methods import method_of
 
 if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
     from transformers import PreTrainedModel
@@ -66,7 +67,8 @@ class PeftPlan:
 
 def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> PeftPlan:
     """What PEFT can reproduce of a prompt: ``typed_pairs`` means the inputs carry token type 1."""
-    if method == "lora":
+    tuner = method_of(method).peft
+    if tuner == "lora":
         return PeftPlan(
             family,
             "method lora: its LoRA adapter is PEFT's own (lora/: PeftModel.from_pretrained(backbone, "
@@ -74,13 +76,13 @@ def plan_export(method: str, family: str, position: str, typed_pairs: bool) -> P
             "stays in prompt.safetensors (only a prompt on an unchanged backbone, spt, is PEFT "
             "prompt tuning)",
         )
-    if method == "deep_prompt":
+    if tuner == "prefix_tuning":
         return PeftPlan(
             family,
             "method deep_prompt: its prefixes are PEFT prefix tuning, not prompt tuning "
             "(meta.json's peft_export says whether prefix/ holds them in PEFT's format)",
         )
-    if method != "spt":
+    if tuner != "prompt_tuning":
         return PeftPlan(family, f"method {method}: only a prompt on an unchanged backbone (spt) is PEFT prompt tuning")
     if family == "causal_lm" and position == "suffix":
         return PeftPlan(

@@ -1,10 +1,22 @@
 """Cross-model prompt transfer (Su et al. 2022): a projector maps a prompt of one backbone
 into the input space of another.
 
-``flatten(P_src) -> Linear(L * H_src, hidden) -> LeakyReLU -> Linear(hidden, L * H_tgt)``,
-trained with the target backbone's task loss while the source prompt and the target backbone
-stay frozen. The trained projector then maps other prompts of the source backbone (for other
-tasks) into the target backbone, where they are used zero-shot or as initialisation.
+``flatten(P_src) -> Linear(L * H_src, hidden) -> act -> Linear(hidden, L * H_tgt)``, with ``act``
+LeakyReLU (default) or Tanh, and with ``output_norm`` a LayerNorm over each of the L target vectors
+(width H_tgt) on the output, trained with the target backbone's task loss while the source prompt
+and the target backbone stay frozen. The trained projector then maps other prompts of the source
+backbone (for other tasks) into the target backbone, where they are used zero-shot or as
+initialisation.
+
+The authors' projectors (thunlp/Prompt-Transferability, Prompt-Transferability-1.0/tools/projector.py):
+``AE_1_layer_mutiple_100`` is Linear(dim_0, dim_1) -> LeakyReLU -> Linear(dim_1, dim_2), the output
+reshaped to (100, dim_2 / 100) and put through ``nn.LayerNorm(dim_2 / 100)`` (per token, torch's eps
+1e-5, learned gain and bias); ``AE_1_layer_mutiple_100_paper`` is the same with Tanh. Their
+tools/train_tool_cross.py (``train``) builds ``AE_1_layer_mutiple_100(dim_0=76800, dim_1=768,
+dim_2=76800)`` between base-size models and ``AE_1_layer_mutiple_100_paper(dim_0=76800, dim_1=768,
+dim_2=102400)`` from a base into a large model, with PyTorch's default Linear initialisation for
+RoBERTa targets, as here. Xlprompt's default (no LayerNorm) is their Prompt-Transferability-2.0-latest
+``CrossModelProjector`` (prompt_hub/cross_model.py: Linear(in, 768) -> LeakyReLU -> Linear(768, out)).
 
 A projector artifact is also a prompt artifact of the target backbone (``prompt`` = the
 projected training prompt), so ``evaluate`` and SPoT's ``--init source`` read it as they
@@ -39,12 +51,22 @@ from xlprompt.runtime.settings import TrainConfig
 
 logger = logging.getLogger(__name__)
 
+# The projector's non-linearity (ProjectorConfig.activation): LeakyReLU, or Tanh as the authors' "_paper" projector.
+PROJECTOR_ACTIVATIONS = ("leaky_relu", "tanh")
+
 
 @dataclass(frozen=True)
 class ProjectorConfig:
-    """Training of one projector (Su et al.: AdamW, lr 1e-3 for RoBERTa-base)."""
+    """Training of one projector (Su et al.: AdamW, lr 1e-3 for RoBERTa-base; their Prompt-Transferability-1.0
+    tools/train_tool_cross.py trains with transformers.AdamW, lr 5e-3, eps 1e-6, no weight decay)."""
 
-    hidden: int = 768
+    hidden: int = 768  # the hidden width (the authors': 768, Prompt-Transferability-1.0 tools/train_tool_cross.py)
+    # The non-linearity after the first layer: leaky_relu | tanh (PROJECTOR_ACTIVATIONS; the authors':
+    # LeakyReLU in AE_1_layer_mutiple_100, Tanh in AE_1_layer_mutiple_100_paper, tools/projector.py)
+    activation: str = "leaky_relu"
+    # A LayerNorm over each projected token's vector (width of the target model) on the output, as the
+    # authors' AE_1_layer_mutiple_100 and _paper end (false: the plain two-layer net of their 2.0 code)
+    output_norm: bool = False
     steps: int = 200
     batch_size: int = 32
     lr: float = 1e-3
@@ -57,22 +79,36 @@ class ProjectorConfig:
         for name in ("hidden", "steps", "batch_size", "eval_every", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"projector {name} must be >= 1, got {getattr(self, name)}")
+        if self.activation not in PROJECTOR_ACTIVATIONS:
+            raise ValueError(f"projector activation must be one of {PROJECTOR_ACTIVATIONS}, got {self.activation!r}")
 
 
 class PromptProjector(nn.Module):
-    """(L, H_src) -> (L, H_tgt) through one hidden layer over the flattened prompt."""
+    """(L, H_src) -> (L, H_tgt) through one hidden layer over the flattened prompt; with ``output_norm``,
+    a LayerNorm(H_tgt) over each output token (its weights ``norm.weight``, ``norm.bias``)."""
 
-    def __init__(self, length: int, source_dim: int, target_dim: int, hidden: int = 768) -> None:
+    def __init__(
+        self,
+        length: int,
+        source_dim: int,
+        target_dim: int,
+        hidden: int = ProjectorConfig.hidden,
+        activation: str = ProjectorConfig.activation,
+        output_norm: bool = ProjectorConfig.output_norm,
+    ) -> None:
         super().__init__()
+        if activation not in PROJECTOR_ACTIVATIONS:
+            raise ValueError(f"projector activation must be one of {PROJECTOR_ACTIVATIONS}, got {activation!r}")
         self.length, self.target_dim = length, target_dim
-        self.net = nn.Sequential(
-            nn.Linear(length * source_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, length * target_dim)
-        )
+        act = nn.LeakyReLU() if activation == "leaky_relu" else nn.Tanh()
+        self.net = nn.Sequential(nn.Linear(length * source_dim, hidden), act, nn.Linear(hidden, length * target_dim))
+        self.norm = nn.LayerNorm(target_dim) if output_norm else None
 
     def forward(self, prompt: torch.Tensor) -> torch.Tensor:
         if prompt.shape[0] != self.length:
             raise ValueError(f"the projector maps prompts of length {self.length}, got {prompt.shape[0]}")
-        return self.net(prompt.reshape(-1)).view(self.length, self.target_dim)
+        projected = self.net(prompt.reshape(-1)).view(self.length, self.target_dim)  # (L, H_tgt)
+        return self.norm(projected) if self.norm is not None else projected
 
 
 class ProjectedPrompt(Prompt):
@@ -124,7 +160,9 @@ def train_projector(
     backbone, tokenizer = load_backbone(backbone_dir)
     backbone.requires_grad_(False)
     target_dim = input_width(backbone)
-    projector = PromptProjector(source_prompt.shape[0], source_prompt.shape[1], target_dim, cfg.hidden)
+    projector = PromptProjector(
+        source_prompt.shape[0], source_prompt.shape[1], target_dim, cfg.hidden, cfg.activation, cfg.output_norm
+    )
     family = family_of(backbone)
     model = PromptedLM(backbone, ProjectedPrompt(source_prompt, projector), tasks.verbalizer_ids(tokenizer, family))
     language = source_meta["train_language"]
@@ -208,7 +246,13 @@ def project_prompt(projector_dir: Path, source: Path, backbone_dir: Path, out: P
         )
     length, source_dim = prompt.shape
     projector = PromptProjector(
-        length, source_dim, weights["net.2.weight"].shape[0] // length, weights["net.0.weight"].shape[0]
+        length,
+        source_dim,
+        weights["net.2.weight"].shape[0] // length,
+        weights["net.0.weight"].shape[0],
+        # a projector trained before these settings existed: LeakyReLU, no output LayerNorm
+        meta["config"].get("activation", "leaky_relu"),
+        "norm.weight" in weights,
     )
     projector.load_state_dict(weights)
     with torch.no_grad():

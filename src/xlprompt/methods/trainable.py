@@ -66,7 +66,7 @@ def build_prompted(
     ``init: vocab`` samples from (default: every non-special token of the vocabulary).
     deep_prompt: no input-level prompt; its prefixes (and their MLP) start from the seed, PEFT's init.
     """
-    if cfg.method == "deep_prompt":
+    if not cfg.spec.input_prompt:  # deep_prompt
         torch.manual_seed(cfg.seed)
         return DeepPromptedLM(backbone, DeepPrompt(backbone, cfg.prompt_length, cfg.deep_prompt), label_ids, cfg.loss)
     prompt = None
@@ -164,7 +164,7 @@ def parameter_groups(model: PromptedLM, cfg: TrainConfig, masks: dict[str, torch
     lora: the LoRA matrices; bitfit: the bias terms). Every backbone group learns at ``backbone_lr``;
     the prompt, or deep_prompt's prefixes, at ``lr``.
     """
-    model.backbone.requires_grad_(cfg.method == "full_ft")
+    model.backbone.requires_grad_(cfg.spec.backbone == "all")
     groups = []
     prompt = prompt_parameters(model)
     if prompt:
@@ -194,13 +194,14 @@ def prompt_parameters(model: PromptedLM) -> list[torch.nn.Parameter]:
 
 
 def backbone_trained(backbone: PreTrainedModel, cfg: TrainConfig) -> list[torch.nn.Parameter]:
-    """The backbone parameters that full_ft, lora and bitfit train whole (ltp's ticket:
-    :func:`xlprompt.methods.ltp.ticket_parameters`)."""
-    if cfg.method == "full_ft":
+    """The backbone parameters a method trains whole, by its record's ``backbone``: all of them (full_ft), the
+    LoRA matrices (lora), the bias terms (bitfit). (ltp's ticket: :func:`xlprompt.methods.ltp.ticket_parameters`.)"""
+    part = cfg.spec.backbone
+    if part == "all":
         return list(backbone.parameters())
-    if cfg.method == "lora":
+    if part == "lora":
         return lora_parameters(backbone)
-    if cfg.method == "bitfit":
+    if part == "biases":
         params = dict(backbone.named_parameters())
         return [params[name] for name in bias_names(backbone, cfg.bitfit)]
     return []

@@ -25,18 +25,19 @@ The artifact it writes: :mod:`xlprompt.methods.artifacts`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from xlprompt.data.encoding import EncodedSplit, restrict_to_choices
+from xlprompt.data.encoding import EncodedSplit, restrict_to_choices, text_length
 from xlprompt.methods.adapters import attach_lora, backbone_parameter_count
 from xlprompt.methods.artifacts import deep_prompt_meta, write_artifact
 from xlprompt.methods.deep_prompt import DeepPromptedLM
@@ -171,6 +172,9 @@ class _Training:
     log_rows: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=dict)
     seconds: float = 0.0  # this run's own steps and validations in this process (a joint step: its share)
+    # The run's own random stream (torch's CPU generator state, and the GPU's where it trains on one): what
+    # the backbone's dropout draws from in its steps, so that a run trains in a group as it trains alone.
+    random_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def cfg(self) -> TrainConfig:
@@ -178,6 +182,28 @@ class _Training:
 
     def active(self, step: int) -> bool:
         return self.start_step <= step < self.steps
+
+    @contextlib.contextmanager
+    def random_stream(self) -> Iterator[None]:
+        """Torch's generators set to this run's stream for the block, its state kept for the next block
+        and the process's own state put back afterwards (a checkpoint written in the block stores it)."""
+        device = self._device()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.set_rng_state(self.random_state["cpu"])
+            if "cuda" in self.random_state:
+                torch.cuda.set_rng_state(self.random_state["cuda"], device)
+            yield
+            self.keep_random_state()
+
+    def keep_random_state(self) -> None:
+        """Make the generators' present state this run's stream."""
+        device = self._device()
+        self.random_state = {"cpu": torch.get_rng_state()}
+        if device.type == "cuda":
+            self.random_state["cuda"] = torch.cuda.get_rng_state(device)
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     def stepping(self) -> torch.optim.Optimizer:
         """The optimizer of a run that has steps to take (a run without steps has none)."""
@@ -234,8 +260,10 @@ def train_prompts(
     With ``stack``, every step stacks each active prompt's own batch (its task, data order, init,
     learning rate, label words) into one backbone pass (:func:`joint_train_step`); the loss is the
     sum of the prompts' own mean losses, so each prompt gets exactly the gradient it would get
-    alone (rows do not interact in a frozen backbone in eval mode), up to float rounding. Without
-    it, the prompts step one after another, bit-identical to one job per prompt. Default: stack
+    alone (rows do not interact in a frozen backbone in eval mode), up to float rounding; with the
+    backbone's dropout on, its rows draw other masks than alone, from the same distribution. Without
+    it, the prompts step one after another, bit-identical to one job per prompt, dropout included
+    (each run draws from its own random stream, :meth:`_Training.random_stream`). Default: stack
     on a GPU, where a small batch leaves the device idle; not on a CPU, where stacking saves no
     arithmetic (benchmarks/bench_joint.py) and rounding differences would grow over long runs.
     Either way the job shares one process, backbone load and tokenisation. Optimizer, schedule,
@@ -245,12 +273,26 @@ def train_prompts(
     check_together(runs)
     started = time.time()
     backbone, tokenizer = load_backbone(backbone_dir)
-    check_positions(backbone, max(run.cfg.max_length for run in runs), runs[0].cfg.prompt_length)
+    for run in runs:
+        cfg = run.cfg
+        check_positions(
+            backbone,
+            text_length(cfg.max_length, cfg.length_budget, cfg.prompt_positions, family_of(backbone)),
+            cfg.prompt_positions,
+        )
     backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
     states = [_prepare(run, backbone, tokenizer, backbone_sha, compute) for run in runs]
     _train(states, tokenizer.pad_token_id, compute.device.type == "cuda" if stack is None else stack)
     seconds = round(time.time() - started, 2)
     return [_finish(state, tokenizer, backbone_dir, seconds, len(runs)) for state in states]
+
+
+def validation_per_class(cfg: TrainConfig) -> int:
+    """Validation examples per class that model selection sees (0: all). By default true few-shot selection
+    (Perez et al. 2021): as many as training has, all of them under ``full_validation``."""
+    if cfg.validation_per_class:
+        return cfg.validation_per_class
+    return cfg.train_per_class if cfg.selection != "full_validation" else 0
 
 
 def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Compute) -> _Training:
@@ -265,18 +307,33 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
     family = family_of(backbone)
     # The label words of the training language (its own where labels.json gives them, else English).
     words = tasks.verbalizer_ids(tokenizer, family, cfg.train_language)
+    length = text_length(cfg.max_length, cfg.length_budget, cfg.prompt_positions, family)
+    specials = cfg.add_special_tokens
     train_data = tasks.encode(
-        tokenizer, cfg.train_language, "train", cfg.max_length, cfg.train_per_class, cfg.seed, family=family
+        tokenizer,
+        cfg.train_language,
+        "train",
+        length,
+        cfg.train_per_class,
+        cfg.seed,
+        family=family,
+        special_tokens=specials,
     )
-    # True few-shot model selection (Perez et al. 2021): a validation sample as small as the training set.
-    dev_per_class = cfg.train_per_class if cfg.selection != "full_validation" else 0
     dev_data = tasks.encode(
-        tokenizer, cfg.train_language, "validation", cfg.max_length, dev_per_class, cfg.seed, family=family
+        tokenizer,
+        cfg.train_language,
+        "validation",
+        length,
+        validation_per_class(cfg),
+        cfg.seed,
+        family=family,
+        special_tokens=specials,
+        balanced=cfg.balance_validation,
     )
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
     # LoRA's A draws from the seeded generator, after the prompt (B starts at zero: the backbone as it is).
-    adapter = attach_lora(backbone, cfg.lora) if cfg.method == "lora" else None
-    masks = load_ticket(run.ticket, backbone) if cfg.is_ltp else {}
+    adapter = attach_lora(backbone, cfg.lora) if cfg.spec.backbone == "lora" else None
+    masks = load_ticket(run.ticket, backbone) if cfg.spec.backbone == "ticket" else {}
     place(model, compute)
     masks = {name: mask.to(compute.device) for name, mask in masks.items()}
     groups = parameter_groups(model, cfg, masks)
@@ -322,6 +379,7 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
             }
             state.snapshots.update({k[len("snapshot.") :]: v for k, v in tensors.items() if k.startswith("snapshot.")})
             state.start_step, state.log_rows = plain["step"], plain["log"]
+    state.keep_random_state()  # as seeded and built, or as the checkpoint left it
     return state
 
 
@@ -359,7 +417,8 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
             losses = []
             for state, batch in zip(active, batches):
                 started = time.perf_counter()
-                losses.append(train_step(state.model, state.stepping(), batch, state.cfg.max_grad_norm))
+                with state.random_stream():  # its dropout as if it trained alone
+                    losses.append(train_step(state.model, state.stepping(), batch, state.cfg.max_grad_norm))
                 state.seconds += time.perf_counter() - started
         for state, loss in zip(active, losses):
             started = time.perf_counter()
@@ -381,18 +440,15 @@ def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) 
         tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
         tensors.update({f"best.{k}": v for k, v in state.best["state"].items()})
         tensors.update({f"snapshot.{k}": v for k, v in state.snapshots.items()})
-        save_checkpoint(
-            state.run.checkpoint_dir,
-            tensors,
-            state.stepping(),
-            {
-                "fingerprint": state.stamp,
-                "step": done,
-                "best_loss": state.best["loss"],
-                "best_step": state.best["step"],
-                "log": state.log_rows,
-            },
-        )
+        plain = {
+            "fingerprint": state.stamp,
+            "step": done,
+            "best_loss": state.best["loss"],
+            "best_step": state.best["step"],
+            "log": state.log_rows,
+        }
+        with state.random_stream():  # the checkpoint stores the run's stream, and resuming restores it
+            save_checkpoint(state.run.checkpoint_dir, tensors, state.stepping(), plain)
 
 
 def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, together: int) -> dict:

@@ -362,9 +362,9 @@ def joint_label_scores(
     """Each prompted model's label scores (B_i, n_labels_i) on its own batch, with one backbone pass.
 
     The models share one backbone, one prompt length and one layout; each brings its own prompt,
-    label words and loss (:class:`PromptedLM`). Rows are independent (the backbone must be in
-    eval mode: dropout would draw differently in a bigger batch), so each model's scores, and
-    the gradient of its loss, are the ones it gets alone, up to float rounding.
+    label words and loss (:class:`PromptedLM`). Rows are independent, so in eval mode each model's
+    scores, and the gradient of its loss, are the ones it gets alone, up to float rounding; in train
+    mode its rows draw other dropout masks than alone, from the same distribution.
     """
     first = models[0]
     if any(m.backbone is not first.backbone or m.position != first.position for m in models):

@@ -31,6 +31,13 @@ def few_shot(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
     return frame.loc[sorted(index for part in keep for index in part)]
 
 
+def undersample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every class cut to the smallest class's count (a seeded sample), rows in their order: balanced classes,
+    as the SPT authors undersample their splits (``groupby('label').apply(lambda x: x.sample(min_samples))``)."""
+    smallest = int(frame["label"].value_counts().min())
+    return few_shot(frame, smallest, seed)
+
+
 def word_ids(tokenizer, words: list[str], where: str | Path, family: str) -> list[list[int]]:
     """The token ids of every label word as ``family`` reads it.
 
@@ -102,13 +109,25 @@ class TaskSet:
         return [split_path(d, language, split) for d in self.data_dirs]
 
     def encode(
-        self, tokenizer, language: str, split: str, max_length: int, per_class: int = 0, seed: int = 0, *, family: str
+        self,
+        tokenizer,
+        language: str,
+        split: str,
+        max_length: int,
+        per_class: int = 0,
+        seed: int = 0,
+        *,
+        family: str,
+        special_tokens: bool = True,
+        balanced: bool = False,
     ) -> EncodedSplit:
-        """One split of every task, encoded; few-shot sampled when ``per_class`` > 0."""
+        """One split of every task, encoded (:func:`encode_split`); few-shot sampled when ``per_class`` > 0,
+        after cutting every class to the smallest one's count when ``balanced``."""
         parts = []
         for data_dir, space in zip(self.data_dirs, self.labels):
-            frame = few_shot(load_split(data_dir, language, split, len(space.names)), per_class, seed)
-            parts.append(encode_split(tokenizer, frame, max_length, family))
+            frame = load_split(data_dir, language, split, len(space.names))
+            frame = few_shot(undersample(frame, seed) if balanced else frame, per_class, seed)
+            parts.append(encode_split(tokenizer, frame, max_length, family, special_tokens))
         if len(parts) == 1:
             return parts[0]
         return EncodedSplit.concatenate(parts, self.label_counts)

@@ -53,6 +53,8 @@ def save_checkpoint(
     all_tensors = {f"state.{k}": v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     all_tensors.update(optim_tensors)
     all_tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its generator
+        all_tensors["rng.cuda"] = torch.cuda.get_rng_state()
     name = f"step-{plain['step']:08d}"
     with atomic_dir(folder / name) as tmp:
         save_file(all_tensors, tmp / "tensors.safetensors")
@@ -95,6 +97,8 @@ def load_checkpoint(
         return None
     _unflatten_optimizer(optimizer, all_tensors, plain.pop("optimizer"))
     torch.set_rng_state(all_tensors["rng.torch"])
+    if "rng.cuda" in all_tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(all_tensors["rng.cuda"])
     tensors = {k[len("state.") :]: v for k, v in all_tensors.items() if k.startswith("state.")}
     logger.info("resumed from checkpoint %s at step %s", latest, plain.get("step"))
     return tensors, plain

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from xlprompt.runtime.methods import METHOD_LIST, METHODS_BY_NAME, Method, is_ltp, method_of
+
 INITS = ("uniform", "vocab", "label_words")  # how a fresh prompt starts (xlprompt.models.prompting.init_prompt)
-METHODS = ("spt", "full_ft", "ltp", "lora", "bitfit", "deep_prompt", "untrained", "no_prompt")
+METHODS = tuple(METHODS_BY_NAME)  # xlprompt.runtime.methods: one record per method
 # Methods that train backbone weights next to the prompt, and may train without one (prompt_length 0).
-PROMPT_OPTIONAL = ("lora", "bitfit")
+PROMPT_OPTIONAL = tuple(method.name for method in METHOD_LIST if method.prompt == "optional")
 PROMPT_INITS = (*INITS, "source")  # source: copied from a trained prompt (SPoT)
 PROMPT_POSITIONS = ("prefix", "suffix")  # where a causal LM reads its prompt (xlprompt.models.families)
 # The model families; labels.json gives verbalizer words for each (xlprompt.models.families: which backbone is which).
@@ -26,15 +28,21 @@ LOSSES = ("label_words", "vocabulary")
 # embeddings by sqrt(d)): the prompt enters multiplied by that scale, as in the SPT authors' code, which
 # overwrote the prompt rows of the unscaled lookup (fredxlpy/cross_lingual_prompt_tuning, src/prompt.py).
 PROMPT_SPACES = ("model", "raw")
-# The backbone's dropout while a prompt trains (training.dropout): always (train mode for every method, as
-# HF Trainer runs every model, the SPT authors' included) | never (eval mode) | when_training_backbone
-# (train mode only for the methods that change backbone weights). Validation and evaluation: eval mode.
+# The backbone's dropout while a prompt trains (training.dropout): always (the default: train mode for every
+# method, as HF Trainer runs every model, the SPT authors' included, so that methods differ only in what they
+# train) | never (eval mode) | when_training_backbone (train mode only for the methods that change backbone
+# weights). Validation and evaluation: eval mode.
 DROPOUT_MODES = ("always", "never", "when_training_backbone")
 # Where init vocab's most frequent tokens come from (prompt.vocab_source): task, the training text's own
 # counts (sampled with replacement); model, the backbone vocabulary's own order, as Lester et al. and SPoT
 # draw them (google-research/prompt-tuning, prompts.from_sample_of_embeddings with population_size 5000:
 # the first 5,000 ids of T5's frequency-ordered SentencePiece vocabulary, without replacement).
 VOCAB_SOURCES = ("task", "model")
+# What training.max_length counts (xlprompt.data.encoding.text_length): text, the text and its special tokens,
+# the prompt on top; total, everything one input holds, the prompt included, as the SPT authors tokenize
+# (fredxlpy/cross_lingual_prompt_tuning, src/preprocessing.py: text against `[PROMPT]*L </s>`, max_length 128,
+# truncation only_first): the text gets what the prompt leaves.
+LENGTH_BUDGETS = ("text", "total")
 # Frozen-backbone prompts (spt, untrained, no_prompt) of one backbone, prompt length and task train
 # together in one job, at most this many (xlprompt.methods.training.train_prompts; config training.group_size).
 GROUP_SIZE = 8
@@ -90,35 +98,47 @@ class SpotSettings:
     embedding_step: int = 100  # a prompt's task embedding is the prompt at this step (SPoT: 10K of 262K)
 
 
+# How mode alone lays a prompt out (neurons.layout; xlprompt.analysis.neurons.prompt_alone_activations):
+# xlprompt, as xlprompt trains prompts (masked LMs: [P] <s> <mask> </s>, ordinary positions, read at <mask>);
+# su2022, the authors' (thunlp/Prompt-Transferability, Prompt-Transferability-1.0/model/modelling_roberta.py,
+# RobertaEmbeddings.forward): <mask>'s embedding in prompt slot 0, the prompt then <s>, the prompt rows'
+# position embeddings zero, read at position 0. Their mechanism is RoBERTa's embedding: SU2022_MODEL_TYPES only.
+NEURON_LAYOUTS = ("xlprompt", "su2022")
+SU2022_MODEL_TYPES = ("xlm-roberta", "roberta")
+
+
 @dataclass(frozen=True)
 class NeuronSettings:
     """Activated-neuron overlap (ON, Su et al. 2022; config block ``neurons:``, xlprompt.analysis.neurons)."""
 
     window: int = 3  # layers per window of the overlap (Su et al.: 3 of RoBERTa-base's 12)
-    mode: str = "alone"  # alone: the prompt with the special tokens only (Su et al.); task: over inputs
+    mode: str = "alone"  # alone: the prompt with the special tokens only, no task text; task: over inputs
     examples: int = 200  # mode task: validation examples to average over
     mask_share: float = 0.2  # masking check: share of a prompt's most activated neurons switched off
+    layout: str = "xlprompt"  # mode alone: the prompt's input and read position, xlprompt | su2022 (NEURON_LAYOUTS)
 
-
-def is_ltp(method: str) -> bool:
-    """``ltp`` or ``ltp-<ticket>``: a method that trains a winning ticket."""
-    return method == "ltp" or method.startswith("ltp-")
+    def __post_init__(self) -> None:
+        if self.mode not in ("alone", "task"):
+            raise ValueError(f"neurons mode must be alone or task, got {self.mode!r}")
+        if self.layout not in NEURON_LAYOUTS:
+            raise ValueError(f"neurons layout must be one of {NEURON_LAYOUTS}, got {self.layout!r}")
+        if self.layout != "xlprompt" and self.mode != "alone":
+            raise ValueError(
+                f"neurons layout {self.layout} lays out a prompt fed alone; mode {self.mode} reads it on task inputs "
+                "as it trained (use layout xlprompt)"
+            )
 
 
 def trains_backbone(method: str) -> bool:
     """Whether ``method`` changes backbone weights."""
-    return method in ("full_ft", "lora", "bitfit") or is_ltp(method)
+    return method_of(method).trains_backbone
 
 
 def trains_alone(method: str) -> bool:
     """Whether ``method`` trains in a job of its own instead of sharing a backbone pass with other prompts
-    (xlprompt.methods.training.train_prompts; the workflow's train_prompt rule rather than a train_group_* rule).
-
-    Methods that change backbone weights, and ``deep_prompt``: its backbone stays frozen (and in
-    eval mode), but its prefixes enter every layer's attention, so a batch of rows cannot carry
-    several methods' prompts in one pass as input-level prompts do.
-    """
-    return trains_backbone(method) or method == "deep_prompt"
+    (xlprompt.methods.training.train_prompts; the workflow's train_prompt rule rather than a train_group_* rule):
+    :attr:`xlprompt.runtime.methods.Method.trains_alone`."""
+    return method_of(method).trains_alone
 
 
 @dataclass(frozen=True)
@@ -202,8 +222,8 @@ class TrainConfig:
     vocab_source: str = "task"  # init vocab: the training text's most frequent tokens, or the model's (VOCAB_SOURCES)
     reparameterization: bool = False  # train the prompt through an MLP: P' = LayerNorm(W2 ReLU(W1 P))
     reparam_hidden: int = 200  # the reparameterization MLP's hidden width
-    # The MLP's LayerNorm learns its gain and bias (false: they stay 1 and 0, as the SPT authors' code
-    # leaves them: it unfreezes parameters[2:6], the two Linear layers, src/training.py).
+    # The MLP's LayerNorm learns its gain and bias (false: they stay 1 and 0, as the SPT authors' code leaves
+    # them for a frozen model: it unfreezes parameters[2:6], the two Linear layers, src/training.py).
     reparam_norm_affine: bool = True
     space: str = "model"  # model | raw: where the prompt's parameters live (PROMPT_SPACES)
     steps: int = 400  # training steps (a fixed count: results never depend on speed)
@@ -211,9 +231,10 @@ class TrainConfig:
     lr: float = 0.3  # prompt learning rate
     backbone_lr: float = 1e-4  # full_ft, ltp, lora, bitfit: learning rate of the backbone weights they train
     weight_decay: float = 0.0  # AdamW's weight decay
-    max_grad_norm: float = 0.0  # clip each run's gradient to this global L2 norm before a step (0: no clipping;
-    # HF Trainer's default, which the SPT authors' code used, is 1.0)
-    dropout: str = "when_training_backbone"  # the backbone's dropout while training (DROPOUT_MODES)
+    # Clip each run's gradient to this global L2 norm before a step (0: no clipping): HF Trainer's default,
+    # which the SPT authors' code keeps.
+    max_grad_norm: float = 1.0
+    dropout: str = "always"  # the backbone's dropout while training (DROPOUT_MODES): HF Trainer's train mode
     warmup_ratio: float = 0.1  # share of the steps the learning rate warms up over, then decays linearly to 0
     eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
     checkpoint_every: int = 100  # a resumable checkpoint every this many steps
@@ -223,7 +244,16 @@ class TrainConfig:
     # class, Perez et al. 2021; all of it when train_per_class is 0) | full_validation | last_step.
     selection: str = "few_shot"
     loss: str = "label_words"  # label_words: softmax over the label words | vocabulary: over the whole vocabulary
-    max_length: int = 64  # text tokens per input (special tokens included), the prompt not counted
+    max_length: int = 64  # tokens per input: the text's with its special tokens (length_budget text), or all
+    length_budget: str = "text"  # what max_length counts: text | total, the prompt included (LENGTH_BUDGETS)
+    add_special_tokens: bool = True  # the tokenizer's special tokens around the text (the SPT authors': none)
+    # The validation split cut to balanced classes (each to the smallest class's count, drawn with the seed)
+    # before the selection's sample, as the SPT authors undersample their dev split (src/training.py).
+    balance_validation: bool = False
+    # Validation examples per class for model selection (0: as ``selection`` says, train_per_class for
+    # few_shot, all for full_validation). The SPT authors: ceil(n / 4) for n training examples per class,
+    # except n = 32, where they keep the whole balanced split.
+    validation_per_class: int = 0
     snapshot_step: int = 0  # keep the prompt at this step too (SPoT's task embedding; 0: none)
     seed: int = 0
     lora: LoraSettings = field(default_factory=LoraSettings)  # method lora's adapter
@@ -231,8 +261,7 @@ class TrainConfig:
     deep_prompt: DeepPromptSettings = field(default_factory=DeepPromptSettings)  # method deep_prompt's prefixes
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS and not is_ltp(self.method):
-            raise ValueError(f"method must be one of {METHODS} (or ltp-<ticket>), got {self.method!r}")
+        spec = method_of(self.method)  # raises for an unknown method, naming the known ones
         if self.init not in PROMPT_INITS:
             raise ValueError(f"prompt init must be one of {PROMPT_INITS}, got {self.init!r}")
         if self.position not in ("", *PROMPT_POSITIONS):
@@ -245,15 +274,25 @@ class TrainConfig:
             raise ValueError(f"prompt space must be one of {PROMPT_SPACES}, got {self.space!r}")
         if self.vocab_source not in VOCAB_SOURCES:
             raise ValueError(f"vocab_source must be one of {VOCAB_SOURCES}, got {self.vocab_source!r}")
+        if self.length_budget not in LENGTH_BUDGETS:
+            raise ValueError(f"length_budget must be one of {LENGTH_BUDGETS}, got {self.length_budget!r}")
+        if self.length_budget == "total" and self.max_length - self.prompt_positions < 8:
+            raise ValueError(
+                f"length_budget total: max_length {self.max_length} leaves {self.max_length - self.prompt_positions} "
+                f"tokens for the text after a prompt of {self.prompt_positions}; raise max_length to at least "
+                f"{self.prompt_positions + 8}"
+            )
+        if self.validation_per_class < 0:
+            raise ValueError(f"validation_per_class must be >= 0, got {self.validation_per_class}")
         if self.dropout not in DROPOUT_MODES:
             raise ValueError(f"dropout must be one of {DROPOUT_MODES}, got {self.dropout!r}")
         if not self.max_grad_norm >= 0:  # NaN too
             raise ValueError(f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}")
         if self.vocab_top_k < 1:
             raise ValueError(f"vocab_top_k must be positive, got {self.vocab_top_k}")
-        if self.method == "no_prompt" and self.prompt_length != 0:
-            raise ValueError("method no_prompt takes prompt_length 0")
-        if self.method not in ("no_prompt", *PROMPT_OPTIONAL) and self.prompt_length < 1:
+        if spec.prompt == "none" and self.prompt_length != 0:
+            raise ValueError(f"method {self.method} takes prompt_length 0")
+        if spec.prompt == "required" and self.prompt_length < 1:
             raise ValueError(f"prompt_length must be >= 1 for method {self.method}, got {self.prompt_length}")
         if self.prompt_length < 0:
             raise ValueError(f"prompt_length must be >= 0, got {self.prompt_length}")
@@ -263,7 +302,7 @@ class TrainConfig:
             object.__setattr__(self, "bitfit", BitFitSettings(**self.bitfit))
         if isinstance(self.deep_prompt, dict):
             object.__setattr__(self, "deep_prompt", DeepPromptSettings(**self.deep_prompt))
-        if self.method == "deep_prompt":
+        if not spec.input_prompt:
             # Its prompt is L key/value prefixes per layer; nothing enters the input, so nothing may be set for it.
             if self.reparameterization:
                 raise ValueError(
@@ -286,17 +325,27 @@ class TrainConfig:
             raise ValueError(f"snapshot_step must be in [0, steps={self.steps}], got {self.snapshot_step}")
 
     @property
+    def spec(self) -> Method:
+        """The method's record (xlprompt.runtime.methods)."""
+        return method_of(self.method)
+
+    @property
     def is_ltp(self) -> bool:
         return is_ltp(self.method)
 
     @property
+    def prompt_positions(self) -> int:
+        """Input positions the prompt takes (deep_prompt's prefixes take none: they sit in the attention)."""
+        return self.prompt_length if self.spec.input_prompt else 0
+
+    @property
     def trains(self) -> bool:
-        return self.method in ("spt", "full_ft", "lora", "bitfit", "deep_prompt") or self.is_ltp
+        return self.spec.trains
 
     @property
     def trains_backbone(self) -> bool:
         """Whether backbone weights change."""
-        return trains_backbone(self.method)
+        return self.spec.trains_backbone
 
     @property
     def dropout_on(self) -> bool:
@@ -306,7 +355,7 @@ class TrainConfig:
     @property
     def trains_alone(self) -> bool:
         """Whether the run needs a job of its own (:func:`trains_alone`)."""
-        return trains_alone(self.method)
+        return self.spec.trains_alone
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ import logging
 import shlex
 from pathlib import Path
 
+from xlprompt.data.encoding import text_length
 from xlprompt.methods.training import PromptRun, train_prompts
 from xlprompt.models.compute import choose_compute
 from xlprompt.models.limits import check_folder_positions
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     runs = parse_runs(parser, args)
     start(args)
-    for run in runs:  # before data and weights load
-        check_folder_positions(args.backbone, run.cfg.max_length, run.cfg.prompt_length)
+    for run in runs:  # before data and weights load; the family is not known yet, so the widest text budget
+        cfg = run.cfg
+        text = text_length(cfg.max_length, cfg.length_budget, cfg.prompt_positions, "masked_lm")
+        check_folder_positions(args.backbone, text, cfg.prompt_positions)
     train_prompts(args.backbone, runs, compute=choose_compute(args.device))
