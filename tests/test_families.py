@@ -5,6 +5,7 @@ and predict the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pandas as pd
@@ -14,12 +15,13 @@ from conftest import single_token_words, with_label_words
 from tiny_models import FAMILY, TOKENIZER_CLASS
 from transformers import AutoTokenizer
 
+from xlprompt.analysis.neurons import ffn_modules
 from xlprompt.data.contract import load_labels, load_split, write_labels
 from xlprompt.data.encoding import encode_split
 from xlprompt.methods.artifacts import load_trained
 from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.families import family_of
+from xlprompt.models.families import ARCHITECTURES_BY_TYPE, architecture_of, family_of
 from xlprompt.models.predict import evaluate_split, predict
 from xlprompt.models.prompting import prompted_logits
 from xlprompt.models.tasks import TaskSet
@@ -287,3 +289,29 @@ def test_a_language_with_its_own_label_words_is_read_with_them(backbone_dir, wor
         test = encode_split(tokenizer, load_split(data, lang, "test"), 48, "masked_lm")
         preds, _ = predict(model, test, tokenizer.pad_token_id)
         assert accuracy[lang] == pytest.approx(sum(p == g for p, g in zip(preds, test.labels)) / len(test)), lang
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"family": "encoder"}, "family must be one of"),
+        ({"positions": "rotary"}, "positions must be one of"),
+        ({"lora_targets": ("q_proj",)}, r"LoRA targets \('q_proj',\) outside"),
+    ],
+)
+def test_an_architecture_record_with_an_unknown_value_is_refused(change, message):
+    xlmr = ARCHITECTURES_BY_TYPE["xlm-roberta"]
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(xlmr, **change)
+
+
+@pytest.mark.parametrize("kind", list(FAMILY))
+def test_each_stand_ins_record_names_its_own_modules(kind, stand_ins):
+    """The record of each stand-in's model type: its family, one FFN hook per layer, every LoRA module."""
+    backbone, _ = load_backbone(stand_ins[kind])
+    record = architecture_of(backbone)
+    assert record.family == FAMILY[kind]
+    layers = backbone.config.num_hidden_layers if kind != "mt5" else backbone.config.num_decoder_layers
+    assert len(ffn_modules(backbone)) == layers
+    names = {name.split(".")[-1] for name, module in backbone.named_modules() if isinstance(module, torch.nn.Linear)}
+    assert set(record.lora_modules) <= names

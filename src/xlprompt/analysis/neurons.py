@@ -40,7 +40,7 @@ from torch import nn
 
 from xlprompt.data.encoding import EncodedSplit, SpecialTokens
 from xlprompt.models.compute import compute_of, to_device
-from xlprompt.models.families import family_of
+from xlprompt.models.families import architecture_of, family_of
 from xlprompt.models.prompting import PromptedLM, lay_out, run_backbone
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import NEURON_LAYOUTS, SU2022_MODEL_TYPES, NeuronSettings
@@ -58,34 +58,34 @@ def activation_key(name: str, artifact: Path) -> str:
 
 
 def ffn_modules(backbone: PreTrainedModel) -> list[nn.Module]:
-    """Per layer, the module whose output is the FFN activation after the non-linearity.
+    """Per layer, the module whose output is the FFN activation after the non-linearity (the model type's
+    record names it, ``Architecture.ffn_activation``):
 
     - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
     - XGLM: ``layers[i].activation_fn`` (applied to fc1); BLOOM: ``h[i].mlp.gelu_impl``;
     - mT5 / T5 (Su et al. hook the decoder): ``decoder.block[i].layer[-1].DenseReluDense.act``
       (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0).
     """
-    base: Any = backbone.base_model  # each architecture's own submodules: what torch cannot type
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if (
-        family_of(backbone) == "masked_lm"
-        and layers is not None
-        and all(hasattr(layer, "intermediate") for layer in layers)
-    ):
-        modules = [layer.intermediate for layer in layers]
-    elif hasattr(base, "layers") and all(hasattr(layer, "activation_fn") for layer in base.layers):  # XGLM
-        modules = [layer.activation_fn for layer in base.layers]
-    elif hasattr(base, "h") and all(hasattr(getattr(layer, "mlp", None), "gelu_impl") for layer in base.h):  # BLOOM
-        modules = [layer.mlp.gelu_impl for layer in base.h]
-    elif family_of(backbone) == "seq2seq" and hasattr(base, "decoder"):  # T5, mT5
-        modules = [block.layer[-1].DenseReluDense.act for block in base.decoder.block]
-    else:
-        raise ValueError(f"activated neurons: no FFN hook point known for {type(backbone).__name__}")
+    layers_path, module_path = architecture_of(backbone).ffn_activation
+    try:
+        modules = [_submodule(layer, module_path) for layer in _submodule(backbone.base_model, layers_path)]
+    except (AttributeError, IndexError, TypeError):
+        raise ValueError(
+            f"activated neurons: {type(backbone).__name__} has no {layers_path}[i].{module_path}, the FFN hook point "
+            "its model type's record names (xlprompt.models.families.ARCHITECTURES)"
+        ) from None
     if not all(isinstance(m, nn.Module) for m in modules) or len({id(m) for m in modules}) != len(modules):
         raise ValueError(
             f"{type(backbone).__name__}: the FFN activations are not one module per layer; cannot hook them"
         )
     return modules
+
+
+def _submodule(module: Any, path: str) -> Any:
+    """``module``'s attribute at a dotted ``path``, where a number indexes a list ("layer.-1.act")."""
+    for part in path.split("."):
+        module = module[int(part)] if part.lstrip("-").isdigit() else getattr(module, part)
+    return module
 
 
 @contextmanager

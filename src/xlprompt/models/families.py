@@ -13,6 +13,7 @@ Every family returns logits of the label words; training and evaluation use the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xlprompt.runtime.settings import FAMILIES, PROMPT_POSITIONS
@@ -22,17 +23,100 @@ if TYPE_CHECKING:  # torch and transformers for the hints only: importing them c
     from transformers import PreTrainedModel
 
 
-# config.model_type -> family (architectures xlprompt trains prompts for)
-MODEL_TYPES = {
-    "xlm-roberta": "masked_lm",
-    "roberta": "masked_lm",
-    "bert": "masked_lm",
-    "xglm": "causal_lm",
-    "bloom": "causal_lm",
-    "mt5": "seq2seq",
-    "t5": "seq2seq",
-}
+# How an architecture's positions limit one input (xlprompt.models.limits.position_limit): a learned table whose
+# first padding_idx + 1 rows no token uses (XLM-R, RoBERTa); a learned table from position 0 (BERT); positions
+# the model was trained on, beyond which it computes but means little (XGLM's sinusoids); none (ALiBi,
+# relative position buckets).
+POSITION_KINDS = ("table_after_padding", "table", "trained", "none")
 
+
+@dataclass(frozen=True)
+class Architecture:
+    """What xlprompt knows of one model type (``config.model_type``): one record per architecture, so that
+    adding one is one entry here plus its stand-in test (tests/tiny_models.py)."""
+
+    model_type: str
+    family: str  # FAMILIES: which prompt layout and LM head it takes
+    # Method lora: the linear modules of its transformer layers (the last part of the module's name, as PEFT's
+    # target_modules match it; LM heads and embeddings are not targets) and the default targets among them:
+    # the attention's query and value projections (Hu et al. 2022; PEFT's defaults where it has one).
+    lora_modules: tuple[str, ...]
+    lora_targets: tuple[str, ...]
+    # Method deep_prompt: how its self-attention takes a key/value prefix (xlprompt.methods.deep_prompt); None:
+    # it takes none here (the config checks refuse deep_prompt, naming why).
+    prefix_attention: str | None
+    positions: str  # POSITION_KINDS
+    # ON (xlprompt.analysis.neurons.ffn_modules): per layer, the module whose output is the FFN activation
+    # after the non-linearity, as (the layer list under the base model, the module under each layer);
+    # "-1" indexes a list.
+    ffn_activation: tuple[str, str]
+    no_biases: str = ""  # method bitfit: why it has no bias terms to train ("": it has them)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.model_type}: family must be one of {FAMILIES}, got {self.family!r}")
+        if self.positions not in POSITION_KINDS:
+            raise ValueError(f"{self.model_type}: positions must be one of {POSITION_KINDS}, got {self.positions!r}")
+        if not set(self.lora_targets) <= set(self.lora_modules):
+            raise ValueError(f"{self.model_type}: LoRA targets {self.lora_targets} outside {self.lora_modules}")
+
+
+_ENCODER_LORA = ("query", "key", "value", "dense")
+_ENCODER_QV = ("query", "value")
+_ENCODER_FFN = ("encoder.layer", "intermediate")  # act(dense(x))
+_T5_FFN = ("decoder.block", "layer.-1.DenseReluDense.act")  # Su et al. hook the decoder; mT5: act(wi_0 x)
+ARCHITECTURES = (
+    # encoder.layer[i].attention.self takes the prefix; absolute positions
+    Architecture("xlm-roberta", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table_after_padding", _ENCODER_FFN),
+    Architecture("roberta", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table_after_padding", _ENCODER_FFN),
+    Architecture("bert", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table", _ENCODER_FFN),
+    Architecture(
+        "xglm",
+        "causal_lm",
+        ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+        ("q_proj", "v_proj"),
+        "xglm",  # model.layers[i].self_attn; sinusoidal positions
+        "trained",
+        ("layers", "activation_fn"),  # applied to fc1
+    ),
+    Architecture(
+        "bloom",
+        "causal_lm",
+        ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
+        ("query_key_value",),  # fused: PEFT's default
+        "bloom",  # transformer.h[i].self_attention; ALiBi
+        "none",
+        ("h", "mlp.gelu_impl"),
+    ),
+    Architecture(
+        "mt5",
+        "seq2seq",
+        ("q", "k", "v", "o", "wi_0", "wi_1", "wo"),
+        ("q", "v"),
+        "t5",  # encoder, then decoder block[i].layer[0].SelfAttention; relative position bias
+        "none",
+        _T5_FFN,
+        no_biases="mT5's attention, feed-forward and layer norms have no bias terms",
+    ),
+    Architecture(
+        "t5",
+        "seq2seq",
+        ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"),
+        ("q", "v"),
+        "t5",
+        "none",
+        _T5_FFN,
+        no_biases="T5's attention, feed-forward and layer norms have no bias terms",
+    ),
+)
+ARCHITECTURES_BY_TYPE = {arch.model_type: arch for arch in ARCHITECTURES}
+
+# Views of the records, by model type, for the code that asks one question of them.
+MODEL_TYPES = {arch.model_type: arch.family for arch in ARCHITECTURES}  # the architectures xlprompt trains
+LORA_MODULES = {arch.model_type: arch.lora_modules for arch in ARCHITECTURES}
+LORA_TARGETS = {arch.model_type: arch.lora_targets for arch in ARCHITECTURES}
+NO_BIASES = {arch.model_type: arch.no_biases for arch in ARCHITECTURES if arch.no_biases}
+PREFIX_ATTENTION = {arch.model_type: arch.prefix_attention for arch in ARCHITECTURES if arch.prefix_attention}
 
 # Hub backbone id -> config.model_type, for the config checks (they run before any download).
 # The same ids as the pinned revisions of xlprompt.data.hub.HUB_BACKBONES (a test keeps them equal).
@@ -45,46 +129,6 @@ HUB_MODEL_TYPES = {
 }
 GENERATED_MODEL_TYPE = "xlm-roberta"  # the tiny backbone pretrain_backbone builds (xlprompt.models.tiny)
 
-# Method lora: the linear modules of each model type's transformer layers (the names PEFT's
-# target_modules match, last part of the module's name), and the default targets among them:
-# the attention's query and value projections (Hu et al. 2022; PEFT's defaults where it has one,
-# BLOOM's fused query_key_value). LM heads and embeddings are not targets.
-LORA_MODULES = {
-    "xlm-roberta": ("query", "key", "value", "dense"),
-    "roberta": ("query", "key", "value", "dense"),
-    "bert": ("query", "key", "value", "dense"),
-    "xglm": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
-    "bloom": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
-    "mt5": ("q", "k", "v", "o", "wi_0", "wi_1", "wo"),
-    "t5": ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"),
-}
-LORA_TARGETS = {
-    "xlm-roberta": ("query", "value"),
-    "roberta": ("query", "value"),
-    "bert": ("query", "value"),
-    "xglm": ("q_proj", "v_proj"),
-    "bloom": ("query_key_value",),
-    "mt5": ("q", "v"),
-    "t5": ("q", "v"),
-}
-# Method bitfit: model types without bias terms (nothing would train), and why.
-NO_BIASES = {
-    "mt5": "mT5's attention, feed-forward and layer norms have no bias terms",
-    "t5": "T5's attention, feed-forward and layer norms have no bias terms",
-}
-
-# Method deep_prompt: how each model type's self-attention takes a key/value prefix (xlprompt.methods.deep_prompt):
-# which modules, and the kind of position information the prefix must be placed in. A model type without
-# an entry cannot train deep_prompt (the config checks refuse it, naming why).
-PREFIX_ATTENTION = {
-    "xlm-roberta": "bert",
-    "roberta": "bert",
-    "bert": "bert",  # encoder.layer[i].attention.self; absolute positions
-    "xglm": "xglm",  # model.layers[i].self_attn; sinusoidal positions
-    "bloom": "bloom",  # transformer.h[i].self_attention; ALiBi
-    "mt5": "t5",
-    "t5": "t5",  # encoder, then decoder block[i].layer[0].SelfAttention; relative position bias
-}
 # Layers of the pinned Hub backbones that take a prefix (mT5: its encoder's blocks, then its decoder's), for
 # the config checks of deep_prompt.layers before any download.
 HUB_PREFIX_LAYERS = {
@@ -96,16 +140,21 @@ HUB_PREFIX_LAYERS = {
 }
 
 
-def family_of(config) -> str:
-    """The family of a transformers config (or of a model, through its ``.config``)."""
+def architecture_of(config) -> Architecture:
+    """The record of a transformers config's model type (or of a model's, through its ``.config``)."""
     config = getattr(config, "config", config)
     model_type = getattr(config, "model_type", None)
-    if model_type not in MODEL_TYPES:
+    if model_type not in ARCHITECTURES_BY_TYPE:
         raise ValueError(
-            f"model type {model_type!r} is not supported; supported: {sorted(MODEL_TYPES)} "
+            f"model type {model_type!r} is not supported; supported: {sorted(ARCHITECTURES_BY_TYPE)} "
             f"(families {', '.join(FAMILIES)})"
         )
-    return MODEL_TYPES[model_type]
+    return ARCHITECTURES_BY_TYPE[model_type]
+
+
+def family_of(config) -> str:
+    """The family of a transformers config (or of a model, through its ``.config``)."""
+    return architecture_of(config).family
 
 
 def auto_class(family: str):

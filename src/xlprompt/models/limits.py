@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xlprompt.models.families import architecture_of
+
 # Tokens per document in LTP's masked-LM fine-tuning (finetune_mlm --max-length).
 FINETUNE_MAX_LENGTH = 64
 
@@ -30,16 +32,12 @@ def position_limit(config) -> int | None:
     ``config``: a transformers config, or a model (its ``.config`` is read).
     """
     config = getattr(config, "config", config)
-    model_type = getattr(config, "model_type", None)
-    if model_type in ("xlm-roberta", "roberta"):
+    positions = architecture_of(config).positions  # raises for a model type xlprompt does not know
+    if positions == "table_after_padding":
         return config.max_position_embeddings - (config.pad_token_id + 1)
-    if model_type in ("bert", "xglm"):
+    if positions in ("table", "trained"):
         return config.max_position_embeddings
-    if model_type in ("bloom", "mt5", "t5"):
-        return None
-    raise ValueError(
-        f"position limit of model type {model_type!r} unknown; known: bert, bloom, mt5, roberta, t5, xglm, xlm-roberta"
-    )
+    return None
 
 
 def check_positions(config, max_length: int, prompt_length: int) -> None:
