@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from xlprompt.methods.ltp import TicketConfig, maskable_names, select_ticket, ticket_share, top_k_mask
+from xlprompt.methods.ltp import (
+    TicketConfig,
+    maskable_names,
+    select_ticket,
+    ticket_share,
+    top_k_mask,
+    without_tied_copies,
+)
 
 P = "roberta.encoder.layer"
 
@@ -150,6 +157,86 @@ def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, t
     meta = __import__("json").loads((tmp_path / "ltp" / "meta.json").read_text())
     assert meta["inputs_sha256"]["ticket"]
     assert meta["artifact_bytes"] < meta["full_checkpoint_bytes"]
+
+
+def test_a_second_copy_of_a_tied_matrix_in_theta0_is_one_candidate_not_a_missing_one():
+    theta0 = {**THETA0, "lm_head.decoder.weight": THETA0["roberta.embeddings.word_embeddings.weight"].clone()}
+    kept = without_tied_copies(theta0, THETA_MLM)
+    assert list(kept) == list(THETA0)
+    # A name theta_MLM lacks that copies nothing is still reported missing.
+    theta0["lm_head.decoder.weight"] = torch.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"lm_head\.decoder\.weight is missing from the fine-tuned model"):
+        select_ticket(without_tied_copies(theta0, THETA_MLM), THETA_MLM, TicketConfig(lm_head=True))
+
+
+def test_a_ticket_over_every_parameter_trains_xlmrs_tied_embeddings_at_its_entries_only(
+    world_dir, backbone_dir, ticket_path, tmp_path, monkeypatch
+):
+    """The paper's "20% of the original parameters": embeddings, LayerNorms and LM head are candidates.
+
+    XLM-R ties its word embeddings to the LM head's decoder; named_parameters() lists that matrix
+    as lm_head.decoder.weight, the checkpoint (and the ticket) as roberta.embeddings.word_embeddings.
+    """
+    from safetensors.torch import load_file
+
+    from xlprompt.methods import training as train_module
+    from xlprompt.methods.artifacts import load_trained
+    from xlprompt.methods.training import train_prompt
+    from xlprompt.models.backbone import load_backbone
+    from xlprompt.runtime.settings import TrainConfig
+    from xlprompt.stages import select_ticket as select_stage
+
+    words = "roberta.embeddings.word_embeddings.weight"
+    every_group = ["--sparsity", "0.2", "--embeddings", "--layer-norm", "--lm-head"]
+    finetuned = ticket_path.parent.parent / "mlm"
+    select_stage.main(
+        [
+            "--backbone",
+            str(backbone_dir),
+            "--finetuned",
+            str(finetuned),
+            "--out",
+            str(tmp_path / "ticket"),
+            *every_group,
+        ]
+    )
+    masks = load_file(tmp_path / "ticket" / "mask.safetensors")
+    theta0 = load_file(backbone_dir / "model.safetensors")
+    assert set(masks) == set(theta0)
+    assert masks[words].any()
+
+    loaded = []
+    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    cfg = TrainConfig(
+        method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48, backbone_lr=1e-2
+    )
+    train_prompt(
+        backbone_dir, world_dir / "topic", cfg, tmp_path / "ltp", ticket=tmp_path / "ticket" / "mask.safetensors"
+    )
+    model = loaded[0][0]
+    assert model.lm_head.decoder.weight is model.roberta.embeddings.word_embeddings.weight  # still tied
+    trained = model.state_dict()
+    for name, before in theta0.items():
+        assert torch.equal(trained[name][~masks[name]], before[~masks[name]]), name
+    assert (trained[words][masks[words]] != theta0[words][masks[words]]).any()
+    rebuilt = load_trained(tmp_path / "ltp", backbone_dir)[0].backbone.state_dict()
+    assert all(torch.equal(rebuilt[name], trained[name]) for name in theta0)
+
+
+def test_two_masks_on_one_tied_matrix_load_as_their_union(backbone_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    from xlprompt.methods.ltp import load_ticket
+    from xlprompt.models.backbone import load_backbone
+
+    backbone = load_backbone(backbone_dir)[0]
+    shape = backbone.roberta.embeddings.word_embeddings.weight.shape
+    first, second = torch.zeros(shape, dtype=torch.bool), torch.zeros(shape, dtype=torch.bool)
+    first[0, 0], second[1, 1] = True, True
+    save_file({"roberta.embeddings.word_embeddings.weight": first, "lm_head.decoder.weight": second}, tmp_path / "m")
+    masks = load_ticket(tmp_path / "m", backbone)
+    (mask,) = masks.values()  # one mask, one gradient hook, on the one matrix
+    assert mask.nonzero().tolist() == [[0, 0], [1, 1]]
 
 
 def test_ltp_without_a_ticket_is_a_clear_error(world_dir, backbone_dir, tmp_path):

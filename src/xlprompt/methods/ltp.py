@@ -180,6 +180,22 @@ def top_k_mask(values: torch.Tensor, k: int) -> torch.Tensor:
     return mask
 
 
+def without_tied_copies(theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """theta_0 without the second copy of a tied matrix that theta_MLM stores once.
+
+    transformers writes a tied matrix (XLM-R's word embeddings and LM-head decoder) under one
+    name; a checkpoint from elsewhere may hold both. A name theta_MLM lacks whose tensor equals
+    one theta_MLM has is that copy: left out, so the matrix is one candidate, counted once.
+    """
+    kept = {name: tensor for name, tensor in theta0.items() if name in theta_mlm}
+    for name, tensor in theta0.items():
+        if name not in theta_mlm and not any(
+            other.shape == tensor.shape and torch.equal(other, tensor) for other in kept.values()
+        ):
+            kept[name] = tensor  # not a copy: select_ticket says it is missing
+    return {name: tensor for name, tensor in theta0.items() if name in kept}
+
+
 def select_ticket(
     theta0: dict[str, torch.Tensor], theta_mlm: dict[str, torch.Tensor], cfg: TicketConfig
 ) -> dict[str, torch.Tensor]:
@@ -233,15 +249,32 @@ def ticket_share(masks: dict[str, torch.Tensor], maskable: dict[str, tuple[int, 
     return frame
 
 
+def parameters_by_name(backbone: PreTrainedModel) -> dict[str, torch.nn.Parameter]:
+    """Every name a parameter answers to, tied aliases included.
+
+    ``named_parameters()`` lists a tied matrix once, under whichever name it meets first: XLM-R's
+    word embeddings are ``lm_head.decoder.weight`` there in transformers 5, while its checkpoint
+    (and so a ticket selected from it) names them ``roberta.embeddings.word_embeddings.weight``.
+    """
+    return dict(backbone.named_parameters(remove_duplicate=False))
+
+
 def load_ticket(path: Path | None, backbone: PreTrainedModel) -> dict[str, torch.Tensor]:
-    """The ticket's boolean masks, checked against the backbone's parameters."""
+    """The ticket's boolean masks, checked against the backbone's parameters.
+
+    Two masks on one tied matrix (a checkpoint that stores it under both names) become one, the
+    union of the two, under the first name: one gradient hook per parameter.
+    """
     if path is None:
         raise ValueError("method ltp needs a ticket (--ticket mask.safetensors from select_ticket)")
-    masks = load_tensors(path)
-    params = dict(backbone.named_parameters())
-    for name, mask in masks.items():
+    params = parameters_by_name(backbone)
+    masks: dict[str, torch.Tensor] = {}
+    first_name: dict[int, str] = {}
+    for name, mask in load_tensors(path).items():
         if name not in params or params[name].shape != mask.shape or mask.dtype != torch.bool:
             raise ValueError(f"{path}: mask {name!r} does not fit the backbone (a ticket of another model?)")
+        canonical = first_name.setdefault(id(params[name]), name)
+        masks[canonical] = masks[canonical] | mask if canonical in masks else mask
     return masks
 
 
@@ -251,7 +284,7 @@ def ticket_parameters(backbone: PreTrainedModel, masks: dict[str, torch.Tensor])
     With zero gradient and no weight decay (the ticket group has none), AdamW's update of an
     entry outside the ticket is exactly 0, so those entries stay bit-identical to theta_0.
     """
-    params = dict(backbone.named_parameters())
+    params = parameters_by_name(backbone)
     trainable = []
     for name, mask in masks.items():
         param = params[name]
@@ -264,7 +297,7 @@ def ticket_parameters(backbone: PreTrainedModel, masks: dict[str, torch.Tensor])
 
 def ticket_entries(backbone: PreTrainedModel, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The trained values at the ticket's positions: ``ticket.<name>.index`` / ``.value``."""
-    params = dict(backbone.named_parameters())
+    params = parameters_by_name(backbone)
     out = {}
     for name, mask in masks.items():
         index = torch.nonzero(mask.flatten()).flatten()
@@ -274,7 +307,7 @@ def ticket_entries(backbone: PreTrainedModel, masks: dict[str, torch.Tensor]) ->
 
 
 def apply_ticket_entries(backbone: PreTrainedModel, tensors: dict[str, torch.Tensor]) -> None:
-    params = dict(backbone.named_parameters())
+    params = parameters_by_name(backbone)
     with torch.no_grad():
         for key, index in tensors.items():
             if key.startswith("ticket.") and key.endswith(".index"):

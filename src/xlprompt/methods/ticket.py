@@ -9,7 +9,14 @@ from types import SimpleNamespace
 
 from safetensors.torch import save_file
 
-from xlprompt.methods.ltp import TicketConfig, layer_layout, maskable_names, select_ticket, ticket_share
+from xlprompt.methods.ltp import (
+    TicketConfig,
+    layer_layout,
+    maskable_names,
+    select_ticket,
+    ticket_share,
+    without_tied_copies,
+)
 from xlprompt.models.families import family_of
 from xlprompt.runtime.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.runtime.meta import run_metadata
@@ -43,6 +50,7 @@ def what_p_means(cfg: TicketConfig) -> str:
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
     family_of(SimpleNamespace(**read_json(backbone / "config.json")))  # an architecture xlprompt knows, or its name
     theta0, theta_mlm = load_tensors(backbone / "model.safetensors"), load_tensors(finetuned / "model.safetensors")
+    theta0 = without_tied_copies(theta0, theta_mlm)
     masks = select_ticket(theta0, theta_mlm, cfg)
     shapes = {name: tensor.shape for name, tensor in theta0.items()}
     table = ticket_share(masks, maskable_names(shapes, cfg))
