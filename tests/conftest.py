@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("XLPROMPT_PROGRESS", "0")
 
-from tiny_models import FAMILY, build_tiny
+from tiny_models import ALL, build_tiny
 
 from xlprompt.data.contract import load_labels, write_labels
 from xlprompt.data.generated import generate_world
@@ -107,7 +107,7 @@ def smoke_run(tmp_path_factory) -> Path:
 def stand_ins(world_dir, tmp_path_factory) -> dict[str, Path]:
     """One saved stand-in per backbone kind, built once per test session."""
     root = tmp_path_factory.mktemp("stand-ins")
-    return {kind: build_tiny(kind, world_dir, root / kind) for kind in FAMILY}
+    return {kind: build_tiny(kind, world_dir, root / kind) for kind in ALL}
 
 
 def single_token_words(tokenizer, world_dir: Path, family: str, n: int) -> list[str]:

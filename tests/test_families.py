@@ -1,7 +1,7 @@
 """Every model family behind one prompt interface, on faithful stand-ins of the advertised backbones:
-tiny models of the real architectures (XLMRoberta, Bert, XGLM, Bloom, MT5), each with its own
-tokenizer class and special tokens (tests/tiny_models.py), train a prompt, evaluate, save, reload
-and predict the same."""
+tiny models of the real architectures (XLMRoberta, Bert, XGLM, Bloom, MT5; Llama, Mistral, Qwen2, Qwen3,
+Gemma2, Gemma3), each with its own tokenizer class and special tokens (tests/tiny_models.py), train a
+prompt, evaluate, save, reload and predict the same."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 from conftest import single_token_words, with_label_words
-from tiny_models import FAMILY, TOKENIZER_CLASS
-from transformers import AutoTokenizer
+from tiny_models import ALL, TOKENIZER_CLASS
+from transformers import AutoConfig, AutoTokenizer
 
 from xlprompt.analysis.neurons import ffn_modules
 from xlprompt.data.contract import load_labels, load_split, write_labels
@@ -21,7 +21,13 @@ from xlprompt.data.encoding import encode_split
 from xlprompt.methods.artifacts import load_trained
 from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.families import ARCHITECTURES_BY_TYPE, architecture_of, family_of
+from xlprompt.models.families import (
+    ARCHITECTURES_BY_TYPE,
+    architecture_of,
+    embedding_scale,
+    family_of,
+    input_width,
+)
 from xlprompt.models.predict import evaluate_split, predict
 from xlprompt.models.prompting import prompted_logits
 from xlprompt.models.tasks import TaskSet
@@ -39,15 +45,51 @@ def test_each_stand_in_loads_with_its_backbones_own_tokenizer_class(stand_ins):
     assert "token_type_ids" in bert.model_input_names
     bloom = AutoTokenizer.from_pretrained(stand_ins["bloom"])
     assert bloom("deke resa")["input_ids"] == bloom("deke resa", add_special_tokens=False)["input_ids"]
+    for kind in ("llama", "mistral"):  # no pad token of their own: load_backbone pads with the end of sequence
+        assert AutoTokenizer.from_pretrained(stand_ins[kind]).pad_token is None, kind
+        tokenizer = load_backbone(stand_ins[kind])[1]
+        assert tokenizer.pad_token_id == tokenizer.eos_token_id, kind
+    assert AutoTokenizer.from_pretrained(stand_ins["qwen2"]).bos_token is None
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
+def test_the_records_special_tokens_are_what_the_stand_ins_tokenizer_writes(kind, stand_ins):
+    """Architecture.tokens, read back from the real tokenizer class: text runs become A and B."""
+    tokenizer = AutoTokenizer.from_pretrained(stand_ins[kind])
+
+    def layout(*texts: str) -> str:
+        ids = tokenizer(*texts)["input_ids"]
+        runs = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        out, at = [], 0
+        for run, name in zip(runs, "AB"):
+            while ids[at : at + len(run)] != run:
+                out.append(tokenizer.convert_ids_to_tokens(ids[at]))
+                at += 1
+            out.append(name)
+            at += len(run)
+        return " ".join(out + tokenizer.convert_ids_to_tokens(ids[at:]))
+
+    record = ARCHITECTURES_BY_TYPE[AutoConfig.from_pretrained(stand_ins[kind]).model_type]
+    assert (layout("the deke"), layout("a resa", "the mole")) == record.tokens
+
+
+@pytest.mark.parametrize("kind", list(ALL))
+def test_the_records_embedding_scale_is_the_models(kind, stand_ins):
+    backbone, _ = load_backbone(stand_ins[kind])
+    scale = {"1": 1.0, "sqrt(d)": input_width(backbone) ** 0.5}[architecture_of(backbone).embedding_scale]
+    assert embedding_scale(backbone) == pytest.approx(scale)
+    ids = torch.tensor([[3, 4]])
+    table = backbone.get_input_embeddings().weight[ids]
+    assert torch.allclose(backbone.get_input_embeddings()(ids), table * scale)
+
+
+@pytest.mark.parametrize("kind", list(ALL))
 def test_a_text_and_a_pair_are_encoded_with_the_backbones_own_special_tokens(kind, stand_ins):
     tokenizer = AutoTokenizer.from_pretrained(stand_ins[kind])
     frame = pd.DataFrame(
         {"id": ["a", "b"], "text": ["the deke", "a resa"], "text_pair": [None, "the mole"], "label": [0, 1]}
     )
-    data = encode_split(tokenizer, frame, 48, FAMILY[kind])
+    data = encode_split(tokenizer, frame, 48, ALL[kind])
     text = tokenizer("the deke", add_special_tokens=False)["input_ids"]
     first = tokenizer("a resa", add_special_tokens=False)["input_ids"]
     second = tokenizer("the mole", add_special_tokens=False)["input_ids"]
@@ -65,9 +107,18 @@ def test_a_text_and_a_pair_are_encoded_with_the_backbones_own_special_tokens(kin
         "xglm": ([token("</s>"), *text], [token("</s>"), *first, token("</s>"), token("</s>"), *second]),
         "bloom": (text, first + second),
         "mt5": ([*text, token("</s>")], [*first, token("</s>"), *second, token("</s>")]),
+        "llama": (
+            [token("<|begin_of_text|>"), *text],
+            [token("<|begin_of_text|>"), *first, token("<|begin_of_text|>"), *second],
+        ),
+        "mistral": ([token("<s>"), *text], [token("<s>"), *first, token("<s>"), *second]),
+        "qwen2": (text, first + second),
+        "qwen3": (text, first + second),
+        "gemma2": ([token("<bos>"), *text], [token("<bos>"), *first, token("<bos>"), *second]),
+        "gemma3_text": ([token("<bos>"), *text], [token("<bos>"), *first, token("<bos>"), *second]),
     }[kind]
     assert data.input_ids == list(expected)
-    if FAMILY[kind] == "masked_lm":  # read at the mask
+    if ALL[kind] == "masked_lm":  # read at the mask
         assert [row[i] for row, i in zip(data.input_ids, data.mask_index)] == [tokenizer.mask_token_id] * 2
     if kind == "bert":  # segment B (with [MASK] and the last [SEP]) is type 1, as the tokenizer types pairs
         assert data.token_type_ids == [[0] * len(expected[0]), [0] * (len(first) + 2) + [1] * (len(second) + 2)]
@@ -102,12 +153,12 @@ def test_bert_reads_the_second_text_of_a_pair_with_its_token_type(stand_ins):
     assert not torch.allclose(ours, untyped[0, at, words], atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, stand_ins, world_dir, tmp_path):
     folder = stand_ins[kind]
     backbone, tokenizer = load_backbone(folder)
-    assert family_of(backbone) == FAMILY[kind]
-    family = FAMILY[kind]
+    assert family_of(backbone) == ALL[kind]
+    family = ALL[kind]
     data = with_label_words(world_dir / "nli", tmp_path / "nli", single_token_words(tokenizer, world_dir, family, 3))
     cfg = TrainConfig(
         method="spt",
@@ -141,13 +192,13 @@ def test_every_family_trains_saves_and_reloads_to_the_same_predictions(kind, sta
     assert len(first) == len(test)
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, stand_ins, world_dir):
     """Prompt placement under padding: causal LMs get the prompt right after each row's own text."""
     backbone, tokenizer = load_backbone(stand_ins[kind])
     backbone.eval()
     frame = load_split(world_dir / "nli", "en", "test").iloc[:6]
-    data = encode_split(tokenizer, frame, 48, FAMILY[kind])
+    data = encode_split(tokenizer, frame, 48, ALL[kind])
     assert len({len(row) for row in data.input_ids}) > 1  # rows of different lengths: padding matters
     prompts = torch.randn(2, 3, 32, generator=torch.Generator().manual_seed(0)) * 0.1
     verbalizer = torch.tensor([5, 6, 7])
@@ -174,7 +225,7 @@ def test_a_padded_batch_scores_each_row_as_if_it_were_alone(kind, stand_ins, wor
                 alone.get("token_type_ids"),
             )
             torch.testing.assert_close(together[:, row], single[:, 0], atol=1e-5, rtol=1e-4)
-        if FAMILY[kind] == "causal_lm":  # and the layout is text, then prompt, read at the last prompt vector
+        if ALL[kind] == "causal_lm":  # and the layout is text, then prompt, read at the last prompt vector
             ids = torch.tensor([data.input_ids[0]])
             embeds = torch.cat([backbone.get_input_embeddings()(ids), prompts[:1]], dim=1)
             hidden = backbone.base_model(inputs_embeds=embeds).last_hidden_state[0, -1]
@@ -199,7 +250,7 @@ def test_a_masked_lm_refuses_label_words_of_several_tokens(stand_ins):
 def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind, stand_ins, world_dir):
     backbone, tokenizer = load_backbone(stand_ins[kind])
     backbone.eval()
-    data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test").iloc[:4], 48, FAMILY[kind])
+    data = encode_split(tokenizer, load_split(world_dir / "topic", "en", "test").iloc[:4], 48, ALL[kind])
     batch = data.batch(list(range(len(data))), tokenizer.pad_token_id)
     prompts = torch.randn(1, 3, 32, generator=torch.Generator().manual_seed(1)) * 0.1
     args = (batch["input_ids"], batch["attention_mask"], batch["mask_index"])
@@ -212,7 +263,7 @@ def test_multi_token_words_score_the_sum_of_their_tokens_log_probabilities(kind,
         words = torch.tensor([[8, 9], [10, -1]])
         scores = prompted_logits(backbone, prompts, words, *args)[0, 0]
         ids = torch.tensor([data.input_ids[0]])
-        if FAMILY[kind] == "causal_lm":
+        if ALL[kind] == "causal_lm":
             embeds = torch.cat(
                 [
                     backbone.get_input_embeddings()(ids),
@@ -305,12 +356,12 @@ def test_an_architecture_record_with_an_unknown_value_is_refused(change, message
         dataclasses.replace(xlmr, **change)
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_each_stand_ins_record_names_its_own_modules(kind, stand_ins):
     """The record of each stand-in's model type: its family, one FFN hook per layer, every LoRA module."""
     backbone, _ = load_backbone(stand_ins[kind])
     record = architecture_of(backbone)
-    assert record.family == FAMILY[kind]
+    assert record.family == ALL[kind]
     layers = backbone.config.num_hidden_layers if kind != "mt5" else backbone.config.num_decoder_layers
     assert len(ffn_modules(backbone)) == layers
     names = {name.split(".")[-1] for name, module in backbone.named_modules() if isinstance(module, torch.nn.Linear)}

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import FAMILY
+from tiny_models import ALL
 
 from xlprompt.data.contract import load_split
 from xlprompt.data.encoding import encode_split
@@ -197,13 +197,13 @@ def test_what_cannot_train_together_is_refused_before_any_compute(
         )
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_joint_scores_and_gradients_equal_each_prompt_alone_on_every_family(kind, stand_ins, world_dir):
     """Every layout (prompt first, after the text, encoder side, token types) joins rows of other prompts."""
     backbone, tokenizer = load_backbone(stand_ins[kind])
     backbone.eval()
     backbone.requires_grad_(False)
-    family = FAMILY[kind]
+    family = ALL[kind]
     dim = backbone.get_input_embeddings().weight.shape[1]
     generator = torch.Generator().manual_seed(0)
     models, batches = [], []

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import LLM_FAMILY
 
 from xlprompt.methods.ltp import (
     TicketConfig,
@@ -301,6 +302,7 @@ LAYERS = {
     "xglm": {"num_layers": 2},
     "bloom": {"n_layer": 2},
     "mt5": {"num_layers": 2, "num_decoder_layers": 2},
+    **{kind: {"num_hidden_layers": 2} for kind in LLM_FAMILY},  # as built
 }
 OBJECTIVE = {
     "xlm-roberta": "masked_lm",
@@ -308,6 +310,7 @@ OBJECTIVE = {
     "xglm": "causal_lm",
     "bloom": "causal_lm",
     "mt5": "span_corruption",
+    **dict.fromkeys(LLM_FAMILY, "causal_lm"),
 }
 
 
@@ -338,6 +341,13 @@ def expected_maskable(kind: str) -> dict[str, int]:
                 f"model.layers.{i}.",
                 ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"],
             )
+        elif kind in LLM_FAMILY:  # Qwen2 alone has biases, in q, k and v
+            attention = [f"self_attn.{m}_proj" for m in "qkvo"]
+            names = [
+                f"model.layers.{i}.{m}.weight" for m in attention + [f"mlp.{m}_proj" for m in ("gate", "up", "down")]
+            ]
+            if kind == "qwen2":
+                names += [f"model.layers.{i}.self_attn.{m}_proj.bias" for m in "qkv"]
         elif kind == "bloom":
             names = weights_and_biases(
                 f"transformer.h.{i}.",
@@ -402,7 +412,7 @@ def test_maskable_weights_are_each_familys_attention_and_ffn_in_the_right_layers
     # Embeddings, LayerNorms and LM head are options, excluded by default, as for XLM-R.
     everything = maskable_names(shapes, TicketConfig(embeddings=True, layer_norm=True, lm_head=True))
     assert {module_kind(n) for n in set(everything) - set(expected)} == {"embeddings", "layer_norm"} | (
-        {"lm_head"} if kind in ("xlm-roberta", "bert") else set()
+        {"lm_head"} if kind in ("xlm-roberta", "bert", "mistral") else set()  # Mistral's LM head is untied
     )
     with pytest.raises(ValueError, match=rf"layer range 0..{n_layers} is outside the backbone's {n_layers} layers"):
         maskable_names(shapes, TicketConfig(last_layer=n_layers))
@@ -544,21 +554,20 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
     import pandas as pd
     from conftest import single_token_words, with_label_words
     from safetensors.torch import load_file
-    from tiny_models import FAMILY
-    from transformers import AutoTokenizer
+    from tiny_models import ALL
 
     from xlprompt.data.contract import load_labels, load_split
     from xlprompt.data.encoding import encode_split
     from xlprompt.methods import training as train_module
     from xlprompt.methods.artifacts import load_trained
     from xlprompt.methods.training import train_prompt
-    from xlprompt.models.backbone import load_backbone
+    from xlprompt.models.backbone import load_backbone, load_tokenizer
     from xlprompt.models.predict import evaluate_split, predict
     from xlprompt.runtime.io import sha256_file
     from xlprompt.runtime.settings import TrainConfig
     from xlprompt.stages import select_ticket as select_stage
 
-    folder, family = two_layer[kind], FAMILY[kind]
+    folder, family = two_layer[kind], ALL[kind]
     before = {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()}
     theta0 = load_file(folder / "model.safetensors")
     # 1. Fine-tuning with the family's objective: every weight trains, names and shapes stay.
@@ -600,7 +609,7 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
         assert "decoder blocks 0..1 are layers 2..3" in summary["layers"]
 
     # 3. LTP training from theta_0: the ticket's entries train, every other entry stays bit-identical.
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = load_tokenizer(folder)
     n_labels = len(load_labels(world_dir / "topic").names)
     data = with_label_words(
         world_dir / "topic", tmp_path / "topic", single_token_words(tokenizer, world_dir, family, n_labels)

@@ -5,13 +5,14 @@ trained, rebuilds the model exactly, and lora's adapter runs through PEFT's own 
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
 from conftest import single_token_words, train_killed_after_checkpoint, with_label_words
 from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
-from tiny_models import FAMILY
+from tiny_models import ALL, LLM_FAMILY
 
 from xlprompt.config.checks import validate_config
 from xlprompt.data.contract import load_labels, load_split
@@ -22,7 +23,7 @@ from xlprompt.methods.artifacts import load_trained
 from xlprompt.methods.ltp import module_kind
 from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.families import LORA_MODULES, LORA_TARGETS, auto_class
+from xlprompt.models.families import ARCHITECTURES_BY_TYPE, LORA_MODULES, LORA_TARGETS, auto_class
 from xlprompt.runtime.io import read_json
 from xlprompt.runtime.settings import BitFitSettings, ConfigError, LoraSettings, TrainConfig, trains_backbone
 
@@ -36,7 +37,9 @@ FAST = {
     "max_length": 48,
     "seed": 2,
 }
-TASK = {"xlm-roberta": "nli", "bert": "nli", "xglm": "nli", "bloom": "topic", "mt5": "nli"}  # nli: pairs
+TASK = {"xlm-roberta": "nli", "bert": "nli", "xglm": "nli", "bloom": "topic", "mt5": "nli"} | dict.fromkeys(
+    LLM_FAMILY, "nli"
+)  # nli: pairs
 
 
 def labelled_data(kind: str, folder, world_dir, tmp_path):
@@ -45,7 +48,7 @@ def labelled_data(kind: str, folder, world_dir, tmp_path):
     task = TASK[kind]
     n_labels = len(load_labels(world_dir / task).names)
     return with_label_words(
-        world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, FAMILY[kind], n_labels)
+        world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, ALL[kind], n_labels)
     ), tokenizer
 
 
@@ -60,7 +63,7 @@ def test_lora_and_bitfit_change_backbone_weights_so_they_train_a_job_each():
         LoraSettings(rank=0)
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_lora_modules_and_defaults_are_the_stand_ins_real_module_names(kind, stand_ins):
     """LORA_MODULES lists exactly the linear modules inside each architecture's layers (heads and
     embeddings aside); the default targets are among them and equal PEFT's own defaults where it has some."""
@@ -80,19 +83,21 @@ def test_lora_modules_and_defaults_are_the_stand_ins_real_module_names(kind, sta
         assert list(LORA_TARGETS[model_type]) == PEFT_DEFAULTS[model_type]
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_bitfit_takes_every_bias_outside_the_lm_head_and_refuses_a_model_without_biases(kind, stand_ins):
     backbone, _ = load_backbone(stand_ins[kind])
     every = [name for name, _ in backbone.named_parameters() if name.endswith(".bias")]
-    if kind == "mt5":
+    why_not = ARCHITECTURES_BY_TYPE[backbone.config.model_type].no_biases
+    if why_not:  # mT5, Llama, Mistral, Qwen3, Gemma: refused with the record's reason
         assert every == []
-        with pytest.raises(
-            ValueError,
-            match="bitfit trains only bias terms, and mT5's attention, feed-forward and layer norms have no bias terms",
-        ):
+        with pytest.raises(ValueError, match=re.escape(f"bitfit trains only bias terms, and {why_not}")):
             bias_names(backbone)
         return
     names = bias_names(backbone)
+    if kind == "qwen2":  # biases in q, k and v only; RMSNorm has none
+        assert names == every
+        assert {name.split(".")[-2] for name in names} == {"q_proj", "k_proj", "v_proj"}
+        return
     assert names == [name for name in every if not name.startswith(("lm_head.", "cls."))]
     assert any(".query" in n or "q_proj" in n or "query_key_value" in n for n in names)  # attention
     assert any("LayerNorm" in n or "layer_norm" in n or "layernorm" in n for n in names)
@@ -123,8 +128,8 @@ def original_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name.replace(".base_layer.", "."): value for name, value in state.items() if "lora_" not in name}
 
 
-CASES = [("lora", kind) for kind in ("xlm-roberta", "xglm", "bloom", "mt5")] + [
-    ("bitfit", kind) for kind in ("xlm-roberta", "xglm", "bloom")
+CASES = [("lora", kind) for kind in ("xlm-roberta", "xglm", "bloom", "mt5", *LLM_FAMILY)] + [
+    ("bitfit", kind) for kind in ("xlm-roberta", "xglm", "bloom", "qwen2")
 ]
 
 
@@ -201,7 +206,7 @@ def test_method_changes_only_its_trainable_set_and_its_artifact_rebuilds_the_tra
     assert not meta["peft_export"]["exported"]
 
     # The reloaded artifact scores every test row exactly as the model did at the end of training.
-    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, FAMILY[kind])
+    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, ALL[kind])
     batch = test.batch(list(range(len(test))), tokenizer.pad_token_id)
     reloaded, _ = load_trained(tmp_path / method, folder)
     trained.eval()
@@ -218,19 +223,19 @@ def peft_logits(peft_model, kind: str, batch: dict[str, torch.Tensor], verbalize
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     if "token_type_ids" in batch:
         inputs["token_type_ids"] = batch["token_type_ids"]  # BERT's pairs: segment B is type 1
-    if FAMILY[kind] == "seq2seq":
+    if ALL[kind] == "seq2seq":
         start = torch.full((len(rows), 1), peft_model.get_base_model().config.decoder_start_token_id)
         logits = peft_model(**inputs, decoder_input_ids=start).logits[:, 0]
     else:
         logits = peft_model(**inputs).logits
-        logits = logits[rows, batch["mask_index"] - (1 if FAMILY[kind] == "causal_lm" else 0)]
+        logits = logits[rows, batch["mask_index"] - (1 if ALL[kind] == "causal_lm" else 0)]
     return logits[:, verbalizer]
 
 
 LARGEST_DIFFERENCE: dict[str, float] = {}
 
 
-@pytest.mark.parametrize("kind", list(FAMILY))
+@pytest.mark.parametrize("kind", list(ALL))
 def test_lora_adapter_loaded_by_peft_gives_xlprompts_logits(kind, stand_ins, world_dir, tmp_path):
     """Without a prompt (prompt_length 0, so that PEFT alone reproduces the model): the artifact's lora/
     loaded with PeftModel.from_pretrained on a fresh backbone, run on the token ids through PEFT's
@@ -246,10 +251,10 @@ def test_lora_adapter_loaded_by_peft_gives_xlprompts_logits(kind, stand_ins, wor
 
     from peft import PeftModel
 
-    peft_model = PeftModel.from_pretrained(auto_class(FAMILY[kind]).from_pretrained(folder), str(out / LORA_FOLDER))
+    peft_model = PeftModel.from_pretrained(auto_class(ALL[kind]).from_pretrained(folder), str(out / LORA_FOLDER))
     peft_model.eval()
     ours, _ = load_trained(out, folder)
-    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, FAMILY[kind])
+    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, ALL[kind])
     batch = test.batch(list(range(len(test))), tokenizer.pad_token_id)
     with torch.no_grad():
         mine = ours.score_batch(batch)

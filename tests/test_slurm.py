@@ -80,6 +80,7 @@ def profile_for_this_cluster(tmp_path: Path) -> Path:
     profile["default-resources"]["cpus_per_gpu"] = 1  # a 2-CPU node
     profile["default-resources"]["mem_mb"] = 1000
     profile["slurm-init-seconds-before-status-checks"] = 2
+    profile["seconds-between-status-checks"] = 2  # this cluster answers at once; Snakemake's default waits 10 s
     profile["latency-wait"] = 5
     folder = tmp_path / "profile"
     folder.mkdir()

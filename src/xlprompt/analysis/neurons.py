@@ -21,6 +21,11 @@ alone, without task text, laid out as ``neurons.layout`` says (:func:`prompt_alo
 With ``mode: task`` the vector is averaged over real task inputs, read where the prompted model
 predicts the label, for every family (layout xlprompt only).
 
+In a gated MLP (Llama, Mistral, Qwen, Gemma: ``down_proj(act(gate_proj x) * up_proj x)``) a neuron's value
+is the input of ``down_proj``: one number per intermediate unit, the weight its column of ``down_proj``
+gets, which is what a ReLU FFN's post-activation value is to its output matrix. act(gate x) alone would
+miss the up projection's sign and scale.
+
 A neuron is active when its value is > 0. ON(A, B) is the cosine of the two binary vectors,
 ``|A and B| / sqrt(|A| |B|)`` (not Jaccard, which is an option), over all layers and over
 windows of consecutive layers.
@@ -40,10 +45,10 @@ from torch import nn
 
 from xlprompt.data.encoding import EncodedSplit, SpecialTokens
 from xlprompt.models.compute import compute_of, to_device
-from xlprompt.models.families import architecture_of, family_of
+from xlprompt.models.families import SU2022_MODEL_TYPES, architecture_of, family_of
 from xlprompt.models.prompting import PromptedLM, lay_out, run_backbone
 from xlprompt.runtime.io import read_json
-from xlprompt.runtime.settings import NEURON_LAYOUTS, SU2022_MODEL_TYPES, NeuronSettings
+from xlprompt.runtime.settings import NEURON_LAYOUTS, NeuronSettings
 
 if TYPE_CHECKING:  # transformers for the hints only: importing it costs a second
     from transformers import PreTrainedModel
@@ -58,13 +63,14 @@ def activation_key(name: str, artifact: Path) -> str:
 
 
 def ffn_modules(backbone: PreTrainedModel) -> list[nn.Module]:
-    """Per layer, the module whose output is the FFN activation after the non-linearity (the model type's
-    record names it, ``Architecture.ffn_activation``):
+    """Per layer, the module that carries the FFN neurons (the model type's record names it,
+    ``Architecture.ffn_activation``; :func:`record_ffn` reads its output or, ``ffn_reads`` input, its input):
 
     - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
     - XGLM: ``layers[i].activation_fn`` (applied to fc1); BLOOM: ``h[i].mlp.gelu_impl``;
     - mT5 / T5 (Su et al. hook the decoder): ``decoder.block[i].layer[-1].DenseReluDense.act``
-      (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0).
+      (for gated mT5 the gate's activation, act(wi_0 x): active exactly where wi_0 x > 0);
+    - gated decoder LLMs (Llama, Mistral, Qwen, Gemma): the input of ``layers[i].mlp.down_proj``.
     """
     layers_path, module_path = architecture_of(backbone).ffn_activation
     try:
@@ -97,21 +103,25 @@ def record_ffn(backbone: PreTrainedModel, switch_off: list[torch.Tensor] | None 
     backbone's device once here, not in every forward pass.
     """
     modules = ffn_modules(backbone)
+    reads_input = architecture_of(backbone).ffn_reads == "input"
     if switch_off is not None:
         device = next(backbone.parameters()).device
         switch_off = [mask.to(device) for mask in switch_off]
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
 
     def hook(index: int):
-        def record(_module, _args, output):
+        def record(value: torch.Tensor) -> torch.Tensor:
             if switch_off is not None:
-                output = output.masked_fill(switch_off[index], 0.0)
-            outputs[index] = output
-            return output
+                value = value.masked_fill(switch_off[index], 0.0)
+            outputs[index] = value
+            return value
 
-        return record
+        if reads_input:  # a forward pre-hook: the module's input, replaced by what is recorded
+            return lambda _module, args: (record(args[0]), *args[1:])
+        return lambda _module, _args, output: record(output)
 
-    handles = [module.register_forward_hook(hook(i)) for i, module in enumerate(modules)]
+    register = "register_forward_pre_hook" if reads_input else "register_forward_hook"
+    handles = [getattr(module, register)(hook(i)) for i, module in enumerate(modules)]
     try:
         yield outputs
     finally:

@@ -28,12 +28,12 @@ from xlprompt.models.families import (
     MODEL_TYPES,
     NO_BIASES,
     PREFIX_ATTENTION,
+    SU2022_MODEL_TYPES,
     prompt_position,
 )
 from xlprompt.runtime.methods import METHOD_LIST
 from xlprompt.runtime.settings import (
     METHODS,
-    SU2022_MODEL_TYPES,
     BackboneShape,
     ConfigError,
     NeuronSettings,

@@ -26,6 +26,8 @@ BLOOM             ``transformer.h.i``        ``self_attention.query_key_value``,
 mT5, T5           ``encoder.block.i``: i;    ``SelfAttention.{q,k,v,o}``, in   ``DenseReluDense.{wi_0,wi_1,wo}``
                   ``decoder.block.j``:       the decoder also                  (T5: ``wi``, ``wo``)
                   n_encoder + j              ``EncDecAttention.{q,k,v,o}``
+Llama, Mistral,   ``model.layers.i``         ``self_attn.{q,k,v,o}_proj``       ``mlp.{gate,up,down}_proj``
+Qwen, Gemma                                  (Qwen2: q, k, v biases)
 ================  =========================  ================================  ==============================
 
 An encoder-decoder's layers are numbered along the data path: the encoder's blocks first, then
@@ -99,8 +101,8 @@ def module_kind(name: str) -> str:
         return "lm_head"
     if _LAYER.search(name) is None:
         return "other"  # e.g. a pooler, a final LayerNorm
-    if any(part in name for part in _LAYER_NORM):
-        return "layer_norm"
+    if any(part in name for part in _LAYER_NORM) or any(part.endswith("norm") for part in name.split(".")):
+        return "layer_norm"  # LayerNorm and RMSNorm: input_layernorm, Qwen3's q_norm and k_norm
     if any(part in name for part in _ATTENTION):
         return "attention"
     if any(part in name for part in _FFN):

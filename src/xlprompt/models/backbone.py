@@ -17,6 +17,18 @@ from xlprompt.runtime.io import check_safetensors
 Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]  # a backbone and its tokenizer, as loaded
 
 
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """A model folder's tokenizer (never remote code), with a pad token.
+
+    Llama 3 and Mistral ship none. Padded positions are masked out of attention and never read, so any id
+    serves: the end-of-sequence token, as PEFT's and TRL's examples set it.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_backbone(path: str | Path) -> Loaded:
     """A backbone with its family's LM head, and its tokenizer, from a Hugging Face folder (never remote code)."""
     path = Path(path)
@@ -32,7 +44,7 @@ def load_backbone(path: str | Path) -> Loaded:
         )
     check_safetensors(path / "model.safetensors")
     family = family_of(AutoConfig.from_pretrained(path, trust_remote_code=False))
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    tokenizer = load_tokenizer(path)
     model = auto_class(family).from_pretrained(
         path, trust_remote_code=False, use_safetensors=True, attn_implementation="eager"
     )

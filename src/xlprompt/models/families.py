@@ -2,8 +2,8 @@
 
 - ``masked_lm`` (XLM-R, mBERT): ``[P] <s> text </s> </s> pair <mask> </s>``, the label word read
   at ``<mask>`` (Su et al. 2022);
-- ``causal_lm`` (XGLM, BLOOM): ``text [pair] [P]``, the prompt as a suffix and the label word
-  predicted as the next token at the last prompt position (Philippy et al. 2024); with prompt
+- ``causal_lm`` (XGLM, BLOOM; Llama, Mistral, Qwen2/3, Gemma 2/3): ``text [pair] [P]``, the prompt as a
+  suffix and the label word predicted as the next token at the last prompt position (Philippy et al. 2024); with prompt
   position ``prefix``, ``[P] text [pair]`` (PEFT's layout), predicted after the last text token;
 - ``seq2seq`` (mT5): ``[P] text [pair]`` into the encoder, the label word as the first decoder
   token.
@@ -25,9 +25,14 @@ if TYPE_CHECKING:  # torch and transformers for the hints only: importing them c
 
 # How an architecture's positions limit one input (xlprompt.models.limits.position_limit): a learned table whose
 # first padding_idx + 1 rows no token uses (XLM-R, RoBERTa); a learned table from position 0 (BERT); positions
-# the model was trained on, beyond which it computes but means little (XGLM's sinusoids); none (ALiBi,
+# the model was trained on, beyond which it computes but means little (XGLM's sinusoids, rotary positions); none (ALiBi,
 # relative position buckets).
 POSITION_KINDS = ("table_after_padding", "table", "trained", "none")
+# Where ON reads a layer's FFN neurons on the module the record names: its output (an activation module:
+# act(W_in x)), or its input (a gated MLP's down projection, whose input act(gate x) * up x holds one value
+# per neuron, each the weight of that neuron's column of down_proj).
+FFN_READS = ("output", "input")
+EMBEDDING_SCALES = ("1", "sqrt(d)")
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,26 @@ class Architecture:
     # after the non-linearity, as (the layer list under the base model, the module under each layer);
     # "-1" indexes a list.
     ffn_activation: tuple[str, str]
+    # The special tokens around one text and around a pair (A, B), as the tokenizer of the pinned Hub checkpoint
+    # (HUB_MODEL_TYPES) lays them out: xlprompt feeds them as they are (training.add_special_tokens); the stand-ins
+    # (tests/tiny_models.py) are tested to produce exactly these.
+    tokens: tuple[str, str]
     no_biases: str = ""  # method bitfit: why it has no bias terms to train ("": it has them)
+    ffn_reads: str = "output"  # FFN_READS
+    # What the model multiplies its token embeddings by before the first layer (xlprompt.models.families.
+    # embedding_scale reads it off the module; prompt.space model puts a prompt where that puts tokens).
+    embedding_scale: str = "1"
+    su2022: bool = False  # Su et al.'s prompt-alone layout (neurons.layout su2022) rebuilds this model's embeddings
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"{self.model_type}: family must be one of {FAMILIES}, got {self.family!r}")
         if self.positions not in POSITION_KINDS:
             raise ValueError(f"{self.model_type}: positions must be one of {POSITION_KINDS}, got {self.positions!r}")
+        if self.ffn_reads not in FFN_READS:
+            raise ValueError(f"{self.model_type}: ffn_reads must be one of {FFN_READS}, got {self.ffn_reads!r}")
+        if self.embedding_scale not in EMBEDDING_SCALES:
+            raise ValueError(f"{self.model_type}: embedding_scale must be one of {EMBEDDING_SCALES}")
         if not set(self.lora_targets) <= set(self.lora_modules):
             raise ValueError(f"{self.model_type}: LoRA targets {self.lora_targets} outside {self.lora_modules}")
 
@@ -65,11 +83,53 @@ _ENCODER_LORA = ("query", "key", "value", "dense")
 _ENCODER_QV = ("query", "value")
 _ENCODER_FFN = ("encoder.layer", "intermediate")  # act(dense(x))
 _T5_FFN = ("decoder.block", "layer.-1.DenseReluDense.act")  # Su et al. hook the decoder; mT5: act(wi_0 x)
+_ROBERTA_TOKENS = ("<s> A </s>", "<s> A </s> </s> B </s>")
+_T5_TOKENS = ("A </s>", "A </s> B </s>")
+# Today's decoder LLMs: a gated MLP, down_proj(act(gate_proj x) * up_proj x); rotary positions; grouped-query
+# attention. LoRA's default targets are PEFT's for these model types (q_proj, v_proj).
+_DECODER_LORA = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_DECODER_QV = ("q_proj", "v_proj")
+_GATED_FFN = ("layers", "mlp.down_proj")  # read at its input (ffn_reads), one value per neuron
+
+
+def _no_biases(name: str) -> str:
+    return f"{name}'s attention and MLP have no bias terms (attention_bias, mlp_bias false) and RMSNorm has none"
+
+
 ARCHITECTURES = (
     # encoder.layer[i].attention.self takes the prefix; absolute positions
-    Architecture("xlm-roberta", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table_after_padding", _ENCODER_FFN),
-    Architecture("roberta", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table_after_padding", _ENCODER_FFN),
-    Architecture("bert", "masked_lm", _ENCODER_LORA, _ENCODER_QV, "bert", "table", _ENCODER_FFN),
+    Architecture(
+        "xlm-roberta",
+        "masked_lm",
+        _ENCODER_LORA,
+        _ENCODER_QV,
+        "bert",
+        "table_after_padding",
+        _ENCODER_FFN,
+        _ROBERTA_TOKENS,
+        su2022=True,
+    ),
+    Architecture(
+        "roberta",
+        "masked_lm",
+        _ENCODER_LORA,
+        _ENCODER_QV,
+        "bert",
+        "table_after_padding",
+        _ENCODER_FFN,
+        _ROBERTA_TOKENS,
+        su2022=True,
+    ),
+    Architecture(
+        "bert",
+        "masked_lm",
+        _ENCODER_LORA,
+        _ENCODER_QV,
+        "bert",
+        "table",
+        _ENCODER_FFN,
+        ("[CLS] A [SEP]", "[CLS] A [SEP] B [SEP]"),
+    ),
     Architecture(
         "xglm",
         "causal_lm",
@@ -78,6 +138,8 @@ ARCHITECTURES = (
         "xglm",  # model.layers[i].self_attn; sinusoidal positions
         "trained",
         ("layers", "activation_fn"),  # applied to fc1
+        ("</s> A", "</s> A </s> </s> B"),
+        embedding_scale="sqrt(d)",
     ),
     Architecture(
         "bloom",
@@ -87,6 +149,7 @@ ARCHITECTURES = (
         "bloom",  # transformer.h[i].self_attention; ALiBi
         "none",
         ("h", "mlp.gelu_impl"),
+        ("A", "A B"),  # no special tokens at all
     ),
     Architecture(
         "mt5",
@@ -96,6 +159,7 @@ ARCHITECTURES = (
         "t5",  # encoder, then decoder block[i].layer[0].SelfAttention; relative position bias
         "none",
         _T5_FFN,
+        _T5_TOKENS,
         no_biases="mT5's attention, feed-forward and layer norms have no bias terms",
     ),
     Architecture(
@@ -106,7 +170,78 @@ ARCHITECTURES = (
         "t5",
         "none",
         _T5_FFN,
+        _T5_TOKENS,
         no_biases="T5's attention, feed-forward and layer norms have no bias terms",
+    ),
+    # Llama 3's tokenizer (byte-level BPE) starts every text with <|begin_of_text|>, a pair's second too.
+    Architecture(
+        "llama",
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        ("<|begin_of_text|> A", "<|begin_of_text|> A <|begin_of_text|> B"),
+        no_biases=_no_biases("Llama"),
+        ffn_reads="input",
+    ),
+    # Mistral's (SentencePiece-style BPE with byte fallback): <s> first, as Llama 2's.
+    Architecture(
+        "mistral",
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        ("<s> A", "<s> A <s> B"),
+        no_biases=_no_biases("Mistral"),
+        ffn_reads="input",
+    ),
+    # Qwen's byte-level BPE adds no BOS (no special tokens at all); Qwen2 has biases in q, k and v.
+    Architecture(
+        "qwen2", "causal_lm", _DECODER_LORA, _DECODER_QV, None, "trained", _GATED_FFN, ("A", "A B"), ffn_reads="input"
+    ),
+    Architecture(
+        "qwen3",
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        ("A", "A B"),
+        no_biases="Qwen3's attention (with q and k RMSNorm instead of Qwen2's biases) and MLP have no bias terms",
+        ffn_reads="input",
+    ),
+    # Gemma needs its <bos> (the model degrades without it) and scales token embeddings by sqrt(d); its MLP
+    # is GeGLU (gelu_pytorch_tanh on the gate).
+    Architecture(
+        "gemma2",
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        ("<bos> A", "<bos> A <bos> B"),
+        no_biases=_no_biases("Gemma 2"),
+        ffn_reads="input",
+        embedding_scale="sqrt(d)",
+    ),
+    Architecture(  # Gemma 3's text-only models (1B; Gemma3ForCausalLM)
+        "gemma3_text",
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        ("<bos> A", "<bos> A <bos> B"),
+        no_biases=_no_biases("Gemma 3"),
+        ffn_reads="input",
+        embedding_scale="sqrt(d)",
     ),
 )
 ARCHITECTURES_BY_TYPE = {arch.model_type: arch for arch in ARCHITECTURES}
@@ -117,6 +252,7 @@ LORA_MODULES = {arch.model_type: arch.lora_modules for arch in ARCHITECTURES}
 LORA_TARGETS = {arch.model_type: arch.lora_targets for arch in ARCHITECTURES}
 NO_BIASES = {arch.model_type: arch.no_biases for arch in ARCHITECTURES if arch.no_biases}
 PREFIX_ATTENTION = {arch.model_type: arch.prefix_attention for arch in ARCHITECTURES if arch.prefix_attention}
+SU2022_MODEL_TYPES = tuple(arch.model_type for arch in ARCHITECTURES if arch.su2022)
 
 # Hub backbone id -> config.model_type, for the config checks (they run before any download).
 # The same ids as the pinned revisions of xlprompt.data.hub.HUB_BACKBONES (a test keeps them equal).
@@ -209,7 +345,8 @@ def input_width(backbone: PreTrainedModel) -> int:
 
 
 def embedding_scale(backbone: PreTrainedModel) -> float:
-    """What the backbone multiplies its token embeddings by before the first layer: sqrt(d) for XGLM
-    (transformers 5 scales inside ``XGLMScaledWordEmbedding``, its ``embed_scale``), 1 for the others."""
+    """What the backbone multiplies its token embeddings by before the first layer: sqrt(d) for XGLM and
+    Gemma (transformers 5 scales inside ``XGLMScaledWordEmbedding`` / ``Gemma2ScaledWordEmbedding``, their
+    ``embed_scale``), 1 for the others (the record's ``embedding_scale`` says which)."""
     embeddings: Any = backbone.get_input_embeddings()
     return float(getattr(embeddings, "embed_scale", 1.0))

@@ -102,9 +102,9 @@ class SpotSettings:
 # xlprompt, as xlprompt trains prompts (masked LMs: [P] <s> <mask> </s>, ordinary positions, read at <mask>);
 # su2022, the authors' (thunlp/Prompt-Transferability, Prompt-Transferability-1.0/model/modelling_roberta.py,
 # RobertaEmbeddings.forward): <mask>'s embedding in prompt slot 0, the prompt then <s>, the prompt rows'
-# position embeddings zero, read at position 0. Their mechanism is RoBERTa's embedding: SU2022_MODEL_TYPES only.
+# position embeddings zero, read at position 0. Their mechanism is RoBERTa's embedding (the model types whose
+# record says su2022, xlprompt.models.families.SU2022_MODEL_TYPES).
 NEURON_LAYOUTS = ("xlprompt", "su2022")
-SU2022_MODEL_TYPES = ("xlm-roberta", "roberta")
 
 
 @dataclass(frozen=True)
