@@ -530,7 +530,11 @@ def test_deep_prompt_passes_the_checks_where_it_applies():
         cfg["backbone"]["hub"], cfg["methods"] = hub, ["spt", "deep_prompt"]
         cfg["deep_prompt"] = {"reparameterization": True, "reparam_hidden": 64, "layers": [0, 1]}
         cfg["method_overrides"] = {"deep_prompt": {"lr": 5e-3}}
-        validate_config(cfg, SCHEMA)
+        if HUB_MODEL_TYPES[hub] in LLM_FAMILY:  # refused before any download, naming what to use instead
+            with pytest.raises(ConfigError, match=rf"the attention of {HUB_MODEL_TYPES[hub]} \({hub}\) takes none"):
+                validate_config(cfg, SCHEMA)
+        else:
+            validate_config(cfg, SCHEMA)
     cfg = smoke()
     cfg["methods"], cfg["deep_prompt"] = ["spt", "deep_prompt"], {"layers": "all"}
     cfg["prompt"].update(reparameterization=True, position="prefix")  # the input prompt's: not deep_prompt's

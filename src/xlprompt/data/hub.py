@@ -308,6 +308,16 @@ HUB_BACKBONES: dict[str, str] = {
     "bigscience/bloom-560m": "ac2ae5fab2ce3f9f40dc79b5ca9f637430d24971",
     "facebook/xglm-564M": "refs/pr/4",
     "google/mt5-base": "refs/pr/5",
+    # Decoder LLMs: a commit of main that public code downloads from (docs/hub-sources.md, "Decoder LLMs");
+    # Llama and Gemma are gated (their licence accepted on the model's page, then `hf auth login` or HF_TOKEN).
+    "Qwen/Qwen2.5-0.5B": "060db6499f32faf8b98477b0a26969ef7d8b9987",
+    "Qwen/Qwen2.5-1.5B": "8faed761d45a263340a0528343f099c05c9a4323",
+    "Qwen/Qwen3-0.6B-Base": "da87bfb608c14b7cf20ba1ce41287e8de496c0cd",
+    "meta-llama/Llama-3.2-1B": "4e20de362430cd3b72f300e6b0f18e50e7166e08",
+    "meta-llama/Llama-3.1-8B": "d04e592bb4f6aa9cfee91e2e20afa771667e1d4b",
+    "google/gemma-2-2b": "c5ebcd40d208330abc697524c919956e692655cf",
+    "google/gemma-3-1b-pt": "fcf18a2a879aab110ca39f8bffbccd5d49d8eb29",
+    "mistralai/Mistral-7B-v0.3": "caa1feb0e54d415e2df31207e5f4e273e33509b1",
 }
 # Weights, config and tokenizer only: no pickles, no ONNX/TF/Flax copies (bloom-560m's onnx/ is 9.8 GB).
 BACKBONE_FILES = [

@@ -15,6 +15,7 @@ from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute
 from xlprompt.models.limits import position_limit
 from xlprompt.models.mlm import lm_objective, read_documents, train_lm
+from xlprompt.models.weights import weights_sha256
 from xlprompt.runtime.checkpoint import fingerprint
 from xlprompt.runtime.io import atomic_dir, sha256_file, write_json
 from xlprompt.runtime.logs import timed
@@ -50,7 +51,7 @@ def finetune_mlm(
         corpus = tokenizer(docs, truncation=True, max_length=max_length)["input_ids"]
     logger.info("fine-tuning (%s) on %d documents from %d file(s)", objective, len(corpus), len(text_files))
     inputs = {
-        "backbone": sha256_file(backbone_dir / "model.safetensors"),
+        "backbone": weights_sha256(backbone_dir),
         **{f.name: sha256_file(f) for f in text_files},
     }
     config = {**dataclasses.asdict(settings), "max_length": max_length, "objective": objective}

@@ -44,6 +44,7 @@ from xlprompt.models.compute import CPU, Compute, linear_schedule, place
 from xlprompt.models.families import family_of, input_width
 from xlprompt.models.prompting import Prompt, PromptedLM
 from xlprompt.models.tasks import TaskSet
+from xlprompt.models.weights import weights_sha256
 from xlprompt.runtime.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
 from xlprompt.runtime.logs import progress
 from xlprompt.runtime.meta import run_metadata
@@ -186,7 +187,7 @@ def train_projector(
             best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
     model.load_state_dict(best["state"], strict=False)
     inputs = {
-        "backbone": sha256_file(Path(backbone_dir) / "model.safetensors"),
+        "backbone": weights_sha256(backbone_dir),
         "source": sha256_file(source / "prompt.safetensors"),
         "source_backbone": source_meta["inputs_sha256"]["backbone"],
     }
@@ -235,7 +236,7 @@ def project_prompt(projector_dir: Path, source: Path, backbone_dir: Path, out: P
     prompt, source_meta = read_prompt(source)
     if source_meta["inputs_sha256"]["backbone"] != meta["inputs_sha256"]["source_backbone"]:
         raise ValueError(f"{source}: trained on another backbone than the one {projector_dir} projects from")
-    if sha256_file(Path(backbone_dir) / "model.safetensors") != meta["inputs_sha256"]["backbone"]:
+    if weights_sha256(backbone_dir) != meta["inputs_sha256"]["backbone"]:
         raise ValueError(f"{backbone_dir}: not the backbone {projector_dir} projects into")
     weights = load_tensors(projector_dir / "projector.safetensors")
     expected = weights["net.0.weight"].shape[1]  # L * H_src

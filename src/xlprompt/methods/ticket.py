@@ -18,7 +18,8 @@ from xlprompt.methods.ltp import (
     without_tied_copies,
 )
 from xlprompt.models.families import family_of
-from xlprompt.runtime.io import atomic_dir, load_tensors, read_json, sha256_file, write_json
+from xlprompt.models.weights import load_weights, weights_sha256
+from xlprompt.runtime.io import atomic_dir, read_json, write_json
 from xlprompt.runtime.meta import run_metadata
 
 logger = logging.getLogger(__name__)
@@ -49,15 +50,15 @@ def what_p_means(cfg: TicketConfig) -> str:
 
 def write_ticket(backbone: Path, finetuned: Path, out: Path, cfg: TicketConfig) -> dict:
     family_of(SimpleNamespace(**read_json(backbone / "config.json")))  # an architecture xlprompt knows, or its name
-    theta0, theta_mlm = load_tensors(backbone / "model.safetensors"), load_tensors(finetuned / "model.safetensors")
+    theta0, theta_mlm = load_weights(backbone), load_weights(finetuned)
     theta0 = without_tied_copies(theta0, theta_mlm)
     masks = select_ticket(theta0, theta_mlm, cfg)
     shapes = {name: tensor.shape for name, tensor in theta0.items()}
     table = ticket_share(masks, maskable_names(shapes, cfg))
     maskable, selected = int(table["entries"].sum()), int(table["selected"].sum())
     inputs = {
-        "backbone": sha256_file(backbone / "model.safetensors"),
-        "finetuned": sha256_file(finetuned / "model.safetensors"),
+        "backbone": weights_sha256(backbone),
+        "finetuned": weights_sha256(finetuned),
     }
     # No seed: the ticket is a deterministic function of the two checkpoints.
     summary = run_metadata(

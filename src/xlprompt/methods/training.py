@@ -51,6 +51,7 @@ from xlprompt.models.limits import check_positions
 from xlprompt.models.predict import evaluate_split
 from xlprompt.models.prompting import PromptedLM, joint_label_scores, label_loss
 from xlprompt.models.tasks import TaskSet
+from xlprompt.models.weights import weights_bytes, weights_sha256
 from xlprompt.runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from xlprompt.runtime.io import read_json, sha256_file
 from xlprompt.runtime.logs import progress
@@ -280,7 +281,7 @@ def train_prompts(
             text_length(cfg.max_length, cfg.length_budget, cfg.prompt_positions, family_of(backbone)),
             cfg.prompt_positions,
         )
-    backbone_sha = sha256_file(Path(backbone_dir) / "model.safetensors")
+    backbone_sha = weights_sha256(backbone_dir)
     states = [_prepare(run, backbone, tokenizer, backbone_sha, compute) for run in runs]
     _train(states, tokenizer.pad_token_id, compute.device.type == "cuda" if stack is None else stack)
     seconds = round(time.time() - started, 2)
@@ -471,7 +472,7 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
         "seconds": seconds,
         "train_seconds": round(state.seconds, 2),
         "trained_together": together,
-        "full_checkpoint_bytes": (Path(backbone_dir) / "model.safetensors").stat().st_size,
+        "full_checkpoint_bytes": weights_bytes(backbone_dir),
     }
     # What the method trains, against the backbone's own size (LoRA's matrices left out of it).
     summary["backbone_parameters"] = backbone_parameter_count(model.backbone)

@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xlprompt.models.families import auto_class, family_of
-from xlprompt.runtime.io import check_safetensors
+from xlprompt.models.weights import weight_files
 
 Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]  # a backbone and its tokenizer, as loaded
 
@@ -34,15 +34,7 @@ def load_backbone(path: str | Path) -> Loaded:
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")
-    if not (path / "model.safetensors").exists():
-        pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt*"))
-        raise ValueError(
-            f"{path}: no model.safetensors"
-            + (f" (only {pickled})" if pickled else "")
-            + "; xlprompt loads weights from safetensors only (pickle files can run code when loaded). "
-            "Convert them once in a trusted environment: model.save_pretrained(folder)"
-        )
-    check_safetensors(path / "model.safetensors")
+    weight_files(path)  # safetensors only, one file or shards, each complete
     family = family_of(AutoConfig.from_pretrained(path, trust_remote_code=False))
     tokenizer = load_tokenizer(path)
     model = auto_class(family).from_pretrained(

@@ -262,17 +262,33 @@ HUB_MODEL_TYPES = {
     "bigscience/bloom-560m": "bloom",
     "facebook/xglm-564M": "xglm",
     "google/mt5-base": "mt5",
+    "Qwen/Qwen2.5-0.5B": "qwen2",
+    "Qwen/Qwen2.5-1.5B": "qwen2",
+    "Qwen/Qwen3-0.6B-Base": "qwen3",
+    "meta-llama/Llama-3.2-1B": "llama",
+    "meta-llama/Llama-3.1-8B": "llama",
+    "google/gemma-2-2b": "gemma2",
+    "google/gemma-3-1b-pt": "gemma3_text",
+    "mistralai/Mistral-7B-v0.3": "mistral",
 }
 GENERATED_MODEL_TYPE = "xlm-roberta"  # the tiny backbone pretrain_backbone builds (xlprompt.models.tiny)
 
-# Layers of the pinned Hub backbones that take a prefix (mT5: its encoder's blocks, then its decoder's), for
-# the config checks of deep_prompt.layers before any download.
+# Layers of the pinned Hub backbones (mT5: its encoder's blocks, then its decoder's), for the config checks of
+# deep_prompt.layers before any download (config.json's num_hidden_layers; docs/hub-sources.md).
 HUB_PREFIX_LAYERS = {
     "FacebookAI/xlm-roberta-base": 12,
     "google-bert/bert-base-multilingual-cased": 12,
     "bigscience/bloom-560m": 24,
     "facebook/xglm-564M": 24,
     "google/mt5-base": 24,
+    "Qwen/Qwen2.5-0.5B": 24,
+    "Qwen/Qwen2.5-1.5B": 28,
+    "Qwen/Qwen3-0.6B-Base": 28,
+    "meta-llama/Llama-3.2-1B": 16,
+    "meta-llama/Llama-3.1-8B": 32,
+    "google/gemma-2-2b": 26,
+    "google/gemma-3-1b-pt": 26,
+    "mistralai/Mistral-7B-v0.3": 32,
 }
 
 

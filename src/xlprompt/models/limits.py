@@ -12,6 +12,8 @@ room for depends on how it encodes positions (transformers 5 sources, models/*/m
 - XGLM: sinusoidal positions with an offset of 2 inside the module, which regrows its table for
   longer inputs instead of failing; the model was trained on ``max_position_embeddings``
   positions, so that is the limit here (beyond it the numbers would silently mean little);
+- Llama, Mistral, Qwen, Gemma: rotary positions, computed for any length; the model was trained on
+  ``max_position_embeddings`` positions, the limit here as for XGLM;
 - BLOOM: ALiBi attention biases, no position table: no limit;
 - mT5 / T5: relative position buckets, no position table: no limit.
 """
