@@ -316,17 +316,31 @@ def test_bitfit_on_mt5_is_refused_with_the_reason():
 
 
 def test_lora_and_bitfit_pass_the_checks_where_they_apply():
-    """Every pinned Hub backbone takes lora with its default targets; bitfit all but mT5; overrides and variants too."""
-    from xlprompt.models.families import HUB_MODEL_TYPES
+    """Every pinned Hub backbone takes lora with its default targets; bitfit those with biases (not mT5, Llama,
+    Mistral, Qwen3, Gemma: test_a_model_without_biases_refuses_bitfit_in_the_checks); overrides and variants too."""
+    from xlprompt.models.families import HUB_MODEL_TYPES, NO_BIASES
 
     for hub, model_type in HUB_MODEL_TYPES.items():
         cfg = paper()
         cfg["backbone"]["hub"] = hub
-        cfg["methods"] = ["spt", "lora", "lora_wide"] + ([] if model_type == "mt5" else ["bitfit"])
+        cfg["methods"] = ["spt", "lora", "lora_wide"] + ([] if model_type in NO_BIASES else ["bitfit"])
         cfg["variants"] = {"lora_wide": {"method": "lora", "reparameterization": True}}
         cfg["lora"] = {"rank": 4, "alpha": 8, "dropout": 0.1, "target_modules": list(LORA_MODULES[model_type])}
         cfg["method_overrides"] = {"lora": {"backbone_lr": 5e-4}, "bitfit": {"backbone_lr": 1e-3}}
         validate_config(cfg, SCHEMA)
+
+
+def test_a_model_without_biases_refuses_bitfit_in_the_checks():
+    """Before any download: each pinned Hub backbone without bias terms, with the reason its record gives."""
+    from xlprompt.models.families import HUB_MODEL_TYPES, NO_BIASES
+
+    refused = {hub: model_type for hub, model_type in HUB_MODEL_TYPES.items() if model_type in NO_BIASES}
+    assert set(refused.values()) == {"mt5", "llama", "mistral", "qwen3", "gemma2", "gemma3_text"}
+    for hub, model_type in refused.items():
+        cfg = paper()
+        cfg["backbone"]["hub"], cfg["methods"] = hub, ["spt", "bitfit"]
+        with pytest.raises(ConfigError, match=re.escape(f"{NO_BIASES[model_type]} (backbone {model_type} ({hub}))")):
+            validate_config(cfg, SCHEMA)
 
 
 @pytest.mark.parametrize("method", ["lora", "bitfit"])
