@@ -64,7 +64,8 @@ def activation_key(name: str, artifact: Path) -> str:
 
 def ffn_modules(backbone: PreTrainedModel) -> list[nn.Module]:
     """Per layer, the module that carries the FFN neurons (the model type's record names it,
-    ``Architecture.ffn_activation``; :func:`record_ffn` reads its output or, ``ffn_reads`` input, its input):
+    ``Architecture.ffn_activation``; :func:`record_ffn` reads its output, or its input where the record's
+    ``ffn_reads`` is "input"):
 
     - encoder masked LMs (XLM-R, BERT): ``encoder.layer[i].intermediate`` = act(dense(x));
     - XGLM: ``layers[i].activation_fn`` (applied to fc1); BLOOM: ``h[i].mlp.gelu_impl``;
@@ -109,19 +110,22 @@ def record_ffn(backbone: PreTrainedModel, switch_off: list[torch.Tensor] | None 
         switch_off = [mask.to(device) for mask in switch_off]
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(modules)
 
-    def hook(index: int):
+    def recorder(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
         def record(value: torch.Tensor) -> torch.Tensor:
             if switch_off is not None:
                 value = value.masked_fill(switch_off[index], 0.0)
             outputs[index] = value
             return value
 
-        if reads_input:  # a forward pre-hook: the module's input, replaced by what is recorded
-            return lambda _module, args: (record(args[0]), *args[1:])
-        return lambda _module, _args, output: record(output)
+        return record
 
-    register = "register_forward_pre_hook" if reads_input else "register_forward_hook"
-    handles = [getattr(module, register)(hook(i)) for i, module in enumerate(modules)]
+    handles = []
+    for index, module in enumerate(modules):
+        record = recorder(index)
+        if reads_input:  # a forward pre-hook: the module's input, replaced by what is recorded
+            handles.append(module.register_forward_pre_hook(lambda _m, args, r=record: (r(args[0]), *args[1:])))
+        else:
+            handles.append(module.register_forward_hook(lambda _m, _args, output, r=record: r(output)))
     try:
         yield outputs
     finally:

@@ -92,6 +92,29 @@ _DECODER_QV = ("q_proj", "v_proj")
 _GATED_FFN = ("layers", "mlp.down_proj")  # read at its input (ffn_reads), one value per neuron
 
 
+_GEMMA_TOKENS = ("<bos> A", "<bos> A <bos> B")
+
+
+def _decoder_llm(
+    model_type: str, tokens: tuple[str, str], no_biases: str = "", embedding_scale: str = "1"
+) -> Architecture:
+    """A decoder LLM's record: all share the layout, LoRA modules and gated MLP; they differ in tokens, biases
+    and embedding scale. No prefix attention here yet (deep_prompt refused by the config checks)."""
+    return Architecture(
+        model_type,
+        "causal_lm",
+        _DECODER_LORA,
+        _DECODER_QV,
+        None,
+        "trained",
+        _GATED_FFN,
+        tokens,
+        no_biases=no_biases,
+        ffn_reads="input",
+        embedding_scale=embedding_scale,
+    )
+
+
 def _no_biases(name: str) -> str:
     return f"{name}'s attention and MLP have no bias terms (attention_bias, mlp_bias false) and RMSNorm has none"
 
@@ -174,75 +197,22 @@ ARCHITECTURES = (
         no_biases="T5's attention, feed-forward and layer norms have no bias terms",
     ),
     # Llama 3's tokenizer (byte-level BPE) starts every text with <|begin_of_text|>, a pair's second too.
-    Architecture(
-        "llama",
-        "causal_lm",
-        _DECODER_LORA,
-        _DECODER_QV,
-        None,
-        "trained",
-        _GATED_FFN,
-        ("<|begin_of_text|> A", "<|begin_of_text|> A <|begin_of_text|> B"),
-        no_biases=_no_biases("Llama"),
-        ffn_reads="input",
+    _decoder_llm(
+        "llama", ("<|begin_of_text|> A", "<|begin_of_text|> A <|begin_of_text|> B"), no_biases=_no_biases("Llama")
     ),
     # Mistral's (SentencePiece-style BPE with byte fallback): <s> first, as Llama 2's.
-    Architecture(
-        "mistral",
-        "causal_lm",
-        _DECODER_LORA,
-        _DECODER_QV,
-        None,
-        "trained",
-        _GATED_FFN,
-        ("<s> A", "<s> A <s> B"),
-        no_biases=_no_biases("Mistral"),
-        ffn_reads="input",
-    ),
+    _decoder_llm("mistral", ("<s> A", "<s> A <s> B"), no_biases=_no_biases("Mistral")),
     # Qwen's byte-level BPE adds no BOS (no special tokens at all); Qwen2 has biases in q, k and v.
-    Architecture(
-        "qwen2", "causal_lm", _DECODER_LORA, _DECODER_QV, None, "trained", _GATED_FFN, ("A", "A B"), ffn_reads="input"
-    ),
-    Architecture(
+    _decoder_llm("qwen2", ("A", "A B")),
+    _decoder_llm(
         "qwen3",
-        "causal_lm",
-        _DECODER_LORA,
-        _DECODER_QV,
-        None,
-        "trained",
-        _GATED_FFN,
         ("A", "A B"),
         no_biases="Qwen3's attention (with q and k RMSNorm instead of Qwen2's biases) and MLP have no bias terms",
-        ffn_reads="input",
     ),
     # Gemma needs its <bos> (the model degrades without it) and scales token embeddings by sqrt(d); its MLP
-    # is GeGLU (gelu_pytorch_tanh on the gate).
-    Architecture(
-        "gemma2",
-        "causal_lm",
-        _DECODER_LORA,
-        _DECODER_QV,
-        None,
-        "trained",
-        _GATED_FFN,
-        ("<bos> A", "<bos> A <bos> B"),
-        no_biases=_no_biases("Gemma 2"),
-        ffn_reads="input",
-        embedding_scale="sqrt(d)",
-    ),
-    Architecture(  # Gemma 3's text-only models (1B; Gemma3ForCausalLM)
-        "gemma3_text",
-        "causal_lm",
-        _DECODER_LORA,
-        _DECODER_QV,
-        None,
-        "trained",
-        _GATED_FFN,
-        ("<bos> A", "<bos> A <bos> B"),
-        no_biases=_no_biases("Gemma 3"),
-        ffn_reads="input",
-        embedding_scale="sqrt(d)",
-    ),
+    # is GeGLU (gelu_pytorch_tanh on the gate). gemma3_text: Gemma 3's text-only models (1B; Gemma3ForCausalLM).
+    _decoder_llm("gemma2", _GEMMA_TOKENS, no_biases=_no_biases("Gemma 2"), embedding_scale="sqrt(d)"),
+    _decoder_llm("gemma3_text", _GEMMA_TOKENS, no_biases=_no_biases("Gemma 3"), embedding_scale="sqrt(d)"),
 )
 ARCHITECTURES_BY_TYPE = {arch.model_type: arch for arch in ARCHITECTURES}
 
