@@ -411,7 +411,7 @@ BAD_REAL = [
         mutate("backbone.layers", 3),
         r"backbone: \['layers'\] shape or pretrain the generated backbone, and backbone.hub "
         r"\(FacebookAI/xlm-roberta-base\) "
-        r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads'\]",
+        r"is downloaded as it is; allowed with hub: \['name', 'hub', 'revision', 'threads', 'dtype'\]",
     ),
     (
         "hub-ticket-first-layer-after-last",

@@ -59,9 +59,9 @@ def error(status: int, code: str | None = None):
     return lambda request: httpx2.Response(status, headers=headers, request=request)
 
 
-def fetch_message(tmp_path, *extra: str) -> str:
+def fetch_message(tmp_path, *extra: str, repo: str = XLMR) -> str:
     with pytest.raises(SystemExit) as stop:
-        download_backbone.main(["--hub", XLMR, *extra, "--out", str(tmp_path / "model")])
+        download_backbone.main(["--hub", repo, *extra, "--out", str(tmp_path / "model")])
     assert not (tmp_path / "model").exists()
     return str(stop.value)
 
@@ -100,6 +100,30 @@ def test_a_gated_repository_names_its_licence_page_and_how_to_log_in(simulated_h
     assert "`hf auth login`" in message
     assert "HF_TOKEN" in message
     assert "downloads are off" not in message
+
+
+@pytest.mark.parametrize(
+    "repo", ["meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.2-1B", "google/gemma-2-2b", "mistralai/Mistral-7B-v0.3"]
+)
+def test_a_gated_llm_without_a_token_stops_at_its_pinned_revision_naming_the_licence_page(
+    simulated_hub, tmp_path, repo
+):
+    """The Hub answers a client without a token 401 with X-Error-Code GatedRepo for a gated model (Llama,
+    Gemma and Mistral need their licence accepted): one message, the licence page, how to log in."""
+    seen = []
+
+    def gated(request):
+        seen.append(str(request.url))
+        return error(401, "GatedRepo")(request)
+
+    simulated_hub(gated)
+    message = fetch_message(tmp_path, repo=repo)
+    assert HUB_BACKBONES[repo] in seen[0]  # the pinned revision was asked for
+    assert f"{repo} is gated (HTTP 401): its licence must be accepted" in message
+    assert f"Accept it at https://huggingface.co/{repo} (logged in to the Hub)" in message
+    assert "`hf auth login`" in message
+    assert "HF_TOKEN" in message
+    assert message.count("\n") <= 1  # one message, no traceback
 
 
 @pytest.mark.parametrize("status", [401, 404])

@@ -133,7 +133,7 @@ def test_ltp_changes_only_ticket_entries(world_dir, backbone_dir, ticket_path, t
     from xlprompt.runtime.settings import TrainConfig
 
     loaded = []
-    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(train_module, "load_backbone", lambda *args: loaded.append(load_backbone(*args)) or loaded[-1])
     cfg = TrainConfig(
         method="ltp", prompt_length=4, steps=10, batch_size=8, eval_every=5, max_length=48, backbone_lr=1e-2
     )
@@ -207,7 +207,7 @@ def test_a_ticket_over_every_parameter_trains_xlmrs_tied_embeddings_at_its_entri
     assert masks[words].any()
 
     loaded = []
-    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(train_module, "load_backbone", lambda *args: loaded.append(load_backbone(*args)) or loaded[-1])
     cfg = TrainConfig(
         method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48, backbone_lr=1e-2
     )
@@ -615,7 +615,7 @@ def test_ltp_runs_on_every_family_and_changes_only_ticket_entries(kind, two_laye
         world_dir / "topic", tmp_path / "topic", single_token_words(tokenizer, world_dir, family, n_labels)
     )
     loaded = []
-    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(train_module, "load_backbone", lambda *args: loaded.append(load_backbone(*args)) or loaded[-1])
     cfg = TrainConfig(
         method="ltp", prompt_length=4, steps=6, batch_size=8, eval_every=3, max_length=48, backbone_lr=1e-2
     )

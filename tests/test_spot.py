@@ -73,10 +73,10 @@ def test_transferred_prompt_starts_exactly_from_the_source_prompt(
     first = []
     real_step = train_module.train_step
 
-    def spy(model, optimizer, batch, max_grad_norm=0.0):
+    def spy(model, optimizer, batch, *rest):
         if not first:
             first.append(model.prompt().detach().clone())
-        return real_step(model, optimizer, batch, max_grad_norm)
+        return real_step(model, optimizer, batch, *rest)
 
     monkeypatch.setattr(train_module, "train_step", spy)
     cfg = TrainConfig(method="spt", init="source", seed=7, **FAST)
@@ -108,8 +108,8 @@ def test_snapshot_is_the_prompt_after_the_snapshot_step(world_dir, backbone_dir,
     after = []
     real_step = train_module.train_step
 
-    def spy(model, optimizer, batch, max_grad_norm=0.0):
-        loss = real_step(model, optimizer, batch, max_grad_norm)
+    def spy(model, optimizer, batch, *rest):
+        loss = real_step(model, optimizer, batch, *rest)
         after.append(model.prompt().detach().clone())
         return loss
 
@@ -390,7 +390,7 @@ def test_projector_maps_prompts_into_another_backbone(
 
     loaded = []  # keep hold of the target backbone that the projector trains through
     monkeypatch.setattr(
-        projector_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1]
+        projector_module, "load_backbone", lambda *args: loaded.append(load_backbone(*args)) or loaded[-1]
     )
     out = tmp_path / "projector"
     train_projector(

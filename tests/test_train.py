@@ -39,7 +39,7 @@ def test_spt_leaves_backbone_bit_identical(world_dir, backbone_dir, tmp_path, mo
 
     # Keep hold of the backbone module that training uses, then compare every tensor.
     loaded = []
-    monkeypatch.setattr(train_module, "load_backbone", lambda path: loaded.append(load_backbone(path)) or loaded[-1])
+    monkeypatch.setattr(train_module, "load_backbone", lambda *args: loaded.append(load_backbone(*args)) or loaded[-1])
     train_prompt(backbone_dir, world_dir / "topic", TrainConfig(method="spt", **FAST), tmp_path / "spt")
     before, after = weights(backbone_dir), loaded[0][0].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)

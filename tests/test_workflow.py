@@ -1,6 +1,7 @@
 """The workflow as a user runs it: lint, dry runs of every config, a complete smoke run."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -207,6 +208,57 @@ def test_lora_and_bitfit_train_a_job_each_with_their_own_settings(tmp_path):
     )
     assert all("--lora-" not in c for c in commands if "--method lora" not in c)
     assert any("--method bitfit" in c for c in commands)
+
+
+def job_memory(dry_run_output: str) -> dict[str, list[int]]:
+    """rule -> the mem_mb each of its jobs claims, from a dry run's job listing (group rules as one)."""
+    jobs: dict[str, list[int]] = {}
+    for rule, mem in re.findall(
+        r"(?m)^(?:local)?rule (\w+):\n(?:    (?!resources:).*\n)*    resources: .*?mem_mb=(\d+)", dry_run_output
+    ):
+        jobs.setdefault(rule_kind(rule), []).append(int(mem))
+    return jobs
+
+
+def test_the_backbone_dtype_reaches_every_stage_that_runs_the_backbone(tmp_path):
+    """backbone.dtype goes to every stage that runs the backbone, not to pretraining and LTP's fine-tuning
+    (float32 always); the cross model's stages get its own backbone section's."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["backbone"]["dtype"] = "bfloat16"
+    cfg["spot"]["cross_model"]["backbone"]["dtype"] = "bfloat16"
+    path = tmp_path / "dtype.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "-p", "--configfile", str(path), cwd=tmp_path).stdout
+    commands = [line.split("python -m xlprompt ", 1)[1] for line in out.splitlines() if "python -m xlprompt" in line]
+    stages = {line.split()[0] for line in commands}
+    runs_backbone = {
+        "train_prompt",
+        "evaluate",
+        "evaluate_transfer",
+        "prompt_activations",
+        "neuron_masking",
+        "train_projector",
+    }
+    assert runs_backbone | {"pretrain_backbone", "finetune_mlm"} <= stages
+    for line in commands:
+        assert ("--dtype bfloat16" in line) == (line.split()[0] in runs_backbone), line
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_memory_claims_follow_the_hub_backbones_size_and_dtype(dtype, tmp_path):
+    """mem_mb from the pinned backbone's size: bfloat16 halves a frozen backbone's part; a backbone that
+    trains (full_ft, ltp) claims 16 bytes a weight either way (xlprompt.models.memory)."""
+    cfg = yaml.safe_load((REPO / "config" / "xnli-xlmr.yaml").read_text())
+    cfg["backbone"]["dtype"] = dtype
+    path = tmp_path / "dtype.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    memory = job_memory(snakemake("-n", "--configfile", str(path), cwd=tmp_path).stdout)
+    weights_mb = 278e6 / 2**20 * 1.25  # xlm-roberta-base's 278 M parameters, with 25% headroom
+    frozen = 2000 + math.ceil(weights_mb * {"float32": 4, "bfloat16": 2}[dtype])
+    assert set(memory[GROUP_RULE]) == {frozen}
+    # full_ft and ltp train every weight of their tensors; lora, bitfit and deep_prompt a few beside the frozen ones
+    assert set(memory["train_prompt"]) == {2000 + math.ceil(weights_mb * 16), frozen}
+    assert set(memory["finetune_mlm"]) == {4000 + math.ceil(weights_mb * 16)}
 
 
 def test_deep_prompt_trains_a_job_each_with_its_own_settings_and_is_evaluated_with_the_grid(tmp_path):

@@ -15,6 +15,8 @@ from xlprompt.data.hub_access import hub_unreachable
 from xlprompt.runtime.environment import FIX as JOBS_PYTHON_FIX
 from xlprompt.runtime.environment import jobs_python_problem
 from xlprompt.runtime.io import code_digest
+from xlprompt.models.families import HUB_PARAMETERS_M
+from xlprompt.models.memory import BASE_MB, BYTES_PER_WEIGHT, TRAINED_WEIGHT_BYTES, job_memory_mb
 from xlprompt.config.checks import SPOT_BASELINES, ticket_of, validate_config
 
 # Every default applied here is the library's (one home: xlprompt.runtime.settings; config/README.md shows them).
@@ -275,7 +277,35 @@ def _flags(section, skip=(), prefix=""):
 
 
 def pretrain_args(wildcards):
-    return _flags(backbone_section(wildcards.model), skip=("name", "threads"))
+    return _flags(backbone_section(wildcards.model), skip=("name", "threads", "dtype"))
+
+
+def dtype_flag(model):
+    """The --dtype of a backbone's compute stages (backbone.dtype; unset: the library's float32)."""
+    dtype = backbone_section(model).get("dtype")
+    return f"--dtype {dtype}" if dtype else ""
+
+
+def memory_mb(model, weights="frozen", base_mb=BASE_MB):
+    """What a job on ``model`` claims: its weights once in the backbone's type (``frozen``), twice
+    (``two_copies``: an evaluation that loads a full_ft artifact's own backbone beside the shared one),
+    every weight training (``trained``: 16 bytes each), or two float32 copies and their difference
+    (``float32x3``: the ticket selection). xlprompt.models.memory; 0 parameters for a pretrained backbone."""
+    section = backbone_section(model)
+    parameters_m = HUB_PARAMETERS_M.get(section.get("hub"), 0)
+    per_weight = {
+        "frozen": BYTES_PER_WEIGHT[section.get("dtype", "float32")],
+        "two_copies": 2 * BYTES_PER_WEIGHT[section.get("dtype", "float32")],
+        "trained": TRAINED_WEIGHT_BYTES,
+        "float32x3": 3 * BYTES_PER_WEIGHT["float32"],
+    }[weights]
+    return job_memory_mb(parameters_m, per_weight, base_mb)
+
+
+def train_memory_mb(wildcards):
+    """train_prompt's claim: every weight training for full_ft and ltp (a ticket's tensors train whole)."""
+    trains_all = method_of(base_method(wildcards.method)).backbone in ("all", "ticket")
+    return memory_mb(wildcards.model, "trained" if trains_all else "frozen")
 
 
 def download_backbone_args(wildcards):

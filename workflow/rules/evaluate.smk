@@ -17,12 +17,13 @@ rule evaluate:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=lambda wildcards: memory_mb(wildcards.model, "two_copies"),
         runtime=15,
     params:
         args=eval_args,
+        dtype=lambda wildcards: dtype_flag(wildcards.model),
     shell:
         "python -m xlprompt evaluate --prompt {input.prompts:q} --backbone {input.backbone:q} "
         "--data {input.world:q}/{wildcards.task} --out {output.metrics:q} --predictions {output.predictions:q} "
-        "--threads {threads} "
+        "--threads {threads} {params.dtype} "
         "{params.args} > {log:q} 2>&1"

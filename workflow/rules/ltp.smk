@@ -19,7 +19,7 @@ rule finetune_mlm:
     threads: PRETRAIN_THREADS
     resources:
         gpu=1,
-        mem_mb=4000,
+        mem_mb=lambda wildcards: memory_mb(wildcards.model, "trained", base_mb=4000),  # in float32 whatever the dtype
         runtime=60,
     params:
         text=finetune_text_files,
@@ -46,7 +46,7 @@ rule select_ticket:
     conda:
         "../envs/xlprompt.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wildcards: memory_mb(wildcards.model, "float32x3", base_mb=4000),
     params:
         args=ticket_args,
     shell:

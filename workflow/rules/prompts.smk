@@ -16,16 +16,17 @@ rule train_prompt:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=train_memory_mb,
         runtime=30,
     params:
         args=train_args,
+        dtype=lambda wildcards: dtype_flag(wildcards.model),
         ticket=ticket_flag,
         checkpoints="results/{experiment}/checkpoints/{model}/{task}/{method}/L{length}/seed{seed}",
     shell:
         "python -m xlprompt train_prompt --backbone {input.backbone:q} --data {input.world:q}/{wildcards.task} "
         "--out {output.prompt:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} "
-        "{params.ticket} {params.args} > {log:q} 2>&1"
+        "{params.ticket} {params.dtype} {params.args} > {log:q} 2>&1"
 
 
 # Frozen-backbone prompts (spt, the controls, SPoT's sources and targets): a job per group of
@@ -54,10 +55,11 @@ for group in train_groups():
         threads: THREADS
         resources:
             gpu=1,
-            mem_mb=2000,
+            mem_mb=memory_mb(group.model),
             runtime=60,
         params:
             runs=group.flags,
+            dtype=dtype_flag(group.model),
         shell:
-            "python -m xlprompt train_prompt --backbone {input.backbone:q} --threads {threads} {params.runs} "
-            "> {log:q} 2>&1"
+            "python -m xlprompt train_prompt --backbone {input.backbone:q} --threads {threads} {params.dtype} "
+            "{params.runs} > {log:q} 2>&1"

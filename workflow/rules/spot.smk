@@ -20,13 +20,15 @@ rule evaluate_transfer:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=lambda wildcards: memory_mb(wildcards.model),
         runtime=30,
     params:
+        dtype=lambda wildcards: dtype_flag(wildcards.model),
         args=evaluate_transfer_args,
     shell:
         "python -m xlprompt evaluate_transfer --backbone {input.backbone:q} --data {input.world:q}/{wildcards.target} "
-        "--out {output.metrics:q} --predictions {output.predictions:q} --threads {threads} {params.args} > {log:q} 2>&1"
+        "--out {output.metrics:q} --predictions {output.predictions:q} --threads {threads} {params.dtype} "
+        "{params.args} > {log:q} 2>&1"
 
 
 rule prompt_activations:
@@ -47,14 +49,15 @@ rule prompt_activations:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=memory_mb(MODEL),
         runtime=15,
     params:
+        dtype=dtype_flag(MODEL),
         prompts=lambda wildcards: " ".join(activation_prompts(wildcards)),
         args=activation_args,
     shell:
         "python -m xlprompt prompt_activations --backbone {input.backbone:q} --prompts {params.prompts} "
-        "--out {output.activations:q} --threads {threads} {params.args} > {log:q} 2>&1"
+        "--out {output.activations:q} --threads {threads} {params.dtype} {params.args} > {log:q} 2>&1"
 
 
 rule similarity:
@@ -149,14 +152,16 @@ rule train_projector:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=lambda wildcards: memory_mb(wildcards.model),
         runtime=30,
     params:
+        dtype=lambda wildcards: dtype_flag(wildcards.model),
         data=projector_data,
         args=projector_args,
     shell:
         "python -m xlprompt train_projector --source {input.source:q} --backbone {input.backbone:q} "
-        "--data {params.data} --out {output.projector:q} --threads {threads} {params.args} > {log:q} 2>&1"
+        "--data {params.data} --out {output.projector:q} --threads {threads} {params.dtype} {params.args} "
+        "> {log:q} 2>&1"
 
 
 rule project_prompt:
@@ -195,16 +200,17 @@ rule neuron_masking:
     threads: THREADS
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=memory_mb(MODEL),
         runtime=15,
     params:
+        dtype=dtype_flag(MODEL),
         prompts=lambda wildcards: " ".join(similarity_prompts(wildcards)[0]),
         share=NEURONS.get("mask_share", NeuronSettings.mask_share),
         languages=eval_args,
     shell:
         "python -m xlprompt neuron_masking --backbone {input.backbone:q} --data-root {input.world:q} "
         "--prompts {params.prompts} --activations {input.activations:q} --share {params.share} {params.languages} "
-        "--out {output.table:q} --threads {threads} > {log:q} 2>&1"
+        "--out {output.table:q} --threads {threads} {params.dtype} > {log:q} 2>&1"
 
 
 rule correlate:

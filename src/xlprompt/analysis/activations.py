@@ -32,7 +32,7 @@ def collect(
     (:func:`xlprompt.analysis.neurons.prompt_alone_activations`).
     """
     NeuronSettings(mode=mode, examples=examples, layout=layout)  # the same errors as a config's
-    backbone, tokenizer = load_backbone(backbone_dir)
+    backbone, tokenizer = load_backbone(backbone_dir, compute.dtype)
     backbone.requires_grad_(False)
     place(backbone, compute)
     keys = [activation_key(name, path) for name, path in prompts]
@@ -56,7 +56,9 @@ def collect(
     for key, (_, path) in zip(keys, prompts):
         meta = read_json(path / "meta.json")
         task = meta["tasks"][0]
-        model = place(load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer))[0], compute)
+        model = place(
+            load_trained(path, backbone_dir, task=task, shared=(backbone, tokenizer), dtype=compute.dtype)[0], compute
+        )
         family = family_of(backbone)
         length, special_tokens = run_encoding(meta["config"], family)
         data = TaskSet.load([data_root / task]).encode(

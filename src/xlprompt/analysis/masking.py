@@ -43,7 +43,7 @@ def masking(
 ) -> pd.DataFrame:
     """Accuracy of every single-task prompt with all neurons on, its top ``share`` off and as many
     random ones off, on its own task, computed on ``compute``."""
-    shared = load_backbone(backbone_dir)
+    shared = load_backbone(backbone_dir, compute.dtype)
     place(shared[0], compute)
     tokenizer = shared[1]
     rows, tests = [], {}
@@ -62,7 +62,7 @@ def masking(
             "top_off": top,
             "random_off": random_neurons((top.shape[0], top.shape[1]), int(top.sum()), cfg["seed"]),
         }
-        model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
+        model = place(load_trained(path, backbone_dir, shared=shared, dtype=compute.dtype)[0], compute)
         if task not in tests:
             tests[task] = TestSets(data_root / task, tokenizer, languages, family=family_of(model.backbone))
         for condition, off in conditions.items():

@@ -52,7 +52,7 @@ def evaluate_prompts(
     same forward passes (``batch_prompts``); full_ft, ltp, lora and bitfit prompts bring their own weights
     and run one by one, and so do deep_prompt's (the shared backbone, with prefixes in its layers).
     """
-    shared = load_backbone(backbone_dir)
+    shared = load_backbone(backbone_dir, compute.dtype)
     place(shared[0], compute)
     tests = TestSets(data_dir, shared[1], languages, split, family=family_of(shared[0]))  # reads, checks every file
     metas = [read_json(prompt_dir / "meta.json") for prompt_dir in prompt_dirs]
@@ -64,7 +64,7 @@ def evaluate_prompts(
     groups: dict[tuple, list[int]] = {}
     models: dict[int, PromptedLM] = {}  # by position in prompt_dirs, while their group is being scored
     for i, prompt_dir in enumerate(prompt_dirs):
-        model, _ = load_trained(prompt_dir, backbone_dir, shared=shared)
+        model, _ = load_trained(prompt_dir, backbone_dir, shared=shared, dtype=compute.dtype)
         encoding = run_encoding(metas[i]["config"], tests.family)
         check_positions(model.backbone, encoding[0], model.prompt_positions)
         models[i] = place(model, compute)

@@ -42,7 +42,7 @@ def evaluate_transfer(
     """Every run and every source's zero-shot run on the target, computed on ``compute``; with
     ``with_predictions``, also every test example's prediction (a frame; its columns:
     ``python -m xlprompt evaluate_transfer --help``)."""
-    shared = load_backbone(backbone_dir)
+    shared = load_backbone(backbone_dir, compute.dtype)
     place(shared[0], compute)
     tokenizer = shared[1]
     tests = TestSets(data_dir, tokenizer, languages, split, family=family_of(shared[0]))
@@ -108,7 +108,7 @@ def evaluate_transfer(
                 f"run {name} ({path}): source {name!r} is not among the sources (--sources) {sorted(source_meta)}"
             )
         lengths.add(cfg["prompt_length"])
-        model = place(load_trained(path, backbone_dir, shared=shared)[0], compute)
+        model = place(load_trained(path, backbone_dir, shared=shared, dtype=compute.dtype)[0], compute)
         run = {**described, "seed": cfg["seed"], "applicable": True}
         out_runs.append({**run, "rows": rows_of(model, cfg, run)})
         logger.info(
@@ -131,7 +131,7 @@ def evaluate_transfer(
             "rows": [],
         }
         if task is not None:
-            model = place(load_trained(path, backbone_dir, task=task, shared=shared)[0], compute)
+            model = place(load_trained(path, backbone_dir, task=task, shared=shared, dtype=compute.dtype)[0], compute)
             run["rows"] = rows_of(model, cfg, run, label_map)
             logger.info(
                 "zero-shot %s -> %s (via %s), seed %d: accuracy %s",

@@ -447,7 +447,7 @@ def check_spot(config: dict[str, Any], view: DataView) -> None:
 # What spot.cross_model.training may set (workflow/rules/common.smk projector_args passes these).
 PROJECTOR_SETTINGS = ("steps", "batch_size", "lr", "warmup_ratio", "eval_every", "max_length")
 # Keys of a backbone section that apply to any backbone; the others shape the generated one.
-HUB_BACKBONE_KEYS = ("name", "hub", "revision", "threads")
+HUB_BACKBONE_KEYS = ("name", "hub", "revision", "threads", "dtype")
 
 
 def training_sections(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -64,6 +64,7 @@ def _homes() -> list[tuple[str, object, dict[str, object]]]:
     from xlprompt.methods.ltp import TicketConfig
     from xlprompt.methods.projector import ProjectorConfig
     from xlprompt.runtime.settings import (
+        BACKBONE_DTYPE,
         GROUP_SIZE,
         LTP_FINETUNE,
         LTP_FINETUNE_LANGUAGES,
@@ -84,9 +85,9 @@ def _homes() -> list[tuple[str, object, dict[str, object]]]:
         ("", RunSettings(), {}),
         ("world.", WorldConfig(), {}),
         ("world.languages[].", LanguageSpec("en"), {}),
-        ("backbone.", BackboneShape(), {"threads": PRETRAIN_THREADS}),
+        ("backbone.", BackboneShape(), {"threads": PRETRAIN_THREADS, "dtype": BACKBONE_DTYPE}),
         ("backbone.", MLMSettings(), {}),
-        ("spot.cross_model.backbone.", BackboneShape(), {"threads": PRETRAIN_THREADS}),
+        ("spot.cross_model.backbone.", BackboneShape(), {"threads": PRETRAIN_THREADS, "dtype": BACKBONE_DTYPE}),
         ("spot.cross_model.backbone.", MLMSettings(), {}),
         ("prompt.", TrainConfig(), {}),
         ("training.", TrainConfig(), {"group_size": GROUP_SIZE}),

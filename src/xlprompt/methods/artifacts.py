@@ -161,13 +161,18 @@ def artifact_tensors(artifact: Path, meta: dict | None = None) -> dict[str, torc
 
 
 def load_trained(
-    artifact: Path, backbone_dir: Path, task: str | None = None, shared: Loaded | None = None
+    artifact: Path,
+    backbone_dir: Path,
+    task: str | None = None,
+    shared: Loaded | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[PromptedLM, PreTrainedTokenizerBase]:
     """Rebuild the prompted model of an artifact, reading labels through ``task``'s words.
 
     ``task`` defaults to the artifact's only task (a multi-task prompt needs it named).
     ``shared``: an already loaded (backbone, tokenizer) of ``backbone_dir`` to reuse, for
-    artifacts that leave the backbone as it is (full_ft, ltp, lora and bitfit bring their own weights).
+    artifacts that leave the backbone as it is (full_ft, ltp, lora and bitfit bring their own weights,
+    loaded in ``dtype``, the backbone's weight type: backbone.dtype).
     """
     meta = read_json(artifact / "meta.json")
     tasks = meta.get("tasks", [meta["task"]])
@@ -177,7 +182,7 @@ def load_trained(
     tensors = artifact_tensors(artifact, meta)
     # deep_prompt's prefixes (a projected prompt's method names its projector, an input-level prompt's source)
     if meta["method"] in METHODS_BY_NAME and not method_of(meta["method"]).input_prompt:
-        return load_deep_prompt(artifact, backbone_dir, meta, tensors, task, shared)
+        return load_deep_prompt(artifact, backbone_dir, meta, tensors, task, shared, dtype)
     lora = artifact / LORA_FOLDER
     own_weights = (
         (artifact / "backbone").exists()
@@ -187,7 +192,8 @@ def load_trained(
     if shared is not None and not own_weights:
         backbone, tokenizer = shared
     else:
-        backbone, tokenizer = load_backbone(artifact / "backbone" if (artifact / "backbone").exists() else backbone_dir)
+        own = artifact / "backbone"
+        backbone, tokenizer = load_backbone(own if own.exists() else backbone_dir, dtype)
     backbone.requires_grad_(False)
     apply_ticket_entries(backbone, tensors)
     apply_bias_entries(backbone, tensors)
@@ -228,10 +234,11 @@ def load_deep_prompt(
     tensors: dict[str, torch.Tensor],
     task: str,
     shared: Loaded | None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[DeepPromptedLM, PreTrainedTokenizerBase]:
     """A deep prompt's model: the backbone as it is (``shared`` when given: the prefixes enter only inside the
     model's own forward) and the stored prefixes, from PEFT's file or from prompt.safetensors."""
-    backbone, tokenizer = shared if shared is not None else load_backbone(backbone_dir)
+    backbone, tokenizer = shared if shared is not None else load_backbone(backbone_dir, dtype)
     backbone.requires_grad_(False)
     if PREFIX_KEY in tensors:
         stored = tensors[PREFIX_KEY]

@@ -175,6 +175,8 @@ def _inject(
     """Forward pre-hook of a prefixed self-attention: its cache, mask (and ALiBi or relative bias)."""
     hidden = _hidden(args, kwargs)
     batch, queries, length = hidden.shape[0], hidden.shape[1], keys.shape[1]
+    # fp32 prefixes (the master copy that trains) enter a half-precision backbone in its own dtype.
+    keys, values = keys.to(hidden.dtype), values.to(hidden.dtype)
     cache = PrefixKV(keys.unsqueeze(0).expand(batch, -1, -1, -1), values.unsqueeze(0).expand(batch, -1, -1, -1))
     kwargs = {k: v for k, v in kwargs.items() if k != "past_key_values"}
     if kind == "bloom":

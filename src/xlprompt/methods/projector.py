@@ -158,7 +158,7 @@ def train_projector(
             f"{source}: a prompt of {source_meta['tasks']}, but the projector trains on "
             f"{[space.task for space in tasks.labels]}: train it on the source prompt's own task(s)"
         )
-    backbone, tokenizer = load_backbone(backbone_dir)
+    backbone, tokenizer = load_backbone(backbone_dir, compute.dtype)
     backbone.requires_grad_(False)
     target_dim = input_width(backbone)
     projector = PromptProjector(

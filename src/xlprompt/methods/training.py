@@ -43,8 +43,10 @@ from xlprompt.methods.artifacts import deep_prompt_meta, write_artifact
 from xlprompt.methods.deep_prompt import DeepPromptedLM
 from xlprompt.methods.ltp import load_ticket
 from xlprompt.methods.peft_export import PREFIX_FOLDER, plan_export, plan_prefix_export
+from xlprompt.methods.precision import MasterWeights, NonFiniteStep, check_finite, gradient_norm, non_finite_message
 from xlprompt.methods.trainable import build_prompted, load_source, parameter_groups, trainable_parameter_count
 from xlprompt.models.backbone import load_backbone
+from xlprompt.models.checkpointing import enable_gradient_checkpointing
 from xlprompt.models.compute import CPU, Compute, compute_of, linear_schedule, place, to_device
 from xlprompt.models.families import family_of, input_width
 from xlprompt.models.limits import check_positions
@@ -79,18 +81,29 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> torch.Tensor:
     """Scale the gradients of ``optimizer``'s parameters to a global L2 norm of at most ``max_norm`` (0: leave
-    them), as HF Trainer clips a model's before each step (torch.nn.utils.clip_grad_norm_)."""
+    them), as HF Trainer clips a model's before each step (torch.nn.utils.clip_grad_norm_); returns their
+    norm before clipping."""
     if max_norm > 0:
-        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm)
+        return torch.nn.utils.clip_grad_norm_(
+            [p for group in optimizer.param_groups for p in group["params"]], max_norm
+        )
+    return gradient_norm(optimizer)
 
 
 def train_step(
-    model: PromptedLM, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], max_grad_norm: float = 0.0
+    model: PromptedLM,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    max_grad_norm: float = 0.0,
+    masters: MasterWeights | None = None,
 ) -> torch.Tensor:
-    """One optimisation step on one batch (on the model's device, bf16 autocast on a GPU); returns the loss.
-    ``max_grad_norm``: clip the gradient first (:func:`clip_gradients`)."""
+    """One optimisation step on one batch (on the model's device, bf16 autocast on a GPU for float32 weights);
+    returns the loss, taken in fp32. ``max_grad_norm``: clip the gradient first (:func:`clip_gradients`);
+    ``masters``: the fp32 copies the optimizer steps for 16-bit backbone weights (xlprompt.methods.precision).
+    A non-finite loss or gradient raises :class:`~xlprompt.methods.precision.NonFiniteStep` before any
+    weight changes."""
     compute = compute_of(model)
     batch = to_device(batch, compute)
     with compute.autocast():
@@ -98,8 +111,12 @@ def train_step(
     loss = label_loss(restrict_to_choices(logits.float(), batch), batch["labels"], model.loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    clip_gradients(optimizer, max_grad_norm)
+    if masters:
+        masters.gradients_to_masters()
+    check_finite(loss, clip_gradients(optimizer, max_grad_norm))
     optimizer.step()
+    if masters:
+        masters.masters_to_weights()
     return loss.detach()
 
 
@@ -127,8 +144,13 @@ def joint_train_step(
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     torch.stack(losses).sum().backward()
-    for optimizer, max_norm in zip(optimizers, max_grad_norms or [0.0] * len(optimizers)):
+    norms = [
         clip_gradients(optimizer, max_norm)
+        for optimizer, max_norm in zip(optimizers, max_grad_norms or [0.0] * len(optimizers))
+    ]
+    for loss, norm in zip(losses, norms):  # no prompt steps unless every one's step is finite
+        check_finite(loss, norm)
+    for optimizer in optimizers:
         optimizer.step()
     return [loss.detach() for loss in losses]
 
@@ -168,6 +190,7 @@ class _Training:
     stamp: str
     steps: int
     adapter: object = None  # lora: PEFT's wrapper of the backbone, which saves the adapter
+    masters: MasterWeights | None = None  # fp32 copies of the 16-bit backbone weights it trains
     start_step: int = 0
     snapshots: dict[str, torch.Tensor] = field(default_factory=dict)
     log_rows: list[dict] = field(default_factory=list)
@@ -273,7 +296,7 @@ def train_prompts(
     """
     check_together(runs)
     started = time.time()
-    backbone, tokenizer = load_backbone(backbone_dir)
+    backbone, tokenizer = load_backbone(backbone_dir, compute.dtype)
     for run in runs:
         cfg = run.cfg
         check_positions(
@@ -332,12 +355,15 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         balanced=cfg.balance_validation,
     )
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(backbone)
     # LoRA's A draws from the seeded generator, after the prompt (B starts at zero: the backbone as it is).
     adapter = attach_lora(backbone, cfg.lora) if cfg.spec.backbone == "lora" else None
     masks = load_ticket(run.ticket, backbone) if cfg.spec.backbone == "ticket" else {}
     place(model, compute)
     masks = {name: mask.to(compute.device) for name, mask in masks.items()}
     groups = parameter_groups(model, cfg, masks)
+    masters = MasterWeights(groups)  # before the optimizer: it steps fp32 copies of 16-bit weights
     steps = cfg.steps if cfg.trains else 0
     inputs = {"backbone": backbone_sha}
     for data_dir, train_file in zip(tasks.data_dirs, tasks.split_files(cfg.train_language, "train")):
@@ -360,9 +386,10 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         masks,
         compute.optimizer(groups, cfg.weight_decay) if steps else None,
         inputs,
-        fingerprint(asdict(cfg), inputs),
+        fingerprint(asdict(cfg), inputs, str(compute.dtype)),
         steps,
         adapter,
+        masters,
     )
     if model.prompt is not None:
         with torch.no_grad():
@@ -373,6 +400,8 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
         if restored is not None:
             tensors, plain = restored
             model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("live.")}, strict=False)
+            if masters:
+                masters.load_state({k[7:]: v for k, v in tensors.items() if k.startswith("master.")})
             state.best = {
                 "loss": plain["best_loss"],
                 "step": plain["best_step"],
@@ -405,26 +434,49 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
         if stack and len(active) > 1:
             started = time.perf_counter()
-            losses = joint_train_step(
-                [s.model for s in active],
-                [s.stepping() for s in active],
-                batches,
-                pad,
-                [s.cfg.max_grad_norm for s in active],
-            )
+            with stopped_at(step + 1, active):
+                losses = joint_train_step(
+                    [s.model for s in active],
+                    [s.stepping() for s in active],
+                    batches,
+                    pad,
+                    [s.cfg.max_grad_norm for s in active],
+                )
             for state in active:
                 state.seconds += (time.perf_counter() - started) / len(active)
         else:
             losses = []
             for state, batch in zip(active, batches):
                 started = time.perf_counter()
-                with state.random_stream():  # its dropout as if it trained alone
-                    losses.append(train_step(state.model, state.stepping(), batch, state.cfg.max_grad_norm))
+                with state.random_stream(), stopped_at(step + 1, [state]):  # its dropout as if it trained alone
+                    losses.append(
+                        train_step(state.model, state.stepping(), batch, state.cfg.max_grad_norm, state.masters)
+                    )
                 state.seconds += time.perf_counter() - started
         for state, loss in zip(active, losses):
             started = time.perf_counter()
             _after_step(state, step + 1, loss, pad, bar)
             state.seconds += time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def stopped_at(step: int, states: list[_Training]) -> Iterator[None]:
+    """Turn a non-finite step into the run's stop: which step, which precision, the remedy, and the last
+    good checkpoint, which stays where it is (a rerun resumes from it)."""
+    try:
+        yield
+    except NonFiniteStep as err:
+        state = states[0]
+        dtype = compute_of(state.model).dtype
+        folder = state.run.checkpoint_dir
+        latest = folder / "latest.json" if folder is not None else None
+        if latest is not None and latest.exists():
+            step_kept = read_json(latest)["step"]
+            kept = f"The last good checkpoint, step {step_kept}, is kept in {folder}: a rerun resumes there."
+        else:
+            kept = f"No checkpoint was written before it (training.checkpoint_every {state.cfg.checkpoint_every})."
+        runs = ", ".join(str(s.run.out) for s in states)
+        raise NonFiniteStep(f"{runs}: {non_finite_message(str(err), step, dtype, kept)}") from None
 
 
 def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) -> None:
@@ -441,6 +493,8 @@ def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) 
         tensors = {f"live.{k}": v for k, v in trainable_state(model).items()}
         tensors.update({f"best.{k}": v for k, v in state.best["state"].items()})
         tensors.update({f"snapshot.{k}": v for k, v in state.snapshots.items()})
+        if state.masters:
+            tensors.update({f"master.{k}": v for k, v in state.masters.state().items()})
         plain = {
             "fingerprint": state.stamp,
             "step": done,
@@ -489,6 +543,7 @@ def _finish(state: _Training, tokenizer, backbone_dir: Path, seconds: float, tog
             "verbalizers": tasks.verbalizers(family, cfg.train_language),
             "label_names": tasks.label_names(),
             "family": family,
+            "backbone_dtype": str(compute_of(model).dtype).removeprefix("torch."),
             "prompt_position": model.position,
             "train_language": cfg.train_language,
             "source": str(run.source) if run.source is not None else "none",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xlprompt.models.families import auto_class, family_of
@@ -29,8 +30,9 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_backbone(path: str | Path) -> Loaded:
-    """A backbone with its family's LM head, and its tokenizer, from a Hugging Face folder (never remote code)."""
+def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32) -> Loaded:
+    """A backbone with its family's LM head, and its tokenizer, from a Hugging Face folder (never remote code);
+    its weights in ``dtype`` (config ``backbone.dtype``), whatever type the checkpoint stores."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")
@@ -38,6 +40,6 @@ def load_backbone(path: str | Path) -> Loaded:
     family = family_of(AutoConfig.from_pretrained(path, trust_remote_code=False))
     tokenizer = load_tokenizer(path)
     model = auto_class(family).from_pretrained(
-        path, trust_remote_code=False, use_safetensors=True, attn_implementation="eager"
+        path, trust_remote_code=False, use_safetensors=True, attn_implementation="eager", dtype=dtype
     )
     return model, tokenizer

@@ -1,7 +1,12 @@
-"""Where a stage computes: the claimed GPU (bf16 autocast, TF32 matmuls, fused AdamW) or the CPU.
+"""Where a stage computes and in which precision the backbone's weights sit (config ``backbone.dtype``).
 
-xlprompt.runtime.devices narrows CUDA_VISIBLE_DEVICES to the one device a job claimed, so "cuda" here
-is that device. On the CPU nothing changes: full precision, the reference numbers.
+Where: the claimed GPU (TF32 matmuls, fused AdamW) or the CPU. xlprompt.runtime.devices narrows
+CUDA_VISIBLE_DEVICES to the one device a job claimed, so "cuda" here is that device.
+
+Precision: float32 weights (the default) compute in full precision on the CPU, the reference numbers, and
+under bf16 autocast on a GPU that has it. bfloat16 or float16 weights (a frozen 8B backbone in 16 GB instead
+of 32) compute in their own type, without autocast; what trains keeps an fp32 master copy
+(xlprompt.methods.precision) and the loss is taken in fp32.
 """
 
 from __future__ import annotations
@@ -22,10 +27,15 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=torch.nn.Module)
 
 
+# backbone.dtype: the names a config gives, and the torch types the weights load in.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 @dataclass(frozen=True)
 class Compute:
     device: torch.device
-    bf16: bool  # autocast matmuls to bfloat16 (GPUs that support it)
+    bf16: bool  # autocast matmuls to bfloat16 (GPUs that support it; float32 weights only)
+    dtype: torch.dtype = torch.float32  # the backbone's weights (backbone.dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self.bf16:
@@ -46,18 +56,28 @@ class Compute:
 CPU = Compute(torch.device("cpu"), bf16=False)
 
 
-def choose_compute(device: str = "auto") -> Compute:
-    """``auto``: the (claimed) GPU when CUDA is there, else the CPU; ``cpu``: the CPU.
+def choose_compute(device: str = "auto", dtype: str = "float32") -> Compute:
+    """``auto``: the (claimed) GPU when CUDA is there, else the CPU; ``cpu``: the CPU. ``dtype``: the
+    backbone's weights (:data:`DTYPES`).
 
     Logs where the stage computes either way, so that every GPU job's log names its device.
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"backbone dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    weights = DTYPES[dtype]
     if device == "cpu" or not torch.cuda.is_available():
-        logger.info("computing on the CPU (%s)", "--device cpu" if device == "cpu" else "no CUDA device visible")
-        return CPU
+        logger.info(
+            "computing on the CPU (%s), %s weights",
+            "--device cpu" if device == "cpu" else "no CUDA device visible",
+            dtype,
+        )
+        return Compute(torch.device("cpu"), bf16=False, dtype=weights)
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for what stays in float32
     torch.backends.cudnn.allow_tf32 = True
-    compute = Compute(torch.device("cuda"), bf16=torch.cuda.is_bf16_supported())
-    logger.info("computing on %s (bf16 autocast: %s, TF32 on)", torch.cuda.get_device_name(0), compute.bf16)
+    compute = Compute(torch.device("cuda"), bf16=weights == torch.float32 and _bf16_supported(), dtype=weights)
+    logger.info(
+        "computing on %s, %s weights (bf16 autocast: %s, TF32 on)", torch.cuda.get_device_name(0), dtype, compute.bf16
+    )
     return compute
 
 
@@ -72,12 +92,20 @@ def _bf16_supported() -> bool:
     return torch.cuda.is_bf16_supported()
 
 
+def weights_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The type a model's backbone weights sit in (its input embeddings'; a prompt beside them is fp32)."""
+    backbone: Any = getattr(module, "backbone", module)
+    return backbone.get_input_embeddings().weight.dtype
+
+
 def compute_of(module: torch.nn.Module) -> Compute:
-    """The compute a model already sits on (its first parameter's device); asked every step."""
+    """The compute a model already sits on (its first parameter's device, its backbone's weights' type);
+    asked every step."""
     device = next(module.parameters()).device
+    dtype = weights_dtype(module)
     if device.type == "cpu":
-        return CPU
-    return Compute(device, bf16=device.type == "cuda" and _bf16_supported())
+        return CPU if dtype == torch.float32 else Compute(device, bf16=False, dtype=dtype)
+    return Compute(device, bf16=device.type == "cuda" and dtype == torch.float32 and _bf16_supported(), dtype=dtype)
 
 
 def place(model: M, compute: Compute) -> M:

@@ -261,6 +261,24 @@ HUB_PREFIX_LAYERS = {
     "mistralai/Mistral-7B-v0.3": 32,
 }
 
+# Parameters of the pinned Hub backbones, in millions (the model cards'; docs/hub-sources.md), for the
+# memory the workflow's jobs claim before any download (xlprompt.models.limits.job_memory_mb).
+HUB_PARAMETERS_M = {
+    "FacebookAI/xlm-roberta-base": 278,
+    "google-bert/bert-base-multilingual-cased": 179,
+    "bigscience/bloom-560m": 559,
+    "facebook/xglm-564M": 564,
+    "google/mt5-base": 582,
+    "Qwen/Qwen2.5-0.5B": 494,
+    "Qwen/Qwen2.5-1.5B": 1544,
+    "Qwen/Qwen3-0.6B-Base": 596,
+    "meta-llama/Llama-3.2-1B": 1236,
+    "meta-llama/Llama-3.1-8B": 8030,
+    "google/gemma-2-2b": 2614,
+    "google/gemma-3-1b-pt": 1000,
+    "mistralai/Mistral-7B-v0.3": 7248,
+}
+
 
 def architecture_of(config) -> Architecture:
     """The record of a transformers config's model type (or of a model's, through its ``.config``)."""

@@ -259,6 +259,8 @@ def lay_out_rows(
     # The embedding module, not its weight: XGLM scales token embeddings inside it.
     embeds = backbone.get_input_embeddings()(input_ids)  # (N, S, d)
     length = row_prompts.shape[1] if row_prompts is not None else 0
+    if row_prompts is not None:  # an fp32 prompt (the master copy that trains) enters a half-precision backbone
+        row_prompts = row_prompts.to(embeds.dtype)
     extra = {}
     if token_type_ids is not None and family != "causal_lm":  # the families that take no types ignore them
         if length:

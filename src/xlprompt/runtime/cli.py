@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from xlprompt.runtime.devices import DeviceClaim, claim_device
 from xlprompt.runtime.logs import setup_logging
+from xlprompt.runtime.settings import BACKBONE_DTYPE
 
 _DEVICE_CLAIM: DeviceClaim | None = None  # this process's device, kept for its lifetime
 
 
-def stage_parser(stage: str, doc: str | None, threads: bool = False) -> argparse.ArgumentParser:
-    """A parser whose --help shows the stage module's docstring (what it writes, an example)."""
+def stage_parser(stage: str, doc: str | None, threads: bool = False, dtype: bool = False) -> argparse.ArgumentParser:
+    """A parser whose --help shows the stage module's docstring (what it writes, an example).
+
+    ``threads``: the compute stages' --threads and --device; ``dtype``: --dtype, for the stages that run a
+    backbone in the experiment's precision (backbone.dtype; pretraining and LTP's fine-tuning run in float32).
+    """
     parser = argparse.ArgumentParser(
         prog=f"python -m xlprompt {stage}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -25,6 +30,13 @@ def stage_parser(stage: str, doc: str | None, threads: bool = False) -> argparse
             choices=("auto", "cpu"),
             default="auto",
             help="auto: claim a free GPU of CUDA_VISIBLE_DEVICES (xlprompt.runtime.devices), if any",
+        )
+    if dtype:
+        parser.add_argument(
+            "--dtype",
+            choices=("float32", "bfloat16", "float16"),
+            default=BACKBONE_DTYPE,
+            help="the backbone's weights (config backbone.dtype); what trains keeps an fp32 master copy",
         )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser

@@ -50,6 +50,8 @@ GROUP_SIZE = 8
 
 # CPU threads of the pretraining job and of LTP's fine-tuning (config backbone.threads), capped at --cores.
 PRETRAIN_THREADS = 2
+# The backbone's weights in the stages that run it (config backbone.dtype; xlprompt.models.compute.DTYPES).
+BACKBONE_DTYPE = "float32"
 
 
 class ConfigError(ValueError):
@@ -235,6 +237,9 @@ class TrainConfig:
     # which the SPT authors' code keeps.
     max_grad_norm: float = 1.0
     dropout: str = "always"  # the backbone's dropout while training (DROPOUT_MODES): HF Trainer's train mode
+    # Checkpoint the backbone's layers: keep each layer's input only and recompute its activations in the
+    # backward pass (long inputs; xlprompt.models.checkpointing). Same gradients, about one more forward a step.
+    gradient_checkpointing: bool = False
     warmup_ratio: float = 0.1  # share of the steps the learning rate warms up over, then decays linearly to 0
     eval_every: int = 50  # validation loss every this many steps; the best prompt is kept
     checkpoint_every: int = 100  # a resumable checkpoint every this many steps

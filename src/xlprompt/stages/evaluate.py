@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("evaluate", __doc__, threads=True)
+    parser = stage_parser("evaluate", __doc__, threads=True, dtype=True)
     parser.add_argument("--prompt", required=True, type=Path, nargs="+", help="trained prompt artifact folder(s)")
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         args.split,
         args.batch_size,
         batch_prompts=not args.one_by_one,
-        compute=choose_compute(args.device),
+        compute=choose_compute(args.device, args.dtype),
         with_predictions=True,
     )
     for out, document in zip(args.out, documents):

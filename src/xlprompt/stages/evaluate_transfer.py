@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("evaluate_transfer", __doc__, threads=True)
+    parser = stage_parser("evaluate_transfer", __doc__, threads=True, dtype=True)
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="the target task's data set folder")
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=PATH", help="target prompts")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         args.languages,
         args.split,
         args.source_model,
-        compute=choose_compute(args.device),
+        compute=choose_compute(args.device, args.dtype),
         with_predictions=args.predictions is not None,
     )
     if args.predictions is not None:

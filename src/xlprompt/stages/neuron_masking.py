@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("neuron_masking", __doc__, threads=True)
+    parser = stage_parser("neuron_masking", __doc__, threads=True, dtype=True)
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--data-root", required=True, type=Path, help="folder holding <task>/ data sets")
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH")
@@ -55,6 +55,6 @@ def main(argv: list[str] | None = None) -> None:
         load_tensors(args.activations),
         args.share,
         args.languages,
-        compute=choose_compute(args.device),
+        compute=choose_compute(args.device, args.dtype),
     )
     write_csv(table, args.out)

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("prompt_activations", __doc__, threads=True)
+    parser = stage_parser("prompt_activations", __doc__, threads=True, dtype=True)
     parser.add_argument("--backbone", required=True, type=Path)
     parser.add_argument("--prompts", nargs="+", required=True, metavar="NAME=PATH", help="prompt artifacts, every seed")
     parser.add_argument("--mode", choices=("alone", "task"), default=NeuronSettings.mode)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         args.mode,
         args.data_root,
         args.examples,
-        compute=choose_compute(args.device),
+        compute=choose_compute(args.device, args.dtype),
         layout=args.layout,
     )
     with atomic_file(args.out, "wb") as handle:

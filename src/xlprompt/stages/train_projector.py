@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("train_projector", __doc__, threads=True)
+    parser = stage_parser("train_projector", __doc__, threads=True, dtype=True)
     parser.add_argument("--source", required=True, type=Path, help="a trained prompt of the source backbone")
     parser.add_argument("--backbone", required=True, type=Path, help="the target backbone's folder")
     parser.add_argument("--data", required=True, type=Path, nargs="+", help="the source prompt's task data folder(s)")
@@ -45,4 +45,6 @@ def main(argv: list[str] | None = None) -> None:
     check_folder_positions(
         args.backbone, cfg.max_length, read_json(args.source / "meta.json")["config"]["prompt_length"]
     )
-    train_projector(args.source, args.backbone, args.data, cfg, args.out, compute=choose_compute(args.device))
+    train_projector(
+        args.source, args.backbone, args.data, cfg, args.out, compute=choose_compute(args.device, args.dtype)
+    )

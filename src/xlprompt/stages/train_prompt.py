@@ -78,7 +78,7 @@ def add_run_flags(parser: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = stage_parser("train_prompt", __doc__, threads=True)
+    parser = stage_parser("train_prompt", __doc__, threads=True, dtype=True)
     parser.add_argument("--backbone", required=True, type=Path, help="Hugging Face model folder")
     parser.add_argument(
         "--run",
@@ -120,4 +120,4 @@ def main(argv: list[str] | None = None) -> None:
         cfg = run.cfg
         text = text_length(cfg.max_length, cfg.length_budget, cfg.prompt_positions, "masked_lm")
         check_folder_positions(args.backbone, text, cfg.prompt_positions)
-    train_prompts(args.backbone, runs, compute=choose_compute(args.device))
+    train_prompts(args.backbone, runs, compute=choose_compute(args.device, args.dtype))

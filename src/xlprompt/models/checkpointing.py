@@ -1,0 +1,72 @@
+"""Gradient checkpointing of a backbone's layers (``training.gradient_checkpointing``), in either train mode.
+
+A layer that checkpoints keeps only its input for the backward pass and runs its forward again there, instead
+of keeping every activation inside it: long inputs (512 tokens and more) on a frozen backbone then train in a
+fraction of the memory, for about one more forward pass per step. The gradients are the same: torch's
+checkpoint replays the forward with the random state it first ran with, so dropout draws the same masks.
+
+Why not transformers' own switch (``activation_checkpointing_enable``): it checkpoints a layer only while the
+layer is in train mode, so a frozen backbone run in eval mode (``training.dropout: never``) would not
+checkpoint at all, and putting the layers in train mode would turn on the dropout that XGLM and BLOOM apply
+inside the layer's own forward. Here each outermost ``GradientCheckpointingLayer`` gets an instance-level
+``forward`` that checkpoints whenever gradients are on, whatever the mode, and passes no key/value cache
+into the layer (a replay would write it twice, as transformers also avoids): xlprompt reads one forward pass
+and never generates; deep_prompt's prefixes enter below the layer (xlprompt.methods.deep_prompt).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+# The names transformers' layers take a key/value cache under (transformers.modeling_layers does the same).
+CACHE_ARGUMENTS = ("cache", "past_key_value", "past_key_values", "layer_past")
+
+
+def _checkpointed(layer: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+    forward = type(layer).forward
+    if not torch.is_grad_enabled():
+        return forward(layer, *args, **kwargs)
+    for name in CACHE_ARGUMENTS:
+        if kwargs.get(name) is not None:
+            kwargs[name] = None
+    if kwargs.get("use_cache"):
+        kwargs["use_cache"] = False
+    return checkpoint(forward, layer, *args, use_reentrant=False, **kwargs)
+
+
+def checkpointing_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The outermost transformers layers of ``model`` (a checkpointed block holds no checkpointed sublayer)."""
+    layers: list[tuple[str, torch.nn.Module]] = []
+    for name, module in model.named_modules():
+        if isinstance(module, GradientCheckpointingLayer) and not any(
+            name.startswith(f"{outer}.") for outer, _ in layers
+        ):
+            layers.append((name, module))
+    return [module for _, module in layers]
+
+
+def enable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
+    """Checkpoint every layer of ``backbone`` from now on, in train and in eval mode."""
+    layers = checkpointing_layers(backbone)
+    if not layers:
+        raise ValueError(
+            f"training.gradient_checkpointing: {type(backbone).__name__} has no layers transformers marks as "
+            "checkpointable (GradientCheckpointingLayer)"
+        )
+    for layer in layers:
+        layer.forward = functools.partial(_checkpointed, layer)
+
+
+def disable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
+    """Undo :func:`enable_gradient_checkpointing`: each layer's own forward again."""
+    for layer in checkpointing_layers(backbone):
+        vars(layer).pop("forward", None)
+
+
+def is_checkpointing(layer: torch.nn.Module) -> bool:
+    return isinstance(vars(layer).get("forward"), functools.partial)
