@@ -15,7 +15,7 @@ from peft import PeftModel, PrefixTuningConfig, get_peft_model, set_peft_model_s
 from safetensors.torch import load_file
 from test_config import SCHEMA, mutate, paper, smoke
 from test_methods import FAST, labelled_data
-from tiny_models import FAMILY, LLM_FAMILY
+from tiny_models import ALL, LLM_FAMILY
 
 from xlprompt.config import checks
 from xlprompt.config.checks import validate_config
@@ -27,6 +27,7 @@ from xlprompt.methods.deep_prompt import PREFIX_KEY, DeepPrompt, DeepPromptedLM,
 from xlprompt.methods.peft_export import PREFIX_FOLDER, TASK_TYPES
 from xlprompt.methods.training import PromptRun, check_together, train_prompt
 from xlprompt.models.backbone import load_backbone
+from xlprompt.models.compute import switches_to_sdpa
 from xlprompt.models.families import (
     HUB_MODEL_TYPES,
     HUB_PREFIX_LAYERS,
@@ -95,13 +96,13 @@ def deeper(kind: str, folder, out, layers: int = 2):
     else:
         config.num_hidden_layers = layers
     torch.manual_seed(1)
-    auto_class(FAMILY[kind]).from_config(config).save_pretrained(out)
+    auto_class(ALL[kind]).from_config(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(folder).save_pretrained(out)
     return out
 
 
 def all_test_rows(kind: str, data, tokenizer) -> dict[str, torch.Tensor]:
-    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, FAMILY[kind])
+    test = encode_split(tokenizer, load_split(data, "en", "test"), 48, ALL[kind])
     return test.batch(list(range(len(test))), tokenizer.pad_token_id)
 
 
@@ -135,7 +136,7 @@ def peft_label_logits(peft_model, kind: str, batch: dict[str, torch.Tensor], ver
     Prefixes add no output positions: the mask (masked LM) or the last text token (causal LM) is read."""
     rows = torch.arange(batch["input_ids"].shape[0])
     logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return logits[rows, batch["mask_index"] - (1 if FAMILY[kind] == "causal_lm" else 0)][:, verbalizer]
+    return logits[rows, batch["mask_index"] - (1 if ALL[kind] == "causal_lm" else 0)][:, verbalizer]
 
 
 # kind, task, settings: every family; pairs (nli) where the stand-in reads them, BERT's typed pairs too
@@ -149,8 +150,12 @@ CASES = {
     "mt5": ("mt5", "nli", {}),
     "xlm-roberta-layer-1-of-2": ("xlm-roberta", "nli", {"layers": [1]}),
     "mt5-decoder-only": ("mt5", "nli", {"layers": [2, 3]}),
+    # Today's decoder LLMs: grouped-query attention (prefixes of num_key_value_heads heads), rotary positions
+    **{kind: (kind, "nli", {}) for kind in LLM_FAMILY},
+    "llama-layer-1-of-2": ("llama", "nli", {"layers": [1]}),
 }
-EXPORTED = {"xlm-roberta", "xlm-roberta-reparameterised", "bert", "xglm", "bloom"}  # PEFT's format holds them
+# PEFT's format holds them
+EXPORTED = {"xlm-roberta", "xlm-roberta-reparameterised", "bert", "xglm", "bloom", *LLM_FAMILY}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -160,9 +165,7 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
     kind, task, settings = CASES[case]
     folder = stand_ins[kind] if "layers" not in settings else deeper(kind, stand_ins[kind], tmp_path / "deeper")
     _, tokenizer = load_backbone(folder)
-    data = with_label_words(
-        world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, FAMILY[kind], 3)
-    )
+    data = with_label_words(world_dir / task, tmp_path / task, single_token_words(tokenizer, world_dir, ALL[kind], 3))
     seen = capture(monkeypatch)
     cfg = TrainConfig(method="deep_prompt", prompt_length=4, deep_prompt=settings, **DEEP)
     summary = train_prompt(folder, data, cfg, tmp_path / "deep")
@@ -242,7 +245,7 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
     # PEFT's own code path on the exported adapter gives the same logits.
     if case in EXPORTED:
         peft_model = PeftModel.from_pretrained(
-            auto_class(FAMILY[kind]).from_pretrained(folder, attn_implementation="eager"), str(out / PREFIX_FOLDER)
+            auto_class(ALL[kind]).from_pretrained(folder, attn_implementation="eager"), str(out / PREFIX_FOLDER)
         )
         peft_model.eval()
         with torch.no_grad():
@@ -252,7 +255,7 @@ def test_deep_prompt_changes_only_its_prefixes_and_its_artifact_rebuilds_the_tra
         assert theirs.argmax(-1).tolist() == at_end.argmax(-1).tolist()
 
 
-@pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5-decoder"])
+@pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5-decoder", *LLM_FAMILY])
 def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_parameters(
     kind, stand_ins, world_dir, tmp_path
 ):
@@ -297,7 +300,7 @@ def test_xlprompts_injection_gives_peft_prefix_tuning_logits_on_the_same_paramet
     assert (ours - plain)[real].abs().max() > 1e-3  # and the prefixes do something
 
 
-@pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5"])
+@pytest.mark.parametrize("kind", ["xlm-roberta", "bert", "xglm", "bloom", "mt5", "llama", "gemma2"])
 def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_uses(
     kind, stand_ins, world_dir, tmp_path
 ):
@@ -313,19 +316,21 @@ def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_us
     args = (batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"))
     with torch.no_grad():
         eager = model(*args)
-        switches = getattr(backbone, "_supports_attention_backend", False)
+        switches = switches_to_sdpa(backbone)
         if switches:
             backbone.set_attn_implementation("sdpa")
         sdpa = model(*args)
     assert backbone.config._attn_implementation == ("sdpa" if switches else "eager")
-    assert switches == (kind in ("xlm-roberta", "bert"))  # XGLM, BLOOM and mT5 stay eager (compute.place)
+    # XGLM, BLOOM, mT5 and Gemma 2 (no SDPA in transformers 5) stay eager
+    assert switches == (kind in ("xlm-roberta", "bert", "llama"))
     assert (eager - sdpa).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5"])
+@pytest.mark.parametrize("kind", ["xglm", "bloom", "mt5", *LLM_FAMILY])
 def test_a_prefix_of_real_tokens_keys_and_values_reproduces_reading_those_tokens_first(kind, stand_ins, tmp_path):
     """A causal stack's keys and values of its first tokens do not depend on what follows: used as prefixes, they
-    must give the logits of the text read after those tokens (positions, ALiBi and T5's relative bias included).
+    must give the logits of the text read after those tokens (positions, ALiBi and T5's relative bias included;
+    rotary: the cached keys are rotated at positions 0..L-1 and the text's at L.., as a prefix of L places them).
     Independent of PEFT; mT5: its decoder's (layers of the decoder only), two layers deep."""
     folder = deeper(kind, stand_ins[kind], tmp_path / "deeper")
     backbone, tokenizer = load_backbone(folder)
@@ -523,18 +528,13 @@ def test_a_backbone_whose_attention_takes_no_prefix_is_refused_with_the_reason(m
 
 def test_deep_prompt_passes_the_checks_where_it_applies():
     assert set(HUB_PREFIX_LAYERS) == set(HUB_MODEL_TYPES)  # every pinned Hub backbone's depth is known
-    # Every supported model type takes prefixes but the decoder LLMs, where deep_prompt is refused (test_llms).
-    assert set(MODEL_TYPES) - set(PREFIX_ATTENTION) == set(LLM_FAMILY)
+    assert set(MODEL_TYPES) == set(PREFIX_ATTENTION)  # every supported model type takes prefixes
     for hub in HUB_MODEL_TYPES:
         cfg = paper()
         cfg["backbone"]["hub"], cfg["methods"] = hub, ["spt", "deep_prompt"]
         cfg["deep_prompt"] = {"reparameterization": True, "reparam_hidden": 64, "layers": [0, 1]}
         cfg["method_overrides"] = {"deep_prompt": {"lr": 5e-3}}
-        if HUB_MODEL_TYPES[hub] in LLM_FAMILY:  # refused before any download, naming what to use instead
-            with pytest.raises(ConfigError, match=rf"the attention of {HUB_MODEL_TYPES[hub]} \({hub}\) takes none"):
-                validate_config(cfg, SCHEMA)
-        else:
-            validate_config(cfg, SCHEMA)
+        validate_config(cfg, SCHEMA)
     cfg = smoke()
     cfg["methods"], cfg["deep_prompt"] = ["spt", "deep_prompt"], {"layers": "all"}
     cfg["prompt"].update(reparameterization=True, position="prefix")  # the input prompt's: not deep_prompt's

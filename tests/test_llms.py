@@ -1,7 +1,7 @@
 """Today's decoder LLMs (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3) on faithful stand-ins: what the
 tests of every family (test_families, test_methods, test_ltp) do not already cover for them: the prompt
 before the text, the unfrozen backbone, ON on a gated MLP, label words as they follow a text, and
-deep_prompt refused with its reason."""
+deep_prompt's prefixes sized for grouped-query attention."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from xlprompt.analysis.neurons import prompt_alone_activations, record_ffn
 from xlprompt.data.contract import load_split
 from xlprompt.data.encoding import encode_split
 from xlprompt.methods.artifacts import load_trained
-from xlprompt.methods.deep_prompt import prefix_kind
+from xlprompt.methods.deep_prompt import attention_sites, prefix_kind
 from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.families import label_word_text
@@ -104,7 +104,12 @@ def test_a_label_word_is_the_tokens_it_has_after_a_text(kind, stand_ins, world_d
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_deep_prompt_is_refused_on_a_decoder_llm_with_what_to_use_instead(kind, stand_ins):
+def test_deep_prompt_prefixes_each_layers_key_value_heads(kind, stand_ins):
+    """Grouped-query attention caches num_key_value_heads heads: a prefix has that many (2 here, of 4 query
+    heads), as PEFT's prefix tuning sizes it (tests/test_deep_prompt.py checks both forwards agree)."""
     backbone, _ = load_backbone(stand_ins[kind])
-    with pytest.raises(ValueError, match=rf"method deep_prompt: {kind}'s attention takes no key/value prefix"):
-        prefix_kind(backbone)
+    assert prefix_kind(backbone) == "decoder_llm"
+    sites = attention_sites(backbone)
+    assert len(sites) == backbone.config.num_hidden_layers
+    assert {(site.heads, site.head_dim) for site in sites} == {(2, 8)}
+    assert backbone.config.num_attention_heads == 4

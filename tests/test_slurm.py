@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 from slurm_cluster import DAEMONS, job_records, missing_tools, running_cluster
-from workflow_run import GPU_RULES, GROUP_RULE, REPO, SMOKE, comparable_table, rule_kind, snakemake_command
+from workflow_run import (
+    GPU_RULES,
+    GROUP_RULE,
+    METHOD_TABLES,
+    METHOD_TABLES_TARGET,
+    REPO,
+    SMOKE,
+    comparable_table,
+    rule_kind,
+    snakemake_command,
+)
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 PAUSE_HOOK = REPO / "tests" / "slurm" / "pause_after_checkpoint"
@@ -117,12 +127,10 @@ def cancel_the_paused_job(marker: Path, checkpoints: Path, env: dict, done: thre
     subprocess.run(["scancel", seen["job"]], env=env, check=True)
 
 
-# What the Slurm run makes: the method tables (rule aggregate) and every job they need, from the world and the
-# backbone through LTP's ticket, every training job and the evaluations. The rest of the smoke graph (SPoT,
-# cross-model transfer, ON) runs the same stages through the same profile; the local smoke run covers it.
-# The plugin waits 10 s more between status checks after each check that finds nothing finished, so each
-# job costs far more here than locally: the whole graph took 7 minutes, this part about half.
-SLURM_TABLES = ("per_language", "summary", "languages", "distance_correlation", "tasks", "comparisons", "methods")
+# What the Slurm run makes: the method tables (METHOD_TABLES) and every job they need. The rest of the smoke
+# graph (SPoT, cross-model transfer, ON) runs the same stages through the same profile; the local smoke run
+# covers it. The plugin waits 10 s more between status checks after each check that finds nothing finished,
+# so each job costs far more here than locally: the whole graph took 7 minutes, this part about half.
 
 
 @pytest.mark.slow
@@ -140,7 +148,7 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PAUSE_HOOK), os.environ.get("PYTHONPATH")])),
         }
         cmd, env = snakemake_command(
-            "results/smoke/tables/per_language.csv",  # first: --configfile takes every word after it
+            METHOD_TABLES_TARGET,  # first: --configfile takes every word after it
             "--profile",
             str(profile_for_this_cluster(tmp_path)),
             "--configfile",
@@ -188,7 +196,7 @@ def test_smoke_config_on_slurm_equals_the_local_run(slurm_state, smoke_run, tmp_
     assert len(resumed) == 1, resumed
     assert re.search(r"resumed from checkpoint .* at step 5\b", resumed[0].read_text())
 
-    for name in SLURM_TABLES:
+    for name in METHOD_TABLES:
         local = smoke_run / "results" / "smoke" / "tables" / f"{name}.csv"
         assert comparable_table(work / "results" / "smoke" / "tables" / f"{name}.csv") == comparable_table(local), name
 

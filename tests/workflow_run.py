@@ -10,6 +10,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
+# The smoke graph's method tables (rule aggregate): a target that runs every job they need, from the world and
+# the backbone through LTP's ticket, every training job and the evaluations, without SPoT, cross-model
+# transfer and ON (the Slurm run and the killed run make this part; the local smoke run makes everything).
+METHOD_TABLES_TARGET = "results/smoke/tables/per_language.csv"
+METHOD_TABLES = ("per_language", "summary", "languages", "distance_correlation", "tasks", "comparisons", "methods")
 DEFAULT_PROFILE = ["--workflow-profile", str(REPO / "workflow" / "profiles" / "default")]
 
 

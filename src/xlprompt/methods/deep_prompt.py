@@ -55,13 +55,15 @@ class Site:
     """One self-attention module that can take a prefix, with its head shape.
 
     ``first``: T5's relative position bias lives in the first block of each stack; a prefixed layer
-    after an unprefixed first block computes the prefix's bias with it.
+    after an unprefixed first block computes the prefix's bias with it. ``window``: a sliding-window
+    layer sees the keys of its last ``window`` positions only, prefix keys included (as with a real cache).
     """
 
     module: nn.Module
     heads: int
     head_dim: int
     first: nn.Module | None = None
+    window: int | None = None  # a sliding-window layer's window (Gemma 2 and 3): how far back a query sees
 
 
 def prefix_kind(backbone: PreTrainedModel) -> str:
@@ -96,6 +98,17 @@ def attention_sites(backbone: PreTrainedModel) -> list[Site]:
         return [
             Site(block.self_attention, block.self_attention.num_heads, block.self_attention.head_dim)
             for block in model.base_model.h
+        ]
+    if kind == "decoder_llm":  # grouped-query attention: the cache holds num_key_value_heads heads
+        config = model.config
+        return [
+            Site(
+                layer.self_attn,
+                config.num_key_value_heads,
+                layer.self_attn.head_dim,
+                window=getattr(layer.self_attn, "sliding_window", None),
+            )
+            for layer in model.base_model.layers
         ]
     sites = []
     for stack in (model.encoder, model.decoder):
@@ -149,12 +162,26 @@ class PrefixKV:
         return self.keys.shape[-2]
 
 
-def extend_mask(mask: torch.Tensor | None, length: int) -> torch.Tensor | None:
-    """A 4-D attention mask (..., Q, K) with ``length`` attended key columns in front (additive or boolean)."""
+def extend_mask(mask: torch.Tensor | None, length: int, window: int | None = None) -> torch.Tensor | None:
+    """A 4-D attention mask (..., Q, K) with ``length`` key columns in front (additive or boolean): attended
+    by every query, or with a sliding ``window`` by the queries less than ``window`` positions after them
+    (query i sits at position ``length + i``, prefix key j at j)."""
     if mask is None:
         return None
     shape = (*mask.shape[:-1], length)
-    front = mask.new_ones(shape) if mask.dtype == torch.bool else mask.new_zeros(shape)
+    if window is None:
+        front = mask.new_ones(shape) if mask.dtype == torch.bool else mask.new_zeros(shape)
+    else:
+        queries = torch.arange(mask.shape[-2], device=mask.device).unsqueeze(1)
+        keys = torch.arange(length, device=mask.device).unsqueeze(0)
+        seen = (length + queries - keys < window).expand(shape)
+        front = (
+            seen
+            if mask.dtype == torch.bool
+            else torch.zeros(shape, dtype=mask.dtype, device=mask.device).masked_fill(
+                ~seen, torch.finfo(mask.dtype).min
+            )
+        )
     return torch.cat([front, mask], dim=-1)
 
 
@@ -197,7 +224,7 @@ def _inject(
             )
     else:
         kwargs["cache"] = cache
-        kwargs["attention_mask"] = extend_mask(kwargs.get("attention_mask"), length)
+        kwargs["attention_mask"] = extend_mask(kwargs.get("attention_mask"), length, site.window)
     return args, kwargs
 
 

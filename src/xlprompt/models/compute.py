@@ -113,10 +113,15 @@ def place(model: M, compute: Compute) -> M:
     backbone attends with SDPA kernels (xlprompt loads backbones with eager attention, about 1.3x
     faster on a few CPU cores with padding masks)."""
     backbone: Any = getattr(model, "backbone", model)  # a transformers model: set_attn_implementation
-    # Only models built on transformers' attention interface can switch (XGLM and BLOOM cannot).
-    if compute.device.type == "cuda" and getattr(backbone, "_supports_attention_backend", False):
+    if compute.device.type == "cuda" and switches_to_sdpa(backbone):
         backbone.set_attn_implementation("sdpa")
     return model.to(compute.device)
+
+
+def switches_to_sdpa(backbone: torch.nn.Module) -> bool:
+    """Whether a backbone can attend with SDPA kernels: built on transformers' attention interface (XGLM,
+    BLOOM and mT5 are not) and not refusing SDPA (Gemma 2: its soft-capped attention scores need eager)."""
+    return bool(getattr(backbone, "_supports_attention_backend", False) and getattr(backbone, "_supports_sdpa", True))
 
 
 def linear_schedule(step: int, total: int, warmup: int) -> float:

@@ -99,13 +99,13 @@ def _decoder_llm(
     model_type: str, tokens: tuple[str, str], no_biases: str = "", embedding_scale: str = "1"
 ) -> Architecture:
     """A decoder LLM's record: all share the layout, LoRA modules and gated MLP; they differ in tokens, biases
-    and embedding scale. No prefix attention here yet (deep_prompt refused by the config checks)."""
+    and embedding scale."""
     return Architecture(
         model_type,
         "causal_lm",
         _DECODER_LORA,
         _DECODER_QV,
-        None,
+        "decoder_llm",  # model.layers[i].self_attn; rotary positions, grouped-query attention
         "trained",
         _GATED_FFN,
         tokens,
