@@ -9,7 +9,7 @@ computes activation gradients only): forward = 2 x (non-embedding parameters + t
 negligible) x tokens + the attention scores and mixing (4 x layers x batch x seq^2 x width).
 
     python benchmarks/bench_gpu_llms.py                                # on a machine with CUDA
-    python benchmarks/bench_gpu_llms.py --device cpu --layers 1 --steps 1 --seq 16   # the code path, anywhere
+    python benchmarks/bench_gpu_llms.py --device cpu --dtype float32 --layers 1 --steps 1 --seq 8   # the code path
 
 Without CUDA (and without --device) it records that the figures are unmeasured and why.
 """
@@ -70,13 +70,13 @@ def step_flops(config, tokens: int, batch: int) -> float:
     return 2 * forward
 
 
-def measure(name: str, device: torch.device, layers: int | None, steps: int, seq: int) -> dict:
+def measure(name: str, device: torch.device, layers: int | None, steps: int, seq: int, dtype: str) -> dict:
     config_class, model_class, shape = SHAPES[name]
     config = config_class(**{**shape, **({"num_hidden_layers": layers} if layers else {})})
-    compute = choose_compute(device.type, "bfloat16")
+    compute = choose_compute(device.type, dtype)
     torch.manual_seed(0)
     default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)  # built in bfloat16 directly: an 8B model never exists in float32
+    torch.set_default_dtype(compute.dtype)  # built in bfloat16 directly: an 8B model never exists in float32
     try:
         with device:
             backbone = model_class(config)
@@ -132,6 +132,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=None, help="default: the real depth")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--seq", type=int, default=SEQ)
+    parser.add_argument(
+        "--dtype", default="bfloat16", help="the weights (float32 for a quick CPU check: this CPU has no bfloat16 unit)"
+    )
     args = parser.parse_args()
     if args.device is None and not torch.cuda.is_available():
         print("GPU decoder-LLM spt throughput: not measured here (torch.cuda.is_available() is False on this machine)")
@@ -140,9 +143,9 @@ def main() -> None:
             save("gpu_llm_spt", {"measured": False, "reason": "no CUDA device on the machine that ran make bench"})
         return
     device = torch.device(args.device or "cuda")
-    rows = {name: measure(name, device, args.layers, args.steps, args.seq) for name in SHAPES}
+    rows = {name: measure(name, device, args.layers, args.steps, args.seq, args.dtype) for name in SHAPES}
     print(json.dumps(rows, indent=2))
-    if device.type == "cuda":  # a CPU run checks the code path; it is not the GPU figure
+    if device.type == "cuda" and args.dtype == "bfloat16":  # a CPU run checks the code path, not the GPU figure
         save("gpu_llm_spt", {"measured": True, **rows})
 
 

@@ -70,6 +70,30 @@ def sib_file(path: Path, categories: list[str], start_id: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def belebele_file(path: Path, passages: int, answers: list[str] | None = None) -> None:
+    """One language's Belebele JSONL in the Hub's schema: two questions per passage, answers "1".."4"."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(passages):
+        for number in (1, 2):
+            row = len(rows)
+            rows.append(
+                {
+                    "link": f"https://en.wikibooks.org/wiki/Passage_{i}",
+                    "question_number": number,
+                    "flores_passage": f"Passage {i} says that the {row}th thing happened.",
+                    "question": f"What happened in question {number}?",
+                    **{f"mc_answer{k}": f"answer {k} of {row}" for k in range(1, 5)},
+                    "correct_answer_num": answers[row] if answers else str(row % 4 + 1),
+                    "dialect": path.stem,
+                    "ds": "2023-05-03",
+                }
+            )
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
 def snapshot_folder(cache: Path, name: str) -> Path:
     dataset = HUB_DATASETS[name]
     return cache / f"datasets--{dataset.repo_id.replace('/', '--')}" / "snapshots" / dataset.revision

@@ -350,7 +350,8 @@ BAD_REAL = [
     (
         "unknown-hub-dataset",
         mutate("data.tasks.nli.0.hub", "mnli"),
-        r"data.tasks.nli\[0\].hub: 'mnli' is not allowed; allowed: \['xnli', 'americasnli', 'pawsx', 'sib200'\]",
+        r"data.tasks.nli\[0\].hub: 'mnli' is not allowed; "
+        r"allowed: \['xnli', 'americasnli', 'pawsx', 'sib200', 'belebele'\]",
     ),
     (
         "hub-and-local-in-one-source",
@@ -388,6 +389,12 @@ BAD_REAL = [
         "variant-of-a-control",
         mutate("variants", {"frozen": {"method": "no_prompt"}}),
         r"variants.frozen.method: 'no_prompt' cannot be varied",
+    ),
+    (
+        "promptless-variant-of-a-prompt-method",
+        mutate("variants", {"bare": {"method": "spt", "prompt": False}}),
+        r"variants.bare.prompt: false \(no soft prompt\) applies to the methods whose prompt is optional, "
+        r"lora, bitfit; spt trains a prompt",
     ),
     (
         "misspelt-method-override",

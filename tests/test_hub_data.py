@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from hub_fixtures import (
     NLI_FEATURES,
+    belebele_file,
     model_snapshot,
     nli_file,
     pawsx_file,
@@ -58,6 +59,7 @@ def hub_cache(tmp_path, monkeypatch) -> Path:
                 [SIB_NAMES[i % 7] for i in range(rows)],
             )
         (snapshot_folder(cache, "sib200") / "data" / lang / "labels.txt").write_text("\n".join(SIB_NAMES) + "\n")
+        belebele_file(snapshot_folder(cache, "belebele") / "data" / f"{lang}.jsonl", passages=90)
     return cache
 
 
@@ -132,6 +134,49 @@ def test_sib200_maps_category_strings_and_reads_dev_as_validation(hub_cache, tmp
     assert train["text_pair"].isna().all()
     assert list(train["id"][:2]) == ["1", "2"]
     assert list((tmp_path / "datasets-cache" / "csv").glob("*/*/*/*.arrow"))  # read by datasets' csv builder
+
+
+def test_belebele_lays_out_passage_question_and_lettered_answers_and_holds_out_whole_passages(hub_cache, tmp_path):
+    """lm-evaluation-harness's layout (P: / Q: / A-D / Answer:), labels the letters; train and validation carved
+    from the test file by passage, the same passages in every language, none shared with the test."""
+    out = download(tmp_path, "--hub", "belebele", "--languages", "all")
+    assert languages_of(out) == ["deu_Latn", "eng_Latn"]
+    labels = load_labels(out)
+    assert labels.task == "reading"
+    assert labels.names == ["A", "B", "C", "D"]
+    assert labels.verbalizers["causal_lm"] == ["A", "B", "C", "D"]
+    held_out = HUB_DATASETS["belebele"].held_out
+    splits = {
+        (lang, split): load_split(out, lang, split, 4)
+        for lang in ("eng_Latn", "deu_Latn")
+        for split in ("train", "validation", "test")
+    }
+    sizes = {split: len(splits["eng_Latn", split]) for split in ("train", "validation", "test")}
+    assert sizes == {"train": 2 * held_out.train, "validation": 2 * held_out.validation, "test": 2 * 10}
+    first = splits["eng_Latn", "test"].iloc[0]
+    number = int(first["text"].split("the ")[1].split("th")[0])  # the fixture's row number
+    passage, question = f"Passage {number // 2} says that the {number}th thing happened.", number % 2 + 1
+    assert first["text"] == f"P: {passage}\nQ: What happened in question {question}?"
+    assert (
+        first["text_pair"]
+        == "\n".join(f"{letter}: answer {k} of {number}" for k, letter in enumerate("ABCD", 1)) + "\nAnswer:"
+    )
+    assert first["label"] == number % 4  # correct_answer_num "1".."4" -> 0..3
+    passages = {key: {row_id.split("-q")[0] for row_id in frame["id"]} for key, frame in splits.items()}
+    for split in ("train", "validation", "test"):
+        assert passages["eng_Latn", split] == passages["deu_Latn", split]  # the same passages in each language
+    assert not passages["eng_Latn", "train"] & passages["eng_Latn", "test"]
+    assert not passages["eng_Latn", "validation"] & passages["eng_Latn", "test"]
+    assert list((tmp_path / "datasets-cache" / "json").glob("*/*/*/*.arrow"))  # read by datasets' json builder
+
+
+def test_a_belebele_answer_outside_one_to_four_is_refused_naming_the_row(hub_cache, tmp_path):
+    answers = [str(i % 4 + 1) for i in range(180)]
+    answers[3] = "5"
+    belebele_file(snapshot_folder(hub_cache, "belebele") / "data" / "eng_Latn.jsonl", passages=90, answers=answers)
+    with pytest.raises(SystemExit, match=r"eng_Latn.jsonl: row 3 has correct_answer_num '5'; expected 1..4"):
+        download(tmp_path, "--hub", "belebele", "--languages", "eng_Latn")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The real path (data: and backbone.hub:) end to end, offline: the papers' configs
-(config/xnli-xlmr.yaml, config/sib200-xglm.yaml) shrunk to test size, run on a Hugging Face
-cache holding XNLI, AmericasNLI and SIB-200 files in their Hub schema, a tiny masked LM where
-FacebookAI/xlm-roberta-base's pinned snapshot would be and a tiny XGLM where facebook/xglm-564M's
-would be (both with a tokenizer trained here)."""
+(config/xnli-xlmr.yaml, config/sib200-xglm.yaml, config/belebele-llama.yaml) shrunk to test size, run
+on a Hugging Face cache holding XNLI, AmericasNLI, SIB-200 and Belebele files in their Hub schema, a
+tiny masked LM where FacebookAI/xlm-roberta-base's pinned snapshot would be, a tiny XGLM where
+facebook/xglm-564M's would be and a tiny Llama where meta-llama/Llama-3.1-8B's would be (each with a
+tokenizer trained here)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from hub_fixtures import model_snapshot, nli_sentence_file, sentences, sib_sentence_file, snapshot_folder
+from hub_fixtures import (
+    belebele_file,
+    model_snapshot,
+    nli_sentence_file,
+    sentences,
+    sib_sentence_file,
+    snapshot_folder,
+)
 from tiny_models import build_tiny
 from workflow_run import REPO, snakemake
 
+from xlprompt.data.contract import load_split
 from xlprompt.data.hub import HUB_BACKBONES, SIB_WORDS
 from xlprompt.models.pretrain import pretrain
 from xlprompt.runtime.io import write_json
@@ -26,6 +35,8 @@ PAPER_CONFIG = REPO / "config" / "xnli-xlmr.yaml"
 XLMR = "FacebookAI/xlm-roberta-base"
 XGLM = "facebook/xglm-564M"
 SPT_CONFIG = REPO / "config" / "sib200-xglm.yaml"
+LLAMA = "meta-llama/Llama-3.1-8B"
+BELEBELE_CONFIG = REPO / "config" / "belebele-llama.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +76,9 @@ def hub_cache(tmp_path_factory) -> Path:
     # XGLM is pinned to a branch (refs/pr/4): the cache resolves it to a commit.
     xglm = build_tiny("xglm", world, root / "tiny-xglm")  # its own tokenizer, trained on the same text
     model_snapshot(cache, XGLM, "9d08531" + "0" * 33, xglm, ref=HUB_BACKBONES[XGLM])
+    for lang in ("eng_Latn", "deu_Latn"):  # 90 passages: 60 train, 20 validate, 10 (20 questions) test
+        belebele_file(snapshot_folder(cache, "belebele") / "data" / f"{lang}.jsonl", passages=90)
+    model_snapshot(cache, LLAMA, HUB_BACKBONES[LLAMA], build_tiny("llama", world, root / "tiny-llama"))
     return cache
 
 
@@ -195,3 +209,50 @@ def test_the_spt_paper_config_trains_xglm_prompts_offline(hub_cache, tmp_path):
     accuracy = table[table.metric == "accuracy"]
     assert set(accuracy["method"]) == {"spt", "spt_reparam"}
     assert set(accuracy["lang"]) == {"eng_Latn", "deu_Latn", "hau_Latn"}  # languages: all = what the cache holds
+
+
+@pytest.mark.slow
+def test_the_belebele_llama_config_trains_prompts_prefixes_and_lora_in_bfloat16_offline(hub_cache, tmp_path):
+    """config/belebele-llama.yaml shrunk: Belebele's held-out English passages train spt, deep_prompt and
+    lora on a (tiny) Llama in bfloat16 with gradient checkpointing; every language in the cache is tested."""
+    config = yaml.safe_load(BELEBELE_CONFIG.read_text())
+    config.update(threads=1, seeds=[0])
+    config["prompt"]["lengths"] = [4]
+    config["training"].update(steps=4, batch_size=4, train_per_class=3, eval_every=2, checkpoint_every=2, max_length=96)
+    path = tmp_path / "belebele-llama-tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    work = tmp_path / "work"
+    work.mkdir()
+    snakemake(
+        "--cores",
+        "2",
+        "--configfile",
+        str(path),
+        cwd=work,
+        extra_env={
+            "HF_HUB_CACHE": str(hub_cache),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+        },
+    )
+    model_meta = json.loads((work / "resources" / "models" / "llama-3.1-8b" / "meta.json").read_text())
+    assert model_meta["source"]["revision"] == HUB_BACKBONES[LLAMA]
+    assert model_meta["model_type"] == "llama"
+    prompts = work / "results" / "belebele-llama" / "prompts" / "llama-3.1-8b" / "reading"
+    for method, length in (("spt", 4), ("deep_prompt", 4), ("lora_only", 0)):
+        meta = json.loads((prompts / method / f"L{length}" / "seed0" / "meta.json").read_text())
+        assert meta["backbone_dtype"] == "bfloat16"
+        assert meta["config"]["gradient_checkpointing"]
+        assert meta["verbalizer"] == ["A", "B", "C", "D"]
+        assert meta["train_examples"] == 12
+        if method == "lora_only":  # the adapter is PEFT's own; there is no prompt to export
+            assert (prompts / method / "L0" / "seed0" / "lora" / "adapter_config.json").exists()
+        else:  # PEFT's prompt tuning and prefix tuning
+            assert meta["peft_export"]["exported"], meta["peft_export"]
+    table = pd.read_csv(work / "results" / "belebele-llama" / "tables" / "per_language.csv")
+    accuracy = table[table.metric == "accuracy"]
+    assert set(accuracy["method"]) == {"spt", "deep_prompt", "lora_only", "no_prompt"}
+    assert set(accuracy["lang"]) == {"eng_Latn", "deu_Latn"}
+    data = work / "resources" / "data" / "belebele" / "reading"
+    for lang in ("eng_Latn", "deu_Latn"):  # the 10 passages left for the test, two questions each
+        assert len(load_split(data, lang, "test", 4)) == 20

@@ -170,12 +170,14 @@ wildcard_constraints:
 def prompt_runs():
     """(task, method, length, seed) of every prompt the experiment trains or builds.
 
-    no_prompt has no prompt (length 0) and nothing random, so it runs once, at the first seed.
+    no_prompt has no prompt (length 0) and nothing random, so it runs once, at the first seed; a variant
+    with `prompt: false` (lora, bitfit without a prompt) runs at length 0, once per seed.
     """
     for task in TASKS:
         for method in METHODS:
             no_prompt = method_of(base_method(method)).prompt == "none"
-            lengths = [0] if no_prompt else LENGTHS
+            promptless = no_prompt or VARIANTS.get(method, {}).get("prompt") is False
+            lengths = [0] if promptless else LENGTHS
             seeds = SEEDS[:1] if no_prompt else SEEDS
             for length in lengths:
                 for seed in seeds:
@@ -411,7 +413,7 @@ def train_args(wildcards):
         f"--prompt-length {wildcards.length}",
         f"--seed {wildcards.seed}",
         _flags(training_settings(wildcards.method)),
-        _flags(prompt, skip=("lengths", "method")),
+        _flags(prompt, skip=("lengths", "method", "prompt")),
     ]
     if SPOT and wildcards.method == "spt":
         flags.append(f"--snapshot-step {EMBEDDING_STEP}")  # spt prompts may serve as SPoT sources

@@ -231,6 +231,11 @@ def check_config(config: dict[str, Any]) -> None:
                 f"variants.{name}.method: {variant['method']!r} cannot be varied; allowed: "
                 f"{', '.join(VARIABLE_METHODS)}, ltp, ltp-<name>"
             )
+        if variant.get("prompt") is False and variant["method"] not in PROMPT_OPTIONAL:
+            raise ConfigError(
+                f"variants.{name}.prompt: false (no soft prompt) applies to the methods whose prompt is optional, "
+                f"{', '.join(PROMPT_OPTIONAL)}; {variant['method']} trains a prompt"
+            )
     for name, override in config.get("method_overrides", {}).items():
         if "group_size" in override:
             raise ConfigError(
@@ -310,6 +315,7 @@ def check_config(config: dict[str, Any]) -> None:
 # Methods a variant (another name, other prompt settings) may be made of: those that train an input-level prompt
 # (ltp's variants are its tickets: ltp-<ticket>).
 VARIABLE_METHODS = tuple(m.name for m in METHOD_LIST if m.trains and m.input_prompt and m.backbone != "ticket")
+PROMPT_OPTIONAL = tuple(m.name for m in METHOD_LIST if m.prompt == "optional")  # lora, bitfit
 
 
 def check_backbone_methods(config: dict[str, Any]) -> None:

@@ -57,7 +57,12 @@ def hub_splits(name: str, languages: list[str], revision: str | None = None) -> 
                     f"{relative}: missing from the cached snapshot. "
                     + download_instructions(dataset.repo_id, revision, dataset.allow_patterns(languages), "dataset")
                 )
-            frames[lang, split] = dataset.convert(read_hub_file(path, dataset.file_format), path)
+            converted = dataset.convert(read_hub_file(path, dataset.file_format), path)
+            if dataset.held_out is not None:  # train and validation carved out of the test file
+                for carved, frame in dataset.held_out.split(converted, path).items():
+                    frames[lang, carved] = frame
+            else:
+                frames[lang, split] = converted
             read[relative] = sha256_file(path)
     words = list(dataset.label_words)
     space = LabelSpace(dataset.task, list(dataset.label_names), dict.fromkeys(FAMILIES, words))

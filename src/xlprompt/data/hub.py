@@ -1,4 +1,4 @@
-"""Hub data sets (XNLI, PAWS-X, SIB-200, AmericasNLI): where each lives and how it becomes the contract.
+"""Hub data sets (XNLI, PAWS-X, SIB-200, AmericasNLI, Belebele): where each lives and how it becomes the contract.
 
 Each is fetched at a pinned revision with ``huggingface_hub.snapshot_download``, only the files
 of the languages asked for, into the Hugging Face Hub cache; each file is then read through
@@ -20,6 +20,7 @@ or an empty split: the tests write files in each data set's exact Hub schema and
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ NLI_NAMES = ("entailment", "neutral", "contradiction")  # the Hub's ClassLabel o
 NLI_WORDS = ("yes", "maybe", "no")  # Zhao & Schutze 2021's verbalizer for XLM-R on XNLI
 SIB_NAMES = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
 SIB_WORDS = ("science", "travel", "politics", "sports", "health", "entertainment", "earth")  # Philippy et al. 2024
+# Belebele's answers, read as lm-evaluation-harness scores them: the letter of each choice after "Answer:".
+BELEBELE_LETTERS = ("A", "B", "C", "D")
 
 
 class HubDataError(SourceDataError):
@@ -44,6 +47,37 @@ class HubDataError(SourceDataError):
 
 Converter = Callable[[pd.DataFrame, Path], pd.DataFrame]
 ALL = "all"  # languages: all -- every language the data set has
+PASSAGE = "passage"  # a converter's extra column: the group a held-out split keeps whole (HeldOut)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Training and validation splits carved out of a data set that has a test split only (Belebele), by
+    whole passages: the same passages in every language (the converter's ``passage`` column, one id per
+    passage across languages), so that no test question in any language shares a passage, or its
+    translation, with a training one. Passages are ranked by the sha256 of their id: the first ``train``
+    go to train, the next ``validation`` to validation, the rest stay in test.
+    """
+
+    train: int
+    validation: int
+
+    def split(self, frame: pd.DataFrame, path: Path) -> dict[str, pd.DataFrame]:
+        ranked = sorted(frame[PASSAGE].unique(), key=lambda p: hashlib.sha256(str(p).encode()).hexdigest())
+        if len(ranked) <= self.train + self.validation:
+            raise HubDataError(
+                f"{path}: {len(ranked)} passages, {self.train} + {self.validation} held out for training and "
+                "validation would leave no test"
+            )
+        chosen = {
+            "train": set(ranked[: self.train]),
+            "validation": set(ranked[self.train : self.train + self.validation]),
+        }
+        chosen["test"] = set(ranked[self.train + self.validation :])
+        return {
+            split: frame[frame[PASSAGE].isin(passages)].drop(columns=PASSAGE).reset_index(drop=True)
+            for split, passages in chosen.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -59,16 +93,18 @@ class HubDataset:
     split_files: Mapping[str, str]  # contract split -> file in the repo, "{lang}" filled in
     convert: Converter
     languages: tuple[str, ...] | None = None  # None: whatever the repo has (SIB-200's 205 codes)
+    held_out: HeldOut | None = None  # train and validation carved out of its test split (Belebele)
     notes: str = field(default="", compare=False)
 
     @property
     def file_format(self) -> str:
-        return "tsv" if next(iter(self.split_files.values())).endswith(".tsv") else "parquet"
+        suffix = Path(next(iter(self.split_files.values()))).suffix
+        return {".tsv": "tsv", ".jsonl": "json"}.get(suffix, "parquet")
 
     @property
     def evaluation_only(self) -> bool:
         """No training split: its languages can be evaluated on, never trained on."""
-        return "train" not in self.split_files
+        return "train" not in self.split_files and self.held_out is None
 
     def files(self, lang: str) -> dict[str, str]:
         """Contract split -> path of that split's file for ``lang`` in the repository."""
@@ -82,9 +118,13 @@ class HubDataset:
 
     def languages_in(self, folder: Path) -> list[str]:
         """The languages a snapshot folder holds (those with a test file)."""
-        template = self.split_files["test"]
-        depth = Path(template).parts.index("{lang}")
-        return sorted(path.relative_to(folder).parts[depth] for path in folder.glob(template.format(lang="*")))
+        parts = Path(self.split_files["test"]).parts
+        depth = next(i for i, part in enumerate(parts) if "{lang}" in part)
+        before, after = parts[depth].split("{lang}")
+        found = [
+            path.relative_to(folder).parts[depth] for path in folder.glob(self.split_files["test"].format(lang="*"))
+        ]
+        return sorted(name[len(before) : len(name) - len(after)] for name in found)
 
     def check_languages(self, languages: list[str]) -> None:
         if not languages:
@@ -185,6 +225,38 @@ def convert_sib200(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return converted
 
 
+def convert_belebele(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Belebele (one language's JSONL): a FLORES passage, a question and four answers, the right one
+    ``correct_answer_num`` "1".."4". Laid out as lm-evaluation-harness's belebele task lays it out, the passage
+    and question as the text (``P: ...`` / ``Q: ...``) and the lettered answers with ``Answer:`` as the pair,
+    the label the letter (A-D). The id names the passage (the sha256 of its FLORES link, shared by every
+    language) and the question's number; ``passage`` keeps the passage for a held-out split."""
+    columns = ("link", "question_number", "flores_passage", "question", *[f"mc_answer{i}" for i in range(1, 5)])
+    _require_columns(frame, (*columns, "correct_answer_num"), path)
+    answer = frame["correct_answer_num"].astype(str).str.strip()
+    bad = frame.index[~answer.isin(["1", "2", "3", "4"])]
+    if len(bad):
+        row = int(bad[0])
+        raise HubDataError(
+            f"{path}: row {row} has correct_answer_num {frame['correct_answer_num'].iloc[row]!r}; expected 1..4"
+        )
+    labels = answer.astype("int64") - 1
+    passage = frame["link"].map(lambda link: hashlib.sha256(str(link).encode()).hexdigest()[:12])
+    answers = [f"{letter}: " + frame[f"mc_answer{i}"].astype(str) for i, letter in enumerate(BELEBELE_LETTERS, start=1)]
+    converted: pd.DataFrame = pd.DataFrame(
+        {
+            "id": passage + "-q" + frame["question_number"].astype(str),
+            "text": "P: " + frame["flores_passage"].astype(str) + "\nQ: " + frame["question"].astype(str),
+            "text_pair": answers[0] + "\n" + answers[1] + "\n" + answers[2] + "\n" + answers[3] + "\nAnswer:",
+            "label": labels,
+            PASSAGE: passage,
+        }
+    )
+    if converted["id"].duplicated().any():
+        raise HubDataError(f"{path}: two rows with one passage link and question number")
+    return converted
+
+
 def _parquet_splits(
     lang_folder: str = "{lang}", splits: tuple[str, ...] = ("train", "validation", "test")
 ) -> dict[str, str]:
@@ -241,6 +313,18 @@ HUB_DATASETS: dict[str, HubDataset] = {
             },
             convert=convert_sib200,
         ),
+        HubDataset(
+            name="belebele",
+            repo_id="facebook/belebele",
+            revision="72d7d6891963b00ef52bb94cf7256000ef41ef0b",
+            task="reading",
+            label_names=BELEBELE_LETTERS,
+            label_words=BELEBELE_LETTERS,
+            split_files={"test": "data/{lang}.jsonl"},
+            convert=convert_belebele,
+            # 488 passages, 900 questions in every language; about 11% of the questions train, 4% validate.
+            held_out=HeldOut(train=60, validation=20),
+        ),
     )
 }
 
@@ -271,7 +355,9 @@ def read_hub_file(path: Path, file_format: str) -> pd.DataFrame:
 
     datasets.disable_progress_bars()  # one bar per file would bury the job's log; write_dataset logs the rows
     try:
-        if file_format == "parquet":
+        if file_format == "json":  # JSON Lines: one object per row, as the Hub's viewer reads it
+            rows = datasets.load_dataset("json", data_files=str(path), split="train")
+        elif file_format == "parquet":
             # datasets' parquet builder fails on a file without rows ("BatchSize must be greater than 0").
             if pq.read_metadata(path).num_rows == 0:
                 raise HubDataError(f"{path}: the split is empty")

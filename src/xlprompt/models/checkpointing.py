@@ -11,12 +11,19 @@ checkpoint at all, and putting the layers in train mode would turn on the dropou
 inside the layer's own forward. Here each outermost ``GradientCheckpointingLayer`` gets an instance-level
 ``forward`` that checkpoints whenever gradients are on, whatever the mode, and passes no key/value cache
 into the layer (a replay would write it twice, as transformers also avoids): xlprompt reads one forward pass
-and never generates; deep_prompt's prefixes enter below the layer (xlprompt.methods.deep_prompt).
+and never generates.
+
+The replay runs with the forward pre-hooks the layer's modules had in the forward pass. deep_prompt's
+prefixes enter through such hooks (xlprompt.methods.deep_prompt), registered for one forward pass and gone
+by the time the backward pass replays the layer; a replay without them would compute another layer (PEFT
+issue 869 is the same clash of prefix tuning and checkpointing, there through the cache).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -25,6 +32,33 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 # The names transformers' layers take a key/value cache under (transformers.modeling_layers does the same).
 CACHE_ARGUMENTS = ("cache", "past_key_value", "past_key_values", "layer_past")
+
+
+PreHook = tuple[torch.nn.Module, Any, bool]  # a module, one of its forward pre-hooks, whether it takes kwargs
+
+
+def _pre_hooks(layer: torch.nn.Module) -> list[PreHook]:
+    """The forward pre-hooks registered on ``layer``'s modules now."""
+    return [
+        (module, hook, hook_id in module._forward_pre_hooks_with_kwargs)
+        for module in layer.modules()
+        for hook_id, hook in module._forward_pre_hooks.items()
+    ]
+
+
+@contextlib.contextmanager
+def _restored(hooks: list[PreHook]) -> Iterator[None]:
+    """The pre-hooks of the forward pass again, for the replay, where they are gone by then."""
+    handles = [
+        module.register_forward_pre_hook(hook, with_kwargs=with_kwargs)
+        for module, hook, with_kwargs in hooks
+        if not any(present is hook for present in module._forward_pre_hooks.values())
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _checkpointed(layer: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
@@ -36,7 +70,15 @@ def _checkpointed(layer: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
             kwargs[name] = None
     if kwargs.get("use_cache"):
         kwargs["use_cache"] = False
-    return checkpoint(forward, layer, *args, use_reentrant=False, **kwargs)
+    hooks = _pre_hooks(layer)
+    return checkpoint(
+        forward,
+        layer,
+        *args,
+        use_reentrant=False,
+        context_fn=lambda: (contextlib.nullcontext(), _restored(hooks)),
+        **kwargs,
+    )
 
 
 def checkpointing_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
