@@ -314,12 +314,18 @@ def test_the_injection_gives_the_same_logits_with_the_attention_kernels_a_gpu_us
     torch.manual_seed(5)
     model = DeepPromptedLM(backbone, DeepPrompt(backbone, 5, DeepPromptSettings()), [[5], [6]]).eval()
     args = (batch["input_ids"], batch["attention_mask"], batch["mask_index"], batch.get("token_type_ids"))
+    # A row alone has no padding: SDPA then gets no mask from transformers (causality left to is_causal).
+    real = int(batch["attention_mask"][0].sum())
+    ids, mask, read_at, types = args
+    alone = (ids[:1, :real], mask[:1, :real], read_at[:1], types[:1, :real] if types is not None else None)
     with torch.no_grad():
-        eager = model(*args)
+        eager, eager_alone = model(*args), model(*alone)
         switches = switches_to_sdpa(backbone)
         if switches:
             backbone.set_attn_implementation("sdpa")
-        sdpa = model(*args)
+        sdpa, sdpa_alone = model(*args), model(*alone)
+    assert (eager_alone - sdpa_alone).abs().max().item() < 1e-5
+    assert (eager_alone - eager[:1]).abs().max().item() < 1e-5  # and alone as in the padded batch
     assert backbone.config._attn_implementation == ("sdpa" if switches else "eager")
     # XGLM, BLOOM, mT5 and Gemma 2 (no SDPA in transformers 5) stay eager
     assert switches == (kind in ("xlm-roberta", "bert", "llama"))

@@ -16,6 +16,7 @@ from xlprompt.data.contract import load_split
 from xlprompt.data.encoding import encode_split
 from xlprompt.methods import training as train_module
 from xlprompt.methods.artifacts import load_trained
+from xlprompt.methods.deep_prompt import DeepPrompt, DeepPromptedLM
 from xlprompt.methods.precision import MasterWeights, NonFiniteStep
 from xlprompt.methods.training import train_prompt
 from xlprompt.models.backbone import load_backbone
@@ -30,7 +31,7 @@ from xlprompt.models.families import input_width
 from xlprompt.models.predict import predict
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
 from xlprompt.runtime.io import read_json
-from xlprompt.runtime.settings import TrainConfig
+from xlprompt.runtime.settings import DeepPromptSettings, TrainConfig
 
 BF16 = choose_compute("cpu", "bfloat16")
 
@@ -256,3 +257,46 @@ def test_a_run_with_gradient_checkpointing_trains_the_prompt_it_trains_without(q
     plain = load_trained(tmp_path / "plain", folder)[0].prompt.embedding
     checkpointed = load_trained(tmp_path / "checkpointed", folder)[0].prompt.embedding
     torch.testing.assert_close(checkpointed, plain, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["xlm-roberta", "llama", "gemma2"])
+def test_a_checkpointed_layer_replays_deep_prompts_prefixes(kind, stand_ins):
+    """deep_prompt's prefixes enter through pre-hooks that exist during the forward pass only; the replay in
+    the backward pass runs with them again, so the prefixes' gradient is the one without checkpointing."""
+    backbone, tokenizer = load_backbone(stand_ins[kind])
+    encoded = tokenizer(["a b c d e f", "g h i"], padding=True, return_tensors="pt")
+    torch.manual_seed(0)
+    model = DeepPromptedLM(backbone, DeepPrompt(backbone, 3, DeepPromptSettings()), [5, 6]).eval()
+
+    def prefix_gradient() -> torch.Tensor:
+        model.deep.zero_grad()
+        logits = model(encoded["input_ids"], encoded["attention_mask"], encoded["attention_mask"].sum(1) - 1)
+        torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+        return model.deep.encoder.embedding.weight.grad.clone()
+
+    without = prefix_gradient()
+    enable_gradient_checkpointing(backbone)
+    with_checkpoints = prefix_gradient()
+    torch.testing.assert_close(with_checkpoints, without, rtol=1e-5, atol=1e-7)
+    assert without.abs().sum() > 0
+
+
+def test_a_non_finite_step_of_one_stacked_run_names_that_run(qwen2_task, tmp_path, monkeypatch):
+    """Two prompts in one stacked backbone pass; the second's loss is NaN: the stop names the second run."""
+    folder, _, data = qwen2_task
+    real_loss = train_module.label_loss
+    calls = []
+
+    def nan_for_the_second(*args, **kwargs):
+        calls.append(1)
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(train_module, "label_loss", nan_for_the_second)
+    runs = [
+        train_module.PromptRun(data, _cfg("spt", seed=seed), tmp_path / f"run{seed}", tmp_path / f"ckpt{seed}")
+        for seed in (1, 2)
+    ]
+    with pytest.raises(NonFiniteStep, match=rf"{tmp_path / 'run2'}: training step 1: the loss is nan") as stop:
+        train_module.train_prompts(folder, runs, BF16, stack=True)
+    assert str(tmp_path / "run1") not in str(stop.value)

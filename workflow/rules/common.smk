@@ -291,17 +291,29 @@ def dtype_flag(model):
 def memory_mb(model, weights="frozen", base_mb=BASE_MB):
     """What a job on ``model`` claims: its weights once in the backbone's type (``frozen``), twice
     (``two_copies``: an evaluation that loads a full_ft artifact's own backbone beside the shared one),
-    every weight training (``trained``: 16 bytes each), or two float32 copies and their difference
-    (``float32x3``: the ticket selection). xlprompt.models.memory; 0 parameters for a pretrained backbone."""
+    every weight training (``trained``), or two float32 copies and their difference (``float32x3``: the
+    ticket selection), by the pinned Hub backbone's size (xlprompt.models.memory). A backbone xlprompt
+    pretrains is a few MB; a Hub model without a pin has no known size (warned about below)."""
     section = backbone_section(model)
     parameters_m = HUB_PARAMETERS_M.get(section.get("hub"), 0)
+    dtype = section.get("dtype", "float32")
     per_weight = {
-        "frozen": BYTES_PER_WEIGHT[section.get("dtype", "float32")],
-        "two_copies": 2 * BYTES_PER_WEIGHT[section.get("dtype", "float32")],
-        "trained": TRAINED_WEIGHT_BYTES,
+        "frozen": BYTES_PER_WEIGHT[dtype],
+        "two_copies": 2 * BYTES_PER_WEIGHT[dtype],
+        "trained": TRAINED_WEIGHT_BYTES[dtype],
+        "trained_float32": TRAINED_WEIGHT_BYTES["float32"],  # LTP's fine-tuning: float32 whatever backbone.dtype
         "float32x3": 3 * BYTES_PER_WEIGHT["float32"],
     }[weights]
     return job_memory_mb(parameters_m, per_weight, base_mb)
+
+
+for _name in HUB_MODELS:
+    if backbone_section(_name)["hub"] not in HUB_PARAMETERS_M:
+        logger.warning(
+            f"{backbone_section(_name)['hub']}: its size is not known before the download, so its jobs claim "
+            f"mem_mb for a small model ({BASE_MB} MB); give the real need with --set-resources "
+            "(e.g. train_prompt:mem_mb=40000) or add the model to HUB_PARAMETERS_M in src/xlprompt/models/families.py"
+        )
 
 
 def train_memory_mb(wildcards):

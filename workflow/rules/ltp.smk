@@ -19,7 +19,7 @@ rule finetune_mlm:
     threads: PRETRAIN_THREADS
     resources:
         gpu=1,
-        mem_mb=lambda wildcards: memory_mb(wildcards.model, "trained", base_mb=4000),  # in float32 whatever the dtype
+        mem_mb=lambda wildcards: memory_mb(wildcards.model, "trained_float32", base_mb=4000),
         runtime=60,
     params:
         text=finetune_text_files,

@@ -322,7 +322,7 @@ HUB_DATASETS: dict[str, HubDataset] = {
             label_words=BELEBELE_LETTERS,
             split_files={"test": "data/{lang}.jsonl"},
             convert=convert_belebele,
-            # 488 passages, 900 questions in every language; about 11% of the questions train, 4% validate.
+            # 488 passages, 900 questions in every language; about 12% of the questions train, 4% validate.
             held_out=HeldOut(train=60, validation=20),
         ),
     )

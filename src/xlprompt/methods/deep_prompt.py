@@ -106,7 +106,12 @@ def attention_sites(backbone: PreTrainedModel) -> list[Site]:
                 layer.self_attn,
                 config.num_key_value_heads,
                 layer.self_attn.head_dim,
-                window=getattr(layer.self_attn, "sliding_window", None),
+                # Gemma and Qwen keep the window on the module (None in full-attention layers), Mistral on its config
+                window=(
+                    layer.self_attn.sliding_window
+                    if hasattr(layer.self_attn, "sliding_window")
+                    else getattr(config, "sliding_window", None)
+                ),
             )
             for layer in model.base_model.layers
         ]
@@ -185,6 +190,25 @@ def extend_mask(mask: torch.Tensor | None, length: int, window: int | None = Non
     return torch.cat([front, mask], dim=-1)
 
 
+def causal_prefix_mask(
+    queries: int, length: int, window: int | None, device: torch.device, additive: torch.dtype | None
+) -> torch.Tensor:
+    """The (1, 1, Q, L + Q) mask of Q text queries over [L prefix keys; their own keys] where transformers passes
+    none (SDPA without padding: it would run ``is_causal`` over a Q x (L + Q) grid, aligned top-left, and
+    hide the text's own keys): query i sits at position L + i and sees every prefix key, and its own keys up to
+    itself, within ``window`` where the layer has one. Boolean, or additive in ``additive``'s dtype (eager)."""
+    query = torch.arange(queries, device=device).unsqueeze(1) + length
+    key = torch.arange(length + queries, device=device).unsqueeze(0)
+    seen = key <= query
+    if window is not None:
+        seen &= query - key < window
+    if additive is None:
+        return seen[None, None]
+    return torch.zeros(seen.shape, dtype=additive, device=device).masked_fill(~seen, torch.finfo(additive).min)[
+        None, None
+    ]
+
+
 def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:
     return args[0] if args else kwargs["hidden_states"]
 
@@ -195,7 +219,7 @@ def _inject(
     values: torch.Tensor,
     site: Site,
     state: dict,
-    _module: nn.Module,
+    module: nn.Module,
     args: tuple,
     kwargs: dict,
 ) -> tuple[tuple, dict]:
@@ -224,7 +248,14 @@ def _inject(
             )
     else:
         kwargs["cache"] = cache
-        kwargs["attention_mask"] = extend_mask(kwargs.get("attention_mask"), length, site.window)
+        mask = kwargs.get("attention_mask")
+        if mask is None and kind == "decoder_llm":  # no padding under SDPA: transformers leaves causality to is_causal
+            eager = getattr(getattr(module, "config", None), "_attn_implementation", "eager") == "eager"
+            kwargs["attention_mask"] = causal_prefix_mask(
+                queries, length, site.window, hidden.device, hidden.dtype if eager else None
+            )
+        else:
+            kwargs["attention_mask"] = extend_mask(mask, length, site.window)
     return args, kwargs
 
 

@@ -25,13 +25,15 @@ REMEDIES = {
         "float16 holds values up to 65504 only and xlprompt does not scale the loss: use backbone.dtype bfloat16 "
         "(same memory, float32's range) or float32"
     ),
-    torch.bfloat16: "lower training.lr (and backbone_lr), or set training.max_grad_norm; or backbone.dtype float32",
-    torch.float32: "lower training.lr (and backbone_lr), or set training.max_grad_norm",
+    torch.bfloat16: "lower training.lr (and backbone_lr), or use backbone.dtype float32",
+    torch.float32: "lower training.lr (and backbone_lr)",
 }
 
 
 class NonFiniteStep(RuntimeError):
     """A training step whose loss or gradient is NaN or infinite; nothing of the step was applied."""
+
+    run: int = 0  # in a stacked step of several runs, whose (xlprompt.methods.training.joint_train_step)
 
 
 class MasterWeights:

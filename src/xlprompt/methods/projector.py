@@ -38,6 +38,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from xlprompt.methods.artifacts import artifact_tensors, write_train_log
+from xlprompt.methods.precision import NonFiniteStep, non_finite_message
 from xlprompt.methods.training import batch_rows, train_step, trainable_state, validate
 from xlprompt.models.backbone import load_backbone
 from xlprompt.models.compute import CPU, Compute, linear_schedule, place
@@ -181,8 +182,12 @@ def train_projector(
         batch = train_data.batch(batch_rows(len(train_data), cfg.batch_size, step, cfg.seed), pad)
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * linear_schedule(step, cfg.steps, warmup)
-        loss = train_step(model, optimizer, batch)
         done = step + 1
+        try:
+            loss = train_step(model, optimizer, batch)
+        except NonFiniteStep as err:
+            kept = "The projector keeps no checkpoint: its job starts over when rerun."
+            raise NonFiniteStep(f"{out}: {non_finite_message(str(err), done, compute.dtype, kept)}") from None
         if done % cfg.eval_every == 0 or done == cfg.steps:
             best = validate(model, dev_data, pad, done, loss, log_rows, best, bar)
     model.load_state_dict(best["state"], strict=False)

@@ -46,7 +46,7 @@ from xlprompt.methods.peft_export import PREFIX_FOLDER, plan_export, plan_prefix
 from xlprompt.methods.precision import MasterWeights, NonFiniteStep, check_finite, gradient_norm, non_finite_message
 from xlprompt.methods.trainable import build_prompted, load_source, parameter_groups, trainable_parameter_count
 from xlprompt.models.backbone import load_backbone
-from xlprompt.models.checkpointing import enable_gradient_checkpointing
+from xlprompt.models.checkpointing import enable_gradient_checkpointing, set_gradient_checkpointing
 from xlprompt.models.compute import CPU, Compute, compute_of, linear_schedule, place, to_device
 from xlprompt.models.families import family_of, input_width
 from xlprompt.models.limits import check_positions
@@ -148,8 +148,12 @@ def joint_train_step(
         clip_gradients(optimizer, max_norm)
         for optimizer, max_norm in zip(optimizers, max_grad_norms or [0.0] * len(optimizers))
     ]
-    for loss, norm in zip(losses, norms):  # no prompt steps unless every one's step is finite
-        check_finite(loss, norm)
+    for index, (loss, norm) in enumerate(zip(losses, norms)):  # no prompt steps unless every one's is finite
+        try:
+            check_finite(loss, norm)
+        except NonFiniteStep as err:
+            err.run = index  # which of the stacked runs (stopped_at names it)
+            raise
     for optimizer in optimizers:
         optimizer.step()
     return [loss.detach() for loss in losses]
@@ -356,7 +360,7 @@ def _prepare(run: PromptRun, backbone, tokenizer, backbone_sha: str, compute: Co
     )
     model = build_prompted(backbone, tokenizer, cfg, words, source_tensors, train_data.input_ids)
     if cfg.gradient_checkpointing:
-        enable_gradient_checkpointing(backbone)
+        enable_gradient_checkpointing(backbone)  # refused here, before any step, where the model has no layers for it
     # LoRA's A draws from the seeded generator, after the prompt (B starts at zero: the backbone as it is).
     adapter = attach_lora(backbone, cfg.lora) if cfg.spec.backbone == "lora" else None
     masks = load_ticket(run.ticket, backbone) if cfg.spec.backbone == "ticket" else {}
@@ -433,6 +437,8 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
             for group in state.stepping().param_groups:
                 group["lr"] = group["base_lr"] * linear_schedule(step, state.steps, int(cfg.warmup_ratio * state.steps))
         if stack and len(active) > 1:
+            # One pass for all: checkpointed if any asks (the gradients are the same either way).
+            set_gradient_checkpointing(active[0].model.backbone, any(s.cfg.gradient_checkpointing for s in active))
             started = time.perf_counter()
             with stopped_at(step + 1, active):
                 losses = joint_train_step(
@@ -447,6 +453,7 @@ def _train(states: list[_Training], pad: int, stack: bool) -> None:
         else:
             losses = []
             for state, batch in zip(active, batches):
+                set_gradient_checkpointing(state.model.backbone, state.cfg.gradient_checkpointing)  # as this run asks
                 started = time.perf_counter()
                 with state.random_stream(), stopped_at(step + 1, [state]):  # its dropout as if it trained alone
                     losses.append(
@@ -466,7 +473,7 @@ def stopped_at(step: int, states: list[_Training]) -> Iterator[None]:
     try:
         yield
     except NonFiniteStep as err:
-        state = states[0]
+        state = states[err.run]  # the run whose step was not finite
         dtype = compute_of(state.model).dtype
         folder = state.run.checkpoint_dir
         latest = folder / "latest.json" if folder is not None else None
@@ -475,8 +482,7 @@ def stopped_at(step: int, states: list[_Training]) -> Iterator[None]:
             kept = f"The last good checkpoint, step {step_kept}, is kept in {folder}: a rerun resumes there."
         else:
             kept = f"No checkpoint was written before it (training.checkpoint_every {state.cfg.checkpoint_every})."
-        runs = ", ".join(str(s.run.out) for s in states)
-        raise NonFiniteStep(f"{runs}: {non_finite_message(str(err), step, dtype, kept)}") from None
+        raise NonFiniteStep(f"{state.run.out}: {non_finite_message(str(err), step, dtype, kept)}") from None
 
 
 def _after_step(state: _Training, done: int, loss: torch.Tensor, pad: int, bar) -> None:

@@ -104,6 +104,14 @@ def enable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
         layer.forward = functools.partial(_checkpointed, layer)
 
 
+def set_gradient_checkpointing(backbone: torch.nn.Module, on: bool) -> None:
+    """Checkpointing on or off, as a run asks (runs sharing one backbone in a job may differ)."""
+    if on:
+        enable_gradient_checkpointing(backbone)
+    else:
+        disable_gradient_checkpointing(backbone)
+
+
 def disable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
     """Undo :func:`enable_gradient_checkpointing`: each layer's own forward again."""
     for layer in checkpointing_layers(backbone):

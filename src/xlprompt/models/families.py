@@ -262,7 +262,7 @@ HUB_PREFIX_LAYERS = {
 }
 
 # Parameters of the pinned Hub backbones, in millions (the model cards'; docs/hub-sources.md), for the
-# memory the workflow's jobs claim before any download (xlprompt.models.limits.job_memory_mb).
+# memory the workflow's jobs claim before any download (xlprompt.models.memory.job_memory_mb).
 HUB_PARAMETERS_M = {
     "FacebookAI/xlm-roberta-base": 278,
     "google-bert/bert-base-multilingual-cased": 179,
