@@ -45,6 +45,23 @@ def step_flops(config: XLMRobertaConfig, tokens_per_row: int, batch: int) -> flo
     return 2 * forward
 
 
+def seconds_per_step(model, optimizer, batch: dict, device: torch.device, steps: int) -> float:
+    """Mean seconds of ``steps`` training steps (xlprompt's train_step: bf16 autocast on a GPU for float32
+    weights) after two warm-up steps (kernels, allocator, optimizer state); a GPU's peak memory is reset
+    after the warm-up, so that max_memory_allocated measures the steps."""
+    for _ in range(2):
+        train_step(model, optimizer, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, optimizer, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
 def measure(device: torch.device, layers: int, steps: int) -> dict:
     torch.manual_seed(0)
     config = XLMRobertaConfig(
@@ -71,19 +88,7 @@ def measure(device: torch.device, layers: int, steps: int) -> dict:
     }
     batch = {k: v.to(device) for k, v in batch.items()}
 
-    def run(n: int) -> None:  # train_step autocasts to bf16 on a GPU (xlprompt.models.compute)
-        for _ in range(n):
-            train_step(model, optimizer, batch)
-
-    run(2)  # warm-up: kernels, allocator, optimizer state
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    run(steps)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / steps
+    seconds = seconds_per_step(model, optimizer, batch, device, steps)
     flops = step_flops(config, SEQ + PROMPT, BATCH)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(name)

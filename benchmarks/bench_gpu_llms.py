@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-from bench_gpu import peak_tflops  # benchmarks/ is on sys.path when a script runs
+from bench_gpu import peak_tflops, seconds_per_step  # benchmarks/ is on sys.path when a script runs
 from record import RESULTS, save
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from xlprompt.methods.trainable import parameter_groups
-from xlprompt.methods.training import train_step
 from xlprompt.models.compute import choose_compute, place
 from xlprompt.models.prompting import PromptedLM, SoftPrompt
 from xlprompt.runtime.settings import TrainConfig
@@ -94,17 +92,7 @@ def measure(name: str, device: torch.device, layers: int | None, steps: int, seq
         "labels": torch.randint(4, (BATCH,), generator=generator),
     }
     batch = {k: v.to(device) for k, v in batch.items()}
-    for _ in range(2):  # warm-up: kernels, allocator, optimizer state
-        train_step(model, optimizer, batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step(model, optimizer, batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / steps
+    seconds = seconds_per_step(model, optimizer, batch, device, steps)
     flops = step_flops(config, seq + PROMPT, BATCH)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(device_name)

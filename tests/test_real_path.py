@@ -170,6 +170,25 @@ def test_with_downloads_off_and_an_empty_cache_the_download_rules_say_what_to_fe
     assert not (work / "resources" / "models").exists()
 
 
+def run_offline(config: Path, hub_cache: Path, tmp_path: Path) -> Path:
+    """The whole graph of ``config`` in ``tmp_path/work``, offline, from the filled Hub cache; the work folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    snakemake(
+        "--cores",
+        "2",
+        "--configfile",
+        str(config),
+        cwd=work,
+        extra_env={
+            "HF_HUB_CACHE": str(hub_cache),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+        },
+    )
+    return work
+
+
 @pytest.mark.slow
 def test_the_spt_paper_config_trains_xglm_prompts_offline(hub_cache, tmp_path):
     """config/sib200-xglm.yaml shrunk: every SIB-200 language in the cache, frozen and reparameterised
@@ -181,20 +200,7 @@ def test_the_spt_paper_config_trains_xglm_prompts_offline(hub_cache, tmp_path):
     config["training"].update(steps=6, batch_size=4, train_per_class=3, eval_every=3, checkpoint_every=3, max_length=32)
     path = tmp_path / "sib200-xglm-tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    work = tmp_path / "work"
-    work.mkdir()
-    snakemake(
-        "--cores",
-        "2",
-        "--configfile",
-        str(path),
-        cwd=work,
-        extra_env={
-            "HF_HUB_CACHE": str(hub_cache),
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
-        },
-    )
+    work = run_offline(path, hub_cache, tmp_path)
     model_meta = json.loads((work / "resources" / "models" / "xglm-564M" / "meta.json").read_text())
     assert model_meta["source"]["revision"] == "refs/pr/4"
     assert model_meta["source"]["commit"].startswith("9d08531")
@@ -221,20 +227,7 @@ def test_the_belebele_llama_config_trains_prompts_prefixes_and_lora_in_bfloat16_
     config["training"].update(steps=4, batch_size=4, train_per_class=3, eval_every=2, checkpoint_every=2, max_length=96)
     path = tmp_path / "belebele-llama-tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    work = tmp_path / "work"
-    work.mkdir()
-    snakemake(
-        "--cores",
-        "2",
-        "--configfile",
-        str(path),
-        cwd=work,
-        extra_env={
-            "HF_HUB_CACHE": str(hub_cache),
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
-        },
-    )
+    work = run_offline(path, hub_cache, tmp_path)
     model_meta = json.loads((work / "resources" / "models" / "llama-3.1-8b" / "meta.json").read_text())
     assert model_meta["source"]["revision"] == HUB_BACKBONES[LLAMA]
     assert model_meta["model_type"] == "llama"
