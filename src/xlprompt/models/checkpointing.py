@@ -30,6 +30,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 from transformers.modeling_layers import GradientCheckpointingLayer
 
+_CHECKPOINTED = "_xlprompt_checkpointed"  # set on a backbone while its layers checkpoint
+
 # The names transformers' layers take a key/value cache under (transformers.modeling_layers does the same).
 CACHE_ARGUMENTS = ("cache", "past_key_value", "past_key_values", "layer_past")
 
@@ -102,10 +104,14 @@ def enable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
         )
     for layer in layers:
         layer.forward = functools.partial(_checkpointed, layer)
+    vars(backbone)[_CHECKPOINTED] = True
 
 
 def set_gradient_checkpointing(backbone: torch.nn.Module, on: bool) -> None:
-    """Checkpointing on or off, as a run asks (runs sharing one backbone in a job may differ)."""
+    """Checkpointing on or off, as a run asks (runs sharing one backbone in a job may differ). Asked every
+    step: it walks the layers only when the state changes."""
+    if bool(vars(backbone).get(_CHECKPOINTED, False)) == on:
+        return
     if on:
         enable_gradient_checkpointing(backbone)
     else:
@@ -116,6 +122,7 @@ def disable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
     """Undo :func:`enable_gradient_checkpointing`: each layer's own forward again."""
     for layer in checkpointing_layers(backbone):
         vars(layer).pop("forward", None)
+    vars(backbone).pop(_CHECKPOINTED, None)
 
 
 def is_checkpointing(layer: torch.nn.Module) -> bool:
